@@ -1,0 +1,318 @@
+//! KZG over the Ethereum mainnet trusted setup (EIP-4844 commitments, EIP-7594 cells),
+//! through `rust_eth_kzg`.
+
+use std::sync::OnceLock;
+
+use rust_eth_kzg::{DASContext, UsePrecomp};
+
+use crate::bytes::fixed_bytes;
+use crate::codec::Blob;
+use crate::constants::{BYTES_PER_CELL, CELLS_PER_EXT_BLOB, DATA_COLUMNS};
+
+pub use rust_eth_kzg::TrustedSetup;
+
+fixed_bytes!(
+    /// A KZG commitment to one blob (compressed G1, 48 bytes).
+    KzgCommitment,
+    48
+);
+fixed_bytes!(
+    /// A KZG proof for one cell (compressed G1, 48 bytes).
+    KzgProof,
+    48
+);
+
+/// One EIP-7594 cell: 64 field elements (2048 bytes), heap allocated.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cell(pub Box<[u8; BYTES_PER_CELL]>);
+
+impl Cell {
+    /// The cell's bytes.
+    pub fn as_bytes(&self) -> &[u8; BYTES_PER_CELL] {
+        &self.0
+    }
+
+    /// Mutable access (fault injection in tests).
+    pub fn as_bytes_mut(&mut self) -> &mut [u8; BYTES_PER_CELL] {
+        &mut self.0
+    }
+}
+
+impl TryFrom<&[u8]> for Cell {
+    type Error = crate::bytes::LengthError;
+    fn try_from(v: &[u8]) -> Result<Self, Self::Error> {
+        let arr: [u8; BYTES_PER_CELL] = v.try_into().map_err(|_| crate::bytes::LengthError {
+            expected: BYTES_PER_CELL,
+            got: v.len(),
+        })?;
+        Ok(Self(Box::new(arr)))
+    }
+}
+
+impl core::fmt::Debug for Cell {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Cell")
+            .field(&crate::bytes::HexShort(&self.0[..]))
+            .finish()
+    }
+}
+
+impl serde::Serialize for Cell {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::bytes::serde_fixed::serialize(&self.0[..], s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cell {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::bytes::serde_fixed::deserialize::<D, BYTES_PER_CELL>(d).map(Self)
+    }
+}
+
+/// The 128 cells of an extended blob and their proofs, indexed by column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtendedBlob {
+    /// Cells `0..128`; `0..64` are the original blob.
+    pub cells: Vec<Cell>,
+    /// One proof per cell.
+    pub proofs: Vec<KzgProof>,
+}
+
+impl ExtendedBlob {
+    /// Reassembles the original blob from cells `0..64`.
+    pub fn to_blob(&self) -> Blob {
+        let mut blob = Blob::zeroed();
+        for (dst, cell) in blob
+            .as_bytes_mut()
+            .chunks_exact_mut(BYTES_PER_CELL)
+            .zip(&self.cells)
+        {
+            dst.copy_from_slice(&cell.0[..]);
+        }
+        blob
+    }
+}
+
+/// A cell to verify, with the commitment of its blob and its column index.
+#[derive(Clone, Copy, Debug)]
+pub struct CellCheck<'a> {
+    /// Commitment of the blob the cell belongs to.
+    pub commitment: &'a KzgCommitment,
+    /// Column (cell index in the extended blob), `< 128`.
+    pub column: u16,
+    /// The cell.
+    pub cell: &'a Cell,
+    /// The cell's proof.
+    pub proof: &'a KzgProof,
+}
+
+/// KZG failures, classified: bad input (the caller's data is wrong) versus a bad proof.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KzgError {
+    /// A proof did not verify: the data does not match its commitment.
+    #[error("KZG proof verification failed")]
+    InvalidProof,
+    /// Bytes that should be a field element, G1 point or cell are malformed.
+    #[error("malformed KZG input: {0}")]
+    Malformed(String),
+    /// A column index outside `0..128`.
+    #[error("column index {0} out of range")]
+    ColumnOutOfRange(u64),
+    /// Fewer than 64 distinct cells for a blob.
+    #[error("need {DATA_COLUMNS} distinct cells to recover a blob, got {got}")]
+    NotEnoughCells {
+        /// Distinct cells available.
+        got: usize,
+    },
+    /// Inputs of inconsistent shape (lengths, duplicates).
+    #[error("inconsistent KZG input: {0}")]
+    Inconsistent(String),
+    /// The trusted setup file could not be parsed.
+    #[error("invalid trusted setup: {0}")]
+    TrustedSetup(String),
+}
+
+impl From<rust_eth_kzg::Error> for KzgError {
+    fn from(e: rust_eth_kzg::Error) -> Self {
+        use rust_eth_kzg::Error as E;
+        // The library does not export its inner error types; index ranges and cell
+        // counts are checked before calling it, so what is left is classified coarsely.
+        if e.is_proof_invalid() {
+            return Self::InvalidProof;
+        }
+        match e {
+            E::Verifier(v) if format!("{v:?}") == "InvalidProof" => Self::InvalidProof,
+            E::Serialization(s) => Self::Malformed(format!("{s:?}")),
+            other => Self::Inconsistent(format!("{other:?}")),
+        }
+    }
+}
+
+/// How much prover precomputation to do when building a context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precompute {
+    /// No fixed-base tables: fast start, least memory. Right for verifiers.
+    #[default]
+    None,
+    /// Fixed-base MSM tables of the given window width (8 is the library's choice):
+    /// faster proving for a few seconds of start-up and more memory.
+    Window(usize),
+}
+
+/// A KZG context: the trusted setup, loaded once and shared.
+#[derive(Debug)]
+pub struct Kzg {
+    ctx: DASContext,
+}
+
+static MAINNET: OnceLock<Kzg> = OnceLock::new();
+
+impl Kzg {
+    /// The process-wide context over the embedded Ethereum mainnet trusted setup, built on
+    /// first use (1–3 s) and shared after. Precomputation follows `ZG_KZG_PRECOMPUTE`
+    /// (a window width; unset or `0` = none).
+    pub fn mainnet() -> &'static Self {
+        MAINNET.get_or_init(|| {
+            let precompute = std::env::var("ZG_KZG_PRECOMPUTE")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|&w| w > 0)
+                .map_or(Precompute::None, Precompute::Window);
+            Self::new(&TrustedSetup::default(), precompute)
+        })
+    }
+
+    /// Builds a context over a given trusted setup.
+    pub fn new(setup: &TrustedSetup, precompute: Precompute) -> Self {
+        let use_precomp = match precompute {
+            Precompute::None => UsePrecomp::No,
+            Precompute::Window(width) => UsePrecomp::Yes { width },
+        };
+        Self {
+            ctx: DASContext::new(setup, use_precomp),
+        }
+    }
+
+    /// Parses a trusted setup in the Ethereum text format (`trusted_setup.txt` of c-kzg:
+    /// counts, then G1 Lagrange, G2 monomial and G1 monomial points in hex), checking
+    /// every point's subgroup membership.
+    pub fn parse_trusted_setup_txt(text: &str) -> Result<TrustedSetup, KzgError> {
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let mut count = |what: &str| -> Result<usize, KzgError> {
+            lines
+                .next()
+                .and_then(|l| l.parse().ok())
+                .ok_or_else(|| KzgError::TrustedSetup(format!("missing {what} count")))
+        };
+        let n_g1 = count("G1")?;
+        let n_g2 = count("G2")?;
+        let rest: Vec<&str> = lines.collect();
+        if rest.len() != 2 * n_g1 + n_g2 {
+            return Err(KzgError::TrustedSetup(format!(
+                "expected {} points, found {}",
+                2 * n_g1 + n_g2,
+                rest.len()
+            )));
+        }
+        for (i, p) in rest.iter().enumerate() {
+            let is_g2 = (n_g1..n_g1 + n_g2).contains(&i);
+            let raw = hex::decode(p)
+                .map_err(|e| KzgError::TrustedSetup(format!("point {i}: bad hex: {e}")))?;
+            // blst's key and signature validation are exactly "on curve, in subgroup,
+            // not infinity" for G1 and G2.
+            let ok = if is_g2 {
+                raw.len() == 96 && blst::min_pk::Signature::sig_validate(&raw, true).is_ok()
+            } else {
+                raw.len() == 48 && blst::min_pk::PublicKey::key_validate(&raw).is_ok()
+            };
+            if !ok {
+                return Err(KzgError::TrustedSetup(format!(
+                    "point {i} is not a valid group element"
+                )));
+            }
+        }
+        let quote = |s: &[&str]| -> String {
+            s.iter()
+                .map(|p| format!("\"0x{p}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // The library reads JSON; the Lagrange points are derivable and not needed.
+        let json = format!(
+            "{{\"g1_monomial\":[{}],\"g1_lagrange\":[],\"g2_monomial\":[{}]}}",
+            quote(&rest[n_g1 + n_g2..]),
+            quote(&rest[n_g1..n_g1 + n_g2]),
+        );
+        Ok(TrustedSetup::from_json_unchecked(&json))
+    }
+
+    /// EIP-4844 commitment to a blob.
+    pub fn commit(&self, blob: &Blob) -> Result<KzgCommitment, KzgError> {
+        Ok(KzgCommitment(
+            self.ctx.blob_to_kzg_commitment(blob.as_bytes())?,
+        ))
+    }
+
+    /// EIP-7594 extension: the 128 cells of a blob and their proofs.
+    pub fn compute_cells_and_proofs(&self, blob: &Blob) -> Result<ExtendedBlob, KzgError> {
+        let (cells, proofs) = self.ctx.compute_cells_and_kzg_proofs(blob.as_bytes())?;
+        Ok(ExtendedBlob {
+            cells: cells.into_iter().map(Cell).collect(),
+            proofs: proofs.into_iter().map(KzgProof).collect(),
+        })
+    }
+
+    /// Commitment and extension of one blob, the two computed side by side.
+    pub fn commit_and_extend(
+        &self,
+        blob: &Blob,
+    ) -> Result<(KzgCommitment, ExtendedBlob), KzgError> {
+        let (c, e) = rayon::join(|| self.commit(blob), || self.compute_cells_and_proofs(blob));
+        Ok((c?, e?))
+    }
+
+    /// Verifies any number of cells, of any blobs, in one batch. Empty input verifies.
+    pub fn verify_cells(&self, checks: &[CellCheck<'_>]) -> Result<(), KzgError> {
+        if let Some(bad) = checks
+            .iter()
+            .find(|c| usize::from(c.column) >= CELLS_PER_EXT_BLOB)
+        {
+            return Err(KzgError::ColumnOutOfRange(bad.column.into()));
+        }
+        let commitments = checks.iter().map(|c| &c.commitment.0).collect();
+        let indices: Vec<u64> = checks.iter().map(|c| u64::from(c.column)).collect();
+        let cells = checks.iter().map(|c| &*c.cell.0).collect();
+        let proofs = checks.iter().map(|c| &c.proof.0).collect();
+        Ok(self
+            .ctx
+            .verify_cell_kzg_proof_batch(commitments, &indices, cells, proofs)?)
+    }
+
+    /// Recovers every cell and proof of a blob from at least 64 distinct cells, given as
+    /// `(column, cell)` in any order. Duplicated columns are rejected.
+    pub fn recover(&self, cells: &[(u16, &Cell)]) -> Result<ExtendedBlob, KzgError> {
+        let mut sorted: Vec<(u16, &Cell)> = cells.to_vec();
+        sorted.sort_unstable_by_key(|(i, _)| *i);
+        if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(KzgError::Inconsistent(
+                "duplicate column in recovery input".into(),
+            ));
+        }
+        if let Some((i, _)) = sorted
+            .iter()
+            .find(|(i, _)| usize::from(*i) >= CELLS_PER_EXT_BLOB)
+        {
+            return Err(KzgError::ColumnOutOfRange((*i).into()));
+        }
+        if sorted.len() < DATA_COLUMNS {
+            return Err(KzgError::NotEnoughCells { got: sorted.len() });
+        }
+        let indices = sorted.iter().map(|(i, _)| u64::from(*i)).collect();
+        let refs = sorted.iter().map(|(_, c)| &*c.0).collect();
+        let (cells, proofs) = self.ctx.recover_cells_and_kzg_proofs(indices, refs)?;
+        Ok(ExtendedBlob {
+            cells: cells.into_iter().map(Cell).collect(),
+            proofs: proofs.into_iter().map(KzgProof).collect(),
+        })
+    }
+}

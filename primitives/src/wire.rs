@@ -1,0 +1,242 @@
+//! Messages of the libp2p request-response protocols between disperser, DA nodes and
+//! samplers (carried by libp2p's CBOR codec).
+
+use alloy_primitives::{Address, B256, Signature, U256, keccak256};
+use alloy_sol_types::SolValue;
+use serde::{Deserialize, Serialize};
+
+use crate::bls::BlsSignature;
+use crate::constants::STORE_REQUEST_DOMAIN;
+use crate::encoding::Column;
+use crate::header::BlobHeader;
+
+/// Disperser → DA node: store these columns and sign.
+pub const STORE_PROTOCOL: &str = "/zg/da/store/1";
+/// Anyone → DA node: serve these columns.
+pub const SAMPLE_PROTOCOL: &str = "/zg/da/sample/1";
+/// Anyone → DA node: serve the blob header of a data_root.
+pub const HEADER_PROTOCOL: &str = "/zg/da/header/1";
+
+/// Largest number of columns one sample request may ask for.
+pub const MAX_SAMPLE_COLUMNS: usize = 128;
+
+/// `keccak256(abi.encode("zg-da/store/v1", chain_id, data_root, epoch, quorum_id,
+/// blob_count))`: what the disperser signs (secp256k1, its deposit account) to authorise a
+/// store request and the fee it implies.
+pub fn store_request_digest(
+    chain_id: u64,
+    data_root: B256,
+    epoch: u64,
+    quorum_id: u64,
+    blob_count: u32,
+) -> B256 {
+    keccak256(
+        (
+            STORE_REQUEST_DOMAIN.to_string(),
+            U256::from(chain_id),
+            data_root,
+            U256::from(epoch),
+            U256::from(quorum_id),
+            U256::from(blob_count),
+        )
+            .abi_encode_params(),
+    )
+}
+
+/// `/zg/da/store/1` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreRequest {
+    /// Chain the certificate is for.
+    pub chain_id: u64,
+    /// Epoch of the quorum.
+    pub epoch: u64,
+    /// Quorum within the epoch.
+    pub quorum_id: u64,
+    /// The payload's identity; must equal `header.data_root()`.
+    pub data_root: B256,
+    /// The blob header.
+    pub header: BlobHeader,
+    /// Exactly the receiving member's custody columns.
+    pub columns: Vec<Column>,
+    /// The disperser's secp256k1 signature (65 bytes, r ‖ s ‖ v) over
+    /// [`store_request_digest`].
+    #[serde(with = "serde_bytes")]
+    pub disperser_signature: Vec<u8>,
+}
+
+/// A request's authorising signature is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid disperser signature: {0}")]
+pub struct DisperserSignatureError(pub String);
+
+impl StoreRequest {
+    /// The digest the disperser signed.
+    pub fn digest(&self) -> B256 {
+        store_request_digest(
+            self.chain_id,
+            self.data_root,
+            self.epoch,
+            self.quorum_id,
+            self.header.blob_count,
+        )
+    }
+
+    /// The disperser's address, recovered from its signature.
+    pub fn recover_disperser(&self) -> Result<Address, DisperserSignatureError> {
+        let raw: &[u8; 65] = self
+            .disperser_signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| {
+                DisperserSignatureError(format!(
+                    "{} bytes, expected 65",
+                    self.disperser_signature.len()
+                ))
+            })?;
+        let sig =
+            Signature::from_raw_array(raw).map_err(|e| DisperserSignatureError(e.to_string()))?;
+        sig.recover_address_from_prehash(&self.digest())
+            .map_err(|e| DisperserSignatureError(e.to_string()))
+    }
+}
+
+/// `/zg/da/store/1` response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoreResponse {
+    /// Stored; the node's BLS signature over the attestation message.
+    Signed {
+        /// Signature over [`crate::bls::attestation_message`].
+        signature: BlsSignature,
+    },
+    /// Not stored, and why.
+    Refused(StoreRefusal),
+}
+
+/// Why a DA node refused to store and sign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum StoreRefusal {
+    /// Request for another chain.
+    #[error("wrong chain id {got}, this node serves {expected}")]
+    WrongChain {
+        /// The node's chain.
+        expected: u64,
+        /// The request's.
+        got: u64,
+    },
+    /// The node does not know this epoch/quorum (yet).
+    #[error("unknown quorum {quorum_id} of epoch {epoch}")]
+    UnknownQuorum {
+        /// Epoch.
+        epoch: u64,
+        /// Quorum.
+        quorum_id: u64,
+    },
+    /// The node is not a member of that quorum.
+    #[error("not a member of quorum {quorum_id} of epoch {epoch}")]
+    NotInQuorum {
+        /// Epoch.
+        epoch: u64,
+        /// Quorum.
+        quorum_id: u64,
+    },
+    /// The columns sent are not exactly the member's custody columns.
+    #[error("wrong columns: expected {expected:?}, got {got:?}")]
+    WrongColumns {
+        /// The member's custody columns.
+        expected: Vec<u16>,
+        /// Columns received.
+        got: Vec<u16>,
+    },
+    /// The header is invalid or does not hash to the data_root.
+    #[error("header mismatch: {0}")]
+    HeaderMismatch(String),
+    /// A cell failed KZG verification.
+    #[error("bad cell proof: {0}")]
+    BadProof(String),
+    /// The disperser signature is invalid.
+    #[error("bad disperser signature: {0}")]
+    BadSignature(String),
+    /// The disperser's deposit does not cover the blob fee.
+    #[error("disperser {disperser} deposit {balance} does not cover the fee {required}")]
+    NoDeposit {
+        /// Recovered disperser.
+        disperser: Address,
+        /// Its deposit.
+        balance: U256,
+        /// Fee of this payload.
+        required: U256,
+    },
+    /// Too many concurrent requests or the node is full; retry later.
+    #[error("over capacity: {0}")]
+    OverCapacity(String),
+    /// The request is malformed in some other way.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// The node failed internally (storage, chain access); retry later or elsewhere.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl StoreRefusal {
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::OverCapacity(_) | Self::Internal(_) | Self::UnknownQuorum { .. }
+        )
+    }
+}
+
+/// `/zg/da/sample/1` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleRequest {
+    /// The payload.
+    pub data_root: B256,
+    /// Columns wanted (at most [`MAX_SAMPLE_COLUMNS`], distinct).
+    pub columns: Vec<u16>,
+}
+
+/// `/zg/da/sample/1` response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SampleResponse {
+    /// The columns, in the order requested.
+    Columns(Vec<Column>),
+    /// Not served, and why.
+    Refused(SampleRefusal),
+}
+
+/// Why a sample request was not served.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum SampleRefusal {
+    /// The node has no data for that data_root.
+    #[error("unknown data_root")]
+    NotFound,
+    /// The node does not hold that column.
+    #[error("column {0} is not held by this node")]
+    NotHeld(u16),
+    /// Too many or duplicate columns, or out of range.
+    #[error("malformed sample request: {0}")]
+    Malformed(String),
+    /// Busy; retry later.
+    #[error("over capacity")]
+    OverCapacity,
+    /// Internal failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// `/zg/da/header/1` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderRequest {
+    /// The payload.
+    pub data_root: B256,
+}
+
+/// `/zg/da/header/1` response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeaderResponse {
+    /// The header (the requester checks it against the data_root).
+    Found(BlobHeader),
+    /// Unknown data_root.
+    NotFound,
+}

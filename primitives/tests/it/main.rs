@@ -1,0 +1,8 @@
+//! Integration tests of zg-primitives.
+
+mod bls;
+mod codec;
+mod commitment;
+mod encoding;
+mod kzg_vectors;
+mod wire;
