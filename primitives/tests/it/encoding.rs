@@ -23,7 +23,13 @@ fn encode_verify_recover_from_random_halves() {
     for (i, c) in enc.header.commitments.iter().enumerate() {
         let p = enc.header.inclusion_proof(i).unwrap();
         assert!(p.verify_commitment(c, enc.header.payload_len, &enc.data_root));
-        assert_eq!(*c, kzg.commit(&enc.blobs[i].to_blob()).unwrap());
+        let blob = enc.blobs[i].to_blob();
+        assert_eq!(*c, kzg.commit(&blob).unwrap());
+        assert_eq!(
+            *c,
+            kzg.commit_reference(&blob).unwrap(),
+            "fast path = library path"
+        );
     }
     let all: Vec<Column> = enc.columns(&(0..128).collect::<Vec<u16>>());
     verify_columns(kzg, &enc.header, &all).unwrap();

@@ -1,0 +1,138 @@
+//! Chain configuration: chain id, block production, genesis allocation and module
+//! parameters. Defaults live here, in one place.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alloy_primitives::{Address, U256};
+use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
+use serde::{Deserialize, Serialize};
+
+/// The standard development mnemonic (anvil, hardhat).
+pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
+/// Default chain id (anvil's).
+pub const DEFAULT_CHAIN_ID: u64 = 31337;
+/// Default block gas limit.
+pub const DEFAULT_GAS_LIMIT: u64 = 30_000_000;
+/// Base fee of the genesis block (1 gwei).
+pub const INITIAL_BASE_FEE: u64 = 1_000_000_000;
+/// Balance of each funded dev account (10 000 ether).
+pub const DEV_BALANCE_ETHER: u64 = 10_000;
+
+/// Parameters of the DA modules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DaParams {
+    /// Blocks per epoch.
+    pub epoch_blocks: u64,
+    /// Members per quorum.
+    pub quorum_size: u64,
+    /// Signatures needed to anchor.
+    pub quorum_threshold: u64,
+    /// Most quorums per epoch.
+    pub max_quorums: u64,
+    /// Fee per blob, in wei, charged from the disperser's deposit.
+    pub blob_fee: U256,
+}
+
+impl Default for DaParams {
+    fn default() -> Self {
+        Self {
+            epoch_blocks: 100,
+            quorum_size: 8,
+            quorum_threshold: 6,
+            max_quorums: 16,
+            blob_fee: U256::from(1_000_000_000_000u64), // 1e12 wei = 1e-6 ether
+        }
+    }
+}
+
+/// Genesis: what the first block's state holds. Loadable from JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Genesis {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// Genesis timestamp (seconds).
+    pub timestamp: u64,
+    /// Funded accounts.
+    pub alloc: BTreeMap<Address, U256>,
+    /// DA module parameters.
+    pub da: DaParams,
+}
+
+impl Default for Genesis {
+    fn default() -> Self {
+        let balance = U256::from(DEV_BALANCE_ETHER) * U256::from(10u64).pow(U256::from(18));
+        Self {
+            chain_id: DEFAULT_CHAIN_ID,
+            gas_limit: DEFAULT_GAS_LIMIT,
+            timestamp: 0,
+            alloc: dev_accounts(10)
+                .iter()
+                .map(|s| (s.address(), balance))
+                .collect(),
+            da: DaParams::default(),
+        }
+    }
+}
+
+impl Genesis {
+    /// Checks the parameters are usable.
+    pub fn validate(&self) -> Result<(), String> {
+        let da = &self.da;
+        if self.gas_limit < 21_000 {
+            return Err("gas limit below 21000".into());
+        }
+        if da.epoch_blocks == 0 || da.quorum_size == 0 || da.max_quorums == 0 {
+            return Err("epochBlocks, quorumSize and maxQuorums must be positive".into());
+        }
+        let recovery = zg_primitives::recovery_nodes(da.quorum_size as usize).unwrap_or(usize::MAX);
+        if (da.quorum_threshold as usize) < recovery || da.quorum_threshold > da.quorum_size {
+            return Err(format!(
+                "quorumThreshold {} must lie between recovery_nodes({}) = {recovery} and the quorum size",
+                da.quorum_threshold, da.quorum_size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The first `n` accounts of the dev mnemonic (`m/44'/60'/0'/0/i`).
+pub fn dev_accounts(n: u32) -> Vec<PrivateKeySigner> {
+    (0..n)
+        .map(|i| MnemonicBuilder::<English>::from_phrase_nth(DEV_MNEMONIC, i))
+        .collect()
+}
+
+/// Node settings that are not part of consensus.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Genesis (used when the datadir is empty; must match it otherwise).
+    pub genesis: Genesis,
+    /// Block interval; zero mines a block for each transaction as it arrives.
+    pub block_time: Duration,
+    /// Largest JSON-RPC request body.
+    pub max_request_bytes: usize,
+    /// Most blocks one `eth_getLogs` may scan.
+    pub max_logs_range: u64,
+    /// Most pending transactions.
+    pub max_pool_txs: usize,
+    /// Coinbase of produced blocks.
+    pub coinbase: Address,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            genesis: Genesis::default(),
+            block_time: Duration::from_secs(1),
+            max_request_bytes: 10 * 1024 * 1024,
+            max_logs_range: 10_000,
+            max_pool_txs: 10_000,
+            coinbase: Address::ZERO,
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! `0x…1001` DA entrance: disperser deposits, blob fees and anchoring of certified
+//! commitments.
+//!
+//! Storage: `deposit(addr)`, `anchor(dataRoot, epoch, quorum)` = block number anchored at
+//! (non-zero), `fees.collected`.
+
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::{SolCall, SolEvent, SolInterface};
+use revm::context::ContextTr;
+use zg_primitives::abi::IDAEntrance;
+use zg_primitives::{BlsError, BlsSignature, attestation_message, verify_quorum_aggregate};
+
+use super::{Call, Exit, gas, quorum_members, signer_pubkey, slot, word};
+
+/// Most blobs one commitment may declare (a 4 GiB payload).
+const MAX_BLOB_COUNT: u64 = 1 << 16;
+
+fn deposit_slot(a: &Address) -> U256 {
+    slot("deposit", &[a.as_slice()])
+}
+fn anchor_slot(root: &[u8], epoch: u64, quorum: u64) -> U256 {
+    slot("anchor", &[root, &word(epoch), &word(quorum)])
+}
+fn fees_slot() -> U256 {
+    slot("fees.collected", &[])
+}
+
+pub(super) fn dispatch<CTX: ContextTr>(
+    call: &mut Call<'_, CTX>,
+    input: &[u8],
+) -> Result<Bytes, Exit> {
+    use IDAEntrance::IDAEntranceCalls as C;
+    let Ok(decoded) = C::abi_decode(input) else {
+        return Err(Exit::Revert(Bytes::new()));
+    };
+    // Only `deposit` takes value; anything else sent with value reverts (and the EVM rolls
+    // the transfer back).
+    if !call.value.is_zero() && !matches!(decoded, C::deposit(_)) {
+        return Err(Exit::Revert(Bytes::from_static(
+            b"module: function is not payable",
+        )));
+    }
+    match decoded {
+        C::deposit(_) => {
+            call.require_mutable()?;
+            if call.value.is_zero() {
+                return Err(Exit::error(IDAEntrance::ZeroAmount {}));
+            }
+            let who = call.caller;
+            let bal = call.sload(deposit_slot(&who))?;
+            call.sstore(deposit_slot(&who), bal + call.value)?;
+            call.log(
+                IDAEntrance::Deposited {
+                    account: who,
+                    amount: call.value,
+                }
+                .encode_log_data(),
+            )?;
+            Ok(Bytes::new())
+        }
+        C::withdraw(c) => {
+            call.require_mutable()?;
+            if c.amount.is_zero() {
+                return Err(Exit::error(IDAEntrance::ZeroAmount {}));
+            }
+            let who = call.caller;
+            let bal = call.sload(deposit_slot(&who))?;
+            if bal < c.amount {
+                return Err(Exit::error(IDAEntrance::InsufficientDeposit {
+                    balance: bal,
+                    required: c.amount,
+                }));
+            }
+            call.sstore(deposit_slot(&who), bal - c.amount)?;
+            if !call.transfer_out(who, c.amount)? {
+                return Err(Exit::Fatal(
+                    "entrance module holds less than its deposits".into(),
+                ));
+            }
+            call.log(
+                IDAEntrance::Withdrawn {
+                    account: who,
+                    amount: c.amount,
+                }
+                .encode_log_data(),
+            )?;
+            Ok(Bytes::new())
+        }
+        C::balanceOf(c) => {
+            let bal = call.sload(deposit_slot(&c.account))?;
+            Ok(IDAEntrance::balanceOfCall::abi_encode_returns(&bal).into())
+        }
+        C::blobFee(_) => {
+            Ok(IDAEntrance::blobFeeCall::abi_encode_returns(&call.genesis.da.blob_fee).into())
+        }
+        C::commitmentExists(c) => {
+            let exists = match (u64::try_from(c.epoch), u64::try_from(c.quorumId)) {
+                (Ok(e), Ok(q)) => !call
+                    .sload(anchor_slot(c.dataRoot.as_slice(), e, q))?
+                    .is_zero(),
+                _ => false,
+            };
+            Ok(IDAEntrance::commitmentExistsCall::abi_encode_returns(&exists).into())
+        }
+        C::submitVerifiedCommitRoots(c) => {
+            call.require_mutable()?;
+            for s in c.submissions {
+                submit_one(call, s)?;
+            }
+            Ok(Bytes::new())
+        }
+    }
+}
+
+fn submit_one<CTX: ContextTr>(
+    call: &mut Call<'_, CTX>,
+    s: IDAEntrance::CommitRootSubmission,
+) -> Result<(), Exit> {
+    let unknown = || {
+        Exit::error(IDAEntrance::UnknownQuorum {
+            epoch: s.epoch,
+            quorumId: s.quorumId,
+        })
+    };
+    let (Ok(epoch), Ok(quorum)) = (u64::try_from(s.epoch), u64::try_from(s.quorumId)) else {
+        return Err(unknown());
+    };
+    let blob_count = u64::try_from(s.blobCount)
+        .ok()
+        .filter(|&b| (1..=MAX_BLOB_COUNT).contains(&b));
+    let Some(blob_count) = blob_count else {
+        return Err(Exit::error(IDAEntrance::InvalidBlobCount {}));
+    };
+    let anchor = anchor_slot(s.dataRoot.as_slice(), epoch, quorum);
+    if !call.sload(anchor)?.is_zero() {
+        return Ok(()); // already anchored: idempotent, no event, no fee
+    }
+    let members = quorum_members(call, epoch, quorum)?.ok_or_else(unknown)?;
+    let mut keys = Vec::with_capacity(members.len());
+    for m in &members {
+        let pk = signer_pubkey(call, m)?
+            .ok_or_else(|| Exit::Fatal(format!("quorum member {m} has no key")))?;
+        keys.push(pk);
+    }
+    let threshold = call.genesis.da.quorum_threshold as usize;
+    call.charge(gas::BLS_VERIFY + gas::BLS_AGGREGATE_KEY * members.len() as u64)?;
+    let sig = BlsSignature::try_from(s.aggregateSignature.as_ref())
+        .map_err(|_| Exit::error(IDAEntrance::InvalidAggregateSignature {}))?;
+    let msg = attestation_message(
+        call.chain_id(),
+        s.dataRoot,
+        epoch,
+        quorum,
+        blob_count as u32,
+    );
+    verify_quorum_aggregate(&keys, &s.signersBitmap, &sig, &msg, threshold).map_err(
+        |e| match e {
+            BlsError::BadBitmap(_) => Exit::error(IDAEntrance::InvalidSignerBitmap {}),
+            BlsError::BelowThreshold { signers, threshold } => {
+                Exit::error(IDAEntrance::BelowThreshold {
+                    signers: U256::from(signers),
+                    threshold: U256::from(threshold),
+                })
+            }
+            _ => Exit::error(IDAEntrance::InvalidAggregateSignature {}),
+        },
+    )?;
+    let fee = call.genesis.da.blob_fee * U256::from(blob_count);
+    let payer = call.caller;
+    let bal = call.sload(deposit_slot(&payer))?;
+    if bal < fee {
+        return Err(Exit::error(IDAEntrance::InsufficientDeposit {
+            balance: bal,
+            required: fee,
+        }));
+    }
+    call.sstore(deposit_slot(&payer), bal - fee)?;
+    let collected = call.sload(fees_slot())?;
+    call.sstore(fees_slot(), collected + fee)?;
+    call.sstore(anchor, U256::from(call.block_number().max(1)))?;
+    call.log(
+        IDAEntrance::ErasureCommitmentVerified {
+            dataRoot: s.dataRoot,
+            epoch: s.epoch,
+            quorumId: s.quorumId,
+        }
+        .encode_log_data(),
+    )?;
+    call.log(
+        IDAEntrance::BlobFeeCharged {
+            payer,
+            dataRoot: s.dataRoot,
+            amount: fee,
+        }
+        .encode_log_data(),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,637 @@
+//! The node: a handle over the store, the pool and the head, plus the block-producer
+//! worker.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy_consensus::transaction::{Recovered, SignerRecoverable};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction,
+    TxEnvelope, TxType,
+};
+use alloy_eips::eip1559::BaseFeeParams;
+use alloy_eips::eip2718::Decodable2718;
+use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_primitives::{Address, B64, B256, Bloom, Bytes, U256, keccak256};
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
+use parking_lot::Mutex;
+use revm::context::result::{EVMError, ExecutionResult};
+use revm::database::CacheDB;
+use revm::{ExecuteCommitEvm, ExecuteEvm};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::NodeConfig;
+use crate::error::ChainError;
+use crate::executor::{self, Mode, StoreDb};
+use crate::mempool::{Mempool, PooledTx};
+use crate::metrics::Metrics;
+use crate::modules::MODULES;
+use crate::store::{AccountChange, BlockCommit, StateChanges, Store};
+
+/// Code placed at module addresses so they are non-empty accounts (`INVALID`).
+const MODULE_CODE: &[u8] = &[0xfe];
+/// Per-transaction gas cap of the fork (EIP-7825).
+pub const TX_GAS_LIMIT_CAP: u64 = 1 << 24;
+
+/// Head of the chain.
+#[derive(Clone, Debug)]
+pub struct Head {
+    /// Header.
+    pub header: Header,
+    /// Its hash.
+    pub hash: B256,
+}
+
+struct Inner {
+    store: Store,
+    config: NodeConfig,
+    head: Mutex<Head>,
+    pool: Mutex<Mempool>,
+    /// Serialises block production (the miner and `evm_mine`).
+    producing: tokio::sync::Mutex<()>,
+    new_tx: Notify,
+    head_tx: watch::Sender<u64>,
+    metrics: Metrics,
+}
+
+/// Handle to a running chain node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("head", &self.head().header.number)
+            .finish()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A fingerprint of the genesis configuration, checked on every restart.
+fn genesis_fingerprint(config: &NodeConfig) -> B256 {
+    keccak256(serde_json::to_vec(&config.genesis).expect("genesis serialises"))
+}
+
+impl Node {
+    /// Opens the datadir, writing the genesis block if it is new, and reloads the
+    /// journaled pending transactions.
+    pub fn open(datadir: &Path, config: NodeConfig) -> Result<Self, ChainError> {
+        config.genesis.validate().map_err(ChainError::Config)?;
+        std::fs::create_dir_all(datadir)
+            .map_err(|e| ChainError::Config(format!("{}: {e}", datadir.display())))?;
+        let store = Store::open(&datadir.join("chain"))?;
+        let fingerprint = genesis_fingerprint(&config);
+        let head = match store.head()? {
+            Some(n) => {
+                if store.genesis_fingerprint()? != Some(fingerprint) {
+                    return Err(ChainError::Config(
+                        "the datadir was initialised with another genesis; use a new --datadir"
+                            .into(),
+                    ));
+                }
+                let header = store
+                    .header(n)?
+                    .ok_or_else(|| ChainError::Corrupt(format!("missing head {n}")))?;
+                Head {
+                    hash: header.hash_slow(),
+                    header,
+                }
+            }
+            None => Self::write_genesis(&store, &config, fingerprint)?,
+        };
+        let (head_tx, _) = watch::channel(head.header.number);
+        let metrics = Metrics::default();
+        metrics.head.set(head.header.number as i64);
+        let node = Self {
+            inner: Arc::new(Inner {
+                pool: Mutex::new(Mempool::new(config.max_pool_txs)),
+                store,
+                config,
+                head: Mutex::new(head),
+                producing: tokio::sync::Mutex::new(()),
+                new_tx: Notify::new(),
+                head_tx,
+                metrics,
+            }),
+        };
+        node.reload_pool()?;
+        Ok(node)
+    }
+
+    fn write_genesis(
+        store: &Store,
+        config: &NodeConfig,
+        fingerprint: B256,
+    ) -> Result<Head, ChainError> {
+        let g = &config.genesis;
+        let mut state = StateChanges::default();
+        let mut accounts = BTreeMap::new();
+        for (addr, balance) in &g.alloc {
+            state.accounts.insert(
+                *addr,
+                AccountChange {
+                    info: Some((0, *balance, KECCAK_EMPTY)),
+                    ..Default::default()
+                },
+            );
+            accounts.insert(
+                *addr,
+                Some(TrieAccount {
+                    balance: *balance,
+                    ..Default::default()
+                }),
+            );
+        }
+        let code_hash = keccak256(MODULE_CODE);
+        state
+            .code
+            .insert(code_hash, Bytes::from_static(MODULE_CODE));
+        for m in MODULES
+            .iter()
+            .chain([&zg_primitives::abi::DA_SAMPLING_ADDRESS])
+        {
+            state.accounts.insert(
+                *m,
+                AccountChange {
+                    info: Some((1, U256::ZERO, code_hash)),
+                    ..Default::default()
+                },
+            );
+            accounts.insert(
+                *m,
+                Some(TrieAccount {
+                    nonce: 1,
+                    code_hash,
+                    ..Default::default()
+                }),
+            );
+        }
+        let state_root = store.state_root_after(&accounts)?;
+        let header = Header {
+            parent_hash: B256::ZERO,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: Address::ZERO,
+            state_root,
+            transactions_root: EMPTY_ROOT_HASH,
+            receipts_root: EMPTY_ROOT_HASH,
+            logs_bloom: Bloom::ZERO,
+            difficulty: U256::ZERO,
+            number: 0,
+            gas_limit: g.gas_limit,
+            gas_used: 0,
+            timestamp: g.timestamp,
+            extra_data: Bytes::from_static(b"zg-chain genesis"),
+            mix_hash: B256::ZERO,
+            nonce: B64::ZERO,
+            base_fee_per_gas: Some(crate::config::INITIAL_BASE_FEE),
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            requests_hash: Some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        };
+        let hash = header.hash_slow();
+        store.commit_block(
+            &BlockCommit {
+                header: header.clone(),
+                hash,
+                txs: vec![],
+                receipts: vec![],
+                state,
+                accounts,
+            },
+            Some(fingerprint),
+        )?;
+        Ok(Head { header, hash })
+    }
+
+    fn reload_pool(&self) -> Result<(), ChainError> {
+        let journaled = self.inner.store.pool_all()?;
+        let mut restored = 0;
+        for tx in journaled {
+            let hash = *tx.tx_hash();
+            match self.validate(tx) {
+                Ok(p) => {
+                    if self.inner.pool.lock().insert(p).is_ok() {
+                        restored += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(target: "zg_chain::pool", %hash, error = %e, "dropping journaled transaction");
+                    self.inner.store.pool_delete(&hash)?;
+                }
+            }
+        }
+        if restored > 0 {
+            tracing::info!(target: "zg_chain::pool", restored, "restored pending transactions");
+        }
+        self.inner
+            .metrics
+            .pool
+            .set(self.inner.pool.lock().len() as i64);
+        Ok(())
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.inner.config.genesis.chain_id
+    }
+
+    /// The store (read access for RPC).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The current head.
+    pub fn head(&self) -> Head {
+        self.inner.head.lock().clone()
+    }
+
+    /// Watches the head block number.
+    pub fn subscribe_head(&self) -> watch::Receiver<u64> {
+        self.inner.head_tx.subscribe()
+    }
+
+    /// Base fee of the next block.
+    pub fn next_base_fee(&self) -> u64 {
+        let h = self.head().header;
+        BaseFeeParams::ethereum().next_block_base_fee(
+            h.gas_used,
+            h.gas_limit,
+            h.base_fee_per_gas.unwrap_or_default(),
+        )
+    }
+
+    /// A pending transaction by hash.
+    pub fn pending_tx(&self, hash: &B256) -> Option<PooledTx> {
+        self.inner.pool.lock().get(hash).cloned()
+    }
+
+    /// The sender's next nonce counting pending transactions.
+    pub fn pending_nonce(&self, sender: &Address) -> Result<u64, ChainError> {
+        let state = self.inner.store.account(sender)?.map_or(0, |a| a.nonce);
+        Ok(self.inner.pool.lock().pending_nonce(sender, state))
+    }
+
+    /// Number of pending transactions.
+    pub fn pool_len(&self) -> usize {
+        self.inner.pool.lock().len()
+    }
+
+    /// Validates a signed transaction against the head state (the checks geth makes).
+    pub fn validate(&self, tx: TxEnvelope) -> Result<PooledTx, ChainError> {
+        let reject = |m: String| Err(ChainError::TxRejected(m));
+        match tx.tx_type() {
+            TxType::Legacy | TxType::Eip2930 | TxType::Eip1559 | TxType::Eip7702 => {}
+            TxType::Eip4844 => return reject("blob transactions are not supported".into()),
+        }
+        match tx.chain_id() {
+            None => {
+                return reject(
+                    "only replay-protected (EIP-155) transactions allowed over RPC".into(),
+                );
+            }
+            Some(id) if id != self.chain_id() => {
+                return reject(format!(
+                    "invalid chain id: have {id}, want {}",
+                    self.chain_id()
+                ));
+            }
+            Some(_) => {}
+        }
+        let sender = tx
+            .recover_signer()
+            .map_err(|_| ChainError::TxRejected("invalid sender signature".into()))?;
+        let block_gas = self.inner.config.genesis.gas_limit;
+        if tx.gas_limit() > block_gas {
+            return reject("exceeds block gas limit".into());
+        }
+        if tx.gas_limit() > TX_GAS_LIMIT_CAP {
+            return reject(format!(
+                "transaction gas limit {} exceeds the cap {TX_GAS_LIMIT_CAP}",
+                tx.gas_limit()
+            ));
+        }
+        let intrinsic = intrinsic_gas(&tx);
+        if tx.gas_limit() < intrinsic {
+            return reject(format!(
+                "intrinsic gas too low: have {}, want {intrinsic}",
+                tx.gas_limit()
+            ));
+        }
+        if tx
+            .max_priority_fee_per_gas()
+            .is_some_and(|tip| tip > tx.max_fee_per_gas())
+        {
+            return reject("max priority fee per gas higher than max fee per gas".into());
+        }
+        if tx.kind().is_create() && tx.input().len() > 2 * executor::MAX_CODE_SIZE {
+            return reject("max initcode size exceeded".into());
+        }
+        let account = self.inner.store.account(&sender)?.unwrap_or_default();
+        if tx.nonce() < account.nonce {
+            return reject(format!(
+                "nonce too low: next nonce {}, tx nonce {}",
+                account.nonce,
+                tx.nonce()
+            ));
+        }
+        let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+        if account.balance < cost {
+            return reject(format!(
+                "insufficient funds for gas * price + value: balance {}, tx cost {cost}",
+                account.balance
+            ));
+        }
+        Ok(PooledTx {
+            hash: *tx.tx_hash(),
+            tx,
+            sender,
+        })
+    }
+
+    /// `eth_sendRawTransaction`: decode, validate, journal, queue. Returns the hash once
+    /// the transaction is durable.
+    pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, ChainError> {
+        let tx = TxEnvelope::decode_2718(&mut &raw[..])
+            .map_err(|e| ChainError::InvalidParams(format!("invalid transaction encoding: {e}")))?;
+        let pooled = self.validate(tx)?;
+        let hash = pooled.hash;
+        {
+            let mut pool = self.inner.pool.lock();
+            if pool.get(&hash).is_some() {
+                return Err(ChainError::TxRejected("already known".into()));
+            }
+            // Journal first: an acknowledged transaction survives a crash.
+            self.inner.store.pool_put(&pooled.tx)?;
+            if let Err(e) = pool.insert(pooled) {
+                drop(pool);
+                self.inner.store.pool_delete(&hash)?;
+                return Err(ChainError::TxRejected(e.to_string()));
+            }
+            self.inner.metrics.pool.set(pool.len() as i64);
+        }
+        self.inner.new_tx.notify_one();
+        Ok(hash)
+    }
+
+    /// Runs the block producer until `cancel`.
+    pub async fn run_miner(self, cancel: CancellationToken) {
+        let block_time = self.inner.config.block_time;
+        loop {
+            if block_time.is_zero() {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = self.inner.new_tx.notified() => {}
+                }
+            } else {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(block_time) => {}
+                }
+            }
+            let before = self.head().header.number;
+            match self.mine_one().await {
+                Ok(_) => {
+                    // Automine: keep going while blocks still include transactions.
+                    let included = self
+                        .inner
+                        .store
+                        .block_txs(before + 1)
+                        .map(|t| !t.is_empty())
+                        .unwrap_or(false);
+                    if block_time.is_zero() && included && self.pool_len() > 0 {
+                        self.inner.new_tx.notify_one();
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(target: "zg_chain::miner", error = %e, "block production failed");
+                    if e.is_fatal() {
+                        cancel.cancel();
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        tracing::info!(target: "zg_chain::miner", "block producer stopped");
+    }
+
+    /// Produces one block now (also `evm_mine`). Returns its number.
+    pub async fn mine_one(&self) -> Result<u64, ChainError> {
+        let _guard = self.inner.producing.lock().await;
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || node.produce_block())
+            .await
+            .map_err(|e| ChainError::Storage(format!("block production task: {e}")))?
+    }
+
+    fn produce_block(&self) -> Result<u64, ChainError> {
+        let started = std::time::Instant::now();
+        let parent = self.head();
+        let g = &self.inner.config.genesis;
+        let number = parent.header.number + 1;
+        let base_fee = self.next_base_fee();
+        let timestamp = now_secs().max(parent.header.timestamp + 1);
+        let prevrandao = keccak256(parent.hash);
+        let env = executor::block_env(
+            number,
+            timestamp,
+            self.inner.config.coinbase,
+            g.gas_limit,
+            base_fee,
+            prevrandao,
+        );
+        let store = &self.inner.store;
+        let candidates = {
+            let pool = self.inner.pool.lock();
+            pool.select(
+                |a| store.account(a).ok().flatten().map_or(0, |acc| acc.nonce),
+                base_fee,
+                g.gas_limit,
+            )
+        };
+        tracing::trace!(target: "zg_chain::miner", pending = self.pool_len(), selected = candidates.len(), base_fee, "selecting");
+        let mut evm = executor::build_evm(
+            CacheDB::new(StoreDb::new(store.clone())),
+            g,
+            env,
+            Mode::Block,
+        );
+        let mut changes = StateChanges::default();
+        let (mut txs, mut receipts, mut senders) = (Vec::new(), Vec::new(), Vec::new());
+        let mut cumulative = 0u64;
+        let mut dropped = Vec::new();
+        for p in candidates {
+            if cumulative + p.tx.gas_limit() > g.gas_limit {
+                continue;
+            }
+            let recovered = Recovered::new_unchecked(p.tx.clone(), p.sender);
+            let out = match evm.transact(executor::tx_env(&recovered)) {
+                Ok(out) => out,
+                Err(EVMError::Transaction(e)) => {
+                    tracing::info!(target: "zg_chain::miner", hash = %p.hash, error = %e, "dropping invalid transaction");
+                    dropped.push(p.hash);
+                    continue;
+                }
+                Err(e) => return Err(ChainError::Storage(format!("execution: {e}"))),
+            };
+            let gas_used = out.result.tx_gas_used();
+            cumulative += gas_used;
+            executor::accumulate(&mut changes, &out.state);
+            let success = out.result.is_success();
+            let logs = match out.result {
+                ExecutionResult::Success { logs, .. } => logs,
+                _ => Vec::new(),
+            };
+            let receipt = Receipt {
+                status: success.into(),
+                cumulative_gas_used: cumulative,
+                logs,
+            };
+            let bloom = receipt.bloom_slow();
+            let with_bloom = ReceiptWithBloom {
+                receipt,
+                logs_bloom: bloom,
+            };
+            receipts.push(match p.tx.tx_type() {
+                TxType::Legacy => ReceiptEnvelope::Legacy(with_bloom),
+                TxType::Eip2930 => ReceiptEnvelope::Eip2930(with_bloom),
+                TxType::Eip1559 => ReceiptEnvelope::Eip1559(with_bloom),
+                TxType::Eip4844 => ReceiptEnvelope::Eip4844(with_bloom),
+                TxType::Eip7702 => ReceiptEnvelope::Eip7702(with_bloom),
+            });
+            evm.commit(out.state);
+            senders.push(p.sender);
+            txs.push(p.tx);
+        }
+        // Post-state trie entries of every changed account.
+        let mut accounts = BTreeMap::new();
+        for (addr, change) in &changes.accounts {
+            let entry = match change.info {
+                None => None,
+                Some((nonce, balance, code_hash)) => Some(TrieAccount {
+                    nonce,
+                    balance,
+                    code_hash,
+                    storage_root: store.storage_root_after(addr, change)?,
+                }),
+            };
+            accounts.insert(*addr, entry);
+        }
+        let state_root = store.state_root_after(&accounts)?;
+        let mut logs_bloom = Bloom::ZERO;
+        for r in &receipts {
+            logs_bloom.accrue_bloom(r.logs_bloom());
+        }
+        let header = Header {
+            parent_hash: parent.hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: self.inner.config.coinbase,
+            state_root,
+            transactions_root: alloy_consensus::proofs::calculate_transaction_root(&txs),
+            receipts_root: alloy_consensus::proofs::calculate_receipt_root(&receipts),
+            logs_bloom,
+            difficulty: U256::ZERO,
+            number,
+            gas_limit: g.gas_limit,
+            gas_used: cumulative,
+            timestamp,
+            extra_data: Bytes::new(),
+            mix_hash: prevrandao,
+            nonce: B64::ZERO,
+            base_fee_per_gas: Some(base_fee),
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            requests_hash: Some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        };
+        let hash = header.hash_slow();
+        let included = txs.len();
+        store.commit_block(
+            &BlockCommit {
+                header: header.clone(),
+                hash,
+                txs,
+                receipts,
+                state: changes,
+                accounts,
+            },
+            None,
+        )?;
+        {
+            let mut pool = self.inner.pool.lock();
+            for s in pool.senders() {
+                let nonce = store.account(&s)?.map_or(0, |a| a.nonce);
+                for h in pool.prune(&s, nonce) {
+                    store.pool_delete(&h)?; // normally already removed with the block
+                }
+            }
+            for h in &dropped {
+                pool.remove(h);
+                store.pool_delete(h)?;
+            }
+            self.inner.metrics.pool.set(pool.len() as i64);
+        }
+        *self.inner.head.lock() = Head { header, hash };
+        self.inner.head_tx.send_replace(number);
+        let m = &self.inner.metrics;
+        m.head.set(number as i64);
+        m.blocks.inc();
+        m.txs.inc_by(included as u64);
+        m.block_seconds.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(target: "zg_chain::miner", number, txs = included, gas = cumulative, "block produced");
+        Ok(number)
+    }
+
+    /// Flushes the store (clean shutdown).
+    pub fn shutdown(&self) -> Result<(), ChainError> {
+        self.inner.store.flush()
+    }
+}
+
+/// Intrinsic gas of a transaction under Prague/Osaka rules (including the EIP-7623 floor).
+pub fn intrinsic_gas(tx: &TxEnvelope) -> u64 {
+    let data = tx.input();
+    let zeros = data.iter().filter(|b| **b == 0).count() as u64;
+    let nonzeros = data.len() as u64 - zeros;
+    let mut gas = 21_000 + zeros * 4 + nonzeros * 16;
+    if tx.kind().is_create() {
+        gas += 32_000 + 2 * (data.len() as u64).div_ceil(32);
+    }
+    if let Some(list) = tx.access_list() {
+        gas += list
+            .0
+            .iter()
+            .map(|i| 2_400 + 1_900 * i.storage_keys.len() as u64)
+            .sum::<u64>();
+    }
+    if let Some(auths) = tx.authorization_list() {
+        gas += 25_000 * auths.len() as u64;
+    }
+    let floor = 21_000 + 10 * (zeros + nonzeros * 4);
+    gas.max(floor)
+}

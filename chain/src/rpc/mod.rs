@@ -1,0 +1,726 @@
+//! The Ethereum JSON-RPC API of the node.
+
+mod server;
+
+use alloy_consensus::transaction::{Recovered, SignerRecoverable};
+use alloy_consensus::{Header, Transaction as _, TxEnvelope};
+use alloy_eips::{BlockId, BlockNumberOrTag};
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use alloy_rpc_types_eth::{
+    Block, BlockTransactions, FeeHistory, Filter, FilterBlockOption, Log, Transaction,
+    TransactionReceipt, TransactionRequest, Withdrawals,
+};
+use revm::context::result::{EVMError, ExecutionResult, HaltReason};
+use revm::database::CacheDB;
+use revm::{ExecuteEvm, context::TxEnv};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub use server::{codes, router, serve};
+
+use crate::error::ChainError;
+use crate::executor::{self, CallRequest, Mode, StoreDb};
+use crate::metrics::Metrics;
+use crate::node::Node;
+
+/// Suggested priority fee (1 gwei).
+pub const DEFAULT_TIP: u128 = 1_000_000_000;
+/// Most blocks one `eth_feeHistory` covers.
+const MAX_FEE_HISTORY: u64 = 1024;
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    /// Error code.
+    pub code: i64,
+    /// Message.
+    pub message: String,
+    /// Extra data (revert data as hex).
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    /// An error with a code and message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// `-32602 invalid params`.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(codes::INVALID_PARAMS, message)
+    }
+
+    fn server(message: impl Into<String>) -> Self {
+        Self::new(codes::SERVER_ERROR, message)
+    }
+}
+
+impl From<ChainError> for RpcError {
+    fn from(e: ChainError) -> Self {
+        match e {
+            ChainError::TxRejected(m) => Self::server(m),
+            ChainError::InvalidParams(m) => Self::invalid_params(m),
+            ChainError::Reverted { reason, data } => Self {
+                code: codes::EXECUTION_REVERTED,
+                message: match reason {
+                    Some(r) => format!("execution reverted: {r}"),
+                    None => "execution reverted".into(),
+                },
+                data: Some(Value::String(data.to_string())),
+            },
+            ChainError::Halted(m) => Self::server(m),
+            ChainError::ShuttingDown => Self::server("node is shutting down"),
+            e @ (ChainError::Storage(_) | ChainError::Corrupt(_) | ChainError::Config(_)) => {
+                tracing::error!(target: "zg_chain::rpc", error = %e, "internal error");
+                Self::new(codes::INTERNAL_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+const METHODS: &[&str] = &[
+    "web3_clientVersion",
+    "web3_sha3",
+    "net_version",
+    "net_listening",
+    "net_peerCount",
+    "eth_chainId",
+    "eth_blockNumber",
+    "eth_syncing",
+    "eth_accounts",
+    "eth_coinbase",
+    "eth_mining",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_blobBaseFee",
+    "eth_feeHistory",
+    "eth_getBalance",
+    "eth_getCode",
+    "eth_getStorageAt",
+    "eth_getTransactionCount",
+    "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+    "eth_getBlockTransactionCountByNumber",
+    "eth_getBlockTransactionCountByHash",
+    "eth_getBlockReceipts",
+    "eth_getTransactionByHash",
+    "eth_getTransactionByBlockNumberAndIndex",
+    "eth_getTransactionByBlockHashAndIndex",
+    "eth_getTransactionReceipt",
+    "eth_sendRawTransaction",
+    "eth_call",
+    "eth_estimateGas",
+    "eth_getLogs",
+    "eth_getUncleCountByBlockNumber",
+    "eth_getUncleCountByBlockHash",
+    "evm_mine",
+    "anvil_mine",
+];
+
+/// Whether `m` is a method this node serves.
+pub fn is_known_method(m: &str) -> bool {
+    METHODS.contains(&m)
+}
+
+fn param<T: DeserializeOwned>(params: &[Value], i: usize, name: &str) -> Result<T, RpcError> {
+    let v = params.get(i).ok_or_else(|| {
+        RpcError::invalid_params(format!("missing value for required argument {i} ({name})"))
+    })?;
+    serde_json::from_value(v.clone())
+        .map_err(|e| RpcError::invalid_params(format!("invalid argument {i} ({name}): {e}")))
+}
+
+fn opt_param<T: DeserializeOwned>(
+    params: &[Value],
+    i: usize,
+    name: &str,
+) -> Result<Option<T>, RpcError> {
+    match params.get(i) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => param(params, i, name).map(Some),
+    }
+}
+
+fn ok<T: Serialize>(v: T) -> Result<Value, RpcError> {
+    serde_json::to_value(v).map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))
+}
+
+fn hex_u64(n: u64) -> Value {
+    Value::String(format!("{n:#x}"))
+}
+
+/// The `eth_` API over a node.
+#[derive(Debug)]
+pub struct EthApi {
+    node: Node,
+}
+
+impl EthApi {
+    /// The API of `node`.
+    pub fn new(node: Node) -> Self {
+        Self { node }
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        self.node.metrics()
+    }
+
+    /// Health: head number and pool size.
+    pub fn health(&self) -> Result<Value, RpcError> {
+        let head = self.node.head();
+        Ok(json!({ "status": "ok", "head": head.header.number, "pending": self.node.pool_len() }))
+    }
+
+    /// Dispatches one call.
+    pub async fn call(&self, method: &str, p: Vec<Value>) -> Result<Value, RpcError> {
+        let n = &self.node;
+        match method {
+            "web3_clientVersion" => ok(format!("zg-chain/v{}", env!("CARGO_PKG_VERSION"))),
+            "web3_sha3" => ok(alloy_primitives::keccak256(param::<Bytes>(&p, 0, "data")?)),
+            "net_version" => ok(n.chain_id().to_string()),
+            "net_listening" => ok(true),
+            "net_peerCount" => ok(hex_u64(0)),
+            "eth_chainId" => ok(hex_u64(n.chain_id())),
+            "eth_blockNumber" => ok(hex_u64(n.head().header.number)),
+            "eth_syncing" | "eth_mining" => ok(false),
+            "eth_accounts" => ok(Vec::<Address>::new()),
+            "eth_coinbase" => ok(n.config().coinbase),
+            "eth_gasPrice" => ok(U256::from(u128::from(n.next_base_fee()) + DEFAULT_TIP)),
+            "eth_maxPriorityFeePerGas" => ok(U256::from(DEFAULT_TIP)),
+            "eth_blobBaseFee" => ok(hex_u64(1)),
+            "eth_feeHistory" => self.fee_history(&p),
+            "eth_getBalance" => {
+                let a: Address = param(&p, 0, "address")?;
+                self.latest_state(opt_param(&p, 1, "block")?)?;
+                ok(n.store()
+                    .account(&a)?
+                    .map(|a| a.balance)
+                    .unwrap_or_default())
+            }
+            "eth_getCode" => {
+                let a: Address = param(&p, 0, "address")?;
+                self.latest_state(opt_param(&p, 1, "block")?)?;
+                let code = match n.store().account(&a)? {
+                    Some(acc) if acc.code_hash != alloy_trie::KECCAK_EMPTY => {
+                        n.store().code(&acc.code_hash)?.unwrap_or_default()
+                    }
+                    _ => Bytes::new(),
+                };
+                ok(code)
+            }
+            "eth_getStorageAt" => {
+                let a: Address = param(&p, 0, "address")?;
+                let slot: U256 = param(&p, 1, "slot")?;
+                self.latest_state(opt_param(&p, 2, "block")?)?;
+                ok(B256::from(
+                    n.store().storage(&a, &slot)?.to_be_bytes::<32>(),
+                ))
+            }
+            "eth_getTransactionCount" => {
+                let a: Address = param(&p, 0, "address")?;
+                let block: Option<BlockId> = opt_param(&p, 1, "block")?;
+                if matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
+                    return ok(hex_u64(n.pending_nonce(&a)?));
+                }
+                self.latest_state(block)?;
+                ok(hex_u64(n.store().account(&a)?.map_or(0, |a| a.nonce)))
+            }
+            "eth_getBlockByNumber" => {
+                let tag: BlockNumberOrTag = param(&p, 0, "block")?;
+                let full: bool = opt_param(&p, 1, "full")?.unwrap_or(false);
+                match self.resolve(BlockId::Number(tag))? {
+                    Some(num) => ok(self.block(num, full)?),
+                    None => ok(Value::Null),
+                }
+            }
+            "eth_getBlockByHash" => {
+                let h: B256 = param(&p, 0, "hash")?;
+                let full: bool = opt_param(&p, 1, "full")?.unwrap_or(false);
+                match n.store().block_number(&h)? {
+                    Some(num) => ok(self.block(num, full)?),
+                    None => ok(Value::Null),
+                }
+            }
+            "eth_getBlockTransactionCountByNumber" | "eth_getBlockTransactionCountByHash" => {
+                let id = if method.ends_with("Hash") {
+                    BlockId::Hash(param::<B256>(&p, 0, "hash")?.into())
+                } else {
+                    BlockId::Number(param(&p, 0, "block")?)
+                };
+                match self.resolve(id)? {
+                    Some(num) => ok(hex_u64(n.store().block_txs(num)?.len() as u64)),
+                    None => ok(Value::Null),
+                }
+            }
+            "eth_getUncleCountByBlockNumber" | "eth_getUncleCountByBlockHash" => ok(hex_u64(0)),
+            "eth_getBlockReceipts" => {
+                let id: BlockId = param(&p, 0, "block")?;
+                match self.resolve(id)? {
+                    Some(num) => ok(self.receipts(num)?),
+                    None => ok(Value::Null),
+                }
+            }
+            "eth_getTransactionByHash" => {
+                let h: B256 = param(&p, 0, "hash")?;
+                if let Some(loc) = n.store().tx_location(&h)? {
+                    return ok(self.tx_at(loc.block, loc.index as usize)?);
+                }
+                match n.pending_tx(&h) {
+                    Some(pt) => ok(Transaction {
+                        inner: Recovered::new_unchecked(pt.tx, pt.sender),
+                        block_hash: None,
+                        block_number: None,
+                        block_timestamp: None,
+                        transaction_index: None,
+                        effective_gas_price: None,
+                    }),
+                    None => ok(Value::Null),
+                }
+            }
+            "eth_getTransactionByBlockNumberAndIndex" | "eth_getTransactionByBlockHashAndIndex" => {
+                let id = if method.contains("Hash") {
+                    BlockId::Hash(param::<B256>(&p, 0, "hash")?.into())
+                } else {
+                    BlockId::Number(param(&p, 0, "block")?)
+                };
+                let index: U64 = param(&p, 1, "index")?;
+                match self.resolve(id)? {
+                    Some(num) if (index.to::<u64>() as usize) < n.store().block_txs(num)?.len() => {
+                        ok(self.tx_at(num, index.to::<u64>() as usize)?)
+                    }
+                    _ => ok(Value::Null),
+                }
+            }
+            "eth_getTransactionReceipt" => {
+                let h: B256 = param(&p, 0, "hash")?;
+                match n.store().tx_location(&h)? {
+                    Some(loc) => {
+                        let mut all = self.receipts(loc.block)?;
+                        ok(all.swap_remove(loc.index as usize))
+                    }
+                    None => ok(Value::Null),
+                }
+            }
+            "eth_sendRawTransaction" => {
+                let raw: Bytes = param(&p, 0, "data")?;
+                ok(n.submit_raw(&raw)?)
+            }
+            "eth_call" => {
+                let req: TransactionRequest = param(&p, 0, "transaction")?;
+                self.latest_state(opt_param(&p, 1, "block")?)?;
+                let req = call_request(req)?;
+                let gas = req.gas.unwrap_or(n.config().genesis.gas_limit);
+                let (result, _) = self.execute(&req, gas)?;
+                ok(result_output(result)?)
+            }
+            "eth_estimateGas" => {
+                let req: TransactionRequest = param(&p, 0, "transaction")?;
+                self.latest_state(opt_param(&p, 1, "block")?)?;
+                ok(hex_u64(self.estimate_gas(&call_request(req)?)?))
+            }
+            "eth_getLogs" => {
+                let f: Filter = param(&p, 0, "filter")?;
+                ok(self.logs(&f)?)
+            }
+            "evm_mine" => ok(hex_u64(n.mine_one().await?)),
+            "anvil_mine" => {
+                let count = opt_param::<U64>(&p, 0, "blocks")?.map_or(1, |c| c.to::<u64>());
+                if count > 10_000 {
+                    return Err(RpcError::invalid_params("at most 10000 blocks per call"));
+                }
+                let mut last = n.head().header.number;
+                for _ in 0..count {
+                    last = n.mine_one().await?;
+                }
+                ok(hex_u64(last))
+            }
+            _ => Err(RpcError::new(
+                codes::METHOD_NOT_FOUND,
+                format!("the method {method} does not exist/is not available"),
+            )),
+        }
+    }
+
+    /// Resolves a block id to a number; `None` if it does not exist.
+    fn resolve(&self, id: BlockId) -> Result<Option<u64>, RpcError> {
+        let head = self.node.head().header.number;
+        Ok(match id {
+            BlockId::Hash(h) => self.node.store().block_number(&h.block_hash)?,
+            BlockId::Number(tag) => match tag {
+                BlockNumberOrTag::Earliest => Some(0),
+                BlockNumberOrTag::Number(n) => (n <= head).then_some(n),
+                _ => Some(head),
+            },
+        })
+    }
+
+    /// The node keeps the latest state only: state queries name the head (or a tag for it).
+    fn latest_state(&self, id: Option<BlockId>) -> Result<(), RpcError> {
+        let Some(id) = id else { return Ok(()) };
+        let head = self.node.head().header.number;
+        match self.resolve(id)? {
+            Some(n) if n == head => Ok(()),
+            Some(n) => Err(RpcError::server(format!(
+                "historical state of block {n} is not available (this node keeps the latest state, block {head})"
+            ))),
+            None => Err(RpcError::server("header not found")),
+        }
+    }
+
+    fn header(&self, num: u64) -> Result<Header, RpcError> {
+        self.node
+            .store()
+            .header(num)?
+            .ok_or_else(|| RpcError::server("header not found"))
+    }
+
+    fn block(&self, num: u64, full: bool) -> Result<Block, RpcError> {
+        let header = self.header(num)?;
+        let hash = header.hash_slow();
+        let txs = self.node.store().block_txs(num)?;
+        let size = alloy_rlp::Encodable::length(&header)
+            + txs
+                .iter()
+                .map(alloy_eips::Encodable2718::encode_2718_len)
+                .sum::<usize>();
+        let transactions = if full {
+            BlockTransactions::Full(
+                txs.into_iter()
+                    .enumerate()
+                    .map(|(i, tx)| rpc_tx(tx, &header, hash, i))
+                    .collect::<Result<_, _>>()?,
+            )
+        } else {
+            BlockTransactions::Hashes(txs.iter().map(|t| *t.tx_hash()).collect())
+        };
+        Ok(Block {
+            header: alloy_rpc_types_eth::Header {
+                hash,
+                inner: header,
+                total_difficulty: Some(U256::ZERO),
+                size: Some(U256::from(size)),
+            },
+            uncles: vec![],
+            transactions,
+            withdrawals: Some(Withdrawals::default()),
+        })
+    }
+
+    fn tx_at(&self, num: u64, index: usize) -> Result<Transaction, RpcError> {
+        let header = self.header(num)?;
+        let tx = self
+            .node
+            .store()
+            .block_txs(num)?
+            .into_iter()
+            .nth(index)
+            .ok_or_else(|| {
+                RpcError::new(codes::INTERNAL_ERROR, "transaction index out of range")
+            })?;
+        rpc_tx(tx, &header, header.hash_slow(), index)
+    }
+
+    fn receipts(&self, num: u64) -> Result<Vec<TransactionReceipt>, RpcError> {
+        let header = self.header(num)?;
+        let hash = header.hash_slow();
+        let txs = self.node.store().block_txs(num)?;
+        let receipts = self.node.store().receipts(num)?;
+        let mut out = Vec::with_capacity(txs.len());
+        let mut prev_cumulative = 0u64;
+        let mut log_index = 0u64;
+        for (i, (tx, r)) in txs.into_iter().zip(receipts).enumerate() {
+            let from = tx
+                .recover_signer()
+                .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+            let gas_used = r.cumulative_gas_used() - prev_cumulative;
+            prev_cumulative = r.cumulative_gas_used();
+            let contract_address = tx.kind().is_create().then(|| from.create(tx.nonce()));
+            let effective_gas_price = tx.effective_gas_price(header.base_fee_per_gas);
+            let tx_hash = *tx.tx_hash();
+            let inner = r.map_logs(|l| {
+                let log = Log {
+                    inner: l,
+                    block_hash: Some(hash),
+                    block_number: Some(num),
+                    block_timestamp: Some(header.timestamp),
+                    transaction_hash: Some(tx_hash),
+                    transaction_index: Some(i as u64),
+                    log_index: Some(log_index),
+                    removed: false,
+                };
+                log_index += 1;
+                log
+            });
+            out.push(TransactionReceipt {
+                inner,
+                transaction_hash: tx_hash,
+                transaction_index: Some(i as u64),
+                block_hash: Some(hash),
+                block_number: Some(num),
+                gas_used,
+                effective_gas_price,
+                blob_gas_used: None,
+                blob_gas_price: None,
+                from,
+                to: tx.to(),
+                contract_address,
+            });
+        }
+        Ok(out)
+    }
+
+    fn logs(&self, f: &Filter) -> Result<Vec<Log>, RpcError> {
+        let store = self.node.store();
+        let head = self.node.head().header.number;
+        let (from, to) = match &f.block_option {
+            FilterBlockOption::AtBlockHash(h) => match store.block_number(h)? {
+                Some(n) => (n, n),
+                None => return Err(RpcError::server("unknown block")),
+            },
+            FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => {
+                let num = |t: &Option<BlockNumberOrTag>| match t {
+                    None => head,
+                    Some(BlockNumberOrTag::Earliest) => 0,
+                    Some(BlockNumberOrTag::Number(n)) => *n,
+                    Some(_) => head,
+                };
+                (num(from_block), num(to_block).min(head))
+            }
+        };
+        if from > to {
+            return if from > head {
+                Ok(vec![])
+            } else {
+                Err(RpcError::invalid_params("fromBlock is after toBlock"))
+            };
+        }
+        let max = self.node.config().max_logs_range;
+        if to - from >= max {
+            return Err(RpcError::server(format!(
+                "block range too large: at most {max} blocks per query"
+            )));
+        }
+        let mut out = Vec::new();
+        for num in from..=to {
+            let header = self.header(num)?;
+            if !f.matches_bloom(header.logs_bloom) {
+                continue;
+            }
+            for r in self.receipts(num)? {
+                for l in r.inner.logs() {
+                    if f.matches(&l.inner) {
+                        out.push(l.clone());
+                    }
+                }
+            }
+            if out.len() > 100_000 {
+                return Err(RpcError::server("query returned more than 100000 results"));
+            }
+        }
+        Ok(out)
+    }
+
+    fn fee_history(&self, p: &[Value]) -> Result<Value, RpcError> {
+        let count: U64 = param(p, 0, "blockCount")?;
+        let newest: BlockNumberOrTag = param(p, 1, "newestBlock")?;
+        let percentiles: Option<Vec<f64>> = opt_param(p, 2, "rewardPercentiles")?;
+        let bad = |ps: &Vec<f64>| {
+            ps.iter().any(|x| !(0.0..=100.0).contains(x)) || ps.windows(2).any(|w| w[0] > w[1])
+        };
+        if percentiles.as_ref().is_some_and(bad) {
+            return Err(RpcError::invalid_params(
+                "reward percentiles must be ascending values in [0, 100]",
+            ));
+        }
+        let newest = self
+            .resolve(BlockId::Number(newest))?
+            .ok_or_else(|| RpcError::server("header not found"))?;
+        let count = count.to::<u64>().clamp(1, MAX_FEE_HISTORY).min(newest + 1);
+        let oldest = newest + 1 - count;
+        let mut base_fees = Vec::new();
+        let mut ratios = Vec::new();
+        let mut rewards = Vec::new();
+        for num in oldest..=newest {
+            let h = self.header(num)?;
+            let base = h.base_fee_per_gas.unwrap_or_default();
+            base_fees.push(u128::from(base));
+            ratios.push(h.gas_used as f64 / h.gas_limit as f64);
+            if let Some(ps) = &percentiles {
+                let receipts = self.node.store().receipts(num)?;
+                let mut tips: Vec<(u128, u64)> = Vec::new();
+                let mut prev = 0;
+                for (tx, r) in self.node.store().block_txs(num)?.iter().zip(&receipts) {
+                    tips.push((
+                        tx.effective_tip_per_gas(base).unwrap_or(0),
+                        r.cumulative_gas_used() - prev,
+                    ));
+                    prev = r.cumulative_gas_used();
+                }
+                tips.sort_unstable();
+                let total: u64 = tips.iter().map(|t| t.1).sum();
+                rewards.push(
+                    ps.iter()
+                        .map(|pc| {
+                            let target = (total as f64 * pc / 100.0) as u64;
+                            let mut acc = 0;
+                            tips.iter()
+                                .find(|t| {
+                                    acc += t.1;
+                                    acc >= target
+                                })
+                                .map_or(0, |t| t.0)
+                        })
+                        .collect::<Vec<u128>>(),
+                );
+            }
+        }
+        let last = self.header(newest)?;
+        base_fees.push(u128::from(
+            alloy_eips::eip1559::BaseFeeParams::ethereum().next_block_base_fee(
+                last.gas_used,
+                last.gas_limit,
+                last.base_fee_per_gas.unwrap_or_default(),
+            ),
+        ));
+        ok(FeeHistory {
+            base_fee_per_gas: base_fees,
+            gas_used_ratio: ratios,
+            base_fee_per_blob_gas: vec![0; count as usize + 1],
+            blob_gas_used_ratio: vec![0.0; count as usize],
+            oldest_block: oldest,
+            reward: percentiles.map(|_| rewards),
+        })
+    }
+
+    /// Executes a call against the latest state without committing.
+    fn execute(
+        &self,
+        req: &CallRequest,
+        gas: u64,
+    ) -> Result<(ExecutionResult<HaltReason>, u64), RpcError> {
+        let n = &self.node;
+        let head = n.head();
+        let g = &n.config().genesis;
+        // Without fee fields the call is free (base fee 0), as in geth.
+        let base_fee = if req.has_fees() { n.next_base_fee() } else { 0 };
+        let env = executor::block_env(
+            head.header.number + 1,
+            head.header.timestamp + 1,
+            n.config().coinbase,
+            g.gas_limit,
+            base_fee,
+            alloy_primitives::keccak256(head.hash),
+        );
+        let mut evm = executor::build_evm(
+            CacheDB::new(StoreDb::new(n.store().clone())),
+            g,
+            env,
+            Mode::Call,
+        );
+        let tx: TxEnv = req.tx_env(gas, n.chain_id());
+        match evm.transact(tx) {
+            Ok(out) => {
+                let used = out.result.tx_gas_used();
+                Ok((out.result, used))
+            }
+            Err(EVMError::Transaction(e)) => Err(RpcError::server(e.to_string())),
+            Err(EVMError::Database(e)) => Err(e.into()),
+            Err(e) => Err(RpcError::server(e.to_string())),
+        }
+    }
+
+    fn estimate_gas(&self, req: &CallRequest) -> Result<u64, RpcError> {
+        let cap = req
+            .gas
+            .unwrap_or(self.node.config().genesis.gas_limit)
+            .min(self.node.config().genesis.gas_limit);
+        let (result, used) = self.execute(req, cap)?;
+        result_output(result)?;
+        // Gas used is a lower bound (refunds, the 63/64 rule): search upwards from it.
+        let fits =
+            |gas: u64| -> Result<bool, RpcError> { Ok(self.execute(req, gas)?.0.is_success()) };
+        let mut lo = used.saturating_sub(1).max(20_999);
+        let first = (used + used / 64 + 2_300).min(cap);
+        if fits(first)? {
+            let mut hi = first;
+            while hi - lo > 1 && hi - lo > hi / 1000 {
+                let mid = lo + (hi - lo) / 2;
+                if fits(mid)? { hi = mid } else { lo = mid }
+            }
+            return Ok(hi);
+        }
+        lo = first;
+        let mut hi = cap;
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid)? { hi = mid } else { lo = mid }
+        }
+        Ok(hi)
+    }
+}
+
+fn rpc_tx(
+    tx: TxEnvelope,
+    header: &Header,
+    block_hash: B256,
+    index: usize,
+) -> Result<Transaction, RpcError> {
+    let (num, base_fee) = (header.number, header.base_fee_per_gas);
+    let from = tx
+        .recover_signer()
+        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+    let effective_gas_price = Some(tx.effective_gas_price(base_fee));
+    Ok(Transaction {
+        inner: Recovered::new_unchecked(tx, from),
+        block_hash: Some(block_hash),
+        block_number: Some(num),
+        block_timestamp: Some(header.timestamp),
+        transaction_index: Some(index as u64),
+        effective_gas_price,
+    })
+}
+
+fn call_request(r: TransactionRequest) -> Result<CallRequest, RpcError> {
+    let input = r.input.into_input().unwrap_or_default();
+    Ok(CallRequest {
+        from: r.from,
+        to: match r.to {
+            Some(alloy_primitives::TxKind::Call(a)) => Some(a),
+            _ => None,
+        },
+        gas: r.gas,
+        gas_price: r.gas_price,
+        max_fee_per_gas: r.max_fee_per_gas,
+        max_priority_fee_per_gas: r.max_priority_fee_per_gas,
+        value: r.value,
+        input,
+        nonce: r.nonce,
+    })
+}
+
+/// The output of a successful call, or the revert/halt as an error.
+fn result_output(r: ExecutionResult<HaltReason>) -> Result<Bytes, RpcError> {
+    match r {
+        ExecutionResult::Success { output, .. } => Ok(output.into_data()),
+        ExecutionResult::Revert { output, .. } => {
+            let reason = alloy_sol_types::decode_revert_reason(&output);
+            Err(ChainError::Reverted {
+                reason,
+                data: output,
+            }
+            .into())
+        }
+        ExecutionResult::Halt { reason, .. } => {
+            Err(ChainError::Halted(format!("{reason:?}")).into())
+        }
+    }
+}

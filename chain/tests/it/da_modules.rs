@@ -1,0 +1,670 @@
+use std::time::Duration;
+
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolEvent, SolInterface};
+use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SIGNERS_ADDRESS, IDAEntrance, IDASigners};
+use zg_primitives::{
+    BlsSecretKey, BlsSignature, aggregate_signatures, attestation_message,
+    epoch_registration_message, signer_bitmap,
+};
+
+use crate::helpers::*;
+
+const CHAIN: u64 = 31337;
+
+fn revert_data(err: alloy::contract::Error) -> Bytes {
+    let resp = error_resp(&err);
+    assert_eq!(resp.code, 3, "{resp:?}");
+    serde_json::from_str(resp.data.as_ref().unwrap().get()).unwrap()
+}
+
+async fn send(
+    p: &DynProvider,
+    to: Address,
+    data: Vec<u8>,
+    value: U256,
+) -> Result<alloy::rpc::types::TransactionReceipt, Bytes> {
+    let tx = TransactionRequest::default()
+        .with_to(to)
+        .with_input(data)
+        .with_value(value);
+    match p.send_transaction(tx).await {
+        Ok(pending) => Ok(pending.get_receipt().await.unwrap()),
+        Err(e) => Err(revert_data(alloy::contract::Error::TransportError(e))),
+    }
+}
+
+async fn call<C: SolCall>(p: &DynProvider, to: Address, c: C) -> C::Return {
+    let tx = TransactionRequest::default()
+        .with_to(to)
+        .with_input(c.abi_encode());
+    C::abi_decode_returns(&p.call(tx).await.unwrap()).unwrap()
+}
+
+fn signer_err(data: &Bytes) -> IDASigners::IDASignersErrors {
+    IDASigners::IDASignersErrors::abi_decode(data).unwrap()
+}
+
+fn entrance_err(data: &Bytes) -> IDAEntrance::IDAEntranceErrors {
+    IDAEntrance::IDAEntranceErrors::abi_decode(data).unwrap()
+}
+
+struct DaSigner {
+    eth: PrivateKeySigner,
+    bls: BlsSecretKey,
+    p: DynProvider,
+}
+
+async fn register(s: &DaSigner, socket: &str) -> Result<(), Bytes> {
+    let detail = IDASigners::SignerDetail {
+        signer: s.eth.address(),
+        socket: socket.into(),
+        pubkey: Bytes::copy_from_slice(&s.bls.public_key().0),
+    };
+    let pop = s.bls.proof_of_possession(CHAIN, s.eth.address());
+    let c = IDASigners::registerSignerCall {
+        signer: detail,
+        pop: Bytes::copy_from_slice(&pop.0),
+    };
+    send(&s.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+        .await
+        .map(|r| assert!(r.status()))
+}
+
+async fn register_next_epoch(s: &DaSigner) -> Result<(), Bytes> {
+    let epoch: U256 = call(&s.p, DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {}).await;
+    let msg = epoch_registration_message(CHAIN, s.eth.address(), epoch.to::<u64>() + 1);
+    let sig = s.bls.sign(&msg);
+    let c = IDASigners::registerNextEpochCall {
+        signature: Bytes::copy_from_slice(&sig.0),
+    };
+    send(&s.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+        .await
+        .map(|r| assert!(r.status()))
+}
+
+fn submission(
+    root: B256,
+    epoch: u64,
+    quorum: u64,
+    blobs: u64,
+    bitmap: Vec<u8>,
+    sig: BlsSignature,
+) -> IDAEntrance::submitVerifiedCommitRootsCall {
+    IDAEntrance::submitVerifiedCommitRootsCall {
+        submissions: vec![IDAEntrance::CommitRootSubmission {
+            dataRoot: root,
+            epoch: U256::from(epoch),
+            quorumId: U256::from(quorum),
+            blobCount: U256::from(blobs),
+            signersBitmap: bitmap.into(),
+            aggregateSignature: Bytes::copy_from_slice(&sig.0),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn signers_epochs_quorums_and_anchoring() {
+    let dir = TempDir::new("da");
+    let mut genesis = dev_genesis();
+    genesis.da.epoch_blocks = 40;
+    let blob_fee = genesis.da.blob_fee;
+    let chain = start(&dir, genesis, Duration::ZERO).await;
+    let url = chain.rpc_url();
+    let signers: Vec<DaSigner> = (1..=8)
+        .map(|i| {
+            let eth = signer(i);
+            DaSigner {
+                p: provider(&url, eth.clone()),
+                eth,
+                bls: BlsSecretKey::from_ikm(&[i as u8; 32]).unwrap(),
+            }
+        })
+        .collect();
+
+    // Registration, with every refusal path.
+    for (i, s) in signers.iter().enumerate() {
+        register(s, &format!("/ip4/127.0.0.1/tcp/{}", 9000 + i))
+            .await
+            .unwrap();
+    }
+    let again = register(&signers[0], "x").await.unwrap_err();
+    assert!(matches!(
+        signer_err(&again),
+        IDASigners::IDASignersErrors::SignerAlreadyRegistered(_)
+    ));
+    // A bad proof of possession (signed for another address).
+    let outsider = PrivateKeySigner::random();
+    let funder = provider(&url, signer(0));
+    send(
+        &funder,
+        outsider.address(),
+        vec![],
+        U256::from(10u64).pow(U256::from(18)),
+    )
+    .await
+    .unwrap();
+    let o = DaSigner {
+        p: provider(&url, outsider.clone()),
+        eth: outsider.clone(),
+        bls: BlsSecretKey::from_ikm(&[99; 32]).unwrap(),
+    };
+    let bad_pop = o.bls.proof_of_possession(CHAIN, signers[0].eth.address());
+    let c = IDASigners::registerSignerCall {
+        signer: IDASigners::SignerDetail {
+            signer: outsider.address(),
+            socket: "s".into(),
+            pubkey: Bytes::copy_from_slice(&o.bls.public_key().0),
+        },
+        pop: Bytes::copy_from_slice(&bad_pop.0),
+    };
+    let e = send(&o.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::InvalidProofOfPossession(_)
+    ));
+    // Someone else's key: cannot prove possession for their own address.
+    let stolen = signers[1].bls.public_key();
+    let c = IDASigners::registerSignerCall {
+        signer: IDASigners::SignerDetail {
+            signer: outsider.address(),
+            socket: "s".into(),
+            pubkey: Bytes::copy_from_slice(&stolen.0),
+        },
+        pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, outsider.address()).0),
+    };
+    let e = send(&o.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::InvalidProofOfPossession(_)
+    ));
+    // The key's owner re-using it under a second address: refused as a duplicate key.
+    let dup = DaSigner {
+        p: o.p.clone(),
+        eth: outsider.clone(),
+        bls: signers[1].bls.clone(),
+    };
+    let e = register(&dup, "s").await.unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::PublicKeyInUse(_)
+    ));
+    // Registering on someone's behalf.
+    let c = IDASigners::registerSignerCall {
+        signer: IDASigners::SignerDetail {
+            signer: signers[2].eth.address(),
+            socket: "s".into(),
+            pubkey: Bytes::copy_from_slice(&o.bls.public_key().0),
+        },
+        pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, signers[2].eth.address()).0),
+    };
+    let e = send(&o.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::SignerMismatch(_)
+    ));
+    // A malformed key.
+    let c = IDASigners::registerSignerCall {
+        signer: IDASigners::SignerDetail {
+            signer: outsider.address(),
+            socket: "s".into(),
+            pubkey: Bytes::from(vec![1u8; 48]),
+        },
+        pop: Bytes::from(vec![0u8; 96]),
+    };
+    let e = send(&o.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::InvalidPublicKey(_)
+    ));
+
+    // Socket updates.
+    let c = IDASigners::updateSocketCall {
+        socket: "/ip4/127.0.0.1/tcp/1234".into(),
+    };
+    send(
+        &signers[0].p,
+        DA_SIGNERS_ADDRESS,
+        c.abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    let details = call(
+        &funder,
+        DA_SIGNERS_ADDRESS,
+        IDASigners::getSignerCall {
+            accounts: vec![signers[0].eth.address()],
+        },
+    )
+    .await;
+    assert_eq!(details[0].socket, "/ip4/127.0.0.1/tcp/1234");
+    assert_eq!(details[0].pubkey.as_ref(), &signers[0].bls.public_key().0);
+    assert!(
+        call(
+            &funder,
+            DA_SIGNERS_ADDRESS,
+            IDASigners::isSignerCall {
+                account: signers[3].eth.address()
+            }
+        )
+        .await
+    );
+    assert!(
+        !call(
+            &funder,
+            DA_SIGNERS_ADDRESS,
+            IDASigners::isSignerCall {
+                account: outsider.address()
+            }
+        )
+        .await
+    );
+
+    // Epoch registration.
+    let epoch: U256 = call(&funder, DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {}).await;
+    let next = epoch.to::<u64>() + 1;
+    for s in &signers {
+        register_next_epoch(s).await.unwrap();
+    }
+    let e = register_next_epoch(&signers[0]).await.unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::AlreadyRegisteredForEpoch(_)
+    ));
+    let wrong = signers[1].bls.sign(&epoch_registration_message(
+        CHAIN,
+        signers[1].eth.address(),
+        next + 5,
+    ));
+    let c = IDASigners::registerNextEpochCall {
+        signature: Bytes::copy_from_slice(&wrong.0),
+    };
+    let e = send(
+        &signers[1].p,
+        DA_SIGNERS_ADDRESS,
+        c.abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::AlreadyRegisteredForEpoch(_)
+            | IDASigners::IDASignersErrors::InvalidEpochSignature(_)
+    ));
+    // Not formed until the epoch starts.
+    assert_eq!(
+        call(
+            &funder,
+            DA_SIGNERS_ADDRESS,
+            IDASigners::quorumCountCall {
+                epoch: U256::from(next)
+            }
+        )
+        .await,
+        U256::ZERO
+    );
+
+    // Mine into the next epoch.
+    let target = next * 40;
+    let head = funder.get_block_number().await.unwrap();
+    funder
+        .raw_request::<_, String>("anvil_mine".into(), (format!("{:#x}", target - head),))
+        .await
+        .unwrap();
+    let now: U256 = call(&funder, DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {}).await;
+    assert_eq!(now.to::<u64>(), next);
+    assert_eq!(
+        call(
+            &funder,
+            DA_SIGNERS_ADDRESS,
+            IDASigners::quorumCountCall {
+                epoch: U256::from(next)
+            }
+        )
+        .await,
+        U256::from(1)
+    );
+    let members = call(
+        &funder,
+        DA_SIGNERS_ADDRESS,
+        IDASigners::getQuorumCall {
+            epoch: U256::from(next),
+            quorumId: U256::ZERO,
+        },
+    )
+    .await;
+    assert_eq!(members.len(), 8);
+    let mut expected = members.clone();
+    expected.sort();
+    let mut all: Vec<Address> = signers.iter().map(|s| s.eth.address()).collect();
+    all.sort();
+    assert_eq!(
+        expected, all,
+        "the quorum is exactly the registered signers"
+    );
+    // Ordered by ballot = keccak(registration signature).
+    let ballot = |a: &Address| {
+        let s = signers.iter().find(|s| s.eth.address() == *a).unwrap();
+        alloy::primitives::keccak256(s.bls.sign(&epoch_registration_message(CHAIN, *a, next)).0)
+    };
+    let ballots: Vec<B256> = members.iter().map(ballot).collect();
+    assert!(ballots.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(
+        call(
+            &funder,
+            DA_SIGNERS_ADDRESS,
+            IDASigners::quorumThresholdCall {
+                epoch: U256::from(next),
+                quorumId: U256::ZERO
+            }
+        )
+        .await,
+        U256::from(6)
+    );
+    let e = funder
+        .call(
+            TransactionRequest::default()
+                .with_to(DA_SIGNERS_ADDRESS)
+                .with_input(
+                    IDASigners::getQuorumCall {
+                        epoch: U256::from(next),
+                        quorumId: U256::from(1),
+                    }
+                    .abi_encode(),
+                ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_error_resp().unwrap().code, 3);
+
+    // Deposits.
+    let disperser = provider(&url, signer(9));
+    let d_addr = signer(9).address();
+    let one_eth = U256::from(10u64).pow(U256::from(18));
+    let r = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        IDAEntrance::depositCall {}.abi_encode(),
+        one_eth,
+    )
+    .await
+    .unwrap();
+    assert!(r.status());
+    assert_eq!(
+        call(
+            &funder,
+            DA_ENTRANCE_ADDRESS,
+            IDAEntrance::balanceOfCall { account: d_addr }
+        )
+        .await,
+        one_eth
+    );
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        IDAEntrance::depositCall {}.abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        entrance_err(&e),
+        IDAEntrance::IDAEntranceErrors::ZeroAmount(_)
+    ));
+
+    // Sign an attestation with 6 of 8 members (1 and 5 missing).
+    let root = B256::repeat_byte(0xDA);
+    let blobs = 3u64;
+    let msg = attestation_message(CHAIN, root, next, 0, blobs as u32);
+    let sk_of = |a: &Address| {
+        signers
+            .iter()
+            .find(|s| s.eth.address() == *a)
+            .unwrap()
+            .bls
+            .clone()
+    };
+    let who = [0usize, 2, 3, 4, 6, 7];
+    let sigs: Vec<BlsSignature> = who.iter().map(|&i| sk_of(&members[i]).sign(&msg)).collect();
+    let agg = aggregate_signatures(&sigs).unwrap();
+    let bitmap = signer_bitmap(8, who).unwrap();
+
+    // Refusals first: nothing may be stored by any of them.
+    let forged_bitmap = signer_bitmap(8, [1, 2, 3, 4, 6, 7]).unwrap();
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(root, next, 0, blobs, forged_bitmap, agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        entrance_err(&e),
+        IDAEntrance::IDAEntranceErrors::InvalidAggregateSignature(_)
+    ));
+    let five = aggregate_signatures(&sigs[..5]).unwrap();
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(
+            root,
+            next,
+            0,
+            blobs,
+            signer_bitmap(8, who[..5].iter().copied()).unwrap(),
+            five,
+        )
+        .abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    match entrance_err(&e) {
+        IDAEntrance::IDAEntranceErrors::BelowThreshold(b) => {
+            assert_eq!((b.signers, b.threshold), (U256::from(5), U256::from(6)))
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(root, next, 0, blobs, vec![0xff, 0], agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        entrance_err(&e),
+        IDAEntrance::IDAEntranceErrors::InvalidSignerBitmap(_)
+    ));
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(root, next, 1, blobs, bitmap.clone(), agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        entrance_err(&e),
+        IDAEntrance::IDAEntranceErrors::UnknownQuorum(_)
+    ));
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(root, next, 0, blobs + 1, bitmap.clone(), agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            entrance_err(&e),
+            IDAEntrance::IDAEntranceErrors::InvalidAggregateSignature(_)
+        ),
+        "the blob count is signed"
+    );
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(root, next, 0, 0, bitmap.clone(), agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        entrance_err(&e),
+        IDAEntrance::IDAEntranceErrors::InvalidBlobCount(_)
+    ));
+    // A valid certificate, but the submitter has no deposit.
+    let e = send(
+        &funder,
+        DA_ENTRANCE_ADDRESS,
+        submission(root, next, 0, blobs, bitmap.clone(), agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        entrance_err(&e),
+        IDAEntrance::IDAEntranceErrors::InsufficientDeposit(_)
+    ));
+    // Mined anyway (explicit gas): status 0 and nothing stored.
+    let tx = TransactionRequest::default()
+        .with_to(DA_ENTRANCE_ADDRESS)
+        .with_input(
+            submission(
+                root,
+                next,
+                0,
+                blobs,
+                signer_bitmap(8, [1, 2, 3, 4, 6, 7]).unwrap(),
+                agg,
+            )
+            .abi_encode(),
+        )
+        .with_gas_limit(1_000_000);
+    let r = disperser
+        .send_transaction(tx)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(!r.status());
+    let exists = IDAEntrance::commitmentExistsCall {
+        dataRoot: root,
+        epoch: U256::from(next),
+        quorumId: U256::ZERO,
+    };
+    assert!(!call(&funder, DA_ENTRANCE_ADDRESS, exists.clone()).await);
+
+    // The valid submission anchors, emits 0G's event and charges the fee.
+    let r = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(root, next, 0, blobs, bitmap.clone(), agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    assert!(r.status());
+    let ev = r
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| IDAEntrance::ErasureCommitmentVerified::decode_log(&l.inner).ok())
+        .unwrap();
+    assert_eq!(
+        (ev.dataRoot, ev.epoch, ev.quorumId),
+        (root, U256::from(next), U256::ZERO)
+    );
+    assert!(call(&funder, DA_ENTRANCE_ADDRESS, exists.clone()).await);
+    let after = one_eth - blob_fee * U256::from(blobs);
+    assert_eq!(
+        call(
+            &funder,
+            DA_ENTRANCE_ADDRESS,
+            IDAEntrance::balanceOfCall { account: d_addr }
+        )
+        .await,
+        after
+    );
+    // Resubmitting is idempotent: no event, no fee.
+    let r = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(root, next, 0, blobs, bitmap, agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    assert!(r.status());
+    assert!(r.inner.logs().is_empty());
+    assert_eq!(
+        call(
+            &funder,
+            DA_ENTRANCE_ADDRESS,
+            IDAEntrance::balanceOfCall { account: d_addr }
+        )
+        .await,
+        after
+    );
+
+    // Withdrawals.
+    let before = disperser.get_balance(d_addr).await.unwrap();
+    let r = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        IDAEntrance::withdrawCall { amount: after }.abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    let gas = U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+    assert_eq!(
+        disperser.get_balance(d_addr).await.unwrap(),
+        before + after - gas
+    );
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        IDAEntrance::withdrawCall {
+            amount: U256::from(1),
+        }
+        .abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        entrance_err(&e),
+        IDAEntrance::IDAEntranceErrors::InsufficientDeposit(_)
+    ));
+    // Value sent to a non-payable function reverts.
+    let e = send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        IDAEntrance::blobFeeCall {}.abi_encode(),
+        U256::from(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(!e.is_empty());
+    chain.shutdown().await.unwrap();
+}

@@ -1,0 +1,114 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::network::EthereumWallet;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use tokio_util::sync::CancellationToken;
+use zg_chain::{Genesis, NodeConfig, RunningChain};
+
+/// A fresh temporary directory, removed on drop.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "zg-chain-test-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn dev_genesis() -> Genesis {
+    let mut g = Genesis::default();
+    g.da.epoch_blocks = 4;
+    g
+}
+
+/// Starts a node on an ephemeral port; `block_time` zero = automine.
+pub(crate) async fn start(dir: &TempDir, genesis: Genesis, block_time: Duration) -> RunningChain {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let config = NodeConfig {
+        genesis,
+        block_time,
+        max_request_bytes: 1024 * 1024,
+        ..NodeConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    zg_chain::start(&dir.0, config, listener, CancellationToken::new())
+        .await
+        .unwrap()
+}
+
+pub(crate) fn signer(i: u32) -> PrivateKeySigner {
+    let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
+    PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
+}
+
+pub(crate) fn provider(url: &str, who: PrivateKeySigner) -> DynProvider {
+    // Simple nonce management (the pending count each time): the default cached manager
+    // also counts transactions whose gas estimation failed, leaving nonce gaps that
+    // these tests provoke on purpose.
+    ProviderBuilder::default()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(who))
+        .connect_http(url.parse().unwrap())
+        .erased()
+}
+
+/// Raw JSON-RPC request; returns the parsed response body and HTTP status.
+pub(crate) async fn raw_rpc(url: &str, body: impl Into<String>) -> (u16, serde_json::Value) {
+    let resp = alloy::transports::http::reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// Waits until the provider reports at least block `n`.
+pub(crate) async fn wait_block(p: &DynProvider, n: u64) {
+    for _ in 0..200 {
+        if p.get_block_number().await.unwrap() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("block {n} not reached");
+}
+
+/// The JSON-RPC error payload inside a contract call error.
+pub(crate) fn error_resp(e: &alloy::contract::Error) -> alloy::rpc::json_rpc::ErrorPayload {
+    match e {
+        alloy::contract::Error::TransportError(t) => t
+            .as_error_resp()
+            .cloned()
+            .unwrap_or_else(|| panic!("not an error response: {e:?}")),
+        other => panic!("not a transport error: {other:?}"),
+    }
+}

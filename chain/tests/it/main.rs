@@ -1,0 +1,7 @@
+//! Integration tests of zg-chain: real nodes on loopback ports, driven through alloy.
+
+mod bad_input;
+mod basics;
+mod da_modules;
+mod helpers;
+mod persistence;
