@@ -15,11 +15,21 @@ use alloy_sol_types::SolCall;
 use serde_json::json;
 use zg_chain::{EthApi, Genesis, Node, NodeConfig, dev_accounts};
 use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SIGNERS_ADDRESS, IDAEntrance, IDASigners};
-use zg_primitives::{BlsSecretKey, aggregate_signatures, attestation_message, epoch_registration_message, signer_bitmap};
+use zg_primitives::{
+    BlsSecretKey, aggregate_signatures, attestation_message, epoch_registration_message,
+    signer_bitmap,
+};
 
 const CHAIN: u64 = 31337;
 
-fn sign(s: &PrivateKeySigner, nonce: u64, to: Address, value: U256, input: Vec<u8>, gas: u64) -> Vec<u8> {
+fn sign(
+    s: &PrivateKeySigner,
+    nonce: u64,
+    to: Address,
+    value: U256,
+    input: Vec<u8>,
+    gas: u64,
+) -> Vec<u8> {
     let tx = TxEip1559 {
         chain_id: CHAIN,
         nonce,
@@ -55,17 +65,29 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("zg-chain-bench-{}", std::process::id()));
     let mut genesis = Genesis::default();
     genesis.da.epoch_blocks = 1_000;
-    let config = NodeConfig { genesis, block_time: Duration::from_secs(3600), max_pool_txs: 100_000, ..NodeConfig::default() };
+    let config = NodeConfig {
+        genesis,
+        block_time: Duration::from_secs(3600),
+        max_pool_txs: 100_000,
+        ..NodeConfig::default()
+    };
     let node = Node::open(&dir, config).unwrap();
     let accounts = dev_accounts(10);
 
     // 1. Transfers: 10 senders × 1000 transactions.
     let per_sender = 1_000u64;
     let raw: Vec<Vec<u8>> = (0..per_sender)
-        .flat_map(|n| {
-            accounts.iter().map(move |a| (a.clone(), n))
+        .flat_map(|n| accounts.iter().map(move |a| (a.clone(), n)))
+        .map(|(a, n)| {
+            sign(
+                &a,
+                n,
+                Address::repeat_byte(0x77),
+                U256::from(1),
+                vec![],
+                21_000,
+            )
         })
-        .map(|(a, n)| sign(&a, n, Address::repeat_byte(0x77), U256::from(1), vec![], 21_000))
         .collect();
     let t = Instant::now();
     for r in &raw {
@@ -83,40 +105,87 @@ async fn main() {
     let mut lat = Vec::new();
     for _ in 0..2_000 {
         let t = Instant::now();
-        api.call("eth_call", call.as_array().unwrap().clone()).await.unwrap();
+        api.call("eth_call", call.as_array().unwrap().clone())
+            .await
+            .unwrap();
         lat.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let (call_p50, call_p99) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99));
 
     // 3. submitVerifiedCommitRoots with an 8-member quorum.
-    let signers: Vec<(PrivateKeySigner, BlsSecretKey)> =
-        (1..=8).map(|i| (accounts[i].clone(), BlsSecretKey::from_ikm(&[i as u8; 32]).unwrap())).collect();
+    let signers: Vec<(PrivateKeySigner, BlsSecretKey)> = (1..=8)
+        .map(|i| {
+            (
+                accounts[i].clone(),
+                BlsSecretKey::from_ikm(&[i as u8; 32]).unwrap(),
+            )
+        })
+        .collect();
     let nonce = |a: &PrivateKeySigner| node.pending_nonce(&a.address()).unwrap();
     for (eth, bls) in &signers {
         let c = IDASigners::registerSignerCall {
-            signer: IDASigners::SignerDetail { signer: eth.address(), socket: "/ip4/127.0.0.1/tcp/1".into(), pubkey: Bytes::copy_from_slice(&bls.public_key().0) },
+            signer: IDASigners::SignerDetail {
+                signer: eth.address(),
+                socket: "/ip4/127.0.0.1/tcp/1".into(),
+                pubkey: Bytes::copy_from_slice(&bls.public_key().0),
+            },
             pop: Bytes::copy_from_slice(&bls.proof_of_possession(CHAIN, eth.address()).0),
         };
-        node.submit_raw(&sign(eth, nonce(eth), DA_SIGNERS_ADDRESS, U256::ZERO, c.abi_encode(), 1_000_000)).unwrap();
+        node.submit_raw(&sign(
+            eth,
+            nonce(eth),
+            DA_SIGNERS_ADDRESS,
+            U256::ZERO,
+            c.abi_encode(),
+            1_000_000,
+        ))
+        .unwrap();
     }
     drain(&node).await;
     let epoch = node.head().header.number / 1_000 + 1;
     for (eth, bls) in &signers {
         let sig = bls.sign(&epoch_registration_message(CHAIN, eth.address(), epoch));
-        let c = IDASigners::registerNextEpochCall { signature: Bytes::copy_from_slice(&sig.0) };
-        node.submit_raw(&sign(eth, nonce(eth), DA_SIGNERS_ADDRESS, U256::ZERO, c.abi_encode(), 1_000_000)).unwrap();
+        let c = IDASigners::registerNextEpochCall {
+            signature: Bytes::copy_from_slice(&sig.0),
+        };
+        node.submit_raw(&sign(
+            eth,
+            nonce(eth),
+            DA_SIGNERS_ADDRESS,
+            U256::ZERO,
+            c.abi_encode(),
+            1_000_000,
+        ))
+        .unwrap();
     }
     drain(&node).await;
     while node.head().header.number < epoch * 1_000 {
         node.mine_one().await.unwrap();
     }
     let disperser = &accounts[9];
-    node.submit_raw(&sign(disperser, nonce(disperser), DA_ENTRANCE_ADDRESS, U256::from(10u64).pow(U256::from(21)), IDAEntrance::depositCall {}.abi_encode(), 200_000)).unwrap();
+    node.submit_raw(&sign(
+        disperser,
+        nonce(disperser),
+        DA_ENTRANCE_ADDRESS,
+        U256::from(10u64).pow(U256::from(21)),
+        IDAEntrance::depositCall {}.abi_encode(),
+        200_000,
+    ))
+    .unwrap();
     drain(&node).await;
     // Quorum order = by ballot.
-    let quorum_call = IDASigners::getQuorumCall { epoch: U256::from(epoch), quorumId: U256::ZERO };
+    let quorum_call = IDASigners::getQuorumCall {
+        epoch: U256::from(epoch),
+        quorumId: U256::ZERO,
+    };
     let out = api
-        .call("eth_call", vec![json!({ "to": DA_SIGNERS_ADDRESS, "data": Bytes::from(quorum_call.abi_encode()) }), json!("latest")])
+        .call(
+            "eth_call",
+            vec![
+                json!({ "to": DA_SIGNERS_ADDRESS, "data": Bytes::from(quorum_call.abi_encode()) }),
+                json!("latest"),
+            ],
+        )
         .await
         .unwrap();
     let out: Bytes = serde_json::from_value(out).unwrap();
@@ -127,7 +196,14 @@ async fn main() {
         let who = [0usize, 1, 2, 3, 4, 5];
         let sigs: Vec<_> = who
             .iter()
-            .map(|&k| signers.iter().find(|(e, _)| e.address() == members[k]).unwrap().1.sign(&msg))
+            .map(|&k| {
+                signers
+                    .iter()
+                    .find(|(e, _)| e.address() == members[k])
+                    .unwrap()
+                    .1
+                    .sign(&msg)
+            })
             .collect();
         IDAEntrance::CommitRootSubmission {
             dataRoot: root,
@@ -142,8 +218,17 @@ async fn main() {
     let base = nonce(disperser);
     let raw: Vec<Vec<u8>> = (0..n_single)
         .map(|i| {
-            let c = IDAEntrance::submitVerifiedCommitRootsCall { submissions: vec![submission(i)] };
-            sign(disperser, base + i, DA_ENTRANCE_ADDRESS, U256::ZERO, c.abi_encode(), 400_000)
+            let c = IDAEntrance::submitVerifiedCommitRootsCall {
+                submissions: vec![submission(i)],
+            };
+            sign(
+                disperser,
+                base + i,
+                DA_ENTRANCE_ADDRESS,
+                U256::ZERO,
+                c.abi_encode(),
+                400_000,
+            )
         })
         .collect();
     for r in &raw {
@@ -157,7 +242,14 @@ async fn main() {
         .map(|t| {
             let subs = (0..20).map(|k| submission(10_000 + t * 20 + k)).collect();
             let c = IDAEntrance::submitVerifiedCommitRootsCall { submissions: subs };
-            sign(disperser, base + t, DA_ENTRANCE_ADDRESS, U256::ZERO, c.abi_encode(), 8_000_000)
+            sign(
+                disperser,
+                base + t,
+                DA_ENTRANCE_ADDRESS,
+                U256::ZERO,
+                c.abi_encode(),
+                8_000_000,
+            )
         })
         .collect();
     for r in &raw {
@@ -178,7 +270,10 @@ async fn main() {
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join("chain.json"), serde_json::to_string_pretty(&report).unwrap());
+    let _ = std::fs::write(
+        out.join("chain.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    );
     node.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -163,61 +163,6 @@ pub enum Precompute {
 #[derive(Debug)]
 pub struct Kzg {
     ctx: DASContext,
-    committer: Option<FastCommitter>,
-}
-
-/// Blob commitments through a fixed-base MSM with precomputed window tables over the
-/// monomial SRS: the same result as the library's `blob_to_kzg_commitment` (IFFT to
-/// monomial form, then MSM) at about twice the speed, for the table's memory.
-struct FastCommitter {
-    domain: ekzg_polynomial::domain::Domain,
-    msm: ekzg_bls12_381::fixed_base_msm_window::FixedBaseMSMPrecompWindow,
-}
-
-impl core::fmt::Debug for FastCommitter {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("FastCommitter")
-    }
-}
-
-impl FastCommitter {
-    fn new(setup: &TrustedSetup, width: usize) -> Self {
-        let points = &setup.g1_monomial[..crate::constants::FIELD_ELEMENTS_PER_BLOB];
-        Self {
-            domain: ekzg_polynomial::domain::Domain::new(crate::constants::FIELD_ELEMENTS_PER_BLOB),
-            msm: ekzg_bls12_381::fixed_base_msm_window::FixedBaseMSMPrecompWindow::new(
-                points, width,
-            ),
-        }
-    }
-
-    fn commit(&self, blob: &Blob) -> Result<KzgCommitment, KzgError> {
-        use ekzg_bls12_381::traits::Curve;
-        let mut scalars = ekzg_serialization::deserialize_blob_to_scalars(blob.as_bytes())
-            .map_err(|e| KzgError::Malformed(format!("{e:?}")))?;
-        // The blob is the evaluation form over the bit-reversed domain.
-        reverse_bit_order(&mut scalars);
-        let coeffs = self.domain.ifft_scalars(scalars);
-        let point = self.msm.msm(&coeffs).to_affine();
-        Ok(KzgCommitment(ekzg_serialization::serialize_g1_compressed(
-            &point,
-        )))
-    }
-}
-
-fn reverse_bit_order<T>(a: &mut [T]) {
-    let n = a.len();
-    debug_assert!(n.is_power_of_two());
-    let bits = n.trailing_zeros();
-    if bits == 0 {
-        return;
-    }
-    for i in 0..n {
-        let j = i.reverse_bits() >> (usize::BITS - bits);
-        if i < j {
-            a.swap(i, j);
-        }
-    }
 }
 
 static MAINNET: OnceLock<Kzg> = OnceLock::new();
@@ -262,13 +207,8 @@ impl Kzg {
             Precompute::None => UsePrecomp::No,
             Precompute::Window(width) => UsePrecomp::Yes { width },
         };
-        let committer = match precompute {
-            Precompute::None => None,
-            Precompute::Window(width) => Some(FastCommitter::new(setup, width)),
-        };
         Self {
             ctx: DASContext::new(setup, use_precomp),
-            committer,
         }
     }
 
@@ -327,14 +267,6 @@ impl Kzg {
 
     /// EIP-4844 commitment to a blob.
     pub fn commit(&self, blob: &Blob) -> Result<KzgCommitment, KzgError> {
-        match &self.committer {
-            Some(c) => c.commit(blob),
-            None => self.commit_reference(blob),
-        }
-    }
-
-    /// The library's own commitment path (no precomputed tables), for cross-checks.
-    pub fn commit_reference(&self, blob: &Blob) -> Result<KzgCommitment, KzgError> {
         Ok(KzgCommitment(
             self.ctx.blob_to_kzg_commitment(blob.as_bytes())?,
         ))
