@@ -179,27 +179,19 @@ impl Node {
         let state_root = store.state_root_after(&accounts)?;
         let header = Header {
             parent_hash: B256::ZERO,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
             beneficiary: Address::ZERO,
             state_root,
             transactions_root: EMPTY_ROOT_HASH,
             receipts_root: EMPTY_ROOT_HASH,
             logs_bloom: Bloom::ZERO,
-            difficulty: U256::ZERO,
             number: 0,
             gas_limit: g.gas_limit,
             gas_used: 0,
             timestamp: g.timestamp,
             extra_data: Bytes::from_static(b"zg-chain genesis"),
             mix_hash: B256::ZERO,
-            nonce: B64::ZERO,
             base_fee_per_gas: Some(crate::config::INITIAL_BASE_FEE),
-            withdrawals_root: Some(EMPTY_ROOT_HASH),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: Some(EMPTY_REQUESTS_HASH),
-            ..Default::default()
+            ..header_defaults()
         };
         let hash = header.hash_slow();
         store.commit_block(
@@ -547,27 +539,19 @@ impl Node {
         }
         let header = Header {
             parent_hash: parent.hash,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
             beneficiary: self.inner.config.coinbase,
             state_root,
             transactions_root: alloy_consensus::proofs::calculate_transaction_root(&txs),
             receipts_root: alloy_consensus::proofs::calculate_receipt_root(&receipts),
             logs_bloom,
-            difficulty: U256::ZERO,
             number,
             gas_limit: g.gas_limit,
             gas_used: cumulative,
             timestamp,
             extra_data: Bytes::new(),
             mix_hash: prevrandao,
-            nonce: B64::ZERO,
             base_fee_per_gas: Some(base_fee),
-            withdrawals_root: Some(EMPTY_ROOT_HASH),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: Some(EMPTY_REQUESTS_HASH),
-            ..Default::default()
+            ..header_defaults()
         };
         let hash = header.hash_slow();
         let included = txs.len();
@@ -610,6 +594,22 @@ impl Node {
     /// Flushes the store (clean shutdown).
     pub fn shutdown(&self) -> Result<(), ChainError> {
         self.inner.store.flush()
+    }
+}
+
+/// The fields every header of this chain shares: post-merge constants and the Cancun and
+/// Prague fields without blobs, withdrawals or requests.
+fn header_defaults() -> Header {
+    Header {
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        difficulty: U256::ZERO,
+        nonce: B64::ZERO,
+        withdrawals_root: Some(EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
     }
 }
 
