@@ -53,6 +53,14 @@ fn entrance_err(data: &Bytes) -> IDAEntrance::IDAEntranceErrors {
     IDAEntrance::IDAEntranceErrors::abi_decode(data).unwrap()
 }
 
+/// Sends a call to the entrance module that must be refused; returns the decoded error.
+async fn entrance_rejects<C: SolCall>(p: &DynProvider, c: C) -> IDAEntrance::IDAEntranceErrors {
+    let e = send(p, DA_ENTRANCE_ADDRESS, c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    entrance_err(&e)
+}
+
 struct DaSigner {
     eth: PrivateKeySigner,
     bls: BlsSecretKey,
@@ -413,16 +421,8 @@ async fn signers_epochs_quorums_and_anchoring() {
         .await,
         one_eth
     );
-    let e = send(
-        &disperser,
-        DA_ENTRANCE_ADDRESS,
-        IDAEntrance::depositCall {}.abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
     assert!(matches!(
-        entrance_err(&e),
+        entrance_rejects(&disperser, IDAEntrance::depositCall {}).await,
         IDAEntrance::IDAEntranceErrors::ZeroAmount(_)
     ));
 
@@ -445,16 +445,12 @@ async fn signers_epochs_quorums_and_anchoring() {
 
     // Refusals first: nothing may be stored by any of them.
     let forged_bitmap = signer_bitmap(8, [1, 2, 3, 4, 6, 7]).unwrap();
-    let e = send(
-        &disperser,
-        DA_ENTRANCE_ADDRESS,
-        submission(root, next, 0, blobs, forged_bitmap, agg).abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
     assert!(matches!(
-        entrance_err(&e),
+        entrance_rejects(
+            &disperser,
+            submission(root, next, 0, blobs, forged_bitmap, agg)
+        )
+        .await,
         IDAEntrance::IDAEntranceErrors::InvalidAggregateSignature(_)
     ));
     let five = aggregate_signatures(&sigs[..5]).unwrap();
@@ -480,68 +476,48 @@ async fn signers_epochs_quorums_and_anchoring() {
         }
         other => panic!("{other:?}"),
     }
-    let e = send(
-        &disperser,
-        DA_ENTRANCE_ADDRESS,
-        submission(root, next, 0, blobs, vec![0xff, 0], agg).abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
     assert!(matches!(
-        entrance_err(&e),
+        entrance_rejects(
+            &disperser,
+            submission(root, next, 0, blobs, vec![0xff, 0], agg)
+        )
+        .await,
         IDAEntrance::IDAEntranceErrors::InvalidSignerBitmap(_)
     ));
-    let e = send(
-        &disperser,
-        DA_ENTRANCE_ADDRESS,
-        submission(root, next, 1, blobs, bitmap.clone(), agg).abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
     assert!(matches!(
-        entrance_err(&e),
+        entrance_rejects(
+            &disperser,
+            submission(root, next, 1, blobs, bitmap.clone(), agg)
+        )
+        .await,
         IDAEntrance::IDAEntranceErrors::UnknownQuorum(_)
     ));
-    let e = send(
-        &disperser,
-        DA_ENTRANCE_ADDRESS,
-        submission(root, next, 0, blobs + 1, bitmap.clone(), agg).abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
     assert!(
         matches!(
-            entrance_err(&e),
+            entrance_rejects(
+                &disperser,
+                submission(root, next, 0, blobs + 1, bitmap.clone(), agg)
+            )
+            .await,
             IDAEntrance::IDAEntranceErrors::InvalidAggregateSignature(_)
         ),
         "the blob count is signed"
     );
-    let e = send(
-        &disperser,
-        DA_ENTRANCE_ADDRESS,
-        submission(root, next, 0, 0, bitmap.clone(), agg).abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
     assert!(matches!(
-        entrance_err(&e),
+        entrance_rejects(
+            &disperser,
+            submission(root, next, 0, 0, bitmap.clone(), agg)
+        )
+        .await,
         IDAEntrance::IDAEntranceErrors::InvalidBlobCount(_)
     ));
     // A valid certificate, but the submitter has no deposit.
-    let e = send(
-        &funder,
-        DA_ENTRANCE_ADDRESS,
-        submission(root, next, 0, blobs, bitmap.clone(), agg).abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
     assert!(matches!(
-        entrance_err(&e),
+        entrance_rejects(
+            &funder,
+            submission(root, next, 0, blobs, bitmap.clone(), agg)
+        )
+        .await,
         IDAEntrance::IDAEntranceErrors::InsufficientDeposit(_)
     ));
     // Mined anyway (explicit gas): status 0 and nothing stored.
@@ -641,19 +617,14 @@ async fn signers_epochs_quorums_and_anchoring() {
         disperser.get_balance(d_addr).await.unwrap(),
         before + after - gas
     );
-    let e = send(
-        &disperser,
-        DA_ENTRANCE_ADDRESS,
-        IDAEntrance::withdrawCall {
-            amount: U256::from(1),
-        }
-        .abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
     assert!(matches!(
-        entrance_err(&e),
+        entrance_rejects(
+            &disperser,
+            IDAEntrance::withdrawCall {
+                amount: U256::from(1),
+            }
+        )
+        .await,
         IDAEntrance::IDAEntranceErrors::InsufficientDeposit(_)
     ));
     // Value sent to a non-payable function reverts.
