@@ -239,4 +239,6 @@ pub enum HeaderResponse {
     Found(BlobHeader),
     /// Unknown data_root.
     NotFound,
+    /// The request did not decode or is otherwise invalid.
+    Malformed(String),
 }

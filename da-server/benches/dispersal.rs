@@ -1,0 +1,130 @@
+//! End-to-end dispersal and retrieval with a chain, eight DA nodes and a disperser on
+//! loopback, all in this process (so they share the machine's cores, as a one-host
+//! devnet does). Writes `target/bench/da-server.json`.
+//!
+//! `cargo bench -p zg-da-server --bench dispersal` (`ZG_BENCH_QUICK=1` for fewer rounds).
+//!
+//! Reports, per payload size: the raw encode throughput of `zg_primitives::encode` in
+//! the same run, put latency p50/p99 (one request at a time), put throughput (several
+//! requests in flight), and get latency with all nodes up and with four of eight down.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zg_da_server::testing::{Cluster, ClusterOptions, payload};
+use zg_da_server::{BlobStatus, Disperser};
+use zg_primitives::{Certificate, Kzg, encode};
+
+fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+async fn put(d: &Disperser, data: Vec<u8>) -> Certificate {
+    let rec = d.submit(data).await.unwrap();
+    let rec = d.wait(rec.id, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(rec.status, BlobStatus::Confirmed, "{rec:?}");
+    rec.certificate.unwrap()
+}
+
+fn main() {
+    let quick = std::env::var("ZG_BENCH_QUICK").is_ok();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let kzg = Kzg::mainnet();
+        let mut cluster = Cluster::start(ClusterOptions::default()).await;
+        let d = cluster.disperser.as_ref().unwrap().disperser.clone();
+        let sizes: [(&str, usize, usize); 3] = if quick {
+            [("120KB", 120_000, 4), ("1MiB", 1 << 20, 3), ("16MiB", 16 << 20, 1)]
+        } else {
+            [("120KB", 120_000, 20), ("1MiB", 1 << 20, 10), ("16MiB", 16 << 20, 3)]
+        };
+        let mut seed = 1u64;
+        let mut report = serde_json::Map::new();
+        let mut certs: Vec<(&str, usize, Vec<Certificate>)> = Vec::new();
+        for (name, size, rounds) in sizes {
+            // Raw encode throughput, same process, same moment.
+            let data = payload(size, 999);
+            let t = Instant::now();
+            for _ in 0..rounds.min(5) {
+                std::hint::black_box(encode(kzg, &data, 16 << 20).unwrap());
+            }
+            let encode_mbps = (size * rounds.min(5)) as f64 / t.elapsed().as_secs_f64() / 1e6;
+
+            // Latency: one at a time.
+            let mut lat = Vec::new();
+            let mut these = Vec::new();
+            for _ in 0..rounds {
+                seed += 1;
+                let p = payload(size, seed);
+                let t = Instant::now();
+                these.push(put(&d, p).await);
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            // Throughput: several in flight.
+            let concurrent = rounds.clamp(2, 8);
+            let batch: Vec<Vec<u8>> = (0..concurrent)
+                .map(|_| {
+                    seed += 1;
+                    payload(size, seed)
+                })
+                .collect();
+            let t = Instant::now();
+            let done = futures::future::join_all(batch.into_iter().map(|p| put(&d, p))).await;
+            let put_mbps = (size * concurrent) as f64 / t.elapsed().as_secs_f64() / 1e6;
+            these.extend(done);
+            let entry = json!({
+                "payload_bytes": size,
+                "encode_mb_per_s": encode_mbps,
+                "put_ms": { "p50": percentile(&mut lat.clone(), 0.5), "p99": percentile(&mut lat, 0.99), "samples": rounds },
+                "put_mb_per_s": put_mbps,
+                "put_in_flight": concurrent,
+                "put_vs_encode": put_mbps / encode_mbps,
+            });
+            println!("{name}: {entry}");
+            report.insert(name.to_string(), entry);
+            certs.push((name, rounds, these));
+        }
+        // Get latency, all up, then with four of eight down.
+        for phase in ["all_up", "four_down"] {
+            if phase == "four_down" {
+                for i in 0..4 {
+                    cluster.stop_node(i).await;
+                }
+            }
+            for (name, rounds, cs) in &certs {
+                let mut lat = Vec::new();
+                for c in cs.iter().take(*rounds) {
+                    let t = Instant::now();
+                    let r = d.retriever().retrieve(c).await.unwrap();
+                    lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    assert_eq!(r.recovered, phase == "four_down");
+                }
+                let entry = report.get_mut(*name).unwrap().as_object_mut().unwrap();
+                entry.insert(
+                    format!("get_ms_{phase}"),
+                    json!({ "p50": percentile(&mut lat.clone(), 0.5), "p99": percentile(&mut lat, 0.99) }),
+                );
+            }
+        }
+        for (_, e) in report.iter_mut() {
+            let e = e.as_object_mut().unwrap();
+            let ratio = e["get_ms_four_down"]["p50"].as_f64().unwrap()
+                / e["get_ms_all_up"]["p50"].as_f64().unwrap();
+            e.insert("get_four_down_vs_all_up".into(), json!(ratio));
+        }
+        let report = serde_json::Value::Object(report);
+        println!("{}", serde_json::to_string_pretty(&report).unwrap());
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+        let _ = std::fs::create_dir_all(&out);
+        let _ = std::fs::write(
+            out.join("da-server.json"),
+            serde_json::to_string_pretty(&report).unwrap(),
+        );
+        cluster.shutdown().await;
+    });
+}

@@ -1,0 +1,513 @@
+//! JSON-RPC client of the chain's DA modules (`IDASigners`, `IDAEntrance`), over any
+//! standard Ethereum endpoint: the bundled chain or the portable contracts.
+//!
+//! Quorums are immutable once their epoch started, so they are cached for the life of
+//! the process; deposits are cached for a short time-to-live (they only matter as spam
+//! resistance; the fee is charged by the chain when anchoring).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::{SolCall, SolInterface};
+use parking_lot::Mutex;
+use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SIGNERS_ADDRESS, IDAEntrance, IDASigners};
+use zg_primitives::{BlsPublicKey, Certificate};
+
+use crate::error::ChainClientError;
+
+/// One member of a quorum, as registered on chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumMember {
+    /// Position in the ordered quorum (its custody index).
+    pub index: usize,
+    /// Signer account.
+    pub address: Address,
+    /// libp2p multiaddr it serves on.
+    pub socket: String,
+    /// BLS public key.
+    pub pubkey: Option<BlsPublicKey>,
+}
+
+/// An epoch's quorum with its members' details.
+#[derive(Clone, Debug)]
+pub struct Quorum {
+    /// Epoch.
+    pub epoch: u64,
+    /// Quorum id within the epoch.
+    pub quorum_id: u64,
+    /// Signatures needed.
+    pub threshold: usize,
+    /// Ordered members.
+    pub members: Vec<QuorumMember>,
+}
+
+impl Quorum {
+    /// Member whose account is `a`.
+    pub fn member(&self, a: Address) -> Option<&QuorumMember> {
+        self.members.iter().find(|m| m.address == a)
+    }
+}
+
+/// Where the chain is and who signs for this client.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// JSON-RPC URL.
+    pub rpc_url: String,
+    /// How long to wait for a transaction's receipt.
+    pub receipt_timeout: Duration,
+    /// How long a deposit lookup is trusted.
+    pub deposit_ttl: Duration,
+    /// Chain id (fetched when `None`).
+    pub chain_id: Option<u64>,
+}
+
+impl ChainConfig {
+    /// Defaults for `rpc_url`.
+    pub fn new(rpc_url: impl Into<String>) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            receipt_timeout: Duration::from_secs(60),
+            deposit_ttl: Duration::from_secs(10),
+            chain_id: None,
+        }
+    }
+}
+
+/// Client of the DA modules. Cheap to clone.
+#[derive(Clone)]
+pub struct ChainClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    provider: DynProvider,
+    account: Option<Address>,
+    chain_id: u64,
+    config: ChainConfig,
+    quorums: Mutex<HashMap<(u64, u64), Arc<Quorum>>>,
+    deposits: Mutex<HashMap<Address, (Instant, U256)>>,
+    blob_fee: Mutex<Option<(Instant, U256)>>,
+    /// Serialises this account's transactions (nonces).
+    tx_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for ChainClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainClient")
+            .field("rpc_url", &self.inner.config.rpc_url)
+            .field("account", &self.inner.account)
+            .field("chain_id", &self.inner.chain_id)
+            .finish()
+    }
+}
+
+impl ChainClient {
+    /// Connects; `signer` is the account that sends transactions (none: read only).
+    pub async fn connect(
+        config: ChainConfig,
+        signer: Option<PrivateKeySigner>,
+    ) -> Result<Self, ChainClientError> {
+        let url = config
+            .rpc_url
+            .parse()
+            .map_err(|e| ChainClientError::Config(format!("rpc url {}: {e}", config.rpc_url)))?;
+        let account = signer.as_ref().map(|s| s.address());
+        let provider = match signer {
+            Some(s) => ProviderBuilder::default()
+                .with_gas_estimation()
+                .with_simple_nonce_management()
+                .fetch_chain_id()
+                .wallet(EthereumWallet::from(s))
+                .connect_http(url)
+                .erased(),
+            None => ProviderBuilder::default().connect_http(url).erased(),
+        };
+        let chain_id = match config.chain_id {
+            Some(c) => c,
+            None => provider.get_chain_id().await.map_err(rpc_err)?,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                provider,
+                account,
+                chain_id,
+                config,
+                quorums: Mutex::new(HashMap::new()),
+                deposits: Mutex::new(HashMap::new()),
+                blob_fee: Mutex::new(None),
+                tx_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.inner.chain_id
+    }
+
+    /// The sending account, if any.
+    pub fn account(&self) -> Option<Address> {
+        self.inner.account
+    }
+
+    /// The underlying provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.inner.provider
+    }
+
+    async fn call<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, ChainClientError> {
+        let tx = TransactionRequest::default()
+            .with_to(to)
+            .with_input(Bytes::from(call.abi_encode()));
+        let out = self.inner.provider.call(tx).await.map_err(rpc_err)?;
+        C::abi_decode_returns(&out)
+            .map_err(|e| ChainClientError::Decode(format!("{}: {e}", C::SIGNATURE)))
+    }
+
+    /// Sends a transaction calling `call` and waits for its receipt; a revert (at
+    /// estimation or execution) is [`ChainClientError::Reverted`].
+    async fn send<C: SolCall>(&self, to: Address, call: C) -> Result<B256, ChainClientError> {
+        if self.inner.account.is_none() {
+            return Err(ChainClientError::Config("no signing account".into()));
+        }
+        let tx = TransactionRequest::default()
+            .with_to(to)
+            .with_input(Bytes::from(call.abi_encode()));
+        let _guard = self.inner.tx_lock.lock().await;
+        let pending = self
+            .inner
+            .provider
+            .send_transaction(tx)
+            .await
+            .map_err(rpc_err)?;
+        let hash = *pending.tx_hash();
+        let deadline = Instant::now() + self.inner.config.receipt_timeout;
+        loop {
+            if let Some(r) = self
+                .inner
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(rpc_err)?
+            {
+                return if r.status() {
+                    Ok(hash)
+                } else {
+                    Err(ChainClientError::Reverted(format!(
+                        "{} transaction {hash} reverted",
+                        C::SIGNATURE
+                    )))
+                };
+            }
+            if Instant::now() >= deadline {
+                return Err(ChainClientError::Timeout(format!(
+                    "no receipt for {hash} within {:?}",
+                    self.inner.config.receipt_timeout
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Current epoch.
+    pub async fn epoch(&self) -> Result<u64, ChainClientError> {
+        let e = self
+            .call(DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {})
+            .await?;
+        Ok(e.saturating_to())
+    }
+
+    /// Number of quorums of `epoch`.
+    pub async fn quorum_count(&self, epoch: u64) -> Result<u64, ChainClientError> {
+        let n = self
+            .call(
+                DA_SIGNERS_ADDRESS,
+                IDASigners::quorumCountCall {
+                    epoch: U256::from(epoch),
+                },
+            )
+            .await?;
+        Ok(n.saturating_to())
+    }
+
+    /// A quorum with its members' details (cached: quorums never change once formed).
+    /// `Ok(None)` when it does not exist (yet).
+    pub async fn quorum(
+        &self,
+        epoch: u64,
+        quorum_id: u64,
+    ) -> Result<Option<Arc<Quorum>>, ChainClientError> {
+        if let Some(q) = self.inner.quorums.lock().get(&(epoch, quorum_id)) {
+            return Ok(Some(q.clone()));
+        }
+        let tx = TransactionRequest::default()
+            .with_to(DA_SIGNERS_ADDRESS)
+            .with_input(Bytes::from(
+                IDASigners::getQuorumCall {
+                    epoch: U256::from(epoch),
+                    quorumId: U256::from(quorum_id),
+                }
+                .abi_encode(),
+            ));
+        let members = match self.inner.provider.call(tx).await {
+            Ok(out) => IDASigners::getQuorumCall::abi_decode_returns(&out)
+                .map_err(|e| ChainClientError::Decode(e.to_string()))?,
+            Err(e) => {
+                let unknown = e
+                    .as_error_resp()
+                    .and_then(|r| r.as_decoded_interface_error::<IDASigners::IDASignersErrors>())
+                    .is_some_and(|d| matches!(d, IDASigners::IDASignersErrors::UnknownQuorum(_)));
+                if unknown {
+                    return Ok(None);
+                }
+                return Err(rpc_err(e));
+            }
+        };
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let details = self
+            .call(
+                DA_SIGNERS_ADDRESS,
+                IDASigners::getSignerCall {
+                    accounts: members.clone(),
+                },
+            )
+            .await?;
+        let threshold = self
+            .call(
+                DA_SIGNERS_ADDRESS,
+                IDASigners::quorumThresholdCall {
+                    epoch: U256::from(epoch),
+                    quorumId: U256::from(quorum_id),
+                },
+            )
+            .await?;
+        let members = details
+            .into_iter()
+            .enumerate()
+            .map(|(index, d)| QuorumMember {
+                index,
+                address: d.signer,
+                socket: d.socket,
+                pubkey: BlsPublicKey::try_from(d.pubkey.as_ref()).ok(),
+            })
+            .collect();
+        let q = Arc::new(Quorum {
+            epoch,
+            quorum_id,
+            threshold: threshold.saturating_to(),
+            members,
+        });
+        self.inner
+            .quorums
+            .lock()
+            .insert((epoch, quorum_id), q.clone());
+        Ok(Some(q))
+    }
+
+    /// The quorums of `epoch`.
+    pub async fn quorums(&self, epoch: u64) -> Result<Vec<Arc<Quorum>>, ChainClientError> {
+        let n = self.quorum_count(epoch).await?;
+        let mut out = Vec::with_capacity(n as usize);
+        for id in 0..n {
+            if let Some(q) = self.quorum(epoch, id).await? {
+                out.push(q);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Registered details of `account` (`None` if not a signer).
+    pub async fn signer(
+        &self,
+        account: Address,
+    ) -> Result<Option<IDASigners::SignerDetail>, ChainClientError> {
+        if !self
+            .call(DA_SIGNERS_ADDRESS, IDASigners::isSignerCall { account })
+            .await?
+        {
+            return Ok(None);
+        }
+        let mut d = self
+            .call(
+                DA_SIGNERS_ADDRESS,
+                IDASigners::getSignerCall {
+                    accounts: vec![account],
+                },
+            )
+            .await?;
+        Ok(d.pop())
+    }
+
+    /// Whether `account` is registered for `epoch`.
+    pub async fn registered_for_epoch(
+        &self,
+        account: Address,
+        epoch: u64,
+    ) -> Result<bool, ChainClientError> {
+        self.call(
+            DA_SIGNERS_ADDRESS,
+            IDASigners::registeredForEpochCall {
+                account,
+                epoch: U256::from(epoch),
+            },
+        )
+        .await
+    }
+
+    /// `registerSigner` from this client's account.
+    pub async fn register_signer(
+        &self,
+        socket: String,
+        pubkey: &BlsPublicKey,
+        pop: &[u8],
+    ) -> Result<B256, ChainClientError> {
+        let signer = self.require_account()?;
+        self.send(
+            DA_SIGNERS_ADDRESS,
+            IDASigners::registerSignerCall {
+                signer: IDASigners::SignerDetail {
+                    signer,
+                    socket,
+                    pubkey: Bytes::copy_from_slice(pubkey.as_bytes()),
+                },
+                pop: Bytes::copy_from_slice(pop),
+            },
+        )
+        .await
+    }
+
+    /// `updateSocket` from this client's account.
+    pub async fn update_socket(&self, socket: String) -> Result<B256, ChainClientError> {
+        self.send(DA_SIGNERS_ADDRESS, IDASigners::updateSocketCall { socket })
+            .await
+    }
+
+    /// `registerNextEpoch` from this client's account.
+    pub async fn register_next_epoch(&self, signature: &[u8]) -> Result<B256, ChainClientError> {
+        self.send(
+            DA_SIGNERS_ADDRESS,
+            IDASigners::registerNextEpochCall {
+                signature: Bytes::copy_from_slice(signature),
+            },
+        )
+        .await
+    }
+
+    /// Deposit of `account` in the entrance module (cached for `deposit_ttl`).
+    pub async fn deposit_of(&self, account: Address) -> Result<U256, ChainClientError> {
+        if let Some((at, v)) = self.inner.deposits.lock().get(&account)
+            && at.elapsed() < self.inner.config.deposit_ttl
+        {
+            return Ok(*v);
+        }
+        let v = self
+            .call(DA_ENTRANCE_ADDRESS, IDAEntrance::balanceOfCall { account })
+            .await?;
+        self.inner
+            .deposits
+            .lock()
+            .insert(account, (Instant::now(), v));
+        Ok(v)
+    }
+
+    /// Fee per blob (cached for `deposit_ttl`).
+    pub async fn blob_fee(&self) -> Result<U256, ChainClientError> {
+        if let Some((at, v)) = *self.inner.blob_fee.lock()
+            && at.elapsed() < self.inner.config.deposit_ttl
+        {
+            return Ok(v);
+        }
+        let v = self
+            .call(DA_ENTRANCE_ADDRESS, IDAEntrance::blobFeeCall {})
+            .await?;
+        *self.inner.blob_fee.lock() = Some((Instant::now(), v));
+        Ok(v)
+    }
+
+    /// Deposits `amount` wei from this client's account.
+    pub async fn deposit(&self, amount: U256) -> Result<B256, ChainClientError> {
+        self.require_account()?;
+        let tx = TransactionRequest::default()
+            .with_to(DA_ENTRANCE_ADDRESS)
+            .with_value(amount)
+            .with_input(Bytes::from(IDAEntrance::depositCall {}.abi_encode()));
+        let _guard = self.inner.tx_lock.lock().await;
+        let receipt = self
+            .inner
+            .provider
+            .send_transaction(tx)
+            .await
+            .map_err(rpc_err)?
+            .get_receipt()
+            .await
+            .map_err(|e| ChainClientError::Rpc(e.to_string()))?;
+        if !receipt.status() {
+            return Err(ChainClientError::Reverted("deposit reverted".into()));
+        }
+        Ok(receipt.transaction_hash)
+    }
+
+    /// Anchors certified commitments in one transaction.
+    pub async fn submit_commit_roots(
+        &self,
+        submissions: Vec<IDAEntrance::CommitRootSubmission>,
+    ) -> Result<B256, ChainClientError> {
+        self.send(
+            DA_ENTRANCE_ADDRESS,
+            IDAEntrance::submitVerifiedCommitRootsCall { submissions },
+        )
+        .await
+    }
+
+    /// Whether a certificate is anchored.
+    pub async fn commitment_exists(&self, cert: &Certificate) -> Result<bool, ChainClientError> {
+        self.call(
+            DA_ENTRANCE_ADDRESS,
+            IDAEntrance::commitmentExistsCall {
+                dataRoot: cert.data_root,
+                epoch: U256::from(cert.epoch),
+                quorumId: U256::from(cert.quorum_id),
+            },
+        )
+        .await
+    }
+
+    fn require_account(&self) -> Result<Address, ChainClientError> {
+        self.inner
+            .account
+            .ok_or_else(|| ChainClientError::Config("no signing account".into()))
+    }
+}
+
+/// Decodes the revert data of a module call error into a readable name, if possible.
+fn describe_revert(data: &[u8]) -> Option<String> {
+    if let Ok(e) = IDASigners::IDASignersErrors::abi_decode(data) {
+        return Some(format!("{e:?}"));
+    }
+    if let Ok(e) = IDAEntrance::IDAEntranceErrors::abi_decode(data) {
+        return Some(format!("{e:?}"));
+    }
+    None
+}
+
+fn rpc_err(e: alloy::transports::TransportError) -> ChainClientError {
+    if let Some(resp) = e.as_error_resp() {
+        let detail = resp
+            .as_revert_data()
+            .and_then(|d| describe_revert(&d))
+            .unwrap_or_default();
+        if resp.as_revert_data().is_some() || resp.message.contains("revert") {
+            return ChainClientError::Reverted(format!("{} {detail}", resp.message));
+        }
+        return ChainClientError::Rpc(format!("{} (code {})", resp.message, resp.code));
+    }
+    ChainClientError::Unavailable(e.to_string())
+}

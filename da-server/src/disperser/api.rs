@@ -1,0 +1,392 @@
+//! The disperser's HTTP API.
+//!
+//! - `POST /v1/blobs[?wait=true]`: raw payload body → 202 with the request record (200
+//!   with the certificate when waiting and confirmed);
+//! - `GET /v1/blobs/{id}`: the request record (status, reason, certificate);
+//! - `GET /v1/blobs/{data_root}/header`, `GET /v1/blobs/{data_root}/data`: retrieval
+//!   from the DA nodes (`?epoch=&quorum_id=` for payloads of other dispersers);
+//! - `/health`, `/metrics`.
+//!
+//! Errors are JSON `{"error": kind, "message": text}`: 400 malformed, 401 unauthenticated,
+//! 404 unknown, 413 too large, 429 rate or quota, 503 no quorum / unavailable.
+
+use std::sync::Arc;
+
+use alloy_primitives::B256;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use zg_primitives::Certificate;
+
+use super::auth::{Access, Denied};
+use super::{BlobStatus, Disperser};
+use crate::error::{DisperseError, RetrieveError};
+use crate::metrics::result;
+
+#[derive(Clone)]
+struct Api {
+    disperser: Disperser,
+    access: Arc<Access>,
+}
+
+#[derive(Clone)]
+struct Client(String);
+
+/// An API error before it becomes a response (kept small for `Result`).
+struct ApiError(Box<Response>);
+
+impl From<Response> for ApiError {
+    fn from(r: Response) -> Self {
+        Self(Box::new(r))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": kind, "message": message.into() })),
+    )
+        .into_response()
+}
+
+fn denied(api: &Api, d: Denied) -> Response {
+    api.disperser
+        .metrics()
+        .access_denied
+        .get_or_create(&vec![("reason", d.reason.to_string())])
+        .inc();
+    error(
+        StatusCode::from_u16(d.status).unwrap_or(StatusCode::FORBIDDEN),
+        d.reason,
+        d.message,
+    )
+}
+
+pub(super) fn router(disperser: Disperser) -> Router {
+    let api = Api {
+        access: Arc::new(Access::new(disperser.inner.config.access.clone())),
+        disperser,
+    };
+    let v1 = Router::new()
+        .route("/v1/blobs", post(put_blob))
+        .route("/v1/blobs/{id}", get(get_status))
+        .route("/v1/blobs/{id}/header", get(get_header))
+        .route("/v1/blobs/{id}/data", get(get_data))
+        .layer(middleware::from_fn_with_state(api.clone(), authorize));
+    Router::new()
+        .merge(v1)
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(api)
+}
+
+async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Response {
+    match api.access.authorize(req.headers()) {
+        Ok(client) => {
+            req.extensions_mut().insert(Client(client));
+            next.run(req).await
+        }
+        Err(d) => denied(&api, d),
+    }
+}
+
+async fn health(State(api): State<Api>) -> Response {
+    let chain = api.disperser.chain().epoch().await;
+    let (status, body) = match chain {
+        Ok(epoch) => (
+            StatusCode::OK,
+            serde_json::json!({
+                "status": "ok",
+                "role": "disperser",
+                "account": api.disperser.chain().account(),
+                "epoch": epoch,
+            }),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "degraded", "role": "disperser", "chain": e.to_string() }),
+        ),
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    api.disperser.metrics().render()
+}
+
+#[derive(Deserialize)]
+struct PutQuery {
+    #[serde(default)]
+    wait: bool,
+}
+
+async fn put_blob(
+    State(api): State<Api>,
+    Extension(client): Extension<Client>,
+    query: Result<Query<PutQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "wait must be true or false",
+        );
+    };
+    let max = api.disperser.max_payload();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "payload of {} bytes exceeds the maximum of {max} bytes",
+                declared.unwrap_or(0)
+            ),
+        );
+    }
+    let payload: Bytes = match axum::body::to_bytes(body, max).await {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("payload exceeds the maximum of {max} bytes or could not be read: {e}"),
+            );
+        }
+    };
+    if payload.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "empty", "payload is empty");
+    }
+    if let Err(d) = api.access.charge(&client.0, payload.len() as u64) {
+        return denied(&api, d);
+    }
+    match api.disperser.has_quorum().await {
+        Ok(true) => {}
+        Ok(false) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_quorum",
+                "no quorum is formed in the current epoch; retry later",
+            );
+        }
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                e.to_string(),
+            );
+        }
+    }
+    let record = match api.disperser.submit(payload.to_vec()).await {
+        Ok(r) => r,
+        Err(DisperseError::Payload(e)) => {
+            return error(StatusCode::BAD_REQUEST, "bad_payload", e.to_string());
+        }
+        Err(DisperseError::Shutdown) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "shutting down",
+            );
+        }
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    };
+    tracing::info!(target: "zg_da::api", client = %client.0, id = %record.id, size = record.size, "blob accepted");
+    let record = if query.wait {
+        match api
+            .disperser
+            .wait(record.id, api.disperser.inner.config.wait_timeout)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    } else {
+        record
+    };
+    let status = match record.status {
+        BlobStatus::Confirmed => StatusCode::OK,
+        BlobStatus::Failed if record.no_quorum => StatusCode::SERVICE_UNAVAILABLE,
+        BlobStatus::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::ACCEPTED,
+    };
+    (status, Json(record)).into_response()
+}
+
+fn parse_b256(s: &str, what: &str) -> Result<B256, ApiError> {
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    if digits.len() != 64 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_id",
+            format!("{what} must be 32 bytes of hex"),
+        )
+        .into());
+    }
+    digits
+        .parse::<B256>()
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_id", format!("{what}: {e}")).into())
+}
+
+async fn get_status(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let id = match parse_b256(&id, "request id") {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
+    match api.disperser.status(id).await {
+        Ok(Some(r)) => Json(r).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown", format!("no request {id}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CertQuery {
+    epoch: Option<u64>,
+    quorum_id: Option<u64>,
+}
+
+async fn certificate(
+    api: &Api,
+    root: &str,
+    query: Result<Query<CertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Certificate, ApiError> {
+    let data_root = parse_b256(root, "data_root")?;
+    let Ok(Query(q)) = query else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "epoch and quorum_id must be integers",
+        )
+        .into());
+    };
+    if let (Some(epoch), Some(quorum_id)) = (q.epoch, q.quorum_id) {
+        return Ok(Certificate {
+            epoch,
+            quorum_id,
+            data_root,
+        });
+    }
+    let journal = api.disperser.journal().clone();
+    let record = tokio::task::spawn_blocking(move || journal.by_root(&data_root))
+        .await
+        .map_err(|e| {
+            ApiError::from(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+            ))
+        })?
+        .map_err(|e| {
+            ApiError::from(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+            ))
+        })?;
+    record.and_then(|r| r.certificate).ok_or_else(|| {
+        ApiError::from(error(
+            StatusCode::NOT_FOUND,
+            "unknown",
+            format!("no certified payload {data_root} from this disperser (give ?epoch=&quorum_id= for others)"),
+        ))
+    })
+}
+
+fn retrieve_error(api: &Api, e: RetrieveError) -> Response {
+    api.disperser
+        .metrics()
+        .retrievals
+        .get_or_create(&result("failed"))
+        .inc();
+    let status = match &e {
+        e if e.is_not_found() => StatusCode::NOT_FOUND,
+        RetrieveError::NotEnoughColumns { .. } | RetrieveError::Chain(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, "retrieval_failed", e.to_string())
+}
+
+async fn get_header(
+    State(api): State<Api>,
+    Path(root): Path<String>,
+    query: Result<Query<CertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let cert = match certificate(&api, &root, query).await {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    match api.disperser.retriever().header(&cert).await {
+        Ok((h, _)) => Json(h).into_response(),
+        Err(e) => retrieve_error(&api, e),
+    }
+}
+
+async fn get_data(
+    State(api): State<Api>,
+    Path(root): Path<String>,
+    query: Result<Query<CertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let cert = match certificate(&api, &root, query).await {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    match api.disperser.retriever().retrieve(&cert).await {
+        Ok(r) => {
+            let m = api.disperser.metrics();
+            m.retrievals
+                .get_or_create(&result(if r.recovered {
+                    "recovered"
+                } else {
+                    "systematic"
+                }))
+                .inc();
+            for report in r.reports.iter().filter(|r| r.misbehaved) {
+                m.reported_nodes
+                    .get_or_create(&vec![("node", report.address.to_string())])
+                    .inc();
+            }
+            let reported: Vec<String> = r
+                .reports
+                .iter()
+                .filter(|r| r.misbehaved)
+                .map(|r| r.address.to_string())
+                .collect();
+            (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (
+                        header::HeaderName::from_static("x-zg-recovered"),
+                        r.recovered.to_string(),
+                    ),
+                    (
+                        header::HeaderName::from_static("x-zg-reported-nodes"),
+                        reported.join(","),
+                    ),
+                ],
+                r.payload,
+            )
+                .into_response()
+        }
+        Err(e) => retrieve_error(&api, e),
+    }
+}

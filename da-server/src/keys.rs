@@ -1,0 +1,240 @@
+//! Node key files: the BLS signing key, the Ethereum account key and the libp2p
+//! identity, in one JSON file written with mode 0600. Keys are never logged: the
+//! types' `Debug` shows public parts only.
+
+use std::io::Write;
+use std::path::Path;
+
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::{Address, B256};
+use libp2p::identity::Keypair;
+use serde::{Deserialize, Serialize};
+use zg_primitives::{BlsPublicKey, BlsSecretKey};
+
+/// A key file could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Reading or writing failed.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is readable by others.
+    #[error(
+        "key file {path} has mode {mode:o}; it must not be readable by group or others (chmod 600)"
+    )]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// The content is not a key file, or a key is invalid.
+    #[error("key file {path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyFileJson {
+    version: u32,
+    address: Address,
+    bls_public_key: String,
+    eth_secret: B256,
+    bls_secret: B256,
+    p2p_secret: B256,
+}
+
+/// The keys of a DA node (or a disperser, which uses the Ethereum key only).
+#[derive(Clone)]
+pub struct NodeKeys {
+    /// Ethereum account key (registration, deposits, anchoring).
+    pub eth: PrivateKeySigner,
+    /// BLS signing key.
+    pub bls: BlsSecretKey,
+    /// libp2p identity (ed25519).
+    pub p2p: Keypair,
+}
+
+impl std::fmt::Debug for NodeKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeKeys")
+            .field("address", &self.eth.address())
+            .field("bls_public_key", &self.bls.public_key())
+            .field("peer_id", &self.p2p.public().to_peer_id())
+            .finish()
+    }
+}
+
+impl NodeKeys {
+    /// Fresh random keys from the operating system's generator.
+    pub fn generate() -> Self {
+        let eth = loop {
+            let bytes: [u8; 32] = rand::random();
+            if let Ok(s) = PrivateKeySigner::from_bytes(&B256::from(bytes)) {
+                break s;
+            }
+        };
+        let ikm: [u8; 32] = rand::random();
+        let bls = BlsSecretKey::from_ikm(&ikm).expect("32 bytes of key material are enough");
+        let mut seed: [u8; 32] = rand::random();
+        let p2p = Keypair::ed25519_from_bytes(&mut seed).expect("32-byte ed25519 seed");
+        Self { eth, bls, p2p }
+    }
+
+    /// Keys derived deterministically from the given Ethereum key and a seed (tests and
+    /// the devnet, where accounts are the dev mnemonic's).
+    pub fn from_eth_key(eth: PrivateKeySigner, seed: &[u8]) -> Self {
+        let material = zg_primitives::keccak256([eth.to_bytes().as_slice(), seed].concat());
+        let bls = BlsSecretKey::from_ikm(material.as_slice()).expect("32 bytes of key material");
+        let mut p2p_seed = zg_primitives::keccak256(material).0;
+        let p2p = Keypair::ed25519_from_bytes(&mut p2p_seed).expect("32-byte ed25519 seed");
+        Self { eth, bls, p2p }
+    }
+
+    /// The account address.
+    pub fn address(&self) -> Address {
+        self.eth.address()
+    }
+
+    /// The BLS public key.
+    pub fn bls_public_key(&self) -> BlsPublicKey {
+        self.bls.public_key()
+    }
+
+    /// Writes a new key file with mode 0600; refuses to overwrite an existing file.
+    pub fn write(&self, path: &Path) -> Result<(), KeyError> {
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let p2p_secret = self
+            .p2p
+            .clone()
+            .try_into_ed25519()
+            .map_err(|e| KeyError::Invalid {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?
+            .secret();
+        let json = KeyFileJson {
+            version: 1,
+            address: self.address(),
+            bls_public_key: zg_primitives::to_hex(self.bls.public_key().as_bytes()),
+            eth_secret: self.eth.to_bytes(),
+            bls_secret: B256::from(self.bls.to_bytes()),
+            p2p_secret: B256::from_slice(p2p_secret.as_ref()),
+        };
+        let text = serde_json::to_string_pretty(&json).expect("key file serializes");
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(path).map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        Ok(())
+    }
+
+    /// Reads a key file; refuses files that group or others can read.
+    pub fn read(path: &Path) -> Result<Self, KeyError> {
+        let p = path.display().to_string();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|source| KeyError::Io {
+                    path: p.clone(),
+                    source,
+                })?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(KeyError::Permissions {
+                    path: p,
+                    mode: mode & 0o777,
+                });
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let invalid = |reason: String| KeyError::Invalid {
+            path: p.clone(),
+            reason,
+        };
+        let json: KeyFileJson = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if json.version != 1 {
+            return Err(invalid(format!("unsupported version {}", json.version)));
+        }
+        let eth = PrivateKeySigner::from_bytes(&json.eth_secret)
+            .map_err(|e| invalid(format!("eth_secret: {e}")))?;
+        if eth.address() != json.address {
+            return Err(invalid("address does not match eth_secret".into()));
+        }
+        let bls = BlsSecretKey::from_bytes(json.bls_secret.as_slice())
+            .map_err(|e| invalid(format!("bls_secret: {e}")))?;
+        let mut seed = json.p2p_secret.0;
+        let p2p = Keypair::ed25519_from_bytes(&mut seed)
+            .map_err(|e| invalid(format!("p2p_secret: {e}")))?;
+        Ok(Self { eth, bls, p2p })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_round_trip_and_mode() {
+        let dir = std::env::temp_dir().join(format!("zg-keys-{}", std::process::id()));
+        let path = dir.join("node.key");
+        let _ = std::fs::remove_file(&path);
+        let keys = NodeKeys::generate();
+        keys.write(&path).unwrap();
+        // Never overwrites.
+        assert!(keys.write(&path).is_err());
+        let back = NodeKeys::read(&path).unwrap();
+        assert_eq!(back.address(), keys.address());
+        assert_eq!(back.bls_public_key(), keys.bls_public_key());
+        assert_eq!(back.p2p.public(), keys.p2p.public());
+        // Debug shows no secret.
+        let dbg = format!("{keys:?}");
+        assert!(!dbg.contains(&hex::encode(keys.bls.to_bytes())));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(
+                NodeKeys::read(&path),
+                Err(KeyError::Permissions { .. })
+            ));
+        }
+        std::fs::write(dir.join("bad.key"), "{}").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.join("bad.key"), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
+        assert!(matches!(
+            NodeKeys::read(&dir.join("bad.key")),
+            Err(KeyError::Invalid { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

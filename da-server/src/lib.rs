@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+
+pub mod chain;
+mod db;
+pub mod disperser;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+pub mod net;
+pub mod node;
+pub mod retrieval;
+#[cfg(feature = "test-utils")]
+pub mod testing;
+
+pub use chain::{ChainClient, ChainConfig, Quorum, QuorumMember};
+pub use disperser::{
+    AccessConfig, BlobRecord, BlobStatus, ClientToken, Disperser, DisperserConfig, RunningDisperser,
+};
+pub use error::{ChainClientError, DisperseError, NetError, RetrieveError, StoreError};
+pub use keys::{KeyError, NodeKeys};
+pub use net::{Frame, NetConfig, Network};
+pub use node::{NodeConfig, NodeService, NodeStore, RunningNode};
+pub use retrieval::{NodeReport, Retrieved, Retriever};

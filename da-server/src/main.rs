@@ -1,0 +1,337 @@
+//! `zg-da-server`: the DA node, the disperser, and key generation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy_primitives::U256;
+use clap::{Args, Parser, Subcommand};
+use eyre::WrapErr;
+use tokio_util::sync::CancellationToken;
+use zg_da_server::{
+    AccessConfig, ChainConfig, ClientToken, DisperserConfig, NetConfig, NodeConfig, NodeKeys,
+};
+
+/// DA node and disperser of the zg-da stack.
+#[derive(Debug, Parser)]
+#[command(name = "zg-da-server", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format: text or json.
+    #[arg(
+        long = "log.format",
+        env = "ZG_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    log_format: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a DA node: verify, store, sign and serve columns.
+    Node(NodeArgs),
+    /// Run a disperser: the HTTP API that certifies payloads.
+    Disperser(DisperserArgs),
+    /// Write a new key file (BLS, Ethereum and libp2p keys, mode 0600).
+    Keygen {
+        /// Where to write it (refuses to overwrite).
+        #[arg(long = "out", env = "ZG_DA_KEYGEN_OUT")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ChainArgs {
+    /// Chain JSON-RPC endpoint.
+    #[arg(
+        long = "chain.rpc",
+        env = "ZG_DA_CHAIN_RPC",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    rpc: String,
+    /// Seconds to wait for a transaction receipt.
+    #[arg(
+        long = "chain.receipt-timeout",
+        env = "ZG_DA_CHAIN_RECEIPT_TIMEOUT",
+        default_value_t = 60
+    )]
+    receipt_timeout: u64,
+}
+
+impl ChainArgs {
+    fn config(&self) -> ChainConfig {
+        let mut c = ChainConfig::new(self.rpc.clone());
+        c.receipt_timeout = Duration::from_secs(self.receipt_timeout);
+        c
+    }
+}
+
+#[derive(Debug, Args)]
+struct P2pArgs {
+    /// libp2p listen addresses (repeat or comma-separate).
+    #[arg(
+        long = "p2p.listen",
+        env = "ZG_DA_P2P_LISTEN",
+        value_delimiter = ',',
+        default_value = "/ip4/0.0.0.0/tcp/30400,/ip4/0.0.0.0/udp/30400/quic-v1"
+    )]
+    listen: Vec<String>,
+    /// Kademlia bootstrap peers (`…/p2p/<peer id>`).
+    #[arg(
+        long = "p2p.bootstrap",
+        env = "ZG_DA_P2P_BOOTSTRAP",
+        value_delimiter = ','
+    )]
+    bootstrap: Vec<String>,
+    /// Largest libp2p message in bytes.
+    #[arg(long = "p2p.max-message", env = "ZG_DA_P2P_MAX_MESSAGE", default_value_t = 64 * 1024 * 1024)]
+    max_message: u64,
+    /// Per-request timeout in seconds.
+    #[arg(
+        long = "p2p.request-timeout",
+        env = "ZG_DA_P2P_REQUEST_TIMEOUT",
+        default_value_t = 30
+    )]
+    request_timeout: u64,
+}
+
+impl P2pArgs {
+    fn config(&self, serve: bool) -> eyre::Result<NetConfig> {
+        let parse = |v: &Vec<String>| -> eyre::Result<Vec<libp2p::Multiaddr>> {
+            v.iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().wrap_err_with(|| format!("multiaddr {s}")))
+                .collect()
+        };
+        Ok(NetConfig {
+            listen: if serve {
+                parse(&self.listen)?
+            } else {
+                Vec::new()
+            },
+            bootstrap: parse(&self.bootstrap)?,
+            max_request_bytes: self.max_message,
+            max_response_bytes: self.max_message,
+            request_timeout: Duration::from_secs(self.request_timeout),
+            ..NetConfig::default()
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// Data directory (created if missing).
+    #[arg(
+        long = "datadir",
+        env = "ZG_DA_DATADIR",
+        default_value = "./data/da-node"
+    )]
+    datadir: PathBuf,
+    /// Key file made by `keygen`.
+    #[arg(long = "key", env = "ZG_DA_KEY")]
+    key: PathBuf,
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    p2p: P2pArgs,
+    /// The multiaddr published on chain (default: the first listen address).
+    #[arg(long = "p2p.external", env = "ZG_DA_P2P_EXTERNAL")]
+    external: Option<String>,
+    /// `/health` and `/metrics` listen address.
+    #[arg(
+        long = "http.addr",
+        env = "ZG_DA_HTTP_ADDR",
+        default_value = "127.0.0.1:9400"
+    )]
+    http_addr: String,
+    /// Store requests processed at once.
+    #[arg(
+        long = "store.max-concurrent",
+        env = "ZG_DA_STORE_MAX_CONCURRENT",
+        default_value_t = 16
+    )]
+    max_concurrent: usize,
+    /// Retention in seconds.
+    #[arg(long = "store.retention", env = "ZG_DA_STORE_RETENTION", default_value_t = 14 * 24 * 3600)]
+    retention: u64,
+    /// Seconds between registration checks.
+    #[arg(
+        long = "registration.interval",
+        env = "ZG_DA_REGISTRATION_INTERVAL",
+        default_value_t = 5
+    )]
+    registration_interval: u64,
+}
+
+#[derive(Debug, Args)]
+struct DisperserArgs {
+    /// Data directory (created if missing).
+    #[arg(
+        long = "datadir",
+        env = "ZG_DA_DATADIR",
+        default_value = "./data/disperser"
+    )]
+    datadir: PathBuf,
+    /// Key file made by `keygen` (its Ethereum key pays deposits and anchoring).
+    #[arg(long = "key", env = "ZG_DA_KEY")]
+    key: PathBuf,
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    p2p: P2pArgs,
+    /// API listen address (loopback unless tokens are configured).
+    #[arg(
+        long = "http.addr",
+        env = "ZG_DA_HTTP_ADDR",
+        default_value = "127.0.0.1:51001"
+    )]
+    http_addr: String,
+    /// Largest payload in bytes.
+    #[arg(long = "max-payload", env = "ZG_DA_MAX_PAYLOAD", default_value_t = zg_primitives::DEFAULT_MAX_PAYLOAD)]
+    max_payload: usize,
+    /// Requests in the pipeline at once.
+    #[arg(
+        long = "max-in-flight",
+        env = "ZG_DA_MAX_IN_FLIGHT",
+        default_value_t = 4
+    )]
+    max_in_flight: usize,
+    /// Allowed API clients as `name:token` (repeat or comma-separate).
+    #[arg(long = "auth.token", env = "ZG_DA_AUTH_TOKENS", value_delimiter = ',')]
+    tokens: Vec<ClientToken>,
+    /// Sustained requests per second per client.
+    #[arg(long = "auth.rate", env = "ZG_DA_AUTH_RATE", default_value_t = 50.0)]
+    rate: f64,
+    /// Request burst per client.
+    #[arg(long = "auth.burst", env = "ZG_DA_AUTH_BURST", default_value_t = 100)]
+    burst: u32,
+    /// Payload bytes per client per hour.
+    #[arg(long = "auth.quota", env = "ZG_DA_AUTH_QUOTA", default_value_t = 16 * 1024 * 1024 * 1024)]
+    quota: u64,
+    /// Keep the entrance deposit at least this many wei (deposits the difference at start).
+    #[arg(long = "deposit", env = "ZG_DA_DEPOSIT")]
+    deposit: Option<U256>,
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_format);
+    match cli.command {
+        Command::Keygen { out } => {
+            let keys = NodeKeys::generate();
+            keys.write(&out)?;
+            println!("wrote {}", out.display());
+            println!("address        {}", keys.address());
+            println!(
+                "bls public key {}",
+                zg_primitives::to_hex(keys.bls_public_key().as_bytes())
+            );
+            println!("peer id        {}", keys.p2p.public().to_peer_id());
+            Ok(())
+        }
+        Command::Node(args) => run_node(args).await,
+        Command::Disperser(args) => run_disperser(args).await,
+    }
+}
+
+async fn run_node(args: NodeArgs) -> eyre::Result<()> {
+    let keys = NodeKeys::read(&args.key)?;
+    let mut config = NodeConfig::new(args.datadir.clone(), keys, args.chain.config());
+    config.net = args.p2p.config(true)?;
+    config.external_addr = args
+        .external
+        .as_deref()
+        .map(|s| s.parse().wrap_err("--p2p.external"))
+        .transpose()?;
+    config.max_concurrent_stores = args.max_concurrent;
+    config.retention = Duration::from_secs(args.retention);
+    config.registration_interval = Duration::from_secs(args.registration_interval.max(1));
+    let http = tokio::net::TcpListener::bind(&args.http_addr)
+        .await
+        .wrap_err_with(|| format!("binding {}", args.http_addr))?;
+    let cancel = CancellationToken::new();
+    let node = zg_da_server::node::start(config, http, cancel.clone()).await?;
+    println!(
+        "zg-da-server node {} serving {} (http {})",
+        node.service.address(),
+        node.socket,
+        node.http_addr
+    );
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = node.cancelled() => {}
+    }
+    node.shutdown().await?;
+    Ok(())
+}
+
+async fn run_disperser(args: DisperserArgs) -> eyre::Result<()> {
+    let keys = NodeKeys::read(&args.key)?;
+    let mut config =
+        DisperserConfig::new(args.datadir.clone(), keys.eth.clone(), args.chain.config());
+    config.net = args.p2p.config(false)?;
+    config.max_payload = args.max_payload;
+    config.max_in_flight = args.max_in_flight.max(1);
+    config.access = AccessConfig {
+        tokens: args.tokens.clone(),
+        rate_per_sec: args.rate,
+        burst: args.burst,
+        quota_bytes_per_hour: args.quota,
+        allow_open: false,
+    };
+    if let Some(target) = args.deposit {
+        let chain =
+            zg_da_server::ChainClient::connect(config.chain.clone(), Some(keys.eth.clone()))
+                .await?;
+        let have = chain.deposit_of(keys.address()).await?;
+        if have < target {
+            chain.deposit(target - have).await?;
+            tracing::info!(deposited = %(target - have), "entrance deposit topped up");
+        }
+    }
+    let http = tokio::net::TcpListener::bind(&args.http_addr)
+        .await
+        .wrap_err_with(|| format!("binding {}", args.http_addr))?;
+    let cancel = CancellationToken::new();
+    let running = zg_da_server::disperser::start(config, http, cancel.clone()).await?;
+    println!(
+        "zg-da-server disperser listening on http://{}",
+        running.http_addr
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await?;
+    Ok(())
+}
+
+fn init_tracing(format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

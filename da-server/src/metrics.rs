@@ -1,0 +1,208 @@
+//! Prometheus metrics of both roles, rendered at `/metrics`.
+
+use std::sync::Arc;
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A label set with one `result` (or `reason`) label.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// Metrics of a DA node.
+#[derive(Debug)]
+pub struct NodeMetrics {
+    registry: Mutex<Registry>,
+    /// Store requests by result (`signed`, `repeat`, or the refusal kind).
+    pub store_requests: Family<Labels, Counter>,
+    /// Sample requests by result.
+    pub sample_requests: Family<Labels, Counter>,
+    /// Header requests by result.
+    pub header_requests: Family<Labels, Counter>,
+    /// Seconds from receiving a store request to signing it.
+    pub store_seconds: Histogram,
+    /// Bytes of cells and proofs persisted.
+    pub stored_bytes: Counter,
+    /// Payloads removed by retention.
+    pub pruned: Counter,
+    /// Registration transactions sent, by kind.
+    pub registrations: Family<Labels, Counter>,
+    /// Payloads held.
+    pub payloads: Gauge,
+}
+
+impl NodeMetrics {
+    /// Registers every metric under `zg_da_node_`.
+    pub fn new() -> Arc<Self> {
+        let m = Self {
+            registry: Mutex::new(Registry::with_prefix("zg_da_node")),
+            store_requests: Family::default(),
+            sample_requests: Family::default(),
+            header_requests: Family::default(),
+            store_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            stored_bytes: Counter::default(),
+            pruned: Counter::default(),
+            registrations: Family::default(),
+            payloads: Gauge::default(),
+        };
+        {
+            let mut r = m.registry.lock();
+            r.register(
+                "store_requests",
+                "Store requests by result",
+                m.store_requests.clone(),
+            );
+            r.register(
+                "sample_requests",
+                "Sample requests by result",
+                m.sample_requests.clone(),
+            );
+            r.register(
+                "header_requests",
+                "Header requests by result",
+                m.header_requests.clone(),
+            );
+            r.register(
+                "store_seconds",
+                "Store request latency",
+                m.store_seconds.clone(),
+            );
+            r.register(
+                "stored_bytes",
+                "Cell and proof bytes persisted",
+                m.stored_bytes.clone(),
+            );
+            r.register(
+                "pruned_payloads",
+                "Payloads removed by retention",
+                m.pruned.clone(),
+            );
+            r.register(
+                "registrations",
+                "Registration transactions sent",
+                m.registrations.clone(),
+            );
+            r.register("payloads", "Payloads held", m.payloads.clone());
+        }
+        Arc::new(m)
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> Response {
+        render(&self.registry.lock())
+    }
+}
+
+/// Metrics of a disperser.
+#[derive(Debug)]
+pub struct DisperserMetrics {
+    registry: Mutex<Registry>,
+    /// Blob requests accepted.
+    pub requests: Counter,
+    /// Requests finished, by result (`confirmed`, `failed`).
+    pub finished: Family<Labels, Counter>,
+    /// Seconds from acceptance to confirmation.
+    pub put_seconds: Histogram,
+    /// Seconds spent encoding.
+    pub encode_seconds: Histogram,
+    /// Signatures dropped or refusals, by member and reason.
+    pub bad_signers: Family<Labels, Counter>,
+    /// Anchoring transactions sent and the submissions they carried.
+    pub anchor_txs: Counter,
+    /// Submissions anchored.
+    pub anchored: Counter,
+    /// Retrievals by result.
+    pub retrievals: Family<Labels, Counter>,
+    /// Misbehaving nodes reported by retrieval.
+    pub reported_nodes: Family<Labels, Counter>,
+    /// Requests refused by access control, by reason.
+    pub access_denied: Family<Labels, Counter>,
+    /// Requests in the pipeline.
+    pub in_flight: Gauge,
+}
+
+impl DisperserMetrics {
+    /// Registers every metric under `zg_da_disperser_`.
+    pub fn new() -> Arc<Self> {
+        let m = Self {
+            registry: Mutex::new(Registry::with_prefix("zg_da_disperser")),
+            requests: Counter::default(),
+            finished: Family::default(),
+            put_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            encode_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            bad_signers: Family::default(),
+            anchor_txs: Counter::default(),
+            anchored: Counter::default(),
+            retrievals: Family::default(),
+            reported_nodes: Family::default(),
+            access_denied: Family::default(),
+            in_flight: Gauge::default(),
+        };
+        {
+            let mut r = m.registry.lock();
+            r.register("requests", "Blob requests accepted", m.requests.clone());
+            r.register(
+                "finished",
+                "Requests finished by result",
+                m.finished.clone(),
+            );
+            r.register(
+                "put_seconds",
+                "Acceptance to confirmation",
+                m.put_seconds.clone(),
+            );
+            r.register("encode_seconds", "Encoding time", m.encode_seconds.clone());
+            r.register(
+                "bad_signers",
+                "Members whose answer was dropped",
+                m.bad_signers.clone(),
+            );
+            r.register("anchor_txs", "Anchoring transactions", m.anchor_txs.clone());
+            r.register("anchored", "Submissions anchored", m.anchored.clone());
+            r.register("retrievals", "Retrievals by result", m.retrievals.clone());
+            r.register(
+                "reported_nodes",
+                "Nodes reported by retrieval",
+                m.reported_nodes.clone(),
+            );
+            r.register(
+                "access_denied",
+                "Requests refused by access control",
+                m.access_denied.clone(),
+            );
+            r.register("in_flight", "Requests in the pipeline", m.in_flight.clone());
+        }
+        Arc::new(m)
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> Response {
+        render(&self.registry.lock())
+    }
+}
+
+fn render(registry: &Registry) -> Response {
+    let mut body = String::new();
+    match encode(&mut body, registry) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// One `result` label.
+pub fn result(v: impl Into<String>) -> Labels {
+    vec![("result", v.into())]
+}

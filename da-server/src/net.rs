@@ -1,0 +1,595 @@
+//! libp2p networking: TCP and QUIC, noise, yamux, identify, kademlia, and the three
+//! request-response protocols `/zg/da/store/1`, `/zg/da/sample/1`, `/zg/da/header/1`.
+//!
+//! A [`Network`] is a handle; a worker task owns the swarm. Inbound requests go to an
+//! [`InboundHandler`] on their own tasks, so a slow store never blocks sampling.
+//!
+//! Framing is libp2p's CBOR request-response framing: one CBOR value per stream, the
+//! request then the response, each bounded in size. Unlike libp2p's stock codec, a
+//! request that does not decode is handed to the handler as [`Frame::Invalid`], so the
+//! peer gets a typed `Malformed` refusal instead of a reset stream.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, identify, kad, noise, tcp, yamux};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use zg_primitives::wire::{HEADER_PROTOCOL, SAMPLE_PROTOCOL, STORE_PROTOCOL};
+use zg_primitives::{
+    HeaderRequest, HeaderResponse, SampleRequest, SampleResponse, StoreRequest, StoreResponse,
+};
+
+use crate::error::NetError;
+
+/// One message on a stream: decoded, raw bytes to send verbatim, or bytes received that
+/// did not decode.
+#[derive(Clone, Debug)]
+pub enum Frame<T> {
+    /// A well-formed message.
+    Msg(T),
+    /// Bytes sent as they are (diagnostics and tests of peers' input handling).
+    Raw(Vec<u8>),
+    /// Received bytes that are not a valid message, and why.
+    Invalid(String),
+}
+
+/// CBOR request-response codec with size limits and lenient inbound decoding.
+#[derive(Debug)]
+pub struct CborCodec<Req, Resp> {
+    max_request: u64,
+    max_response: u64,
+    _marker: std::marker::PhantomData<fn() -> (Req, Resp)>,
+}
+
+impl<Req, Resp> Clone for CborCodec<Req, Resp> {
+    fn clone(&self) -> Self {
+        Self {
+            max_request: self.max_request,
+            max_response: self.max_response,
+            _marker: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<Req, Resp> CborCodec<Req, Resp> {
+    fn new(max_request: u64, max_response: u64) -> Self {
+        Self {
+            max_request,
+            max_response,
+            _marker: std::marker::PhantomData,
+        }
+    }
+}
+
+async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin + Send>(
+    io: &mut R,
+    limit: u64,
+) -> io::Result<Frame<T>> {
+    let mut buf = Vec::new();
+    io.take(limit + 1).read_to_end(&mut buf).await?;
+    if buf.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message exceeds {limit} bytes"),
+        ));
+    }
+    Ok(match ciborium::from_reader::<T, _>(buf.as_slice()) {
+        Ok(v) => Frame::Msg(v),
+        Err(e) => Frame::Invalid(format!(
+            "undecodable CBOR message ({} bytes): {e}",
+            buf.len()
+        )),
+    })
+}
+
+async fn write_frame<T: Serialize, W: AsyncWrite + Unpin + Send>(
+    io: &mut W,
+    frame: Frame<T>,
+) -> io::Result<()> {
+    let bytes = match frame {
+        Frame::Msg(v) => {
+            let mut out = Vec::new();
+            ciborium::into_writer(&v, &mut out)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            out
+        }
+        Frame::Raw(b) => b,
+        Frame::Invalid(reason) => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, reason));
+        }
+    };
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+impl<Req, Resp> request_response::Codec for CborCodec<Req, Resp>
+where
+    Req: Send + Serialize + DeserializeOwned + 'static,
+    Resp: Send + Serialize + DeserializeOwned + 'static,
+{
+    type Protocol = StreamProtocol;
+    type Request = Frame<Req>;
+    type Response = Frame<Resp>;
+
+    fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+    ) -> impl Future<Output = io::Result<Self::Request>> + Send {
+        read_frame(io, self.max_request)
+    }
+
+    fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+    ) -> impl Future<Output = io::Result<Self::Response>> + Send {
+        read_frame(io, self.max_response)
+    }
+
+    fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        req: Self::Request,
+    ) -> impl Future<Output = io::Result<()>> + Send {
+        write_frame(io, req)
+    }
+
+    fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        res: Self::Response,
+    ) -> impl Future<Output = io::Result<()>> + Send {
+        write_frame(io, res)
+    }
+}
+
+type Rr<Req, Resp> = request_response::Behaviour<CborCodec<Req, Resp>>;
+
+/// The swarm's behaviour.
+#[derive(NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+struct Behaviour {
+    store: Rr<StoreRequest, StoreResponse>,
+    sample: Rr<SampleRequest, SampleResponse>,
+    header: Rr<HeaderRequest, HeaderResponse>,
+    identify: identify::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+}
+
+/// Serves inbound requests. Each call runs on its own task.
+pub trait InboundHandler: Send + Sync + 'static {
+    /// `/zg/da/store/1`.
+    fn store(
+        self: Arc<Self>,
+        peer: PeerId,
+        req: Frame<StoreRequest>,
+    ) -> BoxFuture<'static, StoreResponse>;
+    /// `/zg/da/sample/1`.
+    fn sample(
+        self: Arc<Self>,
+        peer: PeerId,
+        req: Frame<SampleRequest>,
+    ) -> BoxFuture<'static, SampleResponse>;
+    /// `/zg/da/header/1`.
+    fn header(
+        self: Arc<Self>,
+        peer: PeerId,
+        req: Frame<HeaderRequest>,
+    ) -> BoxFuture<'static, HeaderResponse>;
+}
+
+/// Network settings.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Listen addresses (`/ip4/…/tcp/…`, `/ip4/…/udp/…/quic-v1`); empty for a client.
+    pub listen: Vec<Multiaddr>,
+    /// Largest request accepted (a store request carries a member's columns).
+    pub max_request_bytes: u64,
+    /// Largest response accepted.
+    pub max_response_bytes: u64,
+    /// Per-request timeout (dial, send, answer).
+    pub request_timeout: Duration,
+    /// Concurrent inbound and outbound streams per connection and protocol.
+    pub max_concurrent_streams: usize,
+    /// Kademlia bootstrap peers (`…/p2p/<id>`).
+    pub bootstrap: Vec<Multiaddr>,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            max_request_bytes: 64 * 1024 * 1024,
+            max_response_bytes: 64 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_streams: 64,
+            bootstrap: Vec::new(),
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<Frame<T>, NetError>>;
+
+enum Command {
+    Store(
+        PeerId,
+        Vec<Multiaddr>,
+        Frame<StoreRequest>,
+        Reply<StoreResponse>,
+    ),
+    Sample(
+        PeerId,
+        Vec<Multiaddr>,
+        Frame<SampleRequest>,
+        Reply<SampleResponse>,
+    ),
+    Header(
+        PeerId,
+        Vec<Multiaddr>,
+        Frame<HeaderRequest>,
+        Reply<HeaderResponse>,
+    ),
+}
+
+enum Answer {
+    Store(ResponseChannel<Frame<StoreResponse>>, StoreResponse),
+    Sample(ResponseChannel<Frame<SampleResponse>>, SampleResponse),
+    Header(ResponseChannel<Frame<HeaderResponse>>, HeaderResponse),
+}
+
+/// Handle of the libp2p network. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Network {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    listen_addrs: Arc<Vec<Multiaddr>>,
+}
+
+/// Splits `…/p2p/<peer id>` into the peer and its dialable address.
+pub fn parse_peer_addr(socket: &str) -> Result<(PeerId, Multiaddr), NetError> {
+    let mut addr: Multiaddr = socket
+        .trim()
+        .parse()
+        .map_err(|e| NetError::BadAddress(format!("{socket}: {e}")))?;
+    match addr.pop() {
+        Some(Protocol::P2p(peer)) => Ok((peer, addr)),
+        _ => Err(NetError::BadAddress(format!(
+            "{socket}: must end with /p2p/<peer id>"
+        ))),
+    }
+}
+
+impl Network {
+    /// Starts the swarm; with a handler, it serves the three protocols. Returns once
+    /// every listen address is bound.
+    pub async fn start(
+        keypair: Keypair,
+        config: NetConfig,
+        handler: Option<Arc<dyn InboundHandler>>,
+        cancel: CancellationToken,
+    ) -> Result<(Self, JoinHandle<()>), NetError> {
+        let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+        let support = if handler.is_some() {
+            ProtocolSupport::Full
+        } else {
+            ProtocolSupport::Outbound
+        };
+        let rr_config = request_response::Config::default()
+            .with_request_timeout(config.request_timeout)
+            .with_max_concurrent_streams(config.max_concurrent_streams);
+        let (maxq, maxr) = (config.max_request_bytes, config.max_response_bytes);
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| setup(&e))?
+            .with_quic()
+            .with_behaviour(|key| {
+                let peer = key.public().to_peer_id();
+                let mut kad_cfg = kad::Config::new(StreamProtocol::new("/zg/da/kad/1"));
+                kad_cfg.set_query_timeout(Duration::from_secs(30));
+                Behaviour {
+                    store: request_response::Behaviour::with_codec(
+                        CborCodec::new(maxq, maxr),
+                        [(StreamProtocol::new(STORE_PROTOCOL), support.clone())],
+                        rr_config.clone(),
+                    ),
+                    sample: request_response::Behaviour::with_codec(
+                        CborCodec::new(maxq, maxr),
+                        [(StreamProtocol::new(SAMPLE_PROTOCOL), support.clone())],
+                        rr_config.clone(),
+                    ),
+                    header: request_response::Behaviour::with_codec(
+                        CborCodec::new(maxq, maxr),
+                        [(StreamProtocol::new(HEADER_PROTOCOL), support.clone())],
+                        rr_config.clone(),
+                    ),
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        "/zg/da/id/1".into(),
+                        key.public(),
+                    )),
+                    kad: kad::Behaviour::with_config(
+                        peer,
+                        kad::store::MemoryStore::new(peer),
+                        kad_cfg,
+                    ),
+                }
+            })
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+            .build();
+        let peer_id = *swarm.local_peer_id();
+        swarm
+            .behaviour_mut()
+            .kad
+            .set_mode(Some(if handler.is_some() {
+                kad::Mode::Server
+            } else {
+                kad::Mode::Client
+            }));
+        for addr in &config.listen {
+            swarm.listen_on(addr.clone()).map_err(|e| setup(&e))?;
+        }
+        // Wait for every listener's address.
+        let mut listen_addrs = Vec::new();
+        while listen_addrs.len() < config.listen.len() {
+            match tokio::time::timeout(Duration::from_secs(10), swarm.select_next_some()).await {
+                Ok(SwarmEvent::NewListenAddr { address, .. }) => {
+                    listen_addrs.push(address.with(Protocol::P2p(peer_id)))
+                }
+                Ok(SwarmEvent::ListenerError { error, .. }) => return Err(setup(&error)),
+                Ok(SwarmEvent::ListenerClosed { reason, .. }) => {
+                    return Err(NetError::Setup(format!("listener closed: {reason:?}")));
+                }
+                Ok(_) => {}
+                Err(_) => return Err(NetError::Setup("listen addresses not bound in 10 s".into())),
+            }
+        }
+        let mut bootstrapped = false;
+        for addr in &config.bootstrap {
+            if let Ok((peer, a)) = parse_peer_addr(&addr.to_string()) {
+                swarm.behaviour_mut().kad.add_address(&peer, a);
+                bootstrapped = true;
+            }
+        }
+        if bootstrapped {
+            let _ = swarm.behaviour_mut().kad.bootstrap();
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        let worker = Worker {
+            swarm,
+            handler,
+            commands: rx,
+            answers: mpsc::unbounded_channel(),
+            pending_store: HashMap::new(),
+            pending_sample: HashMap::new(),
+            pending_header: HashMap::new(),
+        };
+        let task = tokio::spawn(worker.run(cancel));
+        tracing::info!(target: "zg_da::net", %peer_id, addrs = ?listen_addrs, "libp2p started");
+        Ok((
+            Self {
+                commands: tx,
+                peer_id,
+                listen_addrs: Arc::new(listen_addrs),
+            },
+            task,
+        ))
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Bound listen addresses, each ending in `/p2p/<peer id>`.
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.listen_addrs
+    }
+
+    async fn request<T>(
+        &self,
+        socket: &str,
+        make: impl FnOnce(PeerId, Vec<Multiaddr>, Reply<T>) -> Command,
+    ) -> Result<Frame<T>, NetError> {
+        let (peer, addr) = parse_peer_addr(socket)?;
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(peer, vec![addr], tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Sends a store request to the node at `socket`.
+    pub async fn store(
+        &self,
+        socket: &str,
+        req: Frame<StoreRequest>,
+    ) -> Result<Frame<StoreResponse>, NetError> {
+        self.request(socket, |p, a, r| Command::Store(p, a, req, r))
+            .await
+    }
+
+    /// Sends a sample request to the node at `socket`.
+    pub async fn sample(
+        &self,
+        socket: &str,
+        req: Frame<SampleRequest>,
+    ) -> Result<Frame<SampleResponse>, NetError> {
+        self.request(socket, |p, a, r| Command::Sample(p, a, req, r))
+            .await
+    }
+
+    /// Sends a header request to the node at `socket`.
+    pub async fn header(
+        &self,
+        socket: &str,
+        req: Frame<HeaderRequest>,
+    ) -> Result<Frame<HeaderResponse>, NetError> {
+        self.request(socket, |p, a, r| Command::Header(p, a, req, r))
+            .await
+    }
+}
+
+struct Worker {
+    swarm: libp2p::Swarm<Behaviour>,
+    handler: Option<Arc<dyn InboundHandler>>,
+    commands: mpsc::Receiver<Command>,
+    answers: (
+        mpsc::UnboundedSender<Answer>,
+        mpsc::UnboundedReceiver<Answer>,
+    ),
+    pending_store: HashMap<OutboundRequestId, Reply<StoreResponse>>,
+    pending_sample: HashMap<OutboundRequestId, Reply<SampleResponse>>,
+    pending_header: HashMap<OutboundRequestId, Reply<HeaderResponse>>,
+}
+
+fn failure(peer: PeerId, e: request_response::OutboundFailure) -> NetError {
+    match e {
+        request_response::OutboundFailure::Timeout => NetError::Timeout(peer.to_string()),
+        other => NetError::Request {
+            peer: peer.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Routes one request-response event: responses and failures to their waiting caller,
+/// requests to the handler.
+macro_rules! route {
+    ($self:ident, $ev:expr, $pending:ident, $method:ident, $answer:ident) => {
+        match $ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    if let Some(h) = $self.handler.clone() {
+                        let out = $self.answers.0.clone();
+                        tokio::spawn(async move {
+                            let resp = h.$method(peer, request).await;
+                            let _ = out.send(Answer::$answer(channel, resp));
+                        });
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(tx) = $self.$pending.remove(&request_id) {
+                        let _ = tx.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(tx) = $self.$pending.remove(&request_id) {
+                    let _ = tx.send(Err(failure(peer, error)));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(target: "zg_da::net", %peer, %error, "inbound request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    };
+}
+
+impl Worker {
+    async fn run(mut self, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                Some(answer) = self.answers.1.recv() => self.answer(answer),
+                ev = self.swarm.select_next_some() => self.event(ev),
+            }
+        }
+        tracing::debug!(target: "zg_da::net", "libp2p worker stopped");
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let b = self.swarm.behaviour_mut();
+        match cmd {
+            Command::Store(peer, addrs, req, reply) => {
+                let id = b.store.send_request_with_addresses(&peer, req, addrs);
+                self.pending_store.insert(id, reply);
+            }
+            Command::Sample(peer, addrs, req, reply) => {
+                let id = b.sample.send_request_with_addresses(&peer, req, addrs);
+                self.pending_sample.insert(id, reply);
+            }
+            Command::Header(peer, addrs, req, reply) => {
+                let id = b.header.send_request_with_addresses(&peer, req, addrs);
+                self.pending_header.insert(id, reply);
+            }
+        }
+    }
+
+    fn answer(&mut self, answer: Answer) {
+        let b = self.swarm.behaviour_mut();
+        let sent = match answer {
+            Answer::Store(ch, r) => b.store.send_response(ch, Frame::Msg(r)).is_ok(),
+            Answer::Sample(ch, r) => b.sample.send_response(ch, Frame::Msg(r)).is_ok(),
+            Answer::Header(ch, r) => b.header.send_response(ch, Frame::Msg(r)).is_ok(),
+        };
+        if !sent {
+            tracing::debug!(target: "zg_da::net", "response dropped: requester gone");
+        }
+    }
+
+    fn event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Store(e)) => {
+                route!(self, e, pending_store, store, Store)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sample(e)) => {
+                route!(self, e, pending_sample, sample, Sample)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Header(e)) => {
+                route!(self, e, pending_header, header, Header)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::debug!(target: "zg_da::net", %address, "listening");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(target: "zg_da::net", ?peer_id, %error, "dial failed");
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The DA node: verifies, stores, signs and serves its custody columns.
+//!
+//! [`start`] opens the store, starts libp2p (serving the three protocols), the chain
+//! registration loop, the retention pruner and the HTTP `/health` + `/metrics` port.
+
+mod service;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use libp2p::Multiaddr;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use zg_primitives::{Kzg, epoch_registration_message};
+
+use crate::chain::{ChainClient, ChainConfig};
+use crate::error::{ChainClientError, NetError, StoreError};
+use crate::keys::NodeKeys;
+use crate::metrics::{NodeMetrics, result};
+use crate::net::{NetConfig, Network};
+
+pub use service::NodeService;
+pub use store::NodeStore;
+
+/// Misbehaviour a test can switch on in a node.
+#[cfg(feature = "test-utils")]
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Serve cells with flipped bytes.
+    pub corrupt_cells: bool,
+    /// Answer store requests with a signature over the wrong message.
+    pub garbage_signature: bool,
+    /// Sign without keeping the columns, and answer samples with empty columns.
+    pub forget_columns: bool,
+}
+
+/// DA node settings.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Directory of the RocksDB store.
+    pub datadir: PathBuf,
+    /// The node's keys.
+    pub keys: NodeKeys,
+    /// Chain access.
+    pub chain: ChainConfig,
+    /// libp2p settings (listen addresses, limits).
+    pub net: NetConfig,
+    /// The socket published on chain; the first listen address when `None`.
+    pub external_addr: Option<Multiaddr>,
+    /// Store requests processed at once; more are refused as over capacity.
+    pub max_concurrent_stores: usize,
+    /// How long payloads are kept.
+    pub retention: Duration,
+    /// How often retention runs.
+    pub prune_interval: Duration,
+    /// How often registration (signer, socket, next epoch) is checked.
+    pub registration_interval: Duration,
+    /// Injected misbehaviour (tests).
+    #[cfg(feature = "test-utils")]
+    pub faults: Faults,
+}
+
+impl NodeConfig {
+    /// Defaults for everything but the directory, keys and chain.
+    pub fn new(datadir: PathBuf, keys: NodeKeys, chain: ChainConfig) -> Self {
+        Self {
+            datadir,
+            keys,
+            chain,
+            net: NetConfig::default(),
+            external_addr: None,
+            max_concurrent_stores: 16,
+            retention: Duration::from_secs(14 * 24 * 3600),
+            prune_interval: Duration::from_secs(600),
+            registration_interval: Duration::from_secs(5),
+            #[cfg(feature = "test-utils")]
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Network failure.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// Chain failure.
+    #[error(transparent)]
+    Chain(#[from] ChainClientError),
+    /// HTTP listener failure.
+    #[error("http: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// A running DA node.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The request handler (store, chain client).
+    pub service: Arc<NodeService>,
+    /// The libp2p handle.
+    pub network: Network,
+    /// The socket published on chain.
+    pub socket: String,
+    /// Where `/health` and `/metrics` listen.
+    pub http_addr: SocketAddr,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    net_task: JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Stops in order: the network (no new requests), the background loops and HTTP,
+    /// then flushes the store.
+    pub async fn shutdown(self) -> Result<(), StoreError> {
+        self.cancel.cancel();
+        let _ = self.net_task.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.service.store().flush()
+    }
+
+    /// Resolves when the node is cancelled.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+}
+
+/// Starts a DA node. Registration is attempted once before returning (errors are
+/// logged and retried by the loop).
+pub async fn start(
+    config: NodeConfig,
+    http: TcpListener,
+    cancel: CancellationToken,
+) -> Result<RunningNode, NodeError> {
+    let kzg = Kzg::mainnet();
+    let store = NodeStore::open(&config.datadir)?;
+    let chain = ChainClient::connect(config.chain.clone(), Some(config.keys.eth.clone())).await?;
+    let metrics = NodeMetrics::new();
+    metrics.payloads.set(store.payload_count() as i64);
+    let service = NodeService::new(
+        store,
+        chain.clone(),
+        kzg,
+        config.keys.clone(),
+        config.max_concurrent_stores,
+        metrics.clone(),
+    );
+    #[cfg(feature = "test-utils")]
+    let service = service.with_faults(config.faults.clone());
+    let service = Arc::new(service);
+    let (network, net_task) = Network::start(
+        config.keys.p2p.clone(),
+        config.net.clone(),
+        Some(service.clone() as Arc<dyn crate::net::InboundHandler>),
+        cancel.child_token(),
+    )
+    .await?;
+    let socket = match &config.external_addr {
+        Some(a) => {
+            let a = a.clone();
+            match a.iter().last() {
+                Some(libp2p::multiaddr::Protocol::P2p(_)) => a.to_string(),
+                _ => a
+                    .with(libp2p::multiaddr::Protocol::P2p(network.peer_id()))
+                    .to_string(),
+            }
+        }
+        None => network
+            .listen_addrs()
+            .first()
+            .map(|a| a.to_string())
+            .ok_or_else(|| NetError::Setup("no listen address to publish".into()))?,
+    };
+    let http_addr = http.local_addr()?;
+    let mut tasks = Vec::new();
+
+    let reg = Registrar {
+        chain,
+        keys: config.keys.clone(),
+        socket: socket.clone(),
+        metrics: metrics.clone(),
+    };
+    if let Err(e) = reg.register_once().await {
+        tracing::warn!(target: "zg_da::node", error = %e, "registration not complete yet");
+    }
+    tasks.push(tokio::spawn(
+        reg.run(config.registration_interval, cancel.child_token()),
+    ));
+    tasks.push(tokio::spawn(prune_loop(
+        service.clone(),
+        config.retention,
+        config.prune_interval,
+        cancel.child_token(),
+    )));
+    let app = Router::new()
+        .route("/metrics", get(move || async move { metrics.render() }))
+        .route(
+            "/health",
+            get({
+                let service = service.clone();
+                let socket = socket.clone();
+                move || async move {
+                    axum::Json(serde_json::json!({
+                        "status": "ok",
+                        "role": "node",
+                        "address": service.address(),
+                        "socket": socket,
+                        "payloads": service.store().payload_count(),
+                    }))
+                }
+            }),
+        );
+    let http_cancel = cancel.child_token();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(http, app)
+            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+            .await
+        {
+            tracing::error!(target: "zg_da::node", error = %e, "http server failed");
+        }
+    }));
+    tracing::info!(target: "zg_da::node", address = %config.keys.address(), %socket, %http_addr, "DA node started");
+    Ok(RunningNode {
+        service,
+        network,
+        socket,
+        http_addr,
+        cancel,
+        tasks,
+        net_task,
+    })
+}
+
+/// Keeps the node's on-chain registration current.
+struct Registrar {
+    chain: ChainClient,
+    keys: NodeKeys,
+    socket: String,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl Registrar {
+    async fn register_once(&self) -> Result<(), ChainClientError> {
+        let me = self.keys.address();
+        let chain_id = self.chain.chain_id();
+        match self.chain.signer(me).await? {
+            None => {
+                let pop = self.keys.bls.proof_of_possession(chain_id, me);
+                self.chain
+                    .register_signer(
+                        self.socket.clone(),
+                        &self.keys.bls_public_key(),
+                        pop.as_bytes(),
+                    )
+                    .await?;
+                self.metrics
+                    .registrations
+                    .get_or_create(&result("signer"))
+                    .inc();
+                tracing::info!(target: "zg_da::node", %me, socket = %self.socket, "registered as signer");
+            }
+            Some(d) if d.socket != self.socket => {
+                self.chain.update_socket(self.socket.clone()).await?;
+                self.metrics
+                    .registrations
+                    .get_or_create(&result("socket"))
+                    .inc();
+                tracing::info!(target: "zg_da::node", socket = %self.socket, "socket updated");
+            }
+            Some(_) => {}
+        }
+        let next = self.chain.epoch().await? + 1;
+        if !self.chain.registered_for_epoch(me, next).await? {
+            let sig = self
+                .keys
+                .bls
+                .sign(&epoch_registration_message(chain_id, me, next));
+            self.chain.register_next_epoch(sig.as_bytes()).await?;
+            self.metrics
+                .registrations
+                .get_or_create(&result("epoch"))
+                .inc();
+            tracing::info!(target: "zg_da::node", epoch = next, "registered for epoch");
+        }
+        Ok(())
+    }
+
+    async fn run(self, interval: Duration, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if let Err(e) = self.register_once().await {
+                tracing::warn!(target: "zg_da::node", error = %e, "registration check failed");
+            }
+        }
+    }
+}
+
+async fn prune_loop(
+    service: Arc<NodeService>,
+    retention: Duration,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let cutoff = service::now().saturating_sub(retention.as_secs());
+        let store = service.store().clone();
+        match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
+            Ok(Ok(n)) if n > 0 => {
+                service.metrics().pruned.inc_by(n as u64);
+                service.metrics().payloads.dec_by(n as i64);
+                tracing::info!(target: "zg_da::node", pruned = n, "retention");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(target: "zg_da::node", error = %e, "pruning failed"),
+            Err(e) => tracing::error!(target: "zg_da::node", error = %e, "pruning task failed"),
+        }
+    }
+}

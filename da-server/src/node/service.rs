@@ -1,0 +1,443 @@
+//! The DA node's request handling: the store checks, persistence and signing, and the
+//! sample and header services.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::{Address, B256, U256};
+use futures::future::BoxFuture;
+use libp2p::PeerId;
+use tokio::sync::Semaphore;
+use zg_primitives::wire::MAX_SAMPLE_COLUMNS;
+use zg_primitives::{
+    BlsSignature, CELLS_PER_EXT_BLOB, HeaderRequest, HeaderResponse, Kzg, SampleRefusal,
+    SampleRequest, SampleResponse, StoreRefusal, StoreRequest, StoreResponse, attestation_message,
+    custody_columns, verify_columns,
+};
+
+use super::store::NodeStore;
+use crate::chain::ChainClient;
+use crate::keys::NodeKeys;
+use crate::metrics::{NodeMetrics, result};
+use crate::net::{Frame, InboundHandler};
+
+/// Unix seconds.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The DA node's request handler.
+pub struct NodeService {
+    store: NodeStore,
+    chain: ChainClient,
+    kzg: &'static Kzg,
+    keys: NodeKeys,
+    admission: Semaphore,
+    max_concurrent: usize,
+    metrics: Arc<NodeMetrics>,
+    #[cfg(feature = "test-utils")]
+    faults: super::Faults,
+}
+
+impl std::fmt::Debug for NodeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeService")
+            .field("address", &self.keys.address())
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+fn refusal_kind(r: &StoreRefusal) -> &'static str {
+    match r {
+        StoreRefusal::WrongChain { .. } => "wrong_chain",
+        StoreRefusal::UnknownQuorum { .. } => "unknown_quorum",
+        StoreRefusal::NotInQuorum { .. } => "not_in_quorum",
+        StoreRefusal::WrongColumns { .. } => "wrong_columns",
+        StoreRefusal::HeaderMismatch(_) => "header_mismatch",
+        StoreRefusal::BadProof(_) => "bad_proof",
+        StoreRefusal::BadSignature(_) => "bad_signature",
+        StoreRefusal::NoDeposit { .. } => "no_deposit",
+        StoreRefusal::OverCapacity(_) => "over_capacity",
+        StoreRefusal::Malformed(_) => "malformed",
+        StoreRefusal::Internal(_) => "internal",
+    }
+}
+
+fn sample_refusal_kind(r: &SampleRefusal) -> &'static str {
+    match r {
+        SampleRefusal::NotFound => "not_found",
+        SampleRefusal::NotHeld(_) => "not_held",
+        SampleRefusal::Malformed(_) => "malformed",
+        SampleRefusal::OverCapacity => "over_capacity",
+        SampleRefusal::Internal(_) => "internal",
+    }
+}
+
+impl NodeService {
+    pub(super) fn new(
+        store: NodeStore,
+        chain: ChainClient,
+        kzg: &'static Kzg,
+        keys: NodeKeys,
+        max_concurrent: usize,
+        metrics: Arc<NodeMetrics>,
+    ) -> Self {
+        Self {
+            store,
+            chain,
+            kzg,
+            keys,
+            admission: Semaphore::new(max_concurrent),
+            max_concurrent,
+            metrics,
+            #[cfg(feature = "test-utils")]
+            faults: super::Faults::default(),
+        }
+    }
+
+    #[cfg(feature = "test-utils")]
+    pub(super) fn with_faults(mut self, faults: super::Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The node's store.
+    pub fn store(&self) -> &NodeStore {
+        &self.store
+    }
+
+    /// The node's account.
+    pub fn address(&self) -> Address {
+        self.keys.address()
+    }
+
+    /// The node's chain client.
+    pub fn chain(&self) -> &ChainClient {
+        &self.chain
+    }
+
+    pub(super) fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
+    }
+
+    /// Handles one store request: every check, then persist, then sign.
+    pub async fn handle_store(&self, req: StoreRequest) -> Result<BlsSignature, StoreRefusal> {
+        let _permit = self.admission.try_acquire().map_err(|_| {
+            StoreRefusal::OverCapacity(format!(
+                "{} store requests in progress",
+                self.max_concurrent
+            ))
+        })?;
+        let chain_id = self.chain.chain_id();
+        if req.chain_id != chain_id {
+            return Err(StoreRefusal::WrongChain {
+                expected: chain_id,
+                got: req.chain_id,
+            });
+        }
+        req.header
+            .verify(&req.data_root)
+            .map_err(|e| StoreRefusal::HeaderMismatch(e.to_string()))?;
+        let disperser = req
+            .recover_disperser()
+            .map_err(|e| StoreRefusal::BadSignature(e.to_string()))?;
+        let (epoch, quorum_id) = (req.epoch, req.quorum_id);
+        let quorum = self
+            .chain
+            .quorum(epoch, quorum_id)
+            .await
+            .map_err(|e| StoreRefusal::Internal(e.to_string()))?
+            .ok_or(StoreRefusal::UnknownQuorum { epoch, quorum_id })?;
+        let member = quorum
+            .member(self.address())
+            .ok_or(StoreRefusal::NotInQuorum { epoch, quorum_id })?;
+        let expected = custody_columns(member.index, quorum.members.len());
+        let mut got: Vec<u16> = req.columns.iter().map(|c| c.index).collect();
+        got.sort_unstable();
+        if got != expected {
+            return Err(StoreRefusal::WrongColumns { expected, got });
+        }
+        let store = self.store.clone();
+        let root = req.data_root;
+        if let Some(sig) = blocking(move || store.attestation(&root, epoch, quorum_id)).await? {
+            self.metrics
+                .store_requests
+                .get_or_create(&result("repeat"))
+                .inc();
+            return Ok(sig);
+        }
+        let blob_count = req.header.blob_count;
+        let fee = self
+            .chain
+            .blob_fee()
+            .await
+            .map_err(|e| StoreRefusal::Internal(e.to_string()))?
+            * U256::from(blob_count);
+        let balance = self
+            .chain
+            .deposit_of(disperser)
+            .await
+            .map_err(|e| StoreRefusal::Internal(e.to_string()))?;
+        if balance < fee || balance.is_zero() {
+            return Err(StoreRefusal::NoDeposit {
+                disperser,
+                balance,
+                required: fee,
+            });
+        }
+        let kzg = self.kzg;
+        let req = Arc::new(req);
+        let verify_req = req.clone();
+        blocking(move || {
+            verify_columns(kzg, &verify_req.header, &verify_req.columns)
+                .map_err(|e| StoreRefusal::BadProof(e.to_string()))
+        })
+        .await?;
+        let message = attestation_message(chain_id, root, epoch, quorum_id, blob_count);
+        let signature = self.keys.bls.sign(&message);
+        #[cfg(feature = "test-utils")]
+        let signature = if self.faults.garbage_signature {
+            self.keys.bls.sign(&B256::repeat_byte(0x66))
+        } else {
+            signature
+        };
+        let store = self.store.clone();
+        let bytes: usize = req.columns.iter().map(|c| c.cells.len() * 2096).sum();
+        #[cfg(feature = "test-utils")]
+        let keep_columns = !self.faults.forget_columns;
+        #[cfg(not(feature = "test-utils"))]
+        let keep_columns = true;
+        let put_req = req.clone();
+        let new = blocking(move || {
+            let fresh = store.header(&root)?.is_none();
+            let columns: &[zg_primitives::Column] =
+                if keep_columns { &put_req.columns } else { &[] };
+            let cert = zg_primitives::Certificate {
+                epoch,
+                quorum_id,
+                data_root: root,
+            };
+            store.put(&cert, &put_req.header, columns, &signature, now())?;
+            Ok::<_, crate::error::StoreError>(fresh)
+        })
+        .await?;
+        if new {
+            self.metrics.payloads.inc();
+        }
+        self.metrics.stored_bytes.inc_by(bytes as u64);
+        tracing::debug!(target: "zg_da::node", %root, epoch, quorum_id, blob_count, %disperser, "stored and signed");
+        Ok(signature)
+    }
+
+    /// Serves columns of a stored payload.
+    pub async fn handle_sample(
+        &self,
+        req: SampleRequest,
+    ) -> Result<Vec<zg_primitives::Column>, SampleRefusal> {
+        if req.columns.is_empty() || req.columns.len() > MAX_SAMPLE_COLUMNS {
+            return Err(SampleRefusal::Malformed(format!(
+                "{} columns requested, allowed 1..={MAX_SAMPLE_COLUMNS}",
+                req.columns.len()
+            )));
+        }
+        let mut seen = [false; CELLS_PER_EXT_BLOB];
+        for &c in &req.columns {
+            if usize::from(c) >= CELLS_PER_EXT_BLOB {
+                return Err(SampleRefusal::Malformed(format!("column {c} out of range")));
+            }
+            if std::mem::replace(&mut seen[usize::from(c)], true) {
+                return Err(SampleRefusal::Malformed(format!(
+                    "column {c} requested twice"
+                )));
+            }
+        }
+        let store = self.store.clone();
+        #[cfg(feature = "test-utils")]
+        let forget = self.faults.forget_columns;
+        let cols = blocking(move || {
+            if store.header(&req.data_root)?.is_none() {
+                return Ok(Err(SampleRefusal::NotFound));
+            }
+            let mut out = Vec::with_capacity(req.columns.len());
+            for &c in &req.columns {
+                #[cfg(feature = "test-utils")]
+                if forget {
+                    // Claims the column, holds nothing.
+                    out.push(zg_primitives::Column {
+                        index: c,
+                        cells: Vec::new(),
+                        proofs: Vec::new(),
+                    });
+                    continue;
+                }
+                match store.column(&req.data_root, c)? {
+                    Some(col) => out.push(col),
+                    None => return Ok(Err(SampleRefusal::NotHeld(c))),
+                }
+            }
+            Ok::<_, crate::error::StoreError>(Ok(out))
+        })
+        .await
+        .map_err(|e| SampleRefusal::Internal(e.to_string()))??;
+        #[cfg(feature = "test-utils")]
+        let cols = self.apply_sample_faults(cols);
+        Ok(cols)
+    }
+
+    #[cfg(feature = "test-utils")]
+    fn apply_sample_faults(
+        &self,
+        mut cols: Vec<zg_primitives::Column>,
+    ) -> Vec<zg_primitives::Column> {
+        if self.faults.corrupt_cells {
+            for c in &mut cols {
+                for cell in &mut c.cells {
+                    cell.as_bytes_mut()[100] ^= 0x01;
+                }
+            }
+        }
+        cols
+    }
+
+    /// Serves a stored header.
+    pub async fn handle_header(&self, req: HeaderRequest) -> HeaderResponse {
+        let store = self.store.clone();
+        match blocking(move || store.header(&req.data_root)).await {
+            Ok(Some(h)) => HeaderResponse::Found(h),
+            Ok(None) => HeaderResponse::NotFound,
+            Err(e) => {
+                tracing::error!(target: "zg_da::node", error = %e, "header lookup failed");
+                HeaderResponse::NotFound
+            }
+        }
+    }
+}
+
+/// Runs blocking work (KZG, RocksDB) off the async workers.
+async fn blocking<T: Send + 'static, E: From<JoinFailure> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(E::from(JoinFailure(e.to_string()))))
+}
+
+/// A blocking task panicked or was cancelled.
+struct JoinFailure(String);
+
+impl From<JoinFailure> for StoreRefusal {
+    fn from(e: JoinFailure) -> Self {
+        StoreRefusal::Internal(e.0)
+    }
+}
+
+impl From<JoinFailure> for crate::error::StoreError {
+    fn from(e: JoinFailure) -> Self {
+        crate::error::StoreError::Db(e.0)
+    }
+}
+
+impl From<crate::error::StoreError> for StoreRefusal {
+    fn from(e: crate::error::StoreError) -> Self {
+        StoreRefusal::Internal(e.to_string())
+    }
+}
+
+impl InboundHandler for NodeService {
+    fn store(
+        self: Arc<Self>,
+        peer: PeerId,
+        req: Frame<StoreRequest>,
+    ) -> BoxFuture<'static, StoreResponse> {
+        let this = self;
+        Box::pin(async move {
+            let started = Instant::now();
+            let outcome = match req {
+                Frame::Msg(req) => this.handle_store(req).await,
+                Frame::Invalid(e) => Err(StoreRefusal::Malformed(e)),
+                Frame::Raw(_) => Err(StoreRefusal::Malformed("raw frame".into())),
+            };
+            match outcome {
+                Ok(signature) => {
+                    this.metrics
+                        .store_requests
+                        .get_or_create(&result("signed"))
+                        .inc();
+                    this.metrics
+                        .store_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    StoreResponse::Signed { signature }
+                }
+                Err(r) => {
+                    this.metrics
+                        .store_requests
+                        .get_or_create(&result(refusal_kind(&r)))
+                        .inc();
+                    tracing::info!(target: "zg_da::node", %peer, refusal = %r, "store refused");
+                    StoreResponse::Refused(r)
+                }
+            }
+        })
+    }
+
+    fn sample(
+        self: Arc<Self>,
+        peer: PeerId,
+        req: Frame<SampleRequest>,
+    ) -> BoxFuture<'static, SampleResponse> {
+        let this = self;
+        Box::pin(async move {
+            let outcome = match req {
+                Frame::Msg(req) => this.handle_sample(req).await,
+                Frame::Invalid(e) => Err(SampleRefusal::Malformed(e)),
+                Frame::Raw(_) => Err(SampleRefusal::Malformed("raw frame".into())),
+            };
+            match outcome {
+                Ok(cols) => {
+                    this.metrics
+                        .sample_requests
+                        .get_or_create(&result("served"))
+                        .inc();
+                    SampleResponse::Columns(cols)
+                }
+                Err(r) => {
+                    this.metrics
+                        .sample_requests
+                        .get_or_create(&result(sample_refusal_kind(&r)))
+                        .inc();
+                    tracing::debug!(target: "zg_da::node", %peer, refusal = %r, "sample refused");
+                    SampleResponse::Refused(r)
+                }
+            }
+        })
+    }
+
+    fn header(
+        self: Arc<Self>,
+        _peer: PeerId,
+        req: Frame<HeaderRequest>,
+    ) -> BoxFuture<'static, HeaderResponse> {
+        let this = self;
+        Box::pin(async move {
+            let resp = match req {
+                Frame::Msg(req) => this.handle_header(req).await,
+                Frame::Invalid(e) => HeaderResponse::Malformed(e),
+                Frame::Raw(_) => HeaderResponse::Malformed("raw frame".into()),
+            };
+            let label = match &resp {
+                HeaderResponse::Found(_) => "found",
+                HeaderResponse::NotFound => "not_found",
+                HeaderResponse::Malformed(_) => "malformed",
+            };
+            this.metrics
+                .header_requests
+                .get_or_create(&result(label))
+                .inc();
+            resp
+        })
+    }
+}

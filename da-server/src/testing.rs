@@ -1,0 +1,323 @@
+//! Test and benchmark harness (feature `test-utils`): a chain, eight DA nodes and a
+//! disperser on loopback ports, in this process.
+#![allow(missing_docs)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::node::Faults;
+use crate::{
+    AccessConfig, BlobRecord, ChainClient, ChainConfig, DisperserConfig, NetConfig, NodeConfig,
+    NodeKeys, RunningDisperser, RunningNode,
+};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::reqwest;
+use alloy_primitives::U256;
+use tokio_util::sync::CancellationToken;
+use zg_chain::{Genesis, NodeConfig as ChainNodeConfig, RunningChain};
+
+/// Blocks per epoch in tests: large enough that no test crosses an epoch by accident.
+pub const EPOCH_BLOCKS: u64 = 200;
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "zg-da-test-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+}
+
+pub fn dev_signer(i: u32) -> PrivateKeySigner {
+    let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
+    PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
+}
+
+/// What a cluster looks like.
+#[derive(Clone, Default)]
+pub struct ClusterOptions {
+    /// Faults per node index.
+    pub faults: Vec<(usize, Faults)>,
+    /// Disperser tweaks.
+    pub access: Option<AccessConfig>,
+    pub max_payload: Option<usize>,
+    /// Leave the chain in epoch 0 (no quorum yet).
+    pub stay_in_epoch_zero: bool,
+}
+
+pub struct Cluster {
+    pub chain: RunningChain,
+    _chain_dir: TempDir,
+    pub nodes: Vec<Option<RunningNode>>,
+    pub node_dirs: Vec<TempDir>,
+    pub node_keys: Vec<NodeKeys>,
+    pub node_faults: Vec<Faults>,
+    pub disperser: Option<RunningDisperser>,
+    pub disperser_dir: TempDir,
+    pub options: ClusterOptions,
+    pub http: reqwest::Client,
+}
+
+pub const NODES: usize = 8;
+/// Dev account of the disperser.
+pub const DISPERSER_ACCOUNT: u32 = 9;
+
+impl Cluster {
+    pub async fn start(options: ClusterOptions) -> Self {
+        init_tracing();
+        let chain_dir = TempDir::new("chain");
+        let mut genesis = Genesis::default();
+        genesis.da.epoch_blocks = EPOCH_BLOCKS;
+        let config = ChainNodeConfig {
+            genesis,
+            block_time: Duration::ZERO,
+            ..ChainNodeConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let chain = zg_chain::start(&chain_dir.0, config, listener, CancellationToken::new())
+            .await
+            .unwrap();
+        let node_keys: Vec<NodeKeys> = (0..NODES as u32)
+            .map(|i| NodeKeys::from_eth_key(dev_signer(i + 1), b"zg-da-test"))
+            .collect();
+        let mut node_faults = vec![Faults::default(); NODES];
+        for (i, f) in &options.faults {
+            node_faults[*i] = f.clone();
+        }
+        let mut cluster = Self {
+            chain,
+            _chain_dir: chain_dir,
+            nodes: (0..NODES).map(|_| None).collect(),
+            node_dirs: (0..NODES)
+                .map(|i| TempDir::new(&format!("node{i}")))
+                .collect(),
+            node_keys,
+            node_faults,
+            disperser: None,
+            disperser_dir: TempDir::new("disperser"),
+            options: options.clone(),
+            http: reqwest::Client::new(),
+        };
+        let starts = (0..NODES).map(|i| cluster.node_config(i));
+        let started = futures::future::join_all(starts.map(|c| async move {
+            let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            crate::node::start(c, http, CancellationToken::new())
+                .await
+                .unwrap()
+        }))
+        .await;
+        for (i, n) in started.into_iter().enumerate() {
+            cluster.nodes[i] = Some(n);
+        }
+        // The disperser's deposit.
+        let payer = ChainClient::connect(
+            ChainConfig::new(cluster.chain.rpc_url()),
+            Some(dev_signer(DISPERSER_ACCOUNT)),
+        )
+        .await
+        .unwrap();
+        payer
+            .deposit(U256::from(10u128 * 10u128.pow(18)))
+            .await
+            .unwrap();
+        if !options.stay_in_epoch_zero {
+            cluster.enter_epoch_one().await;
+        }
+        cluster.start_disperser().await;
+        cluster
+    }
+
+    /// Mines to the first block of epoch 1, whose quorum is the eight nodes.
+    pub async fn enter_epoch_one(&self) {
+        let client = self.chain_client().await;
+        for i in 0..NODES {
+            let a = self.node_keys[i].address();
+            assert!(
+                client.registered_for_epoch(a, 1).await.unwrap(),
+                "node {i} registered for epoch 1"
+            );
+        }
+        let head = client.provider().get_block_number().await.unwrap();
+        let n = EPOCH_BLOCKS.saturating_sub(head);
+        let _: serde_json::Value = client
+            .provider()
+            .raw_request("anvil_mine".into(), (U256::from(n),))
+            .await
+            .unwrap();
+        assert_eq!(client.epoch().await.unwrap(), 1);
+        assert_eq!(client.quorum_count(1).await.unwrap(), 1);
+    }
+
+    pub async fn chain_client(&self) -> ChainClient {
+        ChainClient::connect(ChainConfig::new(self.chain.rpc_url()), None)
+            .await
+            .unwrap()
+    }
+
+    pub fn node_config(&self, i: usize) -> NodeConfig {
+        let chain = ChainConfig::new(self.chain.rpc_url());
+        let mut c = NodeConfig::new(
+            self.node_dirs[i].0.clone(),
+            self.node_keys[i].clone(),
+            chain,
+        );
+        // Odd nodes publish a QUIC address, even ones TCP.
+        let listen = if i % 2 == 1 {
+            "/ip4/127.0.0.1/udp/0/quic-v1"
+        } else {
+            "/ip4/127.0.0.1/tcp/0"
+        };
+        c.net = NetConfig {
+            listen: vec![listen.parse().unwrap()],
+            request_timeout: Duration::from_secs(20),
+            ..NetConfig::default()
+        };
+        c.registration_interval = Duration::from_millis(500);
+        c.faults = self.node_faults[i].clone();
+        c
+    }
+
+    pub async fn start_node(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none());
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let node = crate::node::start(self.node_config(i), http, CancellationToken::new())
+            .await
+            .unwrap();
+        self.nodes[i] = Some(node);
+    }
+
+    pub async fn stop_node(&mut self, i: usize) {
+        let n = self.nodes[i].take().expect("node running");
+        n.shutdown().await.unwrap();
+    }
+
+    pub fn disperser_config(&self) -> DisperserConfig {
+        let mut c = DisperserConfig::new(
+            self.disperser_dir.0.clone(),
+            dev_signer(DISPERSER_ACCOUNT),
+            ChainConfig::new(self.chain.rpc_url()),
+        );
+        c.net.request_timeout = Duration::from_secs(20);
+        c.store_attempts = 2;
+        if let Some(a) = &self.options.access {
+            c.access = a.clone();
+        }
+        if let Some(m) = self.options.max_payload {
+            c.max_payload = m;
+        }
+        c.wait_timeout = Duration::from_secs(120);
+        c
+    }
+
+    pub async fn start_disperser(&mut self) {
+        assert!(self.disperser.is_none());
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let d = crate::disperser::start(self.disperser_config(), http, CancellationToken::new())
+            .await
+            .unwrap();
+        self.disperser = Some(d);
+    }
+
+    pub async fn stop_disperser(&mut self) {
+        self.disperser.take().unwrap().shutdown().await.unwrap();
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!(
+            "http://{}{path}",
+            self.disperser
+                .as_ref()
+                .expect("disperser running")
+                .http_addr
+        )
+    }
+
+    /// `POST /v1/blobs?wait=true`; status and body.
+    pub async fn put(&self, payload: Vec<u8>) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .post(self.api("/v1/blobs?wait=true"))
+            .body(payload)
+            .timeout(Duration::from_secs(180))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// A confirmed put's record.
+    pub async fn put_ok(&self, payload: Vec<u8>) -> BlobRecord {
+        let (status, body) = self.put(payload).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// `GET /v1/blobs/{root}/data`: status, headers, body.
+    pub async fn get_data(
+        &self,
+        root: &alloy_primitives::B256,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = self
+            .http
+            .get(self.api(&format!("/v1/blobs/{root}/data")))
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.bytes().await.unwrap().to_vec())
+    }
+
+    pub fn node(&self, i: usize) -> &RunningNode {
+        self.nodes[i].as_ref().expect("node running")
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(d) = self.disperser.take() {
+            d.shutdown().await.unwrap();
+        }
+        for n in self.nodes.iter_mut() {
+            if let Some(n) = n.take() {
+                n.shutdown().await.unwrap();
+            }
+        }
+        self.chain.shutdown().await.unwrap();
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
