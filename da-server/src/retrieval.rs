@@ -7,11 +7,14 @@
 //! columns are in hand, and the payload is recovered. Every cell is verified against
 //! the header's commitments before use; a member that served bad data is reported.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use alloy_primitives::Address;
-use futures::future::join_all;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use zg_primitives::{
     BlobHeader, Certificate, Column, DATA_COLUMNS, HeaderRequest, HeaderResponse, Kzg,
     SampleRequest, SampleResponse, custody_columns, recover_payload, verify_columns,
@@ -20,6 +23,12 @@ use zg_primitives::{
 use crate::chain::{ChainClient, Quorum, QuorumMember};
 use crate::error::RetrieveError;
 use crate::net::{Frame, Network};
+
+/// Stragglers get this many times the first answer's latency before their columns are
+/// asked of other members.
+const HEDGE_FACTOR: f64 = 3.0;
+/// The least time stragglers get.
+const MIN_HEDGE: Duration = Duration::from_millis(50);
 
 /// A quorum member that failed to serve, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +62,7 @@ pub struct Retriever {
     network: Network,
     chain: ChainClient,
     kzg: &'static Kzg,
+    reports: Option<tokio::sync::mpsc::UnboundedSender<NodeReport>>,
 }
 
 enum Fetched {
@@ -69,7 +79,18 @@ impl Retriever {
             network,
             chain,
             kzg,
+            reports: None,
         }
+    }
+
+    /// Also sends every report to `sink`, including those about answers that arrived
+    /// after the retrieval had finished (so misbehaviour is never lost).
+    pub fn with_report_sink(
+        mut self,
+        sink: tokio::sync::mpsc::UnboundedSender<NodeReport>,
+    ) -> Self {
+        self.reports = Some(sink);
+        self
     }
 
     /// The network handle.
@@ -102,28 +123,29 @@ impl Retriever {
         quorum: &Quorum,
         cert: &Certificate,
     ) -> Result<(BlobHeader, Vec<NodeReport>), RetrieveError> {
-        let asks = quorum.members.iter().map(|m| async move {
-            let r = self
-                .network
-                .header(
-                    &m.socket,
-                    Frame::Msg(HeaderRequest {
-                        data_root: cert.data_root,
-                    }),
-                )
-                .await;
-            (m, r)
-        });
+        // Ask everyone at once and take the first header that matches: a member that is
+        // down (a QUIC dial can take seconds to fail) does not delay the answer.
+        let mut asks: FuturesUnordered<_> = quorum
+            .members
+            .iter()
+            .map(|m| async move {
+                let r = self
+                    .network
+                    .header(
+                        &m.socket,
+                        Frame::Msg(HeaderRequest {
+                            data_root: cert.data_root,
+                        }),
+                    )
+                    .await;
+                (m, r)
+            })
+            .collect();
         let mut reports = Vec::new();
-        let mut found = None;
-        for (m, r) in join_all(asks).await {
+        while let Some((m, r)) = asks.next().await {
             match r {
                 Ok(Frame::Msg(HeaderResponse::Found(h))) => match h.verify(&cert.data_root) {
-                    Ok(()) => {
-                        if found.is_none() {
-                            found = Some(h);
-                        }
-                    }
+                    Ok(()) => return Ok((h, reports)),
                     Err(e) => reports.push(report(m, true, format!("bad header: {e}"))),
                 },
                 Ok(Frame::Msg(HeaderResponse::NotFound)) => {
@@ -136,10 +158,7 @@ impl Retriever {
                 Err(e) => reports.push(report(m, false, e.to_string())),
             }
         }
-        match found {
-            Some(h) => Ok((h, reports)),
-            None => Err(RetrieveError::HeaderUnavailable(cert.data_root.to_string())),
-        }
+        Err(RetrieveError::HeaderUnavailable(cert.data_root.to_string()))
     }
 
     /// Retrieves and verifies a certified payload.
@@ -150,30 +169,70 @@ impl Retriever {
         let n = quorum.members.len();
         let mut have: BTreeMap<u16, Column> = BTreeMap::new();
         let mut asked: HashSet<u16> = HashSet::new();
+        // Members that failed or misbehaved are not asked again.
         let mut bad: HashSet<usize> = HashSet::new();
-        // First round: the systematic columns from their custodians.
-        let mut plan: Vec<(&QuorumMember, Vec<u16>)> = quorum
-            .members
-            .iter()
-            .map(|m| {
-                let cols: Vec<u16> = custody_columns(m.index, n)
-                    .into_iter()
-                    .filter(|&c| usize::from(c) < DATA_COLUMNS)
-                    .collect();
-                (m, cols)
-            })
-            .filter(|(_, c)| !c.is_empty())
-            .collect();
-        while !plan.is_empty() {
-            for (_, cols) in &plan {
+        // Requests in flight: id → columns asked; written-off ones (stragglers past the
+        // hedge deadline) no longer count towards the 64, but their answers are used.
+        let mut inflight: HashMap<usize, usize> = HashMap::new();
+        let mut written_off: HashSet<usize> = HashSet::new();
+        let mut next_id = 0usize;
+        // Requests outstanding per member: a member still answering (or hanging) is not
+        // asked for more.
+        let mut busy: HashMap<usize, usize> = HashMap::new();
+        let mut outstanding = FuturesUnordered::new();
+        macro_rules! ask {
+            ($m:expr, $cols:expr) => {{
+                let cols: Vec<u16> = $cols;
+                let id = next_id;
+                next_id += 1;
+                inflight.insert(id, cols.len());
+                *busy.entry($m.index).or_insert(0usize) += 1;
+                outstanding.push(Self::fetch(
+                    self.clone(),
+                    id,
+                    $m.clone(),
+                    cols,
+                    header.clone(),
+                ));
+            }};
+        }
+        // First: the systematic columns from their custodians.
+        for m in &quorum.members {
+            let cols: Vec<u16> = custody_columns(m.index, n)
+                .into_iter()
+                .filter(|&c| usize::from(c) < DATA_COLUMNS)
+                .collect();
+            if !cols.is_empty() {
                 asked.extend(cols.iter().copied());
+                ask!(m, cols);
             }
-            let results = join_all(
-                plan.iter()
-                    .map(|(m, cols)| self.fetch(m, cols.clone(), header.clone())),
-            )
-            .await;
-            for ((m, _), fetched) in plan.iter().zip(results) {
+        }
+        let started = Instant::now();
+        // Stragglers get `HEDGE_FACTOR ×` the first answer's time (at least `MIN_HEDGE`);
+        // then their columns are asked of other members too. Failures are replaced at once.
+        let mut hedge_at: Option<Instant> = None;
+        loop {
+            if have.len() >= DATA_COLUMNS {
+                break;
+            }
+            let next = match hedge_at {
+                _ if outstanding.is_empty() => None,
+                Some(at) => match tokio::time::timeout_at(at.into(), outstanding.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        written_off.extend(inflight.keys().copied());
+                        hedge_at = None;
+                        None
+                    }
+                },
+                None => outstanding.next().await,
+            };
+            if let Some((id, index, fetched)) = next {
+                inflight.remove(&id);
+                written_off.remove(&id);
+                if let Some(b) = busy.get_mut(&index) {
+                    *b = b.saturating_sub(1);
+                }
                 match fetched {
                     Fetched::Good(cols) => {
                         for c in cols {
@@ -184,35 +243,75 @@ impl Retriever {
                         for c in cols {
                             have.insert(c.index, c);
                         }
-                        bad.insert(m.index);
+                        bad.insert(index);
                         reports.push(r);
                     }
                     Fetched::Failed(r) => {
-                        bad.insert(m.index);
+                        bad.insert(index);
                         reports.push(r);
                     }
+                }
+                if hedge_at.is_none() && !outstanding.is_empty() {
+                    let waited = started.elapsed().mul_f64(HEDGE_FACTOR).max(MIN_HEDGE);
+                    hedge_at = Some(Instant::now() + waited);
                 }
             }
             if have.len() >= DATA_COLUMNS {
                 break;
             }
-            // Next round: not yet asked columns from members not yet failed, just enough.
-            let mut need = DATA_COLUMNS - have.len();
-            plan = Vec::new();
-            for m in quorum.members.iter().filter(|m| !bad.contains(&m.index)) {
-                if need == 0 {
-                    break;
-                }
-                let cols: Vec<u16> = custody_columns(m.index, n)
-                    .into_iter()
-                    .filter(|c| !asked.contains(c))
-                    .take(need)
+            // Columns still expected from requests that are not written off.
+            let expected: usize = inflight
+                .iter()
+                .filter(|(id, _)| !written_off.contains(id))
+                .map(|(_, n)| n)
+                .sum();
+            let mut need = DATA_COLUMNS.saturating_sub(have.len() + expected);
+            if need > 0 {
+                let candidates: Vec<&QuorumMember> = quorum
+                    .members
+                    .iter()
+                    .filter(|m| !bad.contains(&m.index))
+                    .filter(|m| busy.get(&m.index).copied().unwrap_or(0) == 0)
                     .collect();
-                need -= cols.len();
-                if !cols.is_empty() {
-                    plan.push((m, cols));
+                for m in candidates {
+                    if need == 0 {
+                        break;
+                    }
+                    let cols: Vec<u16> = custody_columns(m.index, n)
+                        .into_iter()
+                        .filter(|c| !asked.contains(c))
+                        .take(need)
+                        .collect();
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    need -= cols.len();
+                    asked.extend(cols.iter().copied());
+                    ask!(m, cols);
+                }
+                if hedge_at.is_none() && !outstanding.is_empty() {
+                    hedge_at = Some(Instant::now() + MIN_HEDGE.max(started.elapsed()));
                 }
             }
+            if outstanding.is_empty() {
+                break;
+            }
+            if hedge_at.is_none() {
+                let waited = started.elapsed().mul_f64(HEDGE_FACTOR).max(MIN_HEDGE);
+                hedge_at = Some(Instant::now() + waited);
+            }
+        }
+        // Answers still on their way are checked in the background, so a member that
+        // serves bad data is reported even when it answered too late to be needed.
+        if !outstanding.is_empty() {
+            let sink = self.reports.clone();
+            tokio::spawn(async move {
+                while let Some((_, _, fetched)) = outstanding.next().await {
+                    if let Fetched::Partial(_, r) | Fetched::Failed(r) = fetched {
+                        late_report(&sink, r);
+                    }
+                }
+            });
         }
         if have.len() < DATA_COLUMNS {
             return Err(RetrieveError::NotEnoughColumns { got: have.len() });
@@ -226,6 +325,9 @@ impl Retriever {
             .map_err(|e| RetrieveError::HeaderUnavailable(format!("recovery task: {e}")))??;
         for r in &reports {
             tracing::warn!(target: "zg_da::retrieval", node = %r.address, misbehaved = r.misbehaved, problem = %r.problem, "quorum member failed to serve");
+            if let Some(sink) = &self.reports {
+                let _ = sink.send(r.clone());
+            }
         }
         Ok(Retrieved {
             payload,
@@ -236,7 +338,23 @@ impl Retriever {
     }
 
     /// Fetches `cols` from `m` and keeps only what verifies.
-    async fn fetch(&self, m: &QuorumMember, cols: Vec<u16>, header: Arc<BlobHeader>) -> Fetched {
+    async fn fetch(
+        self,
+        id: usize,
+        m: QuorumMember,
+        cols: Vec<u16>,
+        header: Arc<BlobHeader>,
+    ) -> (usize, usize, Fetched) {
+        let fetched = self.fetch_inner(&m, cols, header).await;
+        (id, m.index, fetched)
+    }
+
+    async fn fetch_inner(
+        &self,
+        m: &QuorumMember,
+        cols: Vec<u16>,
+        header: Arc<BlobHeader>,
+    ) -> Fetched {
         let data_root = header.data_root();
         let resp = self
             .network
@@ -295,5 +413,12 @@ fn report(m: &QuorumMember, misbehaved: bool, problem: String) -> NodeReport {
         socket: m.socket.clone(),
         misbehaved,
         problem,
+    }
+}
+
+fn late_report(sink: &Option<tokio::sync::mpsc::UnboundedSender<NodeReport>>, r: NodeReport) {
+    tracing::warn!(target: "zg_da::retrieval", node = %r.address, misbehaved = r.misbehaved, problem = %r.problem, "quorum member failed to serve (late answer)");
+    if let Some(sink) = sink {
+        let _ = sink.send(r);
     }
 }

@@ -222,7 +222,7 @@ pub fn recover_payload(
                     .iter()
                     .map(|(&i, col)| (i, &col.cells[b]))
                     .collect();
-                kzg.recover(&cells).map(|e| e.to_blob())
+                kzg.recover_blob(&cells)
             }
         })
         .collect();

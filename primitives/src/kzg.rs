@@ -7,7 +7,7 @@ use rust_eth_kzg::{DASContext, UsePrecomp};
 
 use crate::bytes::fixed_bytes;
 use crate::codec::Blob;
-use crate::constants::{BYTES_PER_CELL, CELLS_PER_EXT_BLOB, DATA_COLUMNS};
+use crate::constants::{BYTES_PER_CELL, CELLS_PER_EXT_BLOB, DATA_COLUMNS, FIELD_ELEMENTS_PER_BLOB};
 
 pub use rust_eth_kzg::TrustedSetup;
 
@@ -160,9 +160,18 @@ pub enum Precompute {
 }
 
 /// A KZG context: the trusted setup, loaded once and shared.
-#[derive(Debug)]
 pub struct Kzg {
     ctx: DASContext,
+    /// Erasure decoder over the extended domain (cell-only recovery).
+    rs: ekzg_erasure_codes::ReedSolomon,
+    /// The blob's evaluation domain (4096 points).
+    blob_domain: ekzg_polynomial::domain::Domain,
+}
+
+impl std::fmt::Debug for Kzg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kzg").finish_non_exhaustive()
+    }
 }
 
 static MAINNET: OnceLock<Kzg> = OnceLock::new();
@@ -209,6 +218,12 @@ impl Kzg {
         };
         Self {
             ctx: DASContext::new(setup, use_precomp),
+            rs: ekzg_erasure_codes::ReedSolomon::new(
+                FIELD_ELEMENTS_PER_BLOB,
+                CELLS_PER_EXT_BLOB / DATA_COLUMNS,
+                CELLS_PER_EXT_BLOB,
+            ),
+            blob_domain: ekzg_polynomial::domain::Domain::new(FIELD_ELEMENTS_PER_BLOB),
         }
     }
 
@@ -333,5 +348,75 @@ impl Kzg {
             cells: cells.into_iter().map(Cell).collect(),
             proofs: proofs.into_iter().map(KzgProof).collect(),
         })
+    }
+
+    /// Recovers only the blob (the original 4096 elements) from any ≥ 64 distinct cells:
+    /// erasure decoding and one FFT, without recomputing the 128 proofs (FK20), which is
+    /// what [`Kzg::recover`] spends almost all its time on. Cells must already be verified.
+    pub fn recover_blob(&self, cells: &[(u16, &Cell)]) -> Result<Blob, KzgError> {
+        let mut sorted: Vec<(u16, &Cell)> = cells.to_vec();
+        sorted.sort_unstable_by_key(|(i, _)| *i);
+        if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(KzgError::Inconsistent(
+                "duplicate column in recovery input".into(),
+            ));
+        }
+        if let Some((i, _)) = sorted
+            .iter()
+            .find(|(i, _)| usize::from(*i) >= CELLS_PER_EXT_BLOB)
+        {
+            return Err(KzgError::ColumnOutOfRange((*i).into()));
+        }
+        if sorted.len() < DATA_COLUMNS {
+            return Err(KzgError::NotEnoughCells { got: sorted.len() });
+        }
+        let mut blob = Blob::zeroed();
+        // The systematic half is the blob itself.
+        if (0..DATA_COLUMNS).all(|i| sorted.get(i).is_some_and(|(j, _)| usize::from(*j) == i)) {
+            for (i, (_, cell)) in sorted.iter().take(DATA_COLUMNS).enumerate() {
+                blob.as_bytes_mut()[i * BYTES_PER_CELL..(i + 1) * BYTES_PER_CELL]
+                    .copy_from_slice(cell.as_bytes());
+            }
+            return Ok(blob);
+        }
+        let refs: Vec<&[u8; BYTES_PER_CELL]> = sorted.iter().map(|(_, c)| &*c.0).collect();
+        let evaluations = ekzg_serialization::deserialize_cells(refs)
+            .map_err(|e| KzgError::Malformed(format!("{e:?}")))?;
+        let indices: Vec<usize> = sorted.iter().map(|(i, _)| usize::from(*i)).collect();
+        let (normal_order, flat) = ekzg_multi_open::recover_evaluations_in_domain_order(
+            2 * FIELD_ELEMENTS_PER_BLOB,
+            indices,
+            evaluations,
+        )
+        .ok_or_else(|| KzgError::Inconsistent("cells do not fit the extended domain".into()))?;
+        let present: std::collections::HashSet<usize> = normal_order.into_iter().collect();
+        let missing: Vec<usize> = (0..CELLS_PER_EXT_BLOB)
+            .filter(|i| !present.contains(i))
+            .collect();
+        let coefficients = self
+            .rs
+            .recover_polynomial_coefficient(flat, ekzg_erasure_codes::BlockErasureIndices(missing))
+            .map_err(|e| KzgError::Inconsistent(format!("erasure decoding: {e:?}")))?;
+        let mut evaluations = self.blob_domain.fft_scalars(coefficients);
+        reverse_bit_order(&mut evaluations);
+        for (i, e) in evaluations.iter().take(FIELD_ELEMENTS_PER_BLOB).enumerate() {
+            blob.as_bytes_mut()[i * 32..(i + 1) * 32].copy_from_slice(&e.to_bytes_be());
+        }
+        Ok(blob)
+    }
+}
+
+/// Permutes `a` (length a power of two) into bit-reversed index order.
+fn reverse_bit_order<T>(a: &mut [T]) {
+    let n = a.len();
+    if n < 2 {
+        return;
+    }
+    let bits = n.trailing_zeros();
+    for i in 0..n {
+        let j = i.reverse_bits() >> (usize::BITS - bits);
+        if i < j {
+            a.swap(i, j);
+        }
     }
 }

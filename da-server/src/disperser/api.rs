@@ -20,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use futures::StreamExt;
 use serde::Deserialize;
 use zg_primitives::Certificate;
 
@@ -27,6 +28,9 @@ use super::auth::{Access, Denied};
 use super::{BlobStatus, Disperser};
 use crate::error::{DisperseError, RetrieveError};
 use crate::metrics::result;
+
+/// Bytes of an oversized body read and discarded before answering 413.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 struct Api {
@@ -152,7 +156,7 @@ async fn put_blob(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
-        return error(
+        let mut r = error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!(
@@ -160,6 +164,24 @@ async fn put_blob(
                 declared.unwrap_or(0)
             ),
         );
+        // Discard (never buffer) a moderately oversized body so the client reads the answer
+        // and the connection stays usable; beyond that, close the connection.
+        let mut stream = body.into_data_stream();
+        let mut seen = 0usize;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => seen += c.len(),
+                Err(_) => break,
+            }
+            if seen > max + DRAIN_LIMIT {
+                r.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+                break;
+            }
+        }
+        return r;
     }
     let payload: Bytes = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
@@ -360,11 +382,6 @@ async fn get_data(
                     "systematic"
                 }))
                 .inc();
-            for report in r.reports.iter().filter(|r| r.misbehaved) {
-                m.reported_nodes
-                    .get_or_create(&vec![("node", report.address.to_string())])
-                    .inc();
-            }
             let reported: Vec<String> = r
                 .reports
                 .iter()

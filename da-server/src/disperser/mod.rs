@@ -189,7 +189,21 @@ pub async fn start(
     let metrics = DisperserMetrics::new();
     let (anchor_tx, anchor_rx) = mpsc::channel(1024);
     let (work_tx, work_rx) = mpsc::unbounded_channel();
-    let retriever = Retriever::new(network.clone(), chain.clone(), kzg);
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel::<crate::retrieval::NodeReport>();
+    let retriever = Retriever::new(network.clone(), chain.clone(), kzg).with_report_sink(report_tx);
+    {
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            while let Some(r) = report_rx.recv().await {
+                if r.misbehaved {
+                    metrics
+                        .reported_nodes
+                        .get_or_create(&vec![("node", r.address.to_string())])
+                        .inc();
+                }
+            }
+        });
+    }
     let disperser = Disperser {
         inner: Arc::new(Inner {
             journal,

@@ -131,3 +131,33 @@ proptest! {
         prop_assert_eq!(recover_payload(kzg, &enc.header, &cols).unwrap(), data);
     }
 }
+
+#[test]
+fn cell_only_recovery_matches_full_recovery() {
+    let kzg = Kzg::mainnet();
+    let data = payload(100_000, 3);
+    let enc = encode(kzg, &data, DEFAULT_MAX_PAYLOAD).unwrap();
+    let blob = &enc.blobs[0];
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut idx: Vec<u16> = (0..128).collect();
+    for take in [64usize, 100] {
+        idx.shuffle(&mut rng);
+        let cells: Vec<(u16, &zg_primitives::Cell)> = idx[..take]
+            .iter()
+            .map(|&i| (i, &blob.cells[usize::from(i)]))
+            .collect();
+        let fast = kzg.recover_blob(&cells).unwrap();
+        assert_eq!(fast.as_bytes(), blob.to_blob().as_bytes());
+        assert_eq!(
+            fast.as_bytes(),
+            kzg.recover(&cells).unwrap().to_blob().as_bytes()
+        );
+    }
+    let too_few: Vec<(u16, &zg_primitives::Cell)> = (64..127u16)
+        .map(|i| (i, &blob.cells[usize::from(i)]))
+        .collect();
+    assert!(matches!(
+        kzg.recover_blob(&too_few),
+        Err(KzgError::NotEnoughCells { got: 63 })
+    ));
+}
