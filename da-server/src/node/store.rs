@@ -258,4 +258,56 @@ mod tests {
         assert_eq!(decode_column(7, &encode_column(&c)), Some(c));
         assert_eq!(decode_column(7, &[0u8; 10]), None);
     }
+
+    #[test]
+    fn retention_prunes_old_payloads_only() {
+        let dir = std::env::temp_dir().join(format!("zg-node-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = NodeStore::open(&dir).unwrap();
+        let header = BlobHeader::new(10, vec![zg_primitives::KzgCommitment([1u8; 48])]);
+        let column = Column {
+            index: 3,
+            cells: vec![Cell(Box::new([5u8; BYTES_PER_CELL]))],
+            proofs: vec![KzgProof([6u8; 48])],
+        };
+        let sig = BlsSignature([7u8; 96]);
+        let old = Certificate {
+            epoch: 1,
+            quorum_id: 0,
+            data_root: B256::repeat_byte(1),
+        };
+        let new = Certificate {
+            epoch: 1,
+            quorum_id: 0,
+            data_root: B256::repeat_byte(2),
+        };
+        store
+            .put(&old, &header, std::slice::from_ref(&column), &sig, 100)
+            .unwrap();
+        store
+            .put(&new, &header, std::slice::from_ref(&column), &sig, 200)
+            .unwrap();
+        // A repeat for another quorum keeps the first storage time.
+        let again = Certificate {
+            quorum_id: 1,
+            ..old
+        };
+        store
+            .put(&again, &header, std::slice::from_ref(&column), &sig, 300)
+            .unwrap();
+        assert_eq!(store.payload_count(), 2);
+        assert_eq!(store.prune(150).unwrap(), 1);
+        assert_eq!(store.header(&old.data_root).unwrap(), None);
+        assert_eq!(store.column(&old.data_root, 3).unwrap(), None);
+        assert_eq!(store.attestation(&old.data_root, 1, 0).unwrap(), None);
+        assert_eq!(store.attestation(&old.data_root, 1, 1).unwrap(), None);
+        assert_eq!(store.column(&new.data_root, 3).unwrap(), Some(column));
+        assert_eq!(store.attestation(&new.data_root, 1, 0).unwrap(), Some(sig));
+        assert_eq!(store.prune(150).unwrap(), 0);
+        drop(store);
+        // Reopened, the data is still there.
+        let store = NodeStore::open(&dir).unwrap();
+        assert_eq!(store.payload_count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
