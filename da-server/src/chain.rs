@@ -1,8 +1,9 @@
 //! JSON-RPC client of the chain's DA modules (`IDASigners`, `IDAEntrance`), over any
 //! standard Ethereum endpoint: the bundled chain or the portable contracts.
 //!
-//! Quorums are immutable once their epoch started, so they are cached for the life of
-//! the process; deposits are cached for a short time-to-live (they only matter as spam
+//! Quorums are immutable once their epoch started; their members' details (sockets) are
+//! cached for 30 s so a node that moved is found again; deposits are cached for a short
+//! time-to-live (they only matter as spam
 //! resistance; the fee is charged by the chain when anchoring).
 
 use std::collections::HashMap;
@@ -63,6 +64,9 @@ pub struct ChainConfig {
     pub receipt_timeout: Duration,
     /// How long a deposit lookup is trusted.
     pub deposit_ttl: Duration,
+    /// How long a quorum's member details (sockets) are trusted; membership itself never
+    /// changes once an epoch started, but a member may move to a new address.
+    pub quorum_ttl: Duration,
     /// Chain id (fetched when `None`).
     pub chain_id: Option<u64>,
 }
@@ -74,10 +78,14 @@ impl ChainConfig {
             rpc_url: rpc_url.into(),
             receipt_timeout: Duration::from_secs(60),
             deposit_ttl: Duration::from_secs(10),
+            quorum_ttl: Duration::from_secs(30),
             chain_id: None,
         }
     }
 }
+
+/// A quorum and when its details were fetched.
+type CachedQuorum = (Instant, Arc<Quorum>);
 
 /// Client of the DA modules. Cheap to clone.
 #[derive(Clone)]
@@ -90,7 +98,7 @@ struct Inner {
     account: Option<Address>,
     chain_id: u64,
     config: ChainConfig,
-    quorums: Mutex<HashMap<(u64, u64), Arc<Quorum>>>,
+    quorums: Mutex<HashMap<(u64, u64), CachedQuorum>>,
     deposits: Mutex<HashMap<Address, (Instant, U256)>>,
     blob_fee: Mutex<Option<(Instant, U256)>>,
     /// Serialises this account's transactions (nonces).
@@ -243,7 +251,9 @@ impl ChainClient {
         epoch: u64,
         quorum_id: u64,
     ) -> Result<Option<Arc<Quorum>>, ChainClientError> {
-        if let Some(q) = self.inner.quorums.lock().get(&(epoch, quorum_id)) {
+        if let Some((at, q)) = self.inner.quorums.lock().get(&(epoch, quorum_id))
+            && at.elapsed() < self.inner.config.quorum_ttl
+        {
             return Ok(Some(q.clone()));
         }
         let tx = TransactionRequest::default()
@@ -308,7 +318,7 @@ impl ChainClient {
         self.inner
             .quorums
             .lock()
-            .insert((epoch, quorum_id), q.clone());
+            .insert((epoch, quorum_id), (Instant::now(), q.clone()));
         Ok(Some(q))
     }
 

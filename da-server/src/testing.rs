@@ -65,6 +65,8 @@ pub struct ClusterOptions {
     pub max_payload: Option<usize>,
     /// Leave the chain in epoch 0 (no quorum yet).
     pub stay_in_epoch_zero: bool,
+    /// Nodes the test runs itself (as child processes); not started here.
+    pub external_nodes: Vec<usize>,
 }
 
 pub struct Cluster {
@@ -120,7 +122,10 @@ impl Cluster {
             options: options.clone(),
             http: reqwest::Client::new(),
         };
-        let starts = (0..NODES).map(|i| cluster.node_config(i));
+        let own: Vec<usize> = (0..NODES)
+            .filter(|i| !options.external_nodes.contains(i))
+            .collect();
+        let starts = own.iter().map(|&i| cluster.node_config(i));
         let started = futures::future::join_all(starts.map(|c| async move {
             let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             crate::node::start(c, http, CancellationToken::new())
@@ -128,7 +133,7 @@ impl Cluster {
                 .unwrap()
         }))
         .await;
-        for (i, n) in started.into_iter().enumerate() {
+        for (i, n) in own.into_iter().zip(started) {
             cluster.nodes[i] = Some(n);
         }
         // The disperser's deposit.

@@ -138,3 +138,95 @@ async fn node_restart_keeps_its_columns() {
     assert!(body == data);
     cluster.shutdown().await;
 }
+
+/// A DA node process killed with SIGKILL keeps what it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_node_process_keeps_acknowledged_columns() {
+    const EXTERNAL: usize = 5;
+    let cluster = Cluster::start(ClusterOptions {
+        external_nodes: vec![EXTERNAL],
+        stay_in_epoch_zero: true,
+        ..ClusterOptions::default()
+    })
+    .await;
+    let dir = zg_da_server::testing::TempDir::new("process-node");
+    let key = dir.0.join("node.key");
+    cluster.node_keys[EXTERNAL].write(&key).unwrap();
+    let address = cluster.node_keys[EXTERNAL].address();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zg-da-server"))
+            .arg("node")
+            .arg("--key")
+            .arg(&key)
+            .arg("--datadir")
+            .arg(dir.0.join("db"))
+            .args(["--chain.rpc", &cluster.chain.rpc_url()])
+            .args(["--p2p.listen", &format!("/ip4/127.0.0.1/tcp/{port}")])
+            .args(["--http.addr", "127.0.0.1:0", "--registration.interval", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let chain = cluster.chain_client().await;
+    for _ in 0..300 {
+        if chain.registered_for_epoch(address, 1).await.unwrap() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.enter_epoch_one().await;
+    let data = payload(300_000, 21);
+    let rec = cluster.put_ok(data.clone()).await;
+    let root = rec.data_root.unwrap();
+    let quorum = chain.quorum(1, 0).await.unwrap().unwrap();
+    let member = quorum.member(address).unwrap().clone();
+    let cols = custody_columns(member.index, 8);
+    let (client, _task) = Network::start(
+        libp2p::identity::Keypair::generate_ed25519(),
+        NetConfig::default(),
+        None,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let header = cluster
+        .node(0)
+        .service
+        .store()
+        .header(&root)
+        .unwrap()
+        .unwrap();
+    // Served once acknowledged (it may have answered after the threshold was reached).
+    let served = |client: Network, socket: String, cols: Vec<u16>| async move {
+        for _ in 0..200 {
+            let req = Frame::Msg(SampleRequest {
+                data_root: root,
+                columns: cols.clone(),
+            });
+            if let Ok(Frame::Msg(SampleResponse::Columns(got))) = client.sample(&socket, req).await
+            {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("columns never served");
+    };
+    let before = served(client.clone(), member.socket.clone(), cols.clone()).await;
+    verify_columns(Kzg::mainnet(), &header, &before).unwrap();
+
+    child.kill().unwrap(); // SIGKILL: no flush, no shutdown
+    child.wait().unwrap();
+    let mut child = spawn();
+    let after = served(client.clone(), member.socket.clone(), cols.clone()).await;
+    assert_eq!(before, after);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    cluster.shutdown().await;
+}
