@@ -84,6 +84,9 @@ impl ChainConfig {
     }
 }
 
+/// How often a pending transaction's receipt is polled.
+const RECEIPT_POLL: Duration = Duration::from_millis(20);
+
 /// A quorum and when its details were fetched.
 type CachedQuorum = (Instant, Arc<Quorum>);
 
@@ -219,7 +222,7 @@ impl ChainClient {
                     self.inner.config.receipt_timeout
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(RECEIPT_POLL).await;
         }
     }
 

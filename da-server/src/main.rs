@@ -194,7 +194,7 @@ struct DisperserArgs {
     #[arg(
         long = "max-in-flight",
         env = "ZG_DA_MAX_IN_FLIGHT",
-        default_value_t = 4
+        default_value_t = 8
     )]
     max_in_flight: usize,
     /// Allowed API clients as `name:token` (repeat or comma-separate).

@@ -26,7 +26,7 @@ use crate::net::{Frame, Network};
 
 /// Stragglers get this many times the first answer's latency before their columns are
 /// asked of other members.
-const HEDGE_FACTOR: f64 = 3.0;
+const HEDGE_FACTOR: f64 = 2.0;
 /// The least time stragglers get.
 const MIN_HEDGE: Duration = Duration::from_millis(50);
 

@@ -75,7 +75,7 @@ impl DisperserConfig {
             chain,
             net: NetConfig::default(),
             max_payload: zg_primitives::DEFAULT_MAX_PAYLOAD,
-            max_in_flight: 4,
+            max_in_flight: 8,
             store_attempts: 3,
             signature_grace: Duration::from_millis(300),
             anchor_attempts: 5,
