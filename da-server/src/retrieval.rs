@@ -27,8 +27,6 @@ use crate::net::{Frame, Network};
 /// Stragglers get this many times the first answer's latency before their columns are
 /// asked of other members.
 const HEDGE_FACTOR: f64 = 2.0;
-/// How long a member that failed to serve is skipped (when the others suffice).
-const DOWN_TTL: Duration = Duration::from_secs(30);
 /// The least time stragglers get.
 const MIN_HEDGE: Duration = Duration::from_millis(50);
 
@@ -65,8 +63,6 @@ pub struct Retriever {
     chain: ChainClient,
     kzg: &'static Kzg,
     reports: Option<tokio::sync::mpsc::UnboundedSender<NodeReport>>,
-    /// Members that recently failed to serve, and when.
-    down: Arc<parking_lot::Mutex<HashMap<Address, Instant>>>,
 }
 
 enum Fetched {
@@ -84,7 +80,6 @@ impl Retriever {
             chain,
             kzg,
             reports: None,
-            down: Arc::default(),
         }
     }
 
@@ -201,57 +196,12 @@ impl Retriever {
                 ));
             }};
         }
-        // Members that failed within `DOWN_TTL` are skipped when the others can still
-        // supply 64 columns; their columns are asked of the others in the first round.
-        let skip: HashSet<usize> = {
-            let down = self.down.lock();
-            let skip: HashSet<usize> = quorum
-                .members
-                .iter()
-                .filter(|m| down.get(&m.address).is_some_and(|t| t.elapsed() < DOWN_TTL))
-                .map(|m| m.index)
-                .collect();
-            let coverable: usize = quorum
-                .members
-                .iter()
-                .filter(|m| !skip.contains(&m.index))
-                .map(|m| custody_columns(m.index, n).len())
-                .sum();
-            if coverable >= DATA_COLUMNS {
-                skip
-            } else {
-                HashSet::new()
-            }
-        };
-        bad.extend(skip.iter().copied());
-        // First: the systematic columns from their custodians (and, for skipped members,
-        // just enough other columns from the rest).
-        let mut first: Vec<(&QuorumMember, Vec<u16>)> = quorum
-            .members
-            .iter()
-            .filter(|m| !skip.contains(&m.index))
-            .map(|m| {
-                let cols: Vec<u16> = custody_columns(m.index, n)
-                    .into_iter()
-                    .filter(|&c| usize::from(c) < DATA_COLUMNS)
-                    .collect();
-                (m, cols)
-            })
-            .collect();
-        let mut extra = DATA_COLUMNS.saturating_sub(first.iter().map(|(_, c)| c.len()).sum());
-        for (m, cols) in first.iter_mut() {
-            if extra == 0 {
-                break;
-            }
-            let more: Vec<u16> = custody_columns(m.index, n)
+        // First: the systematic columns from their custodians.
+        for m in &quorum.members {
+            let cols: Vec<u16> = custody_columns(m.index, n)
                 .into_iter()
-                .filter(|&c| usize::from(c) >= DATA_COLUMNS)
-                .take(extra)
+                .filter(|&c| usize::from(c) < DATA_COLUMNS)
                 .collect();
-            extra -= more.len();
-            cols.extend(more);
-        }
-        for (m, cols) in first {
             if !cols.is_empty() {
                 asked.extend(cols.iter().copied());
                 ask!(m, cols);
@@ -288,19 +238,16 @@ impl Retriever {
                         for c in cols {
                             have.insert(c.index, c);
                         }
-                        self.down.lock().remove(&quorum.members[index].address);
                     }
                     Fetched::Partial(cols, r) => {
                         for c in cols {
                             have.insert(c.index, c);
                         }
                         bad.insert(index);
-                        self.down.lock().insert(r.address, Instant::now());
                         reports.push(r);
                     }
                     Fetched::Failed(r) => {
                         bad.insert(index);
-                        self.down.lock().insert(r.address, Instant::now());
                         reports.push(r);
                     }
                 }
@@ -358,11 +305,9 @@ impl Retriever {
         // serves bad data is reported even when it answered too late to be needed.
         if !outstanding.is_empty() {
             let sink = self.reports.clone();
-            let down = self.down.clone();
             tokio::spawn(async move {
                 while let Some((_, _, fetched)) = outstanding.next().await {
                     if let Fetched::Partial(_, r) | Fetched::Failed(r) = fetched {
-                        down.lock().insert(r.address, Instant::now());
                         late_report(&sink, r);
                     }
                 }
