@@ -325,22 +325,7 @@ impl Kzg {
     /// Recovers every cell and proof of a blob from at least 64 distinct cells, given as
     /// `(column, cell)` in any order. Duplicated columns are rejected.
     pub fn recover(&self, cells: &[(u16, &Cell)]) -> Result<ExtendedBlob, KzgError> {
-        let mut sorted: Vec<(u16, &Cell)> = cells.to_vec();
-        sorted.sort_unstable_by_key(|(i, _)| *i);
-        if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(KzgError::Inconsistent(
-                "duplicate column in recovery input".into(),
-            ));
-        }
-        if let Some((i, _)) = sorted
-            .iter()
-            .find(|(i, _)| usize::from(*i) >= CELLS_PER_EXT_BLOB)
-        {
-            return Err(KzgError::ColumnOutOfRange((*i).into()));
-        }
-        if sorted.len() < DATA_COLUMNS {
-            return Err(KzgError::NotEnoughCells { got: sorted.len() });
-        }
+        let sorted = recovery_input(cells)?;
         let indices = sorted.iter().map(|(i, _)| u64::from(*i)).collect();
         let refs = sorted.iter().map(|(_, c)| &*c.0).collect();
         let (cells, proofs) = self.ctx.recover_cells_and_kzg_proofs(indices, refs)?;
@@ -354,22 +339,7 @@ impl Kzg {
     /// erasure decoding and one FFT, without recomputing the 128 proofs (FK20), which is
     /// what [`Kzg::recover`] spends almost all its time on. Cells must already be verified.
     pub fn recover_blob(&self, cells: &[(u16, &Cell)]) -> Result<Blob, KzgError> {
-        let mut sorted: Vec<(u16, &Cell)> = cells.to_vec();
-        sorted.sort_unstable_by_key(|(i, _)| *i);
-        if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(KzgError::Inconsistent(
-                "duplicate column in recovery input".into(),
-            ));
-        }
-        if let Some((i, _)) = sorted
-            .iter()
-            .find(|(i, _)| usize::from(*i) >= CELLS_PER_EXT_BLOB)
-        {
-            return Err(KzgError::ColumnOutOfRange((*i).into()));
-        }
-        if sorted.len() < DATA_COLUMNS {
-            return Err(KzgError::NotEnoughCells { got: sorted.len() });
-        }
+        let sorted = recovery_input(cells)?;
         let mut blob = Blob::zeroed();
         // The systematic half is the blob itself.
         if (0..DATA_COLUMNS).all(|i| sorted.get(i).is_some_and(|(j, _)| usize::from(*j) == i)) {
@@ -404,6 +374,27 @@ impl Kzg {
         }
         Ok(blob)
     }
+}
+
+/// Recovery input sorted by column, checked for duplicates, range and count.
+fn recovery_input<'a>(cells: &[(u16, &'a Cell)]) -> Result<Vec<(u16, &'a Cell)>, KzgError> {
+    let mut sorted: Vec<(u16, &Cell)> = cells.to_vec();
+    sorted.sort_unstable_by_key(|(i, _)| *i);
+    if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(KzgError::Inconsistent(
+            "duplicate column in recovery input".into(),
+        ));
+    }
+    if let Some((i, _)) = sorted
+        .iter()
+        .find(|(i, _)| usize::from(*i) >= CELLS_PER_EXT_BLOB)
+    {
+        return Err(KzgError::ColumnOutOfRange((*i).into()));
+    }
+    if sorted.len() < DATA_COLUMNS {
+        return Err(KzgError::NotEnoughCells { got: sorted.len() });
+    }
+    Ok(sorted)
 }
 
 /// Permutes `a` (length a power of two) into bit-reversed index order.
