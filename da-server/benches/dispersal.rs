@@ -11,15 +11,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zg_da_server::testing::{Cluster, ClusterOptions, payload};
+use zg_da_server::testing::{Cluster, ClusterOptions, payload, percentile, write_bench_report};
 use zg_da_server::{BlobStatus, Disperser};
 use zg_primitives::{Certificate, Kzg, encode};
-
-fn percentile(samples: &mut [f64], p: f64) -> f64 {
-    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[i]
-}
 
 async fn put(d: &Disperser, data: Vec<u8>) -> Certificate {
     let rec = d.submit(data).await.unwrap();
@@ -118,13 +112,7 @@ fn main() {
             e.insert("get_four_down_vs_all_up".into(), json!(ratio));
         }
         let report = serde_json::Value::Object(report);
-        println!("{}", serde_json::to_string_pretty(&report).unwrap());
-        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-        let _ = std::fs::create_dir_all(&out);
-        let _ = std::fs::write(
-            out.join("da-server.json"),
-            serde_json::to_string_pretty(&report).unwrap(),
-        );
+        write_bench_report("da-server", &report);
         cluster.shutdown().await;
     });
 }

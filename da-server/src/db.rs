@@ -1,4 +1,4 @@
-//! RocksDB helpers shared by the node store and the disperser journal.
+//! RocksDB helpers shared by the node store, the disperser journal and the op-plugin store.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteOptions};
 use crate::error::StoreError;
 
 /// Opens (or creates) a database with the given column families.
-pub(crate) fn open(path: &Path, cfs: &[&str]) -> Result<Arc<DB>, StoreError> {
+pub fn open(path: &Path, cfs: &[&str]) -> Result<Arc<DB>, StoreError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -20,14 +20,14 @@ pub(crate) fn open(path: &Path, cfs: &[&str]) -> Result<Arc<DB>, StoreError> {
 }
 
 /// Write options for acknowledged data: the write-ahead log is synced before returning.
-pub(crate) fn durable() -> WriteOptions {
+pub fn durable() -> WriteOptions {
     let mut w = WriteOptions::default();
     w.set_sync(true);
     w
 }
 
 /// A column family handle (created at open).
-pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
+pub fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
     db.cf_handle(name)
         .expect("column families are created at open")
 }

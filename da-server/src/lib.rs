@@ -1,9 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod chain;
-mod db;
+pub mod db;
 pub mod disperser;
 pub mod error;
+pub mod http_body;
 pub mod keys;
 pub mod metrics;
 pub mod net;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use zg_da_server::{
     AccessConfig, ChainConfig, ClientToken, DisperserConfig, NetConfig, NodeConfig, NodeKeys,
 };
+use zg_primitives::runtime::{init_tracing, shutdown_signal};
 
 /// DA node and disperser of the zg-da stack.
 #[derive(Debug, Parser)]
@@ -304,34 +305,4 @@ async fn run_disperser(args: DisperserArgs) -> eyre::Result<()> {
     tracing::info!("shutting down");
     running.shutdown().await?;
     Ok(())
-}
-
-fn init_tracing(format: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

@@ -95,7 +95,7 @@ impl NodeMetrics {
 
     /// The text exposition.
     pub fn render(&self) -> Response {
-        render(&self.registry.lock())
+        render_registry(&self.registry.lock())
     }
 }
 
@@ -183,11 +183,12 @@ impl DisperserMetrics {
 
     /// The text exposition.
     pub fn render(&self) -> Response {
-        render(&self.registry.lock())
+        render_registry(&self.registry.lock())
     }
 }
 
-fn render(registry: &Registry) -> Response {
+/// Renders a registry in the OpenMetrics text format as an HTTP response.
+pub fn render_registry(registry: &Registry) -> Response {
     let mut body = String::new();
     match encode(&mut body, registry) {
         Ok(()) => (

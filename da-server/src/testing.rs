@@ -67,6 +67,8 @@ pub struct ClusterOptions {
     pub stay_in_epoch_zero: bool,
     /// Nodes the test runs itself (as child processes); not started here.
     pub external_nodes: Vec<usize>,
+    /// Block time of the chain (default: a block per transaction batch, no timer).
+    pub block_time: Option<Duration>,
 }
 
 pub struct Cluster {
@@ -94,7 +96,7 @@ impl Cluster {
         genesis.da.epoch_blocks = EPOCH_BLOCKS;
         let config = ChainNodeConfig {
             genesis,
-            block_time: Duration::ZERO,
+            block_time: options.block_time.unwrap_or(Duration::ZERO),
             ..ChainNodeConfig::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -325,4 +327,21 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// The `p` quantile (0 ≤ p ≤ 1, nearest rank) of `samples`, which it sorts.
+pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+/// Prints a benchmark report and writes it to `target/bench/{name}.json` of the
+/// workspace.
+pub fn write_bench_report(name: &str, report: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(report).unwrap();
+    println!("{text}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(out.join(format!("{name}.json")), text);
 }

@@ -10,6 +10,8 @@ pub mod custody;
 pub mod encoding;
 pub mod header;
 pub mod kzg;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod sampling;
 pub mod wire;
 

@@ -13,14 +13,13 @@
 use std::sync::Arc;
 
 use alloy_primitives::B256;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use futures::StreamExt;
 use serde::Deserialize;
 use zg_primitives::Certificate;
 
@@ -28,9 +27,6 @@ use super::auth::{Access, Denied};
 use super::{BlobStatus, Disperser};
 use crate::error::{DisperseError, RetrieveError};
 use crate::metrics::result;
-
-/// Bytes of an oversized body read and discarded before answering 413.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 struct Api {
@@ -151,46 +147,14 @@ async fn put_blob(
         );
     };
     let max = api.disperser.max_payload();
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        let mut r = error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!(
-                "payload of {} bytes exceeds the maximum of {max} bytes",
-                declared.unwrap_or(0)
-            ),
-        );
-        // Discard (never buffer) a moderately oversized body so the client reads the answer
-        // and the connection stays usable; beyond that, close the connection.
-        let mut stream = body.into_data_stream();
-        let mut seen = 0usize;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => seen += c.len(),
-                Err(_) => break,
-            }
-            if seen > max + DRAIN_LIMIT {
-                r.headers_mut().insert(
-                    header::CONNECTION,
-                    header::HeaderValue::from_static("close"),
-                );
-                break;
-            }
-        }
-        return r;
-    }
-    let payload: Bytes = match axum::body::to_bytes(body, max).await {
+    let payload = match crate::http_body::read_limited(&headers, body, max).await {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("payload exceeds the maximum of {max} bytes or could not be read: {e}"),
-            );
+        Err(e @ crate::http_body::BodyError::TooLarge { close, .. }) => {
+            let mut r = error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string());
+            if close {
+                crate::http_body::close_connection(&mut r);
+            }
+            return r;
         }
     };
     if payload.is_empty() {
@@ -245,7 +209,7 @@ async fn put_blob(
     };
     let status = match record.status {
         BlobStatus::Confirmed => StatusCode::OK,
-        BlobStatus::Failed if record.no_quorum => StatusCode::SERVICE_UNAVAILABLE,
+        BlobStatus::Failed if record.unavailable => StatusCode::SERVICE_UNAVAILABLE,
         BlobStatus::Failed => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::ACCEPTED,
     };

@@ -102,6 +102,11 @@ pub struct BlobRecord {
     /// Whether the failure means no quorum could certify (HTTP 503).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_quorum: bool,
+    /// Whether the failure means the DA layer cannot certify for now (no quorum reached
+    /// its threshold, or the chain did not anchor): HTTP 503, worth a later retry or a
+    /// failover, never a sign of bad input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unavailable: bool,
 }
 
 impl BlobRecord {
@@ -122,6 +127,7 @@ impl BlobRecord {
             tx_hash: None,
             reason: None,
             no_quorum: false,
+            unavailable: false,
         }
     }
 

@@ -323,6 +323,7 @@ impl Disperser {
                 r.status = BlobStatus::Queued;
                 r.reason = None;
                 r.no_quorum = false;
+                r.unavailable = false;
                 r.updated_at_ms = now_ms();
                 r
             }
@@ -488,6 +489,10 @@ impl Disperser {
                 }
                 record.status = BlobStatus::Failed;
                 record.no_quorum = matches!(e, DisperseError::NoQuorum(_));
+                record.unavailable = matches!(
+                    e,
+                    DisperseError::NoQuorum(_) | DisperseError::Anchor(_) | DisperseError::Chain(_)
+                );
                 record.reason = Some(e.to_string());
                 self.inner
                     .metrics

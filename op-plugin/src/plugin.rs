@@ -1,0 +1,408 @@
+//! The plugin's core: put (disperse, remember, cache) and get (cache, verify on read,
+//! retrieve), independent of HTTP.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::Hash;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{B256, keccak256};
+use axum::body::Bytes;
+use parking_lot::Mutex;
+use zg_da_server::{ChainClient, Retriever};
+use zg_primitives::{AltDaCommitment, Certificate};
+
+use crate::error::PluginError;
+use crate::frames::{ChannelId, parse_frames};
+use crate::metrics::PluginMetrics;
+use crate::store::PluginStore;
+use crate::upstream::Dispersal;
+
+/// Default largest body accepted by `/put` (16 MiB).
+pub const DEFAULT_MAX_BLOB_SIZE: usize = 16 * 1024 * 1024;
+
+/// Plugin settings (everything but the upstreams).
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    /// Directory of the plugin's store.
+    pub datadir: PathBuf,
+    /// Largest body accepted by `/put` (HTTP 413 above).
+    pub max_blob_size: usize,
+    /// How long a put waits for its certificate (HTTP 503 after).
+    pub put_timeout: Duration,
+    /// How long a get may spend on DA retrieval (HTTP 503 after).
+    pub get_timeout: Duration,
+    /// Bytes of recent payloads kept for gets without retrieval.
+    pub cache_bytes: u64,
+    /// Check on read that a generic commitment's certificate is anchored on chain
+    /// (`commitmentExists`). Disable only when the commitments come from a trusted
+    /// batcher.
+    pub verify_on_read: bool,
+    /// Reject put bodies that are not OP derivation data (version 0 frames) with 400.
+    pub strict_frames: bool,
+}
+
+impl PluginConfig {
+    /// Defaults for everything but the directory.
+    pub fn new(datadir: PathBuf) -> Self {
+        Self {
+            datadir,
+            max_blob_size: DEFAULT_MAX_BLOB_SIZE,
+            put_timeout: Duration::from_secs(120),
+            get_timeout: Duration::from_secs(60),
+            cache_bytes: 512 * 1024 * 1024,
+            verify_on_read: true,
+            strict_frames: false,
+        }
+    }
+}
+
+/// A bounded set remembering the most recent insertions.
+struct RecentSet<T> {
+    set: HashSet<T>,
+    order: VecDeque<T>,
+    capacity: usize,
+}
+
+impl<T: Hash + Eq + Copy> RecentSet<T> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    /// Inserts; true when it was not present.
+    fn insert(&mut self, v: T) -> bool {
+        if !self.set.insert(v) {
+            return false;
+        }
+        self.order.push_back(v);
+        if self.order.len() > self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+
+    fn contains(&self, v: &T) -> bool {
+        self.set.contains(v)
+    }
+}
+
+/// Where a get's bytes came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The plugin's payload cache.
+    Cache,
+    /// DA retrieval of the systematic columns (no decoding).
+    Systematic,
+    /// DA retrieval with erasure recovery.
+    Recovered,
+}
+
+impl Source {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Systematic => "systematic",
+            Self::Recovered => "recovered",
+        }
+    }
+}
+
+/// The plugin core. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: PluginConfig,
+    store: PluginStore,
+    dispersal: Dispersal,
+    retriever: Retriever,
+    chain: ChainClient,
+    metrics: Arc<PluginMetrics>,
+    anchored: Mutex<RecentSet<Certificate>>,
+    channels: Mutex<RecentSet<ChannelId>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("config", &self.inner.config)
+            .field("store", &self.inner.store)
+            .finish()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
+) -> Result<T, PluginError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PluginError::Internal(format!("store task: {e}")))?
+}
+
+impl Plugin {
+    /// Assembles the core.
+    pub fn new(
+        config: PluginConfig,
+        store: PluginStore,
+        dispersal: Dispersal,
+        retriever: Retriever,
+        chain: ChainClient,
+    ) -> Self {
+        let metrics = PluginMetrics::new();
+        let (bytes, entries) = store.cache_usage();
+        metrics.cache_bytes.set(bytes as i64);
+        metrics.cache_entries.set(entries as i64);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                dispersal,
+                retriever,
+                chain,
+                metrics,
+                anchored: Mutex::new(RecentSet::new(1 << 16)),
+                channels: Mutex::new(RecentSet::new(4096)),
+            }),
+        }
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &PluginConfig {
+        &self.inner.config
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Arc<PluginMetrics> {
+        &self.inner.metrics
+    }
+
+    /// The chain client.
+    pub fn chain(&self) -> &ChainClient {
+        &self.inner.chain
+    }
+
+    /// The store.
+    pub fn store(&self) -> &PluginStore {
+        &self.inner.store
+    }
+
+    /// Looks at a put body as derivation data: counts frames and channels; in strict
+    /// mode a body that is not derivation data is refused.
+    fn observe_frames(&self, body: &[u8]) -> Result<(), PluginError> {
+        let m = &self.inner.metrics;
+        match parse_frames(body) {
+            Ok(frames) => {
+                m.bodies
+                    .get_or_create(&vec![("kind", "frames".into())])
+                    .inc();
+                let mut channels = self.inner.channels.lock();
+                for f in &frames {
+                    m.frames.inc();
+                    m.frame_bytes.inc_by(f.data.len() as u64);
+                    if channels.insert(f.channel_id) {
+                        m.channels.inc();
+                    }
+                    if f.is_last {
+                        m.channels_closed.inc();
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                m.bodies
+                    .get_or_create(&vec![("kind", "other".into())])
+                    .inc();
+                if self.inner.config.strict_frames {
+                    Err(PluginError::BadRequest(format!(
+                        "not OP derivation data (strict mode): {e}"
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Certifies `body`. With `expected` (keccak mode) the body must hash to it. The
+    /// same body again returns the same certificate without a second dispersal.
+    pub async fn put(
+        &self,
+        body: Bytes,
+        expected: Option<B256>,
+    ) -> Result<Certificate, PluginError> {
+        let result = self.put_inner(body, expected).await;
+        let label = match &result {
+            Ok((_, true)) => "duplicate",
+            Ok((_, false)) => "dispersed",
+            Err(PluginError::BadRequest(_) | PluginError::TooLarge(_)) => "refused",
+            Err(_) => "failed",
+        };
+        self.inner
+            .metrics
+            .puts
+            .get_or_create(&vec![("result", label.into())])
+            .inc();
+        result.map(|(c, _)| c)
+    }
+
+    async fn put_inner(
+        &self,
+        body: Bytes,
+        expected: Option<B256>,
+    ) -> Result<(Certificate, bool), PluginError> {
+        if body.is_empty() {
+            return Err(PluginError::BadRequest("empty body".into()));
+        }
+        let max = self.inner.config.max_blob_size;
+        if body.len() > max {
+            return Err(PluginError::TooLarge(format!(
+                "body of {} bytes exceeds the maximum of {max} bytes",
+                body.len()
+            )));
+        }
+        let key = keccak256(&body);
+        if let Some(h) = expected
+            && h != key
+        {
+            return Err(PluginError::BadRequest(format!(
+                "keccak256 of the body is {key}, the commitment says {h}"
+            )));
+        }
+        self.observe_frames(&body)?;
+        let store = self.inner.store.clone();
+        if let Some(cert) = blocking(move || Ok(store.put_of(&key)?)).await? {
+            return Ok((cert, true));
+        }
+        let deadline = Instant::now() + self.inner.config.put_timeout;
+        let cert = self
+            .inner
+            .dispersal
+            .disperse(body.clone(), deadline)
+            .await?;
+        let store = self.inner.store.clone();
+        blocking(move || {
+            store.record_put(&key, &cert)?;
+            store.cache(&cert, &body)?;
+            Ok(())
+        })
+        .await?;
+        self.inner.anchored.lock().insert(cert);
+        self.update_cache_gauges();
+        tracing::info!(target: "zg_op_plugin", keccak = %key, epoch = cert.epoch, quorum = cert.quorum_id, data_root = %cert.data_root, "certified");
+        Ok((cert, false))
+    }
+
+    fn update_cache_gauges(&self) {
+        let (bytes, entries) = self.inner.store.cache_usage();
+        self.inner.metrics.cache_bytes.set(bytes as i64);
+        self.inner.metrics.cache_entries.set(entries as i64);
+    }
+
+    /// The bytes behind a commitment, verified.
+    pub async fn get(&self, commitment: AltDaCommitment) -> Result<(Vec<u8>, Source), PluginError> {
+        let result = self.get_inner(commitment).await;
+        let label = match &result {
+            Ok((_, s)) => s.as_str(),
+            Err(PluginError::NotFound(_)) => "not_found",
+            Err(_) => "failed",
+        };
+        self.inner
+            .metrics
+            .gets
+            .get_or_create(&vec![("result", label.into())])
+            .inc();
+        result
+    }
+
+    async fn get_inner(
+        &self,
+        commitment: AltDaCommitment,
+    ) -> Result<(Vec<u8>, Source), PluginError> {
+        let store = self.inner.store.clone();
+        let (cert, keccak) = match commitment {
+            AltDaCommitment::Generic(c) => (c, None),
+            AltDaCommitment::Keccak(h) => {
+                let cert = blocking(move || Ok(store.put_of(&h)?))
+                    .await?
+                    .ok_or_else(|| {
+                        PluginError::NotFound(format!("no data was put under keccak256 {h}"))
+                    })?;
+                (cert, Some(h))
+            }
+        };
+        let check = |payload: &[u8]| -> Result<(), PluginError> {
+            match keccak {
+                Some(h) if keccak256(payload) != h => Err(PluginError::Internal(format!(
+                    "payload of {} does not hash to the keccak commitment {h}",
+                    cert.data_root
+                ))),
+                _ => Ok(()),
+            }
+        };
+        let store = self.inner.store.clone();
+        if let Some(payload) = blocking(move || Ok(store.cached(&cert)?)).await? {
+            check(&payload)?;
+            return Ok((payload, Source::Cache));
+        }
+        if self.inner.config.verify_on_read && keccak.is_none() {
+            self.check_anchored(&cert).await?;
+        }
+        let retrieved = tokio::time::timeout(
+            self.inner.config.get_timeout,
+            self.inner.retriever.retrieve(&cert),
+        )
+        .await
+        .map_err(|_| {
+            PluginError::Unavailable(format!(
+                "retrieval of {} did not finish within {:?}",
+                cert.data_root, self.inner.config.get_timeout
+            ))
+        })??;
+        check(&retrieved.payload)?;
+        let source = if retrieved.recovered {
+            Source::Recovered
+        } else {
+            Source::Systematic
+        };
+        let payload = retrieved.payload;
+        let store = self.inner.store.clone();
+        let cached = payload.clone();
+        blocking(move || Ok(store.cache(&cert, &cached)?)).await?;
+        self.update_cache_gauges();
+        Ok((payload, source))
+    }
+
+    /// Verify on read: the certificate is anchored on chain. Positive answers are
+    /// remembered (anchors are final on the bundled chain).
+    async fn check_anchored(&self, cert: &Certificate) -> Result<(), PluginError> {
+        if self.inner.anchored.lock().contains(cert) {
+            return Ok(());
+        }
+        match self.inner.chain.commitment_exists(cert).await {
+            Ok(true) => {
+                self.inner.anchored.lock().insert(*cert);
+                Ok(())
+            }
+            Ok(false) => Err(PluginError::NotFound(format!(
+                "no anchored commitment for data_root {} in epoch {} quorum {}",
+                cert.data_root, cert.epoch, cert.quorum_id
+            ))),
+            Err(e) => Err(PluginError::Unavailable(format!("chain: {e}"))),
+        }
+    }
+
+    /// Flushes the store (at shutdown).
+    pub fn flush(&self) -> Result<(), PluginError> {
+        Ok(self.inner.store.flush()?)
+    }
+}
