@@ -293,6 +293,7 @@ impl Network {
             .with_request_timeout(config.request_timeout)
             .with_max_concurrent_streams(config.max_concurrent_streams);
         let (maxq, maxr) = (config.max_request_bytes, config.max_response_bytes);
+        let no_bootstrap = config.bootstrap.is_empty();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(
@@ -306,6 +307,11 @@ impl Network {
                 let peer = key.public().to_peer_id();
                 let mut kad_cfg = kad::Config::new(StreamProtocol::new("/zg/da/kad/1"));
                 kad_cfg.set_query_timeout(Duration::from_secs(30));
+                if no_bootstrap {
+                    // Nothing to bootstrap from: peers join the routing table as they
+                    // connect (dispersers, retrievers, samplers dial on-chain sockets).
+                    kad_cfg.set_periodic_bootstrap_interval(None);
+                }
                 Behaviour {
                     store: request_response::Behaviour::with_codec(
                         CborCodec::new(maxq, maxr),

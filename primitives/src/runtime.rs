@@ -4,8 +4,13 @@
 /// Installs the global `tracing` subscriber: `RUST_LOG` (default `info`), text or JSON
 /// lines (`format == "json"`). A second call is a no-op.
 pub fn init_tracing(format: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    init_tracing_with(format, "info");
+}
+
+/// [`init_tracing`] with another filter than `info` when `RUST_LOG` is unset.
+pub fn init_tracing_with(format: &str, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if format == "json" {
         builder.json().try_init()

@@ -50,7 +50,8 @@ pub struct DisperserConfig {
     pub net: NetConfig,
     /// Largest payload accepted.
     pub max_payload: usize,
-    /// Requests in the pipeline at once (each encodes on every core).
+    /// Requests encoding and dispersing at once (each encodes on every core); requests
+    /// waiting for their anchoring transaction do not hold a place.
     pub max_in_flight: usize,
     /// Attempts per member for a store request (network errors, retryable refusals).
     pub store_attempts: u32,
@@ -442,11 +443,10 @@ impl Disperser {
             let this = self.clone();
             let task_cancel = cancel.clone();
             running.spawn(async move {
-                let _permit = permit;
                 this.inner.metrics.in_flight.inc();
                 tokio::select! {
                     _ = task_cancel.cancelled() => {}
-                    _ = this.process(id) => {}
+                    _ = this.process(id, permit) => {}
                 }
                 this.inner.metrics.in_flight.dec();
             });
@@ -455,8 +455,10 @@ impl Disperser {
         running.shutdown().await;
     }
 
-    /// Takes one request through the pipeline from wherever it stands.
-    async fn process(&self, id: B256) {
+    /// Takes one request through the pipeline from wherever it stands. `slot` (a place
+    /// among the requests that encode and disperse at once) is given back as soon as the
+    /// request waits for anchoring, which costs no CPU and is batched.
+    async fn process(&self, id: B256, slot: tokio::sync::OwnedSemaphorePermit) {
         let started = Instant::now();
         let mut record = match self.status(id).await {
             Ok(Some(r)) => r,
@@ -469,7 +471,7 @@ impl Disperser {
         if record.status.is_terminal() {
             return;
         }
-        let outcome = self.drive(&mut record).await;
+        let outcome = self.drive(&mut record, slot).await;
         match outcome {
             Ok(()) => {
                 self.inner
@@ -507,7 +509,11 @@ impl Disperser {
         }
     }
 
-    async fn drive(&self, record: &mut BlobRecord) -> Result<(), DisperseError> {
+    async fn drive(
+        &self,
+        record: &mut BlobRecord,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<(), DisperseError> {
         let id = record.id;
         if record.status != BlobStatus::Anchoring || record.pending_anchor.is_none() {
             record.status = BlobStatus::Encoding;
@@ -564,6 +570,7 @@ impl Disperser {
             record.status = BlobStatus::Anchoring;
             self.save(record).await?;
         }
+        drop(slot);
         let submission = record
             .submission()
             .expect("pending anchor with a data_root");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, U256};
 use futures::future::BoxFuture;
 use libp2p::PeerId;
 use tokio::sync::Semaphore;
@@ -201,7 +201,9 @@ impl NodeService {
         let signature = self.keys.bls.sign(&message);
         #[cfg(feature = "test-utils")]
         let signature = if self.faults.garbage_signature {
-            self.keys.bls.sign(&B256::repeat_byte(0x66))
+            self.keys
+                .bls
+                .sign(&alloy_primitives::B256::repeat_byte(0x66))
         } else {
             signature
         };

@@ -2,7 +2,10 @@ use std::io::{Read, Write};
 use zg_da_server::testing::{Cluster, ClusterOptions, TempDir};
 use zg_primitives::{AltDaCommitment, Certificate};
 
-use crate::{OpClient, batch, keccak_commitment, random_root, start_plugin};
+use tokio_util::sync::CancellationToken;
+use zg_da_server::ClientToken;
+
+use crate::{OpClient, batch, keccak_commitment, random_root, start_plugin, start_plugin_at};
 
 /// Every malformed request gets its 4xx with a message; none gets a 500; the server
 /// keeps serving.
@@ -141,6 +144,46 @@ async fn every_bad_request_gets_its_status() {
     );
 
     trusting.shutdown().await.unwrap();
+
+    // A misconfigured plugin (its disperser wants a token it does not have) is the
+    // operator's fault, not the batch's and not the DA layer's: 500 with the reason; with
+    // the token the same put succeeds.
+    let locked_dir = TempDir::new("locked-disperser");
+    let mut dc = cluster.disperser_config();
+    dc.datadir = locked_dir.0.clone();
+    dc.access.tokens = vec![ClientToken {
+        name: "rollup".into(),
+        token: "s3cret".into(),
+    }];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let locked = zg_da_server::disperser::start(dc, listener, CancellationToken::new())
+        .await
+        .unwrap();
+    let dir3 = TempDir::new("plugin-no-token");
+    let url = format!("http://{}", locked.http_addr);
+    let no_token = start_plugin_at(&cluster, &dir3, url.clone(), |_| {}).await;
+    let a = OpClient::new(&no_token).put_generic(&batch(500, 6)).await;
+    assert_eq!(a.status, 500, "{}", String::from_utf8_lossy(&a.body));
+    assert!(a.message().contains("credentials"), "{}", a.message());
+    no_token.shutdown().await.unwrap();
+    let dir4 = TempDir::new("plugin-token");
+    let mut config = zg_op_plugin::PluginConfig::new(dir4.0.clone());
+    config.put_timeout = std::time::Duration::from_secs(120);
+    let upstream = zg_op_plugin::UpstreamConfig::Remote {
+        url,
+        token: Some("s3cret".into()),
+        chain: zg_da_server::ChainConfig::new(cluster.chain.rpc_url()),
+        net: zg_da_server::NetConfig::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let with_token = zg_op_plugin::start(config, upstream, listener, CancellationToken::new())
+        .await
+        .unwrap();
+    let a = OpClient::new(&with_token).put_generic(&batch(500, 6)).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    with_token.shutdown().await.unwrap();
+    locked.shutdown().await.unwrap();
+
     plugin.shutdown().await.unwrap();
     cluster.shutdown().await;
 }

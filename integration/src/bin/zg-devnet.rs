@@ -1,0 +1,150 @@
+//! `zg-devnet`: the whole stack on loopback in one command.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use zg_integration::{Devnet, DevnetConfig, run_demo};
+use zg_primitives::runtime::{init_tracing_with, shutdown_signal};
+
+/// The zg-da devnet: chain, DA nodes, disperser and op-plugin on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "zg-devnet", version, about)]
+struct Cli {
+    /// State directory (kept across runs); default: a fresh temporary directory removed
+    /// at exit.
+    #[arg(long = "datadir", env = "ZG_DEVNET_DATADIR")]
+    datadir: Option<PathBuf>,
+    /// DA nodes (the quorum size).
+    #[arg(long = "nodes", env = "ZG_DEVNET_NODES", default_value_t = 8)]
+    nodes: usize,
+    /// Signatures needed to anchor (default: recovery set + 2).
+    #[arg(long = "threshold", env = "ZG_DEVNET_THRESHOLD")]
+    threshold: Option<usize>,
+    /// Chain block time in seconds.
+    #[arg(
+        long = "block-time",
+        env = "ZG_DEVNET_BLOCK_TIME",
+        default_value_t = 1.0
+    )]
+    block_time: f64,
+    /// Blocks per epoch.
+    #[arg(
+        long = "epoch-blocks",
+        env = "ZG_DEVNET_EPOCH_BLOCKS",
+        default_value_t = 100
+    )]
+    epoch_blocks: u64,
+    /// Chain JSON-RPC address.
+    #[arg(
+        long = "chain.addr",
+        env = "ZG_DEVNET_CHAIN_ADDR",
+        default_value = "127.0.0.1:8545"
+    )]
+    chain_addr: String,
+    /// Disperser API address.
+    #[arg(
+        long = "disperser.addr",
+        env = "ZG_DEVNET_DISPERSER_ADDR",
+        default_value = "127.0.0.1:51001"
+    )]
+    disperser_addr: String,
+    /// op-plugin address (op-batcher's and op-node's `--altda.da-server`).
+    #[arg(
+        long = "plugin.addr",
+        env = "ZG_DEVNET_PLUGIN_ADDR",
+        default_value = "127.0.0.1:3100"
+    )]
+    plugin_addr: String,
+    /// Once ready, put a batch through the op-plugin and get it back, and print a report.
+    #[arg(long = "demo", env = "ZG_DEVNET_DEMO")]
+    demo: bool,
+    /// Exit after the demo instead of serving until Ctrl-C.
+    #[arg(long = "exit-after-demo", env = "ZG_DEVNET_EXIT_AFTER_DEMO")]
+    exit_after_demo: bool,
+    /// Log format: text or json.
+    #[arg(long = "log.format", env = "ZG_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    // The devnet prints its own summary; components log warnings and up unless RUST_LOG
+    // says otherwise.
+    init_tracing_with(&cli.log_format, "warn,libp2p_kad=error");
+    if !(cli.block_time.is_finite() && cli.block_time > 0.0) {
+        eyre::bail!("--block-time must be a positive number of seconds");
+    }
+    let (datadir, _temp) = match &cli.datadir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let d = std::env::temp_dir().join(format!("zg-devnet-{}", std::process::id()));
+            (d.clone(), Some(TempDir(d)))
+        }
+    };
+    let mut config = DevnetConfig::new(datadir.clone());
+    config.nodes = cli.nodes;
+    config.threshold = cli.threshold;
+    config.block_time = Duration::from_secs_f64(cli.block_time);
+    config.epoch_blocks = cli.epoch_blocks.max(2);
+    config.chain_addr = cli.chain_addr.parse()?;
+    config.disperser_addr = cli.disperser_addr.parse()?;
+    config.plugin_addr = cli.plugin_addr.parse()?;
+    let threshold = config.threshold()?;
+    println!(
+        "zg-devnet: starting {} DA nodes (threshold {threshold}) in {}",
+        config.nodes,
+        datadir.display()
+    );
+    let devnet = Devnet::start(config).await?;
+    for (name, addr) in devnet.endpoints() {
+        println!("  {name:<16} {addr}");
+    }
+    println!("zg-devnet ready");
+    let mut failed = None;
+    if cli.demo {
+        let url = devnet.plugin.url();
+        let disperser = format!("http://{}", devnet.disperser.http_addr);
+        match run_demo(&url, &disperser, |line| println!("{line}")).await {
+            Ok(r) => {
+                println!("demo ok");
+                println!(
+                    "  batch {} bytes · put {:.2} s · get {:.0} ms (cached) / {:.0} ms (from DA nodes) · keccak put {:.2} s · keccak get {:.0} ms",
+                    r.batch_bytes,
+                    r.put.as_secs_f64(),
+                    r.get.as_secs_f64() * 1e3,
+                    r.cold_get.as_secs_f64() * 1e3,
+                    r.keccak_put.as_secs_f64(),
+                    r.keccak_get.as_secs_f64() * 1e3
+                );
+                println!(
+                    "  L1 calldata op-batcher posts: 0x01{}",
+                    &r.commitment.to_hex()[2..]
+                );
+            }
+            Err(e) => {
+                println!("demo failed: {e}");
+                failed = Some(e);
+            }
+        }
+    }
+    if !(cli.demo && cli.exit_after_demo) {
+        shutdown_signal().await;
+    }
+    println!("zg-devnet: shutting down");
+    devnet.shutdown().await?;
+    println!("zg-devnet: stopped");
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,368 @@
+//! The devnet: chain, DA nodes, disperser and op-plugin in one process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::U256;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use zg_chain::{Genesis, NodeConfig as ChainNodeConfig, RunningChain};
+use zg_da_server::{
+    ChainClient, ChainConfig, DisperserConfig, NetConfig, NodeConfig, NodeKeys, RunningDisperser,
+    RunningNode,
+};
+use zg_op_plugin::{PluginConfig, RunningPlugin, UpstreamConfig};
+
+/// Dev account (index in the dev mnemonic) of the disperser.
+pub const DISPERSER_ACCOUNT: u32 = 9;
+/// Dev account of DA node 0; node `i` uses `FIRST_NODE_ACCOUNT + i`.
+pub const FIRST_NODE_ACCOUNT: u32 = 10;
+/// Deposit the disperser keeps in the DA entrance module (wei).
+const DEPOSIT: u128 = 100 * 10u128.pow(18);
+/// Seed mixed into node keys (BLS and libp2p keys derive from it and the account).
+const KEY_SEED: &[u8] = b"zg-devnet";
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct DevnetConfig {
+    /// Where every component keeps its state (`chain/`, `node-<i>/`, `disperser/`,
+    /// `op-plugin/`).
+    pub datadir: PathBuf,
+    /// DA nodes (the quorum size).
+    pub nodes: usize,
+    /// Signatures needed to anchor (default: recovery from any quorum subset that signed
+    /// plus two Byzantine members, capped at `nodes`).
+    pub threshold: Option<usize>,
+    /// Chain block time.
+    pub block_time: Duration,
+    /// Blocks per epoch.
+    pub epoch_blocks: u64,
+    /// Chain JSON-RPC listen address.
+    pub chain_addr: SocketAddr,
+    /// Disperser API listen address.
+    pub disperser_addr: SocketAddr,
+    /// op-plugin listen address.
+    pub plugin_addr: SocketAddr,
+}
+
+impl DevnetConfig {
+    /// The OP conventions: chain on 8545, disperser on 51001, op-plugin on 3100; 8 nodes.
+    pub fn new(datadir: PathBuf) -> Self {
+        Self {
+            datadir,
+            nodes: 8,
+            threshold: None,
+            block_time: Duration::from_secs(1),
+            epoch_blocks: 100,
+            chain_addr: ([127, 0, 0, 1], 8545).into(),
+            disperser_addr: ([127, 0, 0, 1], 51001).into(),
+            plugin_addr: ([127, 0, 0, 1], 3100).into(),
+        }
+    }
+
+    /// Every listener on an ephemeral port (tests).
+    pub fn ephemeral(datadir: PathBuf) -> Self {
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        Self {
+            chain_addr: any,
+            disperser_addr: any,
+            plugin_addr: any,
+            ..Self::new(datadir)
+        }
+    }
+
+    /// The threshold in effect.
+    pub fn threshold(&self) -> Result<usize, DevnetError> {
+        let t = match self.threshold {
+            Some(t) => t,
+            None => zg_primitives::min_threshold(self.nodes, 2)
+                .or_else(|| zg_primitives::recovery_nodes(self.nodes))
+                .ok_or_else(|| {
+                    DevnetError::Config(format!(
+                        "{} nodes cannot hold 64 distinct columns in any subset",
+                        self.nodes
+                    ))
+                })?,
+        };
+        let least = zg_primitives::recovery_nodes(self.nodes).unwrap_or(usize::MAX);
+        if t < least || t > self.nodes {
+            return Err(DevnetError::Config(format!(
+                "threshold {t} must be between {least} (enough signers to recover) and {} nodes",
+                self.nodes
+            )));
+        }
+        Ok(t)
+    }
+}
+
+/// Why the devnet could not start or stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    /// Bad settings.
+    #[error("config: {0}")]
+    Config(String),
+    /// A component failed to start.
+    #[error("{component}: {reason}")]
+    Start {
+        /// Which one.
+        component: String,
+        /// Why.
+        reason: String,
+    },
+    /// A component failed to stop cleanly.
+    #[error("stopping {component}: {reason}")]
+    Stop {
+        /// Which one.
+        component: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn start_err(component: impl Into<String>) -> impl FnOnce(String) -> DevnetError {
+    let component = component.into();
+    move |reason| DevnetError::Start { component, reason }
+}
+
+fn dev_account(index: u32) -> PrivateKeySigner {
+    let s = zg_chain::dev_accounts(index + 1)
+        .pop()
+        .expect("dev account derivation");
+    PrivateKeySigner::from_bytes(&s.to_bytes()).expect("valid key")
+}
+
+/// A running devnet.
+#[derive(Debug)]
+pub struct Devnet {
+    /// The chain.
+    pub chain: RunningChain,
+    /// The DA nodes.
+    pub nodes: Vec<RunningNode>,
+    /// The disperser.
+    pub disperser: RunningDisperser,
+    /// The op-plugin.
+    pub plugin: RunningPlugin,
+    /// The settings it runs with.
+    pub config: DevnetConfig,
+}
+
+impl Devnet {
+    /// Starts every component, forms the first epoch's quorum if there is none, and
+    /// returns once the op-plugin can certify.
+    pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
+        let threshold = config.threshold()?;
+        std::fs::create_dir_all(&config.datadir)
+            .map_err(|e| start_err("datadir")(e.to_string()))?;
+        let node_accounts: Vec<PrivateKeySigner> = (0..config.nodes as u32)
+            .map(|i| dev_account(FIRST_NODE_ACCOUNT + i))
+            .collect();
+
+        // Chain: the dev genesis plus the node accounts, quorum size and threshold.
+        let mut genesis = Genesis::default();
+        let balance = *genesis.alloc.values().next().expect("dev alloc");
+        for a in &node_accounts {
+            genesis.alloc.insert(a.address(), balance);
+        }
+        genesis.da.epoch_blocks = config.epoch_blocks;
+        genesis.da.quorum_size = config.nodes as u64;
+        genesis.da.quorum_threshold = threshold as u64;
+        let chain_config = ChainNodeConfig {
+            genesis,
+            block_time: config.block_time,
+            ..ChainNodeConfig::default()
+        };
+        let listener = TcpListener::bind(config.chain_addr)
+            .await
+            .map_err(|e| start_err("chain")(format!("binding {}: {e}", config.chain_addr)))?;
+        let chain = zg_chain::start(
+            &config.datadir.join("chain"),
+            chain_config,
+            listener,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| start_err("chain")(e.to_string()))?;
+        let rpc = chain.rpc_url();
+
+        // DA nodes, started together (each registers on chain before it returns).
+        let starts = node_accounts.into_iter().enumerate().map(|(i, account)| {
+            let keys = NodeKeys::from_eth_key(account, KEY_SEED);
+            let mut nc = NodeConfig::new(
+                config.datadir.join(format!("node-{i}")),
+                keys,
+                ChainConfig::new(rpc.clone()),
+            );
+            nc.net = NetConfig {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")],
+                ..NetConfig::default()
+            };
+            nc.registration_interval = Duration::from_secs(1);
+            async move {
+                let http = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| start_err(format!("node {i}"))(e.to_string()))?;
+                zg_da_server::node::start(nc, http, CancellationToken::new())
+                    .await
+                    .map_err(|e| start_err(format!("node {i}"))(e.to_string()))
+            }
+        });
+        let mut nodes = Vec::with_capacity(config.nodes);
+        for started in futures::future::join_all(starts).await {
+            nodes.push(started?);
+        }
+
+        // The disperser's deposit, then a quorum.
+        let payer = ChainClient::connect(
+            ChainConfig::new(rpc.clone()),
+            Some(dev_account(DISPERSER_ACCOUNT)),
+        )
+        .await
+        .map_err(|e| start_err("deposit")(e.to_string()))?;
+        let have = payer
+            .deposit_of(payer.account().expect("signer"))
+            .await
+            .map_err(|e| start_err("deposit")(e.to_string()))?;
+        if have < U256::from(DEPOSIT / 2) {
+            payer
+                .deposit(U256::from(DEPOSIT) - have)
+                .await
+                .map_err(|e| start_err("deposit")(e.to_string()))?;
+        }
+        form_quorum(&payer, &nodes, config.epoch_blocks).await?;
+
+        let dc = DisperserConfig::new(
+            config.datadir.join("disperser"),
+            dev_account(DISPERSER_ACCOUNT),
+            ChainConfig::new(rpc.clone()),
+        );
+        let http = TcpListener::bind(config.disperser_addr)
+            .await
+            .map_err(|e| {
+                start_err("disperser")(format!("binding {}: {e}", config.disperser_addr))
+            })?;
+        let disperser = zg_da_server::disperser::start(dc, http, CancellationToken::new())
+            .await
+            .map_err(|e| start_err("disperser")(e.to_string()))?;
+
+        let pc = PluginConfig::new(config.datadir.clone());
+        let upstream = UpstreamConfig::Remote {
+            url: format!("http://{}", disperser.http_addr),
+            token: None,
+            chain: ChainConfig::new(rpc.clone()),
+            net: NetConfig::default(),
+        };
+        let listener = TcpListener::bind(config.plugin_addr)
+            .await
+            .map_err(|e| start_err("op-plugin")(format!("binding {}: {e}", config.plugin_addr)))?;
+        let plugin = zg_op_plugin::start(pc, upstream, listener, CancellationToken::new())
+            .await
+            .map_err(|e| start_err("op-plugin")(e.to_string()))?;
+        Ok(Self {
+            chain,
+            nodes,
+            disperser,
+            plugin,
+            config,
+        })
+    }
+
+    /// `(name, address)` of every endpoint, in start order.
+    pub fn endpoints(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("chain.rpc".to_string(), self.chain.rpc_url()),
+            (
+                "disperser".to_string(),
+                format!("http://{}", self.disperser.http_addr),
+            ),
+            ("op-plugin".to_string(), self.plugin.url()),
+        ];
+        for (i, n) in self.nodes.iter().enumerate() {
+            v.push((format!("node.{i}.p2p"), n.socket.clone()));
+            v.push((format!("node.{i}.http"), format!("http://{}", n.http_addr)));
+        }
+        v
+    }
+
+    /// Stops in order: op-plugin, disperser, DA nodes, chain.
+    pub async fn shutdown(self) -> Result<(), DevnetError> {
+        let stop = |component: &str| {
+            let component = component.to_string();
+            move |e: String| DevnetError::Stop {
+                component,
+                reason: e,
+            }
+        };
+        self.plugin
+            .shutdown()
+            .await
+            .map_err(|e| stop("op-plugin")(e.to_string()))?;
+        self.disperser
+            .shutdown()
+            .await
+            .map_err(|e| stop("disperser")(e.to_string()))?;
+        for (i, n) in self.nodes.into_iter().enumerate() {
+            n.shutdown()
+                .await
+                .map_err(|e| stop(&format!("node {i}"))(e.to_string()))?;
+        }
+        self.chain
+            .shutdown()
+            .await
+            .map_err(|e| stop("chain")(e.to_string()))
+    }
+}
+
+/// Makes sure the current epoch has a quorum: waits until every node registered for the
+/// next epoch, then mines to its first block (a dev chain only; a restarted devnet whose
+/// epoch already has a quorum skips this).
+async fn form_quorum(
+    chain: &ChainClient,
+    nodes: &[RunningNode],
+    epoch_blocks: u64,
+) -> Result<(), DevnetError> {
+    let err = start_err("quorum");
+    let epoch = chain.epoch().await.map_err(|e| err(e.to_string()))?;
+    if chain.quorum_count(epoch).await.unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for n in nodes {
+        let address = n.service.address();
+        loop {
+            match chain.registered_for_epoch(address, epoch + 1).await {
+                Ok(true) => break,
+                _ if Instant::now() > deadline => {
+                    return Err(start_err("quorum")(format!(
+                        "node {address} did not register for epoch {} within 60 s",
+                        epoch + 1
+                    )));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+    let head = chain
+        .provider()
+        .get_block_number()
+        .await
+        .map_err(|e| start_err("quorum")(e.to_string()))?;
+    let to_boundary = epoch_blocks - head % epoch_blocks;
+    let _: serde_json::Value = chain
+        .provider()
+        .raw_request("anvil_mine".into(), (U256::from(to_boundary),))
+        .await
+        .map_err(|e| start_err("quorum")(format!("anvil_mine: {e}")))?;
+    let now = chain
+        .epoch()
+        .await
+        .map_err(|e| start_err("quorum")(e.to_string()))?;
+    match chain.quorum_count(now).await {
+        Ok(n) if n > 0 => Ok(()),
+        other => Err(start_err("quorum")(format!(
+            "epoch {now} formed no quorum ({other:?})"
+        ))),
+    }
+}

@@ -1,0 +1,174 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use alloy::transports::http::reqwest;
+use zg_integration::demo::batcher_body;
+
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "zg-it-{tag}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The devnet binary as a child process, its stdout lines on a channel.
+struct Devnet {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Devnet {
+    fn spawn(datadir: &std::path::Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zg-devnet"))
+            .arg("--datadir")
+            .arg(datadir)
+            .args(["--chain.addr", "127.0.0.1:0"])
+            .args(["--disperser.addr", "127.0.0.1:0"])
+            .args(["--plugin.addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line starting with `prefix`; panics with everything seen on timeout.
+    fn wait_for(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.trim_start().starts_with(prefix) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line {prefix:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn endpoint(&self, name: &str) -> String {
+        self.seen
+            .iter()
+            .find_map(|l| {
+                let mut parts = l.split_whitespace();
+                (parts.next() == Some(name)).then(|| parts.next().unwrap().to_string())
+            })
+            .unwrap_or_else(|| panic!("no endpoint {name}:\n{}", self.seen.join("\n")))
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.wait_for("zg-devnet: stopped", Duration::from_secs(60));
+        let code = self.child.wait().unwrap();
+        assert!(code.success(), "exit status {code}");
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `zg-devnet --demo` comes up, reports every endpoint and "ready", runs the OP flow,
+/// shuts down cleanly on SIGTERM, and a restart on the same datadir still serves what
+/// was put before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_demo_restart_and_clean_shutdown() {
+    let dir = TempDir::new("devnet");
+    let mut devnet = Devnet::spawn(&dir.0, &["--demo", "--block-time", "0.5"]);
+    devnet.wait_for("zg-devnet ready", Duration::from_secs(240));
+    devnet.wait_for("demo ok", Duration::from_secs(240));
+    let plugin = devnet.endpoint("op-plugin");
+    assert!(
+        devnet
+            .seen
+            .iter()
+            .any(|l| l.trim_start().starts_with("node.7.p2p"))
+    );
+
+    let http = reqwest::Client::new();
+    let body = batcher_body(30_000);
+    let put = http
+        .post(format!("{plugin}/put"))
+        .header("Content-Type", "application/octet-stream")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let commitment = put.bytes().await.unwrap().to_vec();
+    assert_eq!(&commitment[..2], &[0x01, 0x47]);
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let path = format!("/get/0x{}", hex::encode(&commitment));
+    assert_eq!(get(format!("{plugin}{path}")).await, (200, body.clone()));
+    devnet.terminate();
+
+    // Same datadir: the chain, nodes and plugin resume; the earlier payload is served.
+    let mut devnet = Devnet::spawn(&dir.0, &["--block-time", "0.5"]);
+    devnet.wait_for("zg-devnet ready", Duration::from_secs(240));
+    let plugin = devnet.endpoint("op-plugin");
+    assert_eq!(get(format!("{plugin}{path}")).await, (200, body));
+    // And it certifies new data.
+    let fresh = batcher_body(10_000);
+    let put = http
+        .post(format!("{plugin}/put"))
+        .body(fresh.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let c = put.bytes().await.unwrap();
+    assert_eq!(
+        get(format!("{plugin}/get/0x{}", hex::encode(&c))).await,
+        (200, fresh)
+    );
+    devnet.terminate();
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests of the devnet binary as a separate OS process.
+#![allow(missing_docs)]
+
+mod devnet;
