@@ -1,15 +1,15 @@
 #![doc = include_str!("../README.md")]
 
-pub mod chain;
 pub mod db;
 pub mod disperser;
 pub mod error;
 pub mod http_body;
 pub mod keys;
 pub mod metrics;
-pub mod net;
 pub mod node;
-pub mod retrieval;
+
+// The client side lives in zg-da-client (no RocksDB); re-exported under the same paths.
+pub use zg_da_client::{chain, net, retrieval};
 #[cfg(feature = "test-utils")]
 pub mod testing;
 

@@ -10,7 +10,12 @@ fn vectors_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("ZG_KZG_TEST_VECTORS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/test-vectors/kzg")
+            // Cargo sets the manifest dir at run time too; prefer it, so a test binary
+            // reused from another checkout looks beside this one.
+            let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+            manifest.join("../../shared/test-vectors/kzg")
         });
     if dir.is_dir() {
         return Some(dir);

@@ -1,0 +1,103 @@
+//! Error types of the client side (chain, libp2p, retrieval), classified by how the
+//! caller should react.
+
+use zg_primitives::{HeaderError, RecoverError};
+
+/// A chain access failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChainClientError {
+    /// The endpoint is unreachable or the transport failed: retry.
+    #[error("chain unavailable: {0}")]
+    Unavailable(String),
+    /// The node answered with a JSON-RPC error other than a revert: retry.
+    #[error("chain rpc error: {0}")]
+    Rpc(String),
+    /// The call or transaction reverted: the request itself is refused.
+    #[error("chain call reverted: {0}")]
+    Reverted(String),
+    /// No receipt in time: retry (the transaction may still land).
+    #[error("chain timeout: {0}")]
+    Timeout(String),
+    /// A return value did not decode: the endpoint is not serving the DA ABI.
+    #[error("chain returned undecodable data: {0}")]
+    Decode(String),
+    /// Misconfiguration (URL, missing key): fatal.
+    #[error("chain client configuration: {0}")]
+    Config(String),
+}
+
+impl ChainClientError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Rpc(_) | Self::Timeout(_))
+    }
+}
+
+/// A libp2p request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NetError {
+    /// The peer's socket is not a usable `/…/p2p/<peer id>` multiaddr.
+    #[error("bad peer address {0}")]
+    BadAddress(String),
+    /// Dialing, the connection or the stream failed: retry or ask another peer.
+    #[error("request to {peer} failed: {reason}")]
+    Request {
+        /// The peer.
+        peer: String,
+        /// What failed.
+        reason: String,
+    },
+    /// No answer in time.
+    #[error("request to {0} timed out")]
+    Timeout(String),
+    /// The network worker stopped (shutdown).
+    #[error("network stopped")]
+    Stopped,
+    /// The network could not start (listen address, keys).
+    #[error("network setup: {0}")]
+    Setup(String),
+}
+
+/// Retrieval of a payload failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RetrieveError {
+    /// The certificate's quorum does not exist on chain.
+    #[error("unknown quorum {quorum_id} of epoch {epoch}")]
+    UnknownQuorum {
+        /// Epoch.
+        epoch: u64,
+        /// Quorum.
+        quorum_id: u64,
+    },
+    /// No member served a header matching the data_root.
+    #[error("no quorum member served the header of {0}")]
+    HeaderUnavailable(String),
+    /// Fewer than 64 verified columns could be fetched.
+    #[error("only {got} of the 64 needed columns could be fetched and verified")]
+    NotEnoughColumns {
+        /// Verified distinct columns.
+        got: usize,
+    },
+    /// The verified columns did not decode (cannot happen for a certified payload).
+    #[error("recovery failed: {0}")]
+    Recover(#[from] RecoverError),
+    /// Chain access failed.
+    #[error(transparent)]
+    Chain(#[from] ChainClientError),
+}
+
+impl RetrieveError {
+    /// Whether the data is (as far as can be told) unknown rather than unavailable.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownQuorum { .. } | Self::HeaderUnavailable(_)
+        )
+    }
+}
+
+impl From<HeaderError> for RetrieveError {
+    fn from(e: HeaderError) -> Self {
+        Self::Recover(RecoverError::Header(e))
+    }
+}

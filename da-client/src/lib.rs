@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod chain;
+pub mod error;
+pub mod net;
+pub mod retrieval;
+
+pub use chain::{ChainClient, ChainConfig, Quorum, QuorumMember};
+pub use error::{ChainClientError, NetError, RetrieveError};
+pub use net::{Frame, InboundHandler, NetConfig, Network};
+pub use retrieval::{NodeReport, Retrieved, Retriever};

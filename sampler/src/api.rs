@@ -1,0 +1,146 @@
+//! The light client's HTTP API.
+//!
+//! - `GET /v1/status`: head followed, checkpoint, confirmations, counts by status;
+//! - `GET /v1/availability/{data_root}`: the latest result for a payload (status,
+//!   confidence, samples ok/failed, when), and every anchor of it;
+//! - `GET /v1/blocks/{n}`: the results of the anchors in block `n`;
+//! - `GET /v1/events`: server-sent events, one `result` event per status change;
+//! - `/metrics`, `/health`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::LightClient;
+
+fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error": kind, "message": message.into() })),
+    )
+        .into_response()
+}
+
+#[derive(Clone)]
+struct Api {
+    client: LightClient,
+    stop: CancellationToken,
+}
+
+/// The router; event streams end when `stop` is cancelled (so a graceful shutdown does
+/// not wait for subscribers).
+pub fn router(client: LightClient, stop: CancellationToken) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/availability/{data_root}", get(availability))
+        .route("/v1/blocks/{n}", get(block))
+        .route("/v1/events", get(events))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no_route", "no such route") })
+        .with_state(Api { client, stop })
+}
+
+async fn status(State(Api { client: c, .. }): State<Api>) -> Response {
+    Json(json!({
+        "head": c.head(),
+        "checkpoint": c.checkpoint(),
+        "confirmations": c.config().confirmations,
+        "samples_per_payload": c.sampler().config().draws(),
+        "target_confidence": c.sampler().config().target,
+        "counts": c.counts(),
+    }))
+    .into_response()
+}
+
+async fn availability(
+    State(Api { client: c, .. }): State<Api>,
+    Path(root): Path<String>,
+) -> Response {
+    let digits = root.strip_prefix("0x").unwrap_or(&root);
+    let root: B256 = match (digits.len() == 64).then(|| digits.parse::<B256>()) {
+        Some(Ok(r)) => r,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_data_root",
+                "data_root must be 32 bytes of hex",
+            );
+        }
+    };
+    let all = c.availability(&root);
+    match all.last() {
+        Some(latest) => Json(json!({ "latest": latest, "anchors": all })).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "unknown",
+            format!("no anchor of {root} seen (checkpoint {})", c.checkpoint()),
+        ),
+    }
+}
+
+async fn block(State(Api { client: c, .. }): State<Api>, Path(n): Path<String>) -> Response {
+    let Ok(n) = n.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_block",
+            "block must be a number",
+        );
+    };
+    Json(json!({
+        "block": n,
+        "followed": n < c.checkpoint(),
+        "anchors": c.block(n),
+    }))
+    .into_response()
+}
+
+async fn events(State(api): State<Api>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = api.client.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let ev = match rx.recv().await {
+            Ok(r) => Event::default()
+                .event("result")
+                .json_data(&r)
+                .unwrap_or_else(|_| Event::default().event("error")),
+            // A slow reader missed results: say how many (they are in the API).
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                Event::default().event("lagged").data(n.to_string())
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(ev), rx))
+    })
+    .take_until(api.stop.cancelled_owned());
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+async fn health(State(Api { client: c, .. }): State<Api>) -> Response {
+    let behind = c.head().saturating_sub(c.checkpoint());
+    Json(json!({ "status": "ok", "role": "sampler", "head": c.head(), "behind": behind }))
+        .into_response()
+}
+
+async fn metrics(State(Api { client: c, .. }): State<Api>) -> Response {
+    match c.metrics().render() {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}

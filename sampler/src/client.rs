@@ -1,0 +1,453 @@
+//! The light client: follows `ErasureCommitmentVerified` anchors from a persisted
+//! checkpoint, samples each one, keeps a bounded history of results, and publishes them.
+//!
+//! Blocks are processed in order in ranges of at most `max_range`; the checkpoint (the
+//! next block to look at) advances only once every anchor of a range has been sampled
+//! and its result appended to `results.jsonl`, so a restart resumes where it stopped and
+//! never samples a finished range again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy_primitives::B256;
+use alloy_sol_types::SolEvent;
+use futures::StreamExt;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use zg_da_client::ChainClient;
+use zg_primitives::Certificate;
+use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDAEntrance};
+
+use crate::metrics::SamplerMetrics;
+use crate::sampler::{Availability, SampleReport, Sampler};
+
+/// Light-client settings.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Where the checkpoint and results live.
+    pub datadir: PathBuf,
+    /// First block to follow when there is no checkpoint.
+    pub start_block: u64,
+    /// Blocks behind the head an anchor must be before it is sampled (0 on a dev chain
+    /// without reorgs).
+    pub confirmations: u64,
+    /// How often the head is polled.
+    pub poll_interval: Duration,
+    /// Most blocks per `eth_getLogs`.
+    pub max_range: u64,
+    /// Payloads sampled at once.
+    pub concurrency: usize,
+    /// Results kept in memory (oldest dropped first).
+    pub max_results: usize,
+}
+
+impl ClientConfig {
+    /// Defaults for everything but the directory.
+    pub fn new(datadir: PathBuf) -> Self {
+        Self {
+            datadir,
+            start_block: 0,
+            confirmations: 0,
+            poll_interval: Duration::from_millis(500),
+            max_range: 1000,
+            concurrency: 4,
+            max_results: 100_000,
+        }
+    }
+}
+
+/// Why the light client stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Checkpoint or results file.
+    #[error("state in {path}: {reason}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    chain_id: u64,
+    next_block: u64,
+}
+
+/// Results in memory: by data_root (latest anchor first) and by block.
+#[derive(Default)]
+struct Results {
+    by_root: HashMap<B256, Vec<SampleReport>>,
+    by_block: BTreeMap<u64, Vec<(B256, Certificate)>>,
+    count: usize,
+}
+
+impl Results {
+    fn insert(&mut self, r: SampleReport, max: usize) {
+        let root = r.certificate.data_root;
+        let block = r.block.unwrap_or(0);
+        let cert = r.certificate;
+        let entries = self.by_root.entry(root).or_default();
+        if let Some(e) = entries.iter_mut().find(|e| e.certificate == cert) {
+            *e = r;
+            return;
+        }
+        entries.push(r);
+        self.by_block.entry(block).or_default().push((root, cert));
+        self.count += 1;
+        while self.count > max {
+            let Some((_, olds)) = self.by_block.pop_first() else {
+                break;
+            };
+            for (root, cert) in olds {
+                if let Some(v) = self.by_root.get_mut(&root) {
+                    v.retain(|e| e.certificate != cert);
+                    if v.is_empty() {
+                        self.by_root.remove(&root);
+                    }
+                }
+                self.count -= 1;
+            }
+        }
+    }
+}
+
+/// A count of results by status.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Not sampled yet.
+    pub pending: usize,
+    /// Being sampled.
+    pub sampling: usize,
+    /// Available.
+    pub available: usize,
+    /// Unavailable.
+    pub unavailable: usize,
+}
+
+/// The light client's shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct LightClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    sampler: Sampler,
+    chain: ChainClient,
+    results: RwLock<Results>,
+    checkpoint: RwLock<u64>,
+    head: RwLock<u64>,
+    events: broadcast::Sender<SampleReport>,
+    metrics: Arc<SamplerMetrics>,
+}
+
+impl std::fmt::Debug for LightClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LightClient")
+            .field("datadir", &self.inner.config.datadir)
+            .field("checkpoint", &*self.inner.checkpoint.read())
+            .finish()
+    }
+}
+
+fn state_err(path: &Path, reason: impl ToString) -> ClientError {
+    ClientError::State {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+impl LightClient {
+    /// Opens the state in `config.datadir` (checkpoint and results of earlier runs).
+    pub fn open(
+        config: ClientConfig,
+        sampler: Sampler,
+        chain: ChainClient,
+    ) -> Result<Self, ClientError> {
+        std::fs::create_dir_all(&config.datadir).map_err(|e| state_err(&config.datadir, e))?;
+        let cp_path = config.datadir.join("checkpoint.json");
+        let mut next = config.start_block;
+        if cp_path.exists() {
+            let text = std::fs::read_to_string(&cp_path).map_err(|e| state_err(&cp_path, e))?;
+            let cp: Checkpoint = serde_json::from_str(&text).map_err(|e| state_err(&cp_path, e))?;
+            if cp.chain_id != chain.chain_id() {
+                return Err(state_err(
+                    &cp_path,
+                    format!(
+                        "checkpoint is for chain {}, the endpoint serves chain {}",
+                        cp.chain_id,
+                        chain.chain_id()
+                    ),
+                ));
+            }
+            next = cp.next_block;
+        }
+        let mut results = Results::default();
+        let res_path = config.datadir.join("results.jsonl");
+        if res_path.exists() {
+            let text = std::fs::read_to_string(&res_path).map_err(|e| state_err(&res_path, e))?;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                // A torn last line (crash mid-append) is skipped; its range is resampled.
+                if let Ok(r) = serde_json::from_str::<SampleReport>(line) {
+                    results.insert(r, config.max_results);
+                }
+            }
+        }
+        let metrics = SamplerMetrics::new();
+        metrics.checkpoint.set(next as i64);
+        let (events, _) = broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                sampler,
+                chain,
+                results: RwLock::new(results),
+                checkpoint: RwLock::new(next),
+                head: RwLock::new(0),
+                events,
+                metrics,
+            }),
+        })
+    }
+
+    /// The next block to look at.
+    pub fn checkpoint(&self) -> u64 {
+        *self.inner.checkpoint.read()
+    }
+
+    /// The chain head last seen.
+    pub fn head(&self) -> u64 {
+        *self.inner.head.read()
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The sampler.
+    pub fn sampler(&self) -> &Sampler {
+        &self.inner.sampler
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Arc<SamplerMetrics> {
+        &self.inner.metrics
+    }
+
+    /// Results for a data_root (one per anchor), latest last.
+    pub fn availability(&self, root: &B256) -> Vec<SampleReport> {
+        self.inner
+            .results
+            .read()
+            .by_root
+            .get(root)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Results of the anchors in block `n`.
+    pub fn block(&self, n: u64) -> Vec<SampleReport> {
+        let results = self.inner.results.read();
+        results
+            .by_block
+            .get(&n)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|(root, cert)| {
+                        results
+                            .by_root
+                            .get(root)
+                            .and_then(|e| e.iter().find(|r| r.certificate == *cert).cloned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Results by status.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for r in self.inner.results.read().by_root.values().flatten() {
+            match r.status {
+                Availability::Pending => c.pending += 1,
+                Availability::Sampling => c.sampling += 1,
+                Availability::Available => c.available += 1,
+                Availability::Unavailable => c.unavailable += 1,
+            }
+        }
+        c
+    }
+
+    /// A stream of results as they are produced (pending, sampling, final).
+    pub fn subscribe(&self) -> broadcast::Receiver<SampleReport> {
+        self.inner.events.subscribe()
+    }
+
+    fn publish(&self, r: SampleReport) {
+        self.inner
+            .results
+            .write()
+            .insert(r.clone(), self.inner.config.max_results);
+        let _ = self.inner.events.send(r);
+    }
+
+    /// Follows the chain until `cancel`.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut failures = 0u32;
+        loop {
+            let step = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = self.step() => r,
+            };
+            let wait = match step {
+                Ok(true) => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(false) => {
+                    failures = 0;
+                    self.inner.config.poll_interval
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(target: "zg_sampler", error = %e, "following the chain failed");
+                    self.inner.config.poll_interval * failures.min(10)
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One range: returns whether there may be more to do right away.
+    async fn step(&self) -> Result<bool, String> {
+        let chain = &self.inner.chain;
+        let head = chain
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|e| e.to_string())?;
+        *self.inner.head.write() = head;
+        self.inner.metrics.head.set(head as i64);
+        let Some(safe) = head.checked_sub(self.inner.config.confirmations) else {
+            return Ok(false);
+        };
+        let from = self.checkpoint();
+        if from > safe {
+            return Ok(false);
+        }
+        let to = safe.min(from + self.inner.config.max_range.max(1) - 1);
+        let filter = Filter::new()
+            .address(DA_ENTRANCE_ADDRESS)
+            .event_signature(IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH)
+            .from_block(from)
+            .to_block(to);
+        let logs = chain
+            .provider()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut anchors = Vec::new();
+        for log in logs {
+            let block = log.block_number;
+            match log.log_decode::<IDAEntrance::ErasureCommitmentVerified>() {
+                Ok(ev) => {
+                    let ev = ev.inner.data;
+                    anchors.push((
+                        Certificate {
+                            epoch: ev.epoch.saturating_to(),
+                            quorum_id: ev.quorumId.saturating_to(),
+                            data_root: ev.dataRoot,
+                        },
+                        block,
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(target: "zg_sampler", error = %e, "undecodable anchor event skipped")
+                }
+            }
+        }
+        for (cert, block) in &anchors {
+            self.publish(pending(cert, *block, Availability::Pending));
+        }
+        let finished: Vec<SampleReport> = futures::stream::iter(anchors)
+            .map(|(cert, block)| async move {
+                self.publish(pending(&cert, block, Availability::Sampling));
+                let mut r = self.inner.sampler.sample(&cert).await;
+                r.block = block;
+                self.inner.metrics.observe(&r);
+                tracing::info!(target: "zg_sampler", data_root = %cert.data_root, status = ?r.status, confidence = r.confidence, ms = r.duration_ms, "sampled");
+                self.publish(r.clone());
+                r
+            })
+            .buffer_unordered(self.inner.config.concurrency.max(1))
+            .collect()
+            .await;
+        self.persist(&finished, to + 1).map_err(|e| e.to_string())?;
+        Ok(to < safe)
+    }
+
+    /// Appends results (synced), then moves the checkpoint (atomic rename).
+    fn persist(&self, finished: &[SampleReport], next: u64) -> Result<(), ClientError> {
+        let dir = &self.inner.config.datadir;
+        if !finished.is_empty() {
+            let path = dir.join("results.jsonl");
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| state_err(&path, e))?;
+            let mut buf = Vec::new();
+            for r in finished {
+                serde_json::to_writer(&mut buf, r).map_err(|e| state_err(&path, e))?;
+                buf.push(b'\n');
+            }
+            f.write_all(&buf).map_err(|e| state_err(&path, e))?;
+            f.sync_data().map_err(|e| state_err(&path, e))?;
+        }
+        let path = dir.join("checkpoint.json");
+        let tmp = dir.join("checkpoint.json.tmp");
+        let cp = Checkpoint {
+            chain_id: self.inner.chain.chain_id(),
+            next_block: next,
+        };
+        let text = serde_json::to_vec(&cp).map_err(|e| state_err(&path, e))?;
+        {
+            let mut f = std::fs::File::create(&tmp).map_err(|e| state_err(&tmp, e))?;
+            f.write_all(&text).map_err(|e| state_err(&tmp, e))?;
+            f.sync_all().map_err(|e| state_err(&tmp, e))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(|e| state_err(&path, e))?;
+        *self.inner.checkpoint.write() = next;
+        self.inner.metrics.checkpoint.set(next as i64);
+        Ok(())
+    }
+}
+
+fn pending(cert: &Certificate, block: Option<u64>, status: Availability) -> SampleReport {
+    SampleReport {
+        certificate: *cert,
+        status,
+        confidence: 0.0,
+        columns: Vec::new(),
+        samples_ok: 0,
+        samples_failed: 0,
+        failures: Vec::new(),
+        misbehaving: Vec::new(),
+        block,
+        finished_at_ms: 0,
+        duration_ms: 0,
+    }
+}
