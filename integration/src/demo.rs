@@ -20,6 +20,10 @@ pub struct DemoReport {
     pub get: Duration,
     /// Retrieval from the DA nodes (no cache).
     pub cold_get: Duration,
+    /// The light client's confidence that the payload is available.
+    pub confidence: f64,
+    /// From the put's answer to the light client's verdict.
+    pub to_confidence: Duration,
     /// Keccak-mode put.
     pub keccak_put: Duration,
     /// Keccak-mode get.
@@ -82,14 +86,26 @@ async fn call(
     Ok((body, t.elapsed()))
 }
 
-/// Puts a batch through the op-plugin at `url` in generic and keccak mode and gets it
-/// back, checking the bytes; reads it cold from the DA nodes through the disperser at
-/// `disperser`; `progress` receives one line per step.
+/// The devnet's endpoints the demo talks to.
+#[derive(Clone, Debug)]
+pub struct DemoEndpoints {
+    /// op-plugin base URL.
+    pub plugin: String,
+    /// Disperser API base URL.
+    pub disperser: String,
+    /// Light-client API base URL.
+    pub sampler: String,
+}
+
+/// Puts a batch through the op-plugin in generic and keccak mode and gets it back,
+/// checking the bytes; reads it cold from the DA nodes through the disperser; waits for
+/// the light client's verdict; `progress` receives one line per step.
 pub async fn run_demo(
-    url: &str,
-    disperser: &str,
+    endpoints: &DemoEndpoints,
     mut progress: impl FnMut(&str),
 ) -> Result<DemoReport, DemoError> {
+    let url = endpoints.plugin.as_str();
+    let disperser = endpoints.disperser.as_str();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
@@ -99,7 +115,7 @@ pub async fn run_demo(
         })?;
     let body = batcher_body(120_000);
     progress(&format!(
-        "[1/5] op-batcher: POST {url}/put ({} bytes, generic commitment) …",
+        "[1/6] op-batcher: POST {url}/put ({} bytes, generic commitment) …",
         body.len()
     ));
     let (raw, put) = call(
@@ -118,7 +134,7 @@ pub async fn run_demo(
         put.as_secs_f64(),
         commitment.to_hex()
     ));
-    progress("[2/5] op-node: GET /get/0x… …");
+    progress("[2/6] op-node: GET /get/0x… …");
     let (got, get) = call(
         "generic get",
         http.get(format!("{url}/get/{}", commitment.to_hex())),
@@ -141,7 +157,7 @@ pub async fn run_demo(
             reason: "a keccak commitment came back".into(),
         });
     };
-    progress("[3/5] cold read: 64 columns from the DA nodes over libp2p, every cell verified …");
+    progress("[3/6] cold read: 64 columns from the DA nodes over libp2p, every cell verified …");
     let (cold, cold_get) = call(
         "cold read",
         http.get(format!(
@@ -160,10 +176,19 @@ pub async fn run_demo(
         "      byte-identical, in {:.0} ms",
         cold_get.as_secs_f64() * 1e3
     ));
+    progress("[4/6] light client: sampling random columns of the anchored payload …");
+    let (availability, sampled) = wait_available(&http, &endpoints.sampler, &cert).await?;
+    progress(&format!(
+        "      {} at confidence {:.6} ({} columns verified), {:.2} s after the put returned",
+        availability.0,
+        availability.1,
+        availability.2,
+        sampled.as_secs_f64()
+    ));
     let kbody = batcher_body(60_000);
     let kc = AltDaCommitment::Keccak(keccak256(&kbody));
     progress(&format!(
-        "[4/5] op-batcher (keccak mode): POST /put/{} …",
+        "[5/6] op-batcher (keccak mode): POST /put/{} …",
         kc.to_hex()
     ));
     let (_, keccak_put) = call(
@@ -173,7 +198,7 @@ pub async fn run_demo(
             .body(kbody.clone()),
     )
     .await?;
-    progress("[5/5] op-node (keccak mode): GET /get/0x00… …");
+    progress("[6/6] op-node (keccak mode): GET /get/0x00… …");
     let (kgot, keccak_get) =
         call("keccak get", http.get(format!("{url}/get/{}", kc.to_hex()))).await?;
     if kgot != kbody {
@@ -188,7 +213,47 @@ pub async fn run_demo(
         put,
         get,
         cold_get,
+        confidence: availability.1,
+        to_confidence: sampled,
         keccak_put,
         keccak_get,
     })
+}
+
+/// Polls the light client until it has a final verdict on `cert`: (status, confidence,
+/// verified samples) and how long it took.
+async fn wait_available(
+    http: &reqwest::Client,
+    sampler: &str,
+    cert: &zg_primitives::Certificate,
+) -> Result<((String, f64, u64), Duration), DemoError> {
+    let t = Instant::now();
+    let err = |reason: String| DemoError::Step {
+        step: "sampling",
+        reason,
+    };
+    loop {
+        let resp = http
+            .get(format!("{sampler}/v1/availability/{}", cert.data_root))
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if resp.status() == 200 {
+            let v: serde_json::Value = resp.json().await.map_err(|e| err(e.to_string()))?;
+            let latest = &v["latest"];
+            let status = latest["status"].as_str().unwrap_or("").to_string();
+            if status == "available" || status == "unavailable" {
+                if status != "available" {
+                    return Err(err(format!("the light client says {latest}")));
+                }
+                let confidence = latest["confidence"].as_f64().unwrap_or(0.0);
+                let ok = latest["samples_ok"].as_u64().unwrap_or(0);
+                return Ok(((status, confidence, ok), t.elapsed()));
+            }
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            return Err(err("no verdict within 120 s".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -15,6 +15,7 @@ use zg_da_server::{
     RunningNode,
 };
 use zg_op_plugin::{PluginConfig, RunningPlugin, UpstreamConfig};
+use zg_sampler::{ClientConfig, RunningSampler, SamplerConfig};
 
 /// Dev account (index in the dev mnemonic) of the disperser.
 pub const DISPERSER_ACCOUNT: u32 = 9;
@@ -46,6 +47,8 @@ pub struct DevnetConfig {
     pub disperser_addr: SocketAddr,
     /// op-plugin listen address.
     pub plugin_addr: SocketAddr,
+    /// Light-client (sampler) API listen address.
+    pub sampler_addr: SocketAddr,
 }
 
 impl DevnetConfig {
@@ -60,6 +63,7 @@ impl DevnetConfig {
             chain_addr: ([127, 0, 0, 1], 8545).into(),
             disperser_addr: ([127, 0, 0, 1], 51001).into(),
             plugin_addr: ([127, 0, 0, 1], 3100).into(),
+            sampler_addr: ([127, 0, 0, 1], 3300).into(),
         }
     }
 
@@ -70,6 +74,7 @@ impl DevnetConfig {
             chain_addr: any,
             disperser_addr: any,
             plugin_addr: any,
+            sampler_addr: any,
             ..Self::new(datadir)
         }
     }
@@ -145,6 +150,8 @@ pub struct Devnet {
     pub disperser: RunningDisperser,
     /// The op-plugin.
     pub plugin: RunningPlugin,
+    /// The light client sampling every anchor.
+    pub sampler: RunningSampler,
     /// The settings it runs with.
     pub config: DevnetConfig,
 }
@@ -260,11 +267,28 @@ impl Devnet {
         let plugin = zg_op_plugin::start(pc, upstream, listener, CancellationToken::new())
             .await
             .map_err(|e| start_err("op-plugin")(e.to_string()))?;
+
+        let mut sc = ClientConfig::new(config.datadir.join("sampler"));
+        sc.poll_interval = Duration::from_millis(250);
+        let listener = TcpListener::bind(config.sampler_addr)
+            .await
+            .map_err(|e| start_err("sampler")(format!("binding {}: {e}", config.sampler_addr)))?;
+        let sampler = zg_sampler::start(
+            ChainConfig::new(rpc.clone()),
+            NetConfig::default(),
+            SamplerConfig::default(),
+            sc,
+            listener,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| start_err("sampler")(e.to_string()))?;
         Ok(Self {
             chain,
             nodes,
             disperser,
             plugin,
+            sampler,
             config,
         })
     }
@@ -278,6 +302,7 @@ impl Devnet {
                 format!("http://{}", self.disperser.http_addr),
             ),
             ("op-plugin".to_string(), self.plugin.url()),
+            ("sampler".to_string(), self.sampler.url()),
         ];
         for (i, n) in self.nodes.iter().enumerate() {
             v.push((format!("node.{i}.p2p"), n.socket.clone()));
@@ -286,8 +311,9 @@ impl Devnet {
         v
     }
 
-    /// Stops in order: op-plugin, disperser, DA nodes, chain.
+    /// Stops in order: sampler, op-plugin, disperser, DA nodes, chain.
     pub async fn shutdown(self) -> Result<(), DevnetError> {
+        self.sampler.shutdown().await;
         let stop = |component: &str| {
             let component = component.to_string();
             move |e: String| DevnetError::Stop {

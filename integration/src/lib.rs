@@ -3,5 +3,5 @@
 pub mod demo;
 pub mod devnet;
 
-pub use demo::{DemoReport, run_demo};
+pub use demo::{DemoEndpoints, DemoReport, run_demo};
 pub use devnet::{Devnet, DevnetConfig, DevnetError};

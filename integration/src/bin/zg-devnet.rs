@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use zg_integration::{Devnet, DevnetConfig, run_demo};
+use zg_integration::{DemoEndpoints, Devnet, DevnetConfig, run_demo};
 use zg_primitives::runtime::{init_tracing_with, shutdown_signal};
 
 /// The zg-da devnet: chain, DA nodes, disperser and op-plugin on loopback.
@@ -59,6 +59,13 @@ struct Cli {
     /// Once ready, put a batch through the op-plugin and get it back, and print a report.
     #[arg(long = "demo", env = "ZG_DEVNET_DEMO")]
     demo: bool,
+    /// Light-client (sampler) API address.
+    #[arg(
+        long = "sampler.addr",
+        env = "ZG_DEVNET_SAMPLER_ADDR",
+        default_value = "127.0.0.1:3300"
+    )]
+    sampler_addr: String,
     /// Exit after the demo instead of serving until Ctrl-C.
     #[arg(long = "exit-after-demo", env = "ZG_DEVNET_EXIT_AFTER_DEMO")]
     exit_after_demo: bool,
@@ -99,6 +106,7 @@ async fn main() -> eyre::Result<()> {
     config.chain_addr = cli.chain_addr.parse()?;
     config.disperser_addr = cli.disperser_addr.parse()?;
     config.plugin_addr = cli.plugin_addr.parse()?;
+    config.sampler_addr = cli.sampler_addr.parse()?;
     let threshold = config.threshold()?;
     println!(
         "zg-devnet: starting {} DA nodes (threshold {threshold}) in {}",
@@ -112,9 +120,12 @@ async fn main() -> eyre::Result<()> {
     println!("zg-devnet ready");
     let mut failed = None;
     if cli.demo {
-        let url = devnet.plugin.url();
-        let disperser = format!("http://{}", devnet.disperser.http_addr);
-        match run_demo(&url, &disperser, |line| println!("{line}")).await {
+        let endpoints = DemoEndpoints {
+            plugin: devnet.plugin.url(),
+            disperser: format!("http://{}", devnet.disperser.http_addr),
+            sampler: devnet.sampler.url(),
+        };
+        match run_demo(&endpoints, |line| println!("{line}")).await {
             Ok(r) => {
                 println!("demo ok");
                 println!(
@@ -125,6 +136,11 @@ async fn main() -> eyre::Result<()> {
                     r.cold_get.as_secs_f64() * 1e3,
                     r.keccak_put.as_secs_f64(),
                     r.keccak_get.as_secs_f64() * 1e3
+                );
+                println!(
+                    "  light client: available at confidence {:.6}, {:.2} s after the put",
+                    r.confidence,
+                    r.to_confidence.as_secs_f64()
                 );
                 println!(
                     "  L1 calldata op-batcher posts: 0x01{}",

@@ -41,6 +41,7 @@ impl Devnet {
             .args(["--chain.addr", "127.0.0.1:0"])
             .args(["--disperser.addr", "127.0.0.1:0"])
             .args(["--plugin.addr", "127.0.0.1:0"])
+            .args(["--sampler.addr", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
