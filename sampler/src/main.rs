@@ -85,6 +85,8 @@ struct Cli {
 async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
     init_tracing(&cli.log_format);
+    // A light client only verifies: no prover tables (≈ 100 MB less, faster start).
+    zg_primitives::Kzg::init_mainnet(zg_primitives::Precompute::None);
     if !(cli.target > 0.0 && cli.target < 1.0) {
         eyre::bail!("--target must be between 0 and 1");
     }
