@@ -163,6 +163,21 @@ struct NodeArgs {
         default_value_t = 5
     )]
     registration_interval: u64,
+    /// Sample the other quorums' anchors (results at /sampling/v1/… on the HTTP port).
+    #[arg(
+        long = "sampling.enabled",
+        env = "ZG_DA_SAMPLING_ENABLED",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    sampling: bool,
+    /// Columns sampled per payload.
+    #[arg(
+        long = "sampling.samples",
+        env = "ZG_DA_SAMPLING_SAMPLES",
+        default_value_t = 16
+    )]
+    samples: usize,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +264,8 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
     config.max_concurrent_stores = args.max_concurrent;
     config.retention = Duration::from_secs(args.retention);
     config.registration_interval = Duration::from_secs(args.registration_interval.max(1));
+    config.sample_other_quorums = args.sampling;
+    config.sampling.samples = args.samples.clamp(1, 128);
     let http = tokio::net::TcpListener::bind(&args.http_addr)
         .await
         .wrap_err_with(|| format!("binding {}", args.http_addr))?;

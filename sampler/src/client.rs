@@ -46,6 +46,9 @@ pub struct ClientConfig {
     pub concurrency: usize,
     /// Results kept in memory (oldest dropped first).
     pub max_results: usize,
+    /// Anchors of quorums that include this member are not sampled (a DA node samples
+    /// the other quorums' data).
+    pub skip_quorums_of: Option<alloy_primitives::Address>,
 }
 
 impl ClientConfig {
@@ -59,6 +62,7 @@ impl ClientConfig {
             max_range: 1000,
             concurrency: 4,
             max_results: 100_000,
+            skip_quorums_of: None,
         }
     }
 }
@@ -378,6 +382,19 @@ impl LightClient {
                     tracing::warn!(target: "zg_sampler", error = %e, "undecodable anchor event skipped")
                 }
             }
+        }
+        if let Some(me) = self.inner.config.skip_quorums_of {
+            let mut kept = Vec::with_capacity(anchors.len());
+            for (cert, block) in anchors {
+                let own = matches!(
+                    chain.quorum(cert.epoch, cert.quorum_id).await,
+                    Ok(Some(q)) if q.member(me).is_some()
+                );
+                if !own {
+                    kept.push((cert, block));
+                }
+            }
+            anchors = kept;
         }
         for (cert, block) in &anchors {
             self.publish(pending(cert, *block, Availability::Pending));

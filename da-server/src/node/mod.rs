@@ -61,6 +61,10 @@ pub struct NodeConfig {
     pub prune_interval: Duration,
     /// How often registration (signer, socket, next epoch) is checked.
     pub registration_interval: Duration,
+    /// Sample the other quorums' anchors (results at `/sampling/v1/…` on the HTTP port).
+    pub sample_other_quorums: bool,
+    /// Settings of that sampling.
+    pub sampling: zg_sampler::SamplerConfig,
     /// Injected misbehaviour (tests).
     #[cfg(feature = "test-utils")]
     pub faults: Faults,
@@ -79,6 +83,8 @@ impl NodeConfig {
             retention: Duration::from_secs(14 * 24 * 3600),
             prune_interval: Duration::from_secs(600),
             registration_interval: Duration::from_secs(5),
+            sample_other_quorums: true,
+            sampling: zg_sampler::SamplerConfig::default(),
             #[cfg(feature = "test-utils")]
             faults: Faults::default(),
         }
@@ -100,6 +106,9 @@ pub enum NodeError {
     /// HTTP listener failure.
     #[error("http: {0}")]
     Http(#[from] std::io::Error),
+    /// The sampler's state could not be opened.
+    #[error("sampler: {0}")]
+    Sampler(String),
 }
 
 /// A running DA node.
@@ -113,6 +122,8 @@ pub struct RunningNode {
     pub socket: String,
     /// Where `/health` and `/metrics` listen.
     pub http_addr: SocketAddr,
+    /// The node's sampling of the other quorums' anchors, if enabled.
+    pub sampling: Option<zg_sampler::LightClient>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     net_task: JoinHandle<()>,
@@ -185,6 +196,24 @@ pub async fn start(
     let http_addr = http.local_addr()?;
     let mut tasks = Vec::new();
 
+    // Sampling of the other quorums' anchors, from the head at the first start on.
+    let sampling = if config.sample_other_quorums {
+        let mut sc = zg_sampler::ClientConfig::new(config.datadir.join("sampler"));
+        sc.start_block = {
+            use alloy::providers::Provider;
+            chain.provider().get_block_number().await.unwrap_or(0)
+        };
+        sc.skip_quorums_of = Some(config.keys.address());
+        sc.concurrency = 2;
+        let sampler =
+            zg_sampler::Sampler::new(network.clone(), chain.clone(), kzg, config.sampling.clone());
+        let client = zg_sampler::LightClient::open(sc, sampler, chain.clone())
+            .map_err(|e| NodeError::Sampler(e.to_string()))?;
+        tasks.push(tokio::spawn(client.clone().run(cancel.child_token())));
+        Some(client)
+    } else {
+        None
+    };
     let reg = Registrar {
         chain,
         keys: config.keys.clone(),
@@ -221,6 +250,13 @@ pub async fn start(
                 }
             }),
         );
+    let app = match &sampling {
+        Some(client) => app.nest(
+            "/sampling",
+            zg_sampler::api::router(client.clone(), cancel.child_token()),
+        ),
+        None => app,
+    };
     let http_cancel = cancel.child_token();
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(http, app)
@@ -236,6 +272,7 @@ pub async fn start(
         network,
         socket,
         http_addr,
+        sampling,
         cancel,
         tasks,
         net_task,

@@ -5,3 +5,4 @@ mod bad_input;
 mod dispersal;
 mod faults;
 mod restart;
+mod sampling;
