@@ -1,4 +1,5 @@
 //! End-to-end tests of the devnet binary as a separate OS process.
 #![allow(missing_docs)]
 
+mod bad_input;
 mod devnet;

@@ -1,0 +1,106 @@
+use std::time::Duration;
+
+use alloy::transports::http::reqwest;
+use zg_integration::demo::batcher_body;
+use zg_integration::{Devnet, DevnetConfig};
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Bad input at every HTTP and JSON-RPC surface of the devnet gets a 4xx or a JSON-RPC
+/// error with a message, and every server keeps serving afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_surface_refuses_bad_input_and_keeps_serving() {
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "zg-it-bad-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    )));
+    let mut config = DevnetConfig::ephemeral(dir.0.clone());
+    config.block_time = Duration::from_millis(500);
+    let devnet = Devnet::start(config).await.unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let plugin = devnet.plugin.url();
+    let disperser = format!("http://{}", devnet.disperser.http_addr);
+    let sampler = devnet.sampler.url();
+    let node = format!("http://{}", devnet.nodes[0].http_addr);
+    let rpc = devnet.chain.rpc_url();
+
+    let gets = [
+        (format!("{plugin}/get/0xzz"), 400),
+        (format!("{plugin}/get/0x02ff"), 400),
+        (format!("{disperser}/v1/blobs/not-hex"), 400),
+        (
+            format!("{disperser}/v1/blobs/0x{}/data", "11".repeat(32)),
+            404,
+        ),
+        (format!("{sampler}/v1/availability/0x12"), 400),
+        (format!("{sampler}/v1/blocks/minus-one"), 400),
+        (format!("{node}/sampling/v1/availability/zz"), 400),
+    ];
+    for (url, status) in gets {
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{url}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            v["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{url}: {v}"
+        );
+    }
+    for url in [format!("{plugin}/put"), format!("{disperser}/v1/blobs")] {
+        let r = http.post(&url).body(Vec::<u8>::new()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{url}");
+    }
+    // JSON-RPC: malformed JSON and an unknown method.
+    for (body, code) in [
+        ("{\"jsonrpc\":\"2.0\",", -32700),
+        (
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_nope\",\"params\":[]}",
+            -32601,
+        ),
+    ] {
+        let r = http
+            .post(&rpc)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{v}");
+    }
+
+    // Everyone still serves: a put through the plugin, a get, the light client's verdict.
+    for url in [
+        format!("{plugin}/health"),
+        format!("{disperser}/health"),
+        format!("{sampler}/health"),
+        format!("{node}/health"),
+    ] {
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 200, "{url}");
+    }
+    let body = batcher_body(20_000);
+    let put = http
+        .post(format!("{plugin}/put"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let c = put.bytes().await.unwrap();
+    let got = http
+        .get(format!("{plugin}/get/0x{}", hex::encode(&c)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().to_vec(), body);
+    devnet.shutdown().await.unwrap();
+}
