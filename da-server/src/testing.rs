@@ -343,8 +343,16 @@ pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
 }
 
 /// Prints a benchmark report and writes it to `target/bench/{name}.json` of the
-/// workspace.
+/// workspace, adding the machine's core count to an object report.
 pub fn write_bench_report(name: &str, report: &serde_json::Value) {
+    let mut report = report.clone();
+    if let Some(o) = report.as_object_mut() {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0);
+        o.insert("cores".into(), serde_json::json!(cores));
+    }
+    let report = &report;
     let text = serde_json::to_string_pretty(report).unwrap();
     println!("{text}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

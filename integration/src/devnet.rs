@@ -132,11 +132,12 @@ fn start_err(component: impl Into<String>) -> impl FnOnce(String) -> DevnetError
     move |reason| DevnetError::Start { component, reason }
 }
 
-fn dev_account(index: u32) -> PrivateKeySigner {
-    let s = zg_chain::dev_accounts(index + 1)
-        .pop()
-        .expect("dev account derivation");
-    PrivateKeySigner::from_bytes(&s.to_bytes()).expect("valid key")
+/// The first `n` dev accounts, derived once (each derivation runs PBKDF2).
+fn dev_accounts(n: u32) -> Vec<PrivateKeySigner> {
+    zg_chain::dev_accounts(n)
+        .into_iter()
+        .map(|s| PrivateKeySigner::from_bytes(&s.to_bytes()).expect("valid key"))
+        .collect()
 }
 
 /// A running devnet.
@@ -163,9 +164,9 @@ impl Devnet {
         let threshold = config.threshold()?;
         std::fs::create_dir_all(&config.datadir)
             .map_err(|e| start_err("datadir")(e.to_string()))?;
-        let node_accounts: Vec<PrivateKeySigner> = (0..config.nodes as u32)
-            .map(|i| dev_account(FIRST_NODE_ACCOUNT + i))
-            .collect();
+        let mut accounts = dev_accounts(FIRST_NODE_ACCOUNT + config.nodes as u32);
+        let node_accounts = accounts.split_off(FIRST_NODE_ACCOUNT as usize);
+        let disperser_account = accounts.swap_remove(DISPERSER_ACCOUNT as usize);
 
         // Chain: the dev genesis plus the node accounts, quorum size and threshold.
         let mut genesis = Genesis::default();
@@ -224,7 +225,7 @@ impl Devnet {
         // The disperser's deposit, then a quorum.
         let payer = ChainClient::connect(
             ChainConfig::new(rpc.clone()),
-            Some(dev_account(DISPERSER_ACCOUNT)),
+            Some(disperser_account.clone()),
         )
         .await
         .map_err(|e| start_err("deposit")(e.to_string()))?;
@@ -242,7 +243,7 @@ impl Devnet {
 
         let dc = DisperserConfig::new(
             config.datadir.join("disperser"),
-            dev_account(DISPERSER_ACCOUNT),
+            disperser_account,
             ChainConfig::new(rpc.clone()),
         );
         let http = TcpListener::bind(config.disperser_addr)

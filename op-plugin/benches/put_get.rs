@@ -172,14 +172,6 @@ fn main() {
         report.insert("frame_bytes".into(), json!(FRAME_BYTES));
         report.insert("block_time_ms".into(), json!(BLOCK_TIME.as_millis() as u64));
         report.insert("da_nodes".into(), json!(zg_da_server::testing::NODES));
-        report.insert(
-            "cores".into(),
-            json!(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(0)
-            ),
-        );
         write_bench_report("op-plugin", &serde_json::Value::Object(report));
         getter.shutdown().await.unwrap();
         putter.shutdown().await.unwrap();

@@ -163,12 +163,7 @@ impl PluginStore {
             let Some((seq, key, len)) = fifo.entries.pop_front() else {
                 break;
             };
-            // The same certificate may have been cached again later; the later entry
-            // still holds it.
-            let again = fifo.entries.iter().any(|(_, k, _)| *k == key);
-            if !again {
-                batch.delete_cf(db::cf(&self.db, CACHE), key);
-            }
+            batch.delete_cf(db::cf(&self.db, CACHE), key);
             batch.delete_cf(db::cf(&self.db, CACHE_ORDER), seq.to_be_bytes());
             fifo.bytes -= len;
         }

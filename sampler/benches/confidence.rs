@@ -136,14 +136,6 @@ fn main() {
             "target_confidence".into(),
             json!(SamplerConfig::default().target),
         );
-        report.insert(
-            "cores".into(),
-            json!(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(0)
-            ),
-        );
         write_bench_report("sampler", &serde_json::Value::Object(report));
         sampler.shutdown().await;
         cluster.shutdown().await;

@@ -4,23 +4,13 @@ use alloy::transports::http::reqwest;
 use zg_integration::demo::batcher_body;
 use zg_integration::{Devnet, DevnetConfig};
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::TempDir;
 
 /// Bad input at every HTTP and JSON-RPC surface of the devnet gets a 4xx or a JSON-RPC
 /// error with a message, and every server keeps serving afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_surface_refuses_bad_input_and_keeps_serving() {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "zg-it-bad-{}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-    )));
+    let dir = TempDir::new("bad");
     let mut config = DevnetConfig::ephemeral(dir.0.clone());
     config.block_time = Duration::from_millis(500);
     let devnet = Devnet::start(config).await.unwrap();

@@ -6,13 +6,7 @@ use std::time::{Duration, Instant};
 use alloy::transports::http::reqwest;
 use zg_integration::{Devnet, DevnetConfig};
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::TempDir;
 
 /// 1000 puts of 120 KB from 32 concurrent clients through the op-plugin: every put
 /// certified (no 500, no 503), every commitment distinct, every payload read back
@@ -21,11 +15,7 @@ impl Drop for TempDir {
 async fn thousand_puts_from_32_clients() {
     const PUTS: usize = 1000;
     const CLIENTS: usize = 32;
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "zg-it-load-{}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-    )));
+    let dir = TempDir::new("load");
     let mut config = DevnetConfig::ephemeral(dir.0.clone());
     config.block_time = Duration::from_millis(250);
     let devnet = Devnet::start(config).await.unwrap();
