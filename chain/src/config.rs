@@ -33,6 +33,16 @@ pub struct DaParams {
     pub max_quorums: u64,
     /// Fee per blob, in wei, charged from the disperser's deposit.
     pub blob_fee: U256,
+    /// Blocks per sampling round of the DA sampling module.
+    pub sample_period: u64,
+    /// Anchors of the last this many epochs (and the current one) can win a round.
+    pub sample_window_epochs: u64,
+    /// Wins per round the target is adjusted toward.
+    pub sample_target_wins: u64,
+    /// Most wins one round records.
+    pub sample_max_wins: u64,
+    /// Target of the first round (a cell wins when its quality is at most the target).
+    pub sample_initial_target: U256,
 }
 
 impl Default for DaParams {
@@ -43,6 +53,12 @@ impl Default for DaParams {
             quorum_threshold: 6,
             max_quorums: 16,
             blob_fee: U256::from(1_000_000_000_000u64), // 1e12 wei = 1e-6 ether
+            sample_period: 20,
+            sample_window_epochs: 100,
+            sample_target_wins: 8,
+            sample_max_wins: 32,
+            // One cell in 128 wins: about one win per anchored blob per round at first.
+            sample_initial_target: U256::MAX >> 7,
         }
     }
 }
@@ -88,6 +104,17 @@ impl Genesis {
         }
         if da.epoch_blocks == 0 || da.quorum_size == 0 || da.max_quorums == 0 {
             return Err("epochBlocks, quorumSize and maxQuorums must be positive".into());
+        }
+        if da.sample_period == 0
+            || da.sample_target_wins == 0
+            || da.sample_max_wins == 0
+            || da.sample_initial_target.is_zero()
+        {
+            return Err(
+                "samplePeriod, sampleTargetWins, sampleMaxWins and sampleInitialTarget must be \
+                 positive"
+                    .into(),
+            );
         }
         let recovery = zg_primitives::recovery_nodes(da.quorum_size as usize).unwrap_or(usize::MAX);
         if (da.quorum_threshold as usize) < recovery || da.quorum_threshold > da.quorum_size {

@@ -49,6 +49,9 @@ struct Args {
     /// Signatures needed per DA quorum (overrides the genesis file).
     #[arg(long = "da.threshold", env = "ZG_CHAIN_DA_THRESHOLD")]
     threshold: Option<u64>,
+    /// Blocks per DA sampling round (overrides the genesis file).
+    #[arg(long = "da.sample-period", env = "ZG_CHAIN_DA_SAMPLE_PERIOD")]
+    sample_period: Option<u64>,
     /// Largest JSON-RPC request body in bytes.
     #[arg(long = "http.max-body", env = "ZG_CHAIN_HTTP_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
     max_body: usize,
@@ -80,6 +83,9 @@ async fn main() -> eyre::Result<()> {
     if let Some(v) = args.threshold {
         genesis.da.quorum_threshold = v;
     }
+    if let Some(v) = args.sample_period {
+        genesis.da.sample_period = v;
+    }
     if !(args.block_time.is_finite() && args.block_time >= 0.0) {
         eyre::bail!("--block-time must be a non-negative number of seconds");
     }
@@ -92,6 +98,9 @@ async fn main() -> eyre::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.http_addr)
         .await
         .wrap_err_with(|| format!("binding {}", args.http_addr))?;
+    // The sampling module verifies KZG cell proofs: load the trusted setup (verification
+    // only, no prover tables) off the startup path.
+    std::thread::spawn(|| zg_primitives::Kzg::init_mainnet(zg_primitives::Precompute::None));
     let cancel = CancellationToken::new();
     let chain = zg_chain::start(&args.datadir, config, listener, cancel.clone()).await?;
     println!("zg-chain listening on {}", chain.rpc_url());

@@ -156,10 +156,7 @@ impl Node {
         state
             .code
             .insert(code_hash, Bytes::from_static(MODULE_CODE));
-        for m in MODULES
-            .iter()
-            .chain([&zg_primitives::abi::DA_SAMPLING_ADDRESS])
-        {
+        for m in &MODULES {
             state.accounts.insert(
                 *m,
                 AccountChange {

@@ -1,4 +1,4 @@
-//! JSON-RPC client of the chain's DA modules (`IDASigners`, `IDAEntrance`), over any
+//! JSON-RPC client of the chain's DA modules (`IDASigners`, `IDAEntrance`, `IDASampling`), over any
 //! standard Ethereum endpoint: the bundled chain or the portable contracts.
 //!
 //! Quorums are immutable once their epoch started; their members' details (sockets) are
@@ -17,7 +17,10 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolInterface};
 use parking_lot::Mutex;
-use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SIGNERS_ADDRESS, IDAEntrance, IDASigners};
+use zg_primitives::abi::{
+    DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS, IDAEntrance, IDASampling,
+    IDASigners,
+};
 use zg_primitives::{BlsPublicKey, Certificate};
 
 use crate::error::ChainClientError;
@@ -53,6 +56,19 @@ impl Quorum {
     pub fn member(&self, a: Address) -> Option<&QuorumMember> {
         self.members.iter().find(|m| m.address == a)
     }
+}
+
+/// A round of the chain's DA sampling lottery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleRound {
+    /// Round number.
+    pub round: u64,
+    /// The round's seed.
+    pub seed: B256,
+    /// A cell wins when its quality is at most this.
+    pub target: U256,
+    /// First block of the round.
+    pub start_block: u64,
 }
 
 /// Where the chain is and who signs for this client.
@@ -493,6 +509,57 @@ impl ChainClient {
         .await
     }
 
+    /// The DA sampling module's current round.
+    pub async fn sample_round(&self) -> Result<SampleRound, ChainClientError> {
+        let r = self
+            .call(DA_SAMPLING_ADDRESS, IDASampling::currentRoundCall {})
+            .await?;
+        Ok(SampleRound {
+            round: r.round.saturating_to(),
+            seed: r.seed,
+            target: r.target,
+            start_block: r.startBlock.saturating_to(),
+        })
+    }
+
+    /// The DA sampling module's parameters (never change).
+    pub async fn sample_params(&self) -> Result<IDASampling::sampleParamsReturn, ChainClientError> {
+        self.call(DA_SAMPLING_ADDRESS, IDASampling::sampleParamsCall {})
+            .await
+    }
+
+    /// Checks a sampling response with `eth_call` from this client's account: `Ok(())`
+    /// when it would be accepted, [`ChainClientError::Reverted`] naming the refusal if not.
+    pub async fn check_sampling_response(
+        &self,
+        response: &IDASampling::SampleResponse,
+    ) -> Result<(), ChainClientError> {
+        let from = self.require_account()?;
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_to(DA_SAMPLING_ADDRESS)
+            .with_input(Bytes::from(
+                IDASampling::submitSamplingResponseCall {
+                    response: response.clone(),
+                }
+                .abi_encode(),
+            ));
+        self.inner.provider.call(tx).await.map_err(rpc_err)?;
+        Ok(())
+    }
+
+    /// Submits a winning sampling response.
+    pub async fn submit_sampling_response(
+        &self,
+        response: IDASampling::SampleResponse,
+    ) -> Result<B256, ChainClientError> {
+        self.send(
+            DA_SAMPLING_ADDRESS,
+            IDASampling::submitSamplingResponseCall { response },
+        )
+        .await
+    }
+
     fn require_account(&self) -> Result<Address, ChainClientError> {
         self.inner
             .account
@@ -506,6 +573,9 @@ fn describe_revert(data: &[u8]) -> Option<String> {
         return Some(format!("{e:?}"));
     }
     if let Ok(e) = IDAEntrance::IDAEntranceErrors::abi_decode(data) {
+        return Some(format!("{e:?}"));
+    }
+    if let Ok(e) = IDASampling::IDASamplingErrors::abi_decode(data) {
         return Some(format!("{e:?}"));
     }
     None

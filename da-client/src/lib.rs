@@ -5,7 +5,7 @@ pub mod error;
 pub mod net;
 pub mod retrieval;
 
-pub use chain::{ChainClient, ChainConfig, Quorum, QuorumMember};
+pub use chain::{ChainClient, ChainConfig, Quorum, QuorumMember, SampleRound};
 pub use error::{ChainClientError, NetError, RetrieveError};
 pub use net::{Frame, InboundHandler, NetConfig, Network};
 pub use retrieval::{NodeReport, Retrieved, Retriever};

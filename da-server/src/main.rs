@@ -178,6 +178,21 @@ struct NodeArgs {
         default_value_t = 16
     )]
     samples: usize,
+    /// Take part in the chain's sampling lottery (submit winning stored cells).
+    #[arg(
+        long = "lottery.enabled",
+        env = "ZG_DA_LOTTERY_ENABLED",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    lottery: bool,
+    /// Most lottery wins submitted per round.
+    #[arg(
+        long = "lottery.max-per-round",
+        env = "ZG_DA_LOTTERY_MAX_PER_ROUND",
+        default_value_t = 4
+    )]
+    lottery_max: usize,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +281,8 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
     config.registration_interval = Duration::from_secs(args.registration_interval.max(1));
     config.sample_other_quorums = args.sampling;
     config.sampling.samples = args.samples.clamp(1, 128);
+    config.sample_lottery = args.lottery;
+    config.lottery_max_per_round = args.lottery_max;
     let http = tokio::net::TcpListener::bind(&args.http_addr)
         .await
         .wrap_err_with(|| format!("binding {}", args.http_addr))?;

@@ -35,6 +35,10 @@ pub struct NodeMetrics {
     pub registrations: Family<Labels, Counter>,
     /// Payloads held.
     pub payloads: Gauge,
+    /// Sampling-round wins submitted on chain, by result (`accepted`, or the refusal).
+    pub sample_wins: Family<Labels, Counter>,
+    /// Last sampling round this node scanned its store for.
+    pub sample_round: Gauge,
 }
 
 impl NodeMetrics {
@@ -50,6 +54,8 @@ impl NodeMetrics {
             pruned: Counter::default(),
             registrations: Family::default(),
             payloads: Gauge::default(),
+            sample_wins: Family::default(),
+            sample_round: Gauge::default(),
         };
         {
             let mut r = m.registry.lock();
@@ -89,6 +95,16 @@ impl NodeMetrics {
                 m.registrations.clone(),
             );
             r.register("payloads", "Payloads held", m.payloads.clone());
+            r.register(
+                "sample_wins",
+                "Sampling-round wins submitted on chain, by result",
+                m.sample_wins.clone(),
+            );
+            r.register(
+                "sample_round",
+                "Last sampling round scanned",
+                m.sample_round.clone(),
+            );
         }
         Arc::new(m)
     }

@@ -55,6 +55,9 @@ pub fn dev_signer(i: u32) -> PrivateKeySigner {
     PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
 }
 
+/// A change to the test chain's genesis.
+pub type GenesisTweak = std::sync::Arc<dyn Fn(&mut Genesis) + Send + Sync>;
+
 /// What a cluster looks like.
 #[derive(Clone, Default)]
 pub struct ClusterOptions {
@@ -71,6 +74,11 @@ pub struct ClusterOptions {
     pub block_time: Option<Duration>,
     /// Quorum size and threshold (default 8 and 6: one quorum of all nodes).
     pub quorum: Option<(u64, u64)>,
+    /// Nodes take part in the sampling lottery (off by default: with a block per
+    /// transaction, lottery submissions would move the chain on by themselves).
+    pub lottery: bool,
+    /// Changes to the chain's genesis.
+    pub genesis: Option<GenesisTweak>,
 }
 
 pub struct Cluster {
@@ -99,6 +107,9 @@ impl Cluster {
         if let Some((size, threshold)) = options.quorum {
             genesis.da.quorum_size = size;
             genesis.da.quorum_threshold = threshold;
+        }
+        if let Some(tweak) = &options.genesis {
+            tweak(&mut genesis);
         }
         let config = ChainNodeConfig {
             genesis,
@@ -208,6 +219,8 @@ impl Cluster {
             ..NetConfig::default()
         };
         c.registration_interval = Duration::from_millis(500);
+        c.sample_lottery = self.options.lottery;
+        c.lottery_interval = Duration::from_millis(200);
         c.faults = self.node_faults[i].clone();
         c
     }

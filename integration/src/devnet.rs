@@ -127,7 +127,7 @@ pub enum DevnetError {
     },
 }
 
-fn start_err(component: impl Into<String>) -> impl FnOnce(String) -> DevnetError {
+pub(crate) fn start_err(component: impl Into<String>) -> impl FnOnce(String) -> DevnetError {
     let component = component.into();
     move |reason| DevnetError::Start { component, reason }
 }
@@ -138,6 +138,129 @@ fn dev_accounts(n: u32) -> Vec<PrivateKeySigner> {
         .into_iter()
         .map(|s| PrivateKeySigner::from_bytes(&s.to_bytes()).expect("valid key"))
         .collect()
+}
+
+/// The derived parts of a devnet: accounts, keys and every component's settings. The
+/// in-process [`Devnet`] and the one-process-per-component stack
+/// ([`crate::processes::ProcessStack`]) build their components from the same plan.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The settings.
+    pub config: DevnetConfig,
+    /// Signatures needed to anchor.
+    pub threshold: usize,
+    node_accounts: Vec<PrivateKeySigner>,
+    disperser_account: PrivateKeySigner,
+}
+
+impl Plan {
+    /// Derives accounts and checks the settings.
+    pub fn new(config: DevnetConfig) -> Result<Self, DevnetError> {
+        let threshold = config.threshold()?;
+        let mut accounts = dev_accounts(FIRST_NODE_ACCOUNT + config.nodes as u32);
+        let node_accounts = accounts.split_off(FIRST_NODE_ACCOUNT as usize);
+        let disperser_account = accounts.swap_remove(DISPERSER_ACCOUNT as usize);
+        Ok(Self {
+            config,
+            threshold,
+            node_accounts,
+            disperser_account,
+        })
+    }
+
+    /// The chain's settings: the dev genesis plus the node accounts, quorum size and
+    /// threshold.
+    pub fn chain_config(&self) -> ChainNodeConfig {
+        let mut genesis = Genesis::default();
+        let balance = *genesis.alloc.values().next().expect("dev alloc");
+        for a in &self.node_accounts {
+            genesis.alloc.insert(a.address(), balance);
+        }
+        genesis.da.epoch_blocks = self.config.epoch_blocks;
+        genesis.da.quorum_size = self.config.nodes as u64;
+        genesis.da.quorum_threshold = self.threshold as u64;
+        ChainNodeConfig {
+            genesis,
+            block_time: self.config.block_time,
+            ..ChainNodeConfig::default()
+        }
+    }
+
+    /// The chain's directory.
+    pub fn chain_dir(&self) -> PathBuf {
+        self.config.datadir.join("chain")
+    }
+
+    /// The keys of node `i`.
+    pub fn node_keys(&self, i: usize) -> NodeKeys {
+        NodeKeys::from_eth_key(self.node_accounts[i].clone(), KEY_SEED)
+    }
+
+    /// Settings of node `i` against the chain at `rpc`, listening for libp2p on TCP
+    /// `p2p_port` of loopback (0: any).
+    pub fn node_config(&self, i: usize, rpc: &str, p2p_port: u16) -> NodeConfig {
+        let mut nc = NodeConfig::new(
+            self.config.datadir.join(format!("node-{i}")),
+            self.node_keys(i),
+            ChainConfig::new(rpc),
+        );
+        nc.net = NetConfig {
+            listen: vec![
+                format!("/ip4/127.0.0.1/tcp/{p2p_port}")
+                    .parse()
+                    .expect("multiaddr"),
+            ],
+            ..NetConfig::default()
+        };
+        nc.registration_interval = Duration::from_secs(1);
+        nc
+    }
+
+    /// The disperser's settings.
+    pub fn disperser_config(&self, rpc: &str) -> DisperserConfig {
+        DisperserConfig::new(
+            self.config.datadir.join("disperser"),
+            self.disperser_account.clone(),
+            ChainConfig::new(rpc),
+        )
+    }
+
+    /// The op-plugin's settings in `datadir`, in front of the disperser at `disperser`.
+    pub fn plugin_config(
+        &self,
+        datadir: PathBuf,
+        disperser: String,
+        rpc: &str,
+    ) -> (PluginConfig, UpstreamConfig) {
+        let upstream = UpstreamConfig::Remote {
+            url: disperser,
+            token: None,
+            chain: ChainConfig::new(rpc),
+            net: NetConfig::default(),
+        };
+        (PluginConfig::new(datadir), upstream)
+    }
+
+    /// Funds the disperser's deposit and makes sure the current epoch has a quorum (once
+    /// every node registered). Safe to repeat.
+    pub async fn prepare_chain(&self, rpc: &str) -> Result<(), DevnetError> {
+        let payer =
+            ChainClient::connect(ChainConfig::new(rpc), Some(self.disperser_account.clone()))
+                .await
+                .map_err(|e| start_err("deposit")(e.to_string()))?;
+        let have = payer
+            .deposit_of(payer.account().expect("signer"))
+            .await
+            .map_err(|e| start_err("deposit")(e.to_string()))?;
+        if have < U256::from(DEPOSIT / 2) {
+            payer
+                .deposit(U256::from(DEPOSIT) - have)
+                .await
+                .map_err(|e| start_err("deposit")(e.to_string()))?;
+        }
+        let nodes: Vec<_> = self.node_accounts.iter().map(|a| a.address()).collect();
+        form_quorum(&payer, &nodes, self.config.epoch_blocks).await
+    }
 }
 
 /// A running devnet.
@@ -161,33 +284,15 @@ impl Devnet {
     /// Starts every component, forms the first epoch's quorum if there is none, and
     /// returns once the op-plugin can certify.
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
-        let threshold = config.threshold()?;
+        let plan = Plan::new(config.clone())?;
         std::fs::create_dir_all(&config.datadir)
             .map_err(|e| start_err("datadir")(e.to_string()))?;
-        let mut accounts = dev_accounts(FIRST_NODE_ACCOUNT + config.nodes as u32);
-        let node_accounts = accounts.split_off(FIRST_NODE_ACCOUNT as usize);
-        let disperser_account = accounts.swap_remove(DISPERSER_ACCOUNT as usize);
-
-        // Chain: the dev genesis plus the node accounts, quorum size and threshold.
-        let mut genesis = Genesis::default();
-        let balance = *genesis.alloc.values().next().expect("dev alloc");
-        for a in &node_accounts {
-            genesis.alloc.insert(a.address(), balance);
-        }
-        genesis.da.epoch_blocks = config.epoch_blocks;
-        genesis.da.quorum_size = config.nodes as u64;
-        genesis.da.quorum_threshold = threshold as u64;
-        let chain_config = ChainNodeConfig {
-            genesis,
-            block_time: config.block_time,
-            ..ChainNodeConfig::default()
-        };
         let listener = TcpListener::bind(config.chain_addr)
             .await
             .map_err(|e| start_err("chain")(format!("binding {}: {e}", config.chain_addr)))?;
         let chain = zg_chain::start(
-            &config.datadir.join("chain"),
-            chain_config,
+            &plan.chain_dir(),
+            plan.chain_config(),
             listener,
             CancellationToken::new(),
         )
@@ -196,18 +301,8 @@ impl Devnet {
         let rpc = chain.rpc_url();
 
         // DA nodes, started together (each registers on chain before it returns).
-        let starts = node_accounts.into_iter().enumerate().map(|(i, account)| {
-            let keys = NodeKeys::from_eth_key(account, KEY_SEED);
-            let mut nc = NodeConfig::new(
-                config.datadir.join(format!("node-{i}")),
-                keys,
-                ChainConfig::new(rpc.clone()),
-            );
-            nc.net = NetConfig {
-                listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")],
-                ..NetConfig::default()
-            };
-            nc.registration_interval = Duration::from_secs(1);
+        let starts = (0..config.nodes).map(|i| {
+            let nc = plan.node_config(i, &rpc, 0);
             async move {
                 let http = TcpListener::bind("127.0.0.1:0")
                     .await
@@ -221,47 +316,26 @@ impl Devnet {
         for started in futures::future::join_all(starts).await {
             nodes.push(started?);
         }
+        plan.prepare_chain(&rpc).await?;
 
-        // The disperser's deposit, then a quorum.
-        let payer = ChainClient::connect(
-            ChainConfig::new(rpc.clone()),
-            Some(disperser_account.clone()),
-        )
-        .await
-        .map_err(|e| start_err("deposit")(e.to_string()))?;
-        let have = payer
-            .deposit_of(payer.account().expect("signer"))
-            .await
-            .map_err(|e| start_err("deposit")(e.to_string()))?;
-        if have < U256::from(DEPOSIT / 2) {
-            payer
-                .deposit(U256::from(DEPOSIT) - have)
-                .await
-                .map_err(|e| start_err("deposit")(e.to_string()))?;
-        }
-        form_quorum(&payer, &nodes, config.epoch_blocks).await?;
-
-        let dc = DisperserConfig::new(
-            config.datadir.join("disperser"),
-            disperser_account,
-            ChainConfig::new(rpc.clone()),
-        );
         let http = TcpListener::bind(config.disperser_addr)
             .await
             .map_err(|e| {
                 start_err("disperser")(format!("binding {}: {e}", config.disperser_addr))
             })?;
-        let disperser = zg_da_server::disperser::start(dc, http, CancellationToken::new())
-            .await
-            .map_err(|e| start_err("disperser")(e.to_string()))?;
+        let disperser = zg_da_server::disperser::start(
+            plan.disperser_config(&rpc),
+            http,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| start_err("disperser")(e.to_string()))?;
 
-        let pc = PluginConfig::new(config.datadir.clone());
-        let upstream = UpstreamConfig::Remote {
-            url: format!("http://{}", disperser.http_addr),
-            token: None,
-            chain: ChainConfig::new(rpc.clone()),
-            net: NetConfig::default(),
-        };
+        let (pc, upstream) = plan.plugin_config(
+            config.datadir.clone(),
+            format!("http://{}", disperser.http_addr),
+            &rpc,
+        );
         let listener = TcpListener::bind(config.plugin_addr)
             .await
             .map_err(|e| start_err("op-plugin")(format!("binding {}: {e}", config.plugin_addr)))?;
@@ -347,7 +421,7 @@ impl Devnet {
 /// epoch already has a quorum skips this).
 async fn form_quorum(
     chain: &ChainClient,
-    nodes: &[RunningNode],
+    nodes: &[alloy_primitives::Address],
     epoch_blocks: u64,
 ) -> Result<(), DevnetError> {
     let err = start_err("quorum");
@@ -356,8 +430,7 @@ async fn form_quorum(
         return Ok(());
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    for n in nodes {
-        let address = n.service.address();
+    for &address in nodes {
         loop {
             match chain.registered_for_epoch(address, epoch + 1).await {
                 Ok(true) => break,

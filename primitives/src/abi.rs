@@ -142,10 +142,16 @@ sol! {
         error InvalidInclusionProof();
         error InvalidSampleProof();
         error DuplicateSample();
+        /// Anchored after the round's seed block, or older than the sampling window.
+        error NotEligible(bytes32 dataRoot, uint256 epoch, uint256 quorumId);
+        /// The round already recorded its most wins.
+        error RoundFull(uint256 round);
 
         /// Current round: its number, seed, target and first block.
         function currentRound() external view returns (uint256 round, bytes32 seed, uint256 target, uint256 startBlock);
         function samplePeriod() external view returns (uint256);
+        /// Round length (blocks), anchors' eligible age (epochs), wanted and most wins per round.
+        function sampleParams() external view returns (uint256 period, uint256 windowEpochs, uint256 targetWins, uint256 maxWins);
         function submitSamplingResponse(SampleResponse calldata response) external;
         function winsOf(address custodian) external view returns (uint256);
         function roundWins(uint256 round) external view returns (uint256);

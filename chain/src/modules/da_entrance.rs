@@ -18,7 +18,7 @@ const MAX_BLOB_COUNT: u64 = 1 << 16;
 fn deposit_slot(a: &Address) -> U256 {
     slot("deposit", &[a.as_slice()])
 }
-fn anchor_slot(root: &[u8], epoch: u64, quorum: u64) -> U256 {
+pub(super) fn anchor_slot(root: &[u8], epoch: u64, quorum: u64) -> U256 {
     slot("anchor", &[root, &word(epoch), &word(quorum)])
 }
 fn fees_slot() -> U256 {

@@ -50,7 +50,7 @@ fn epoch_at_slot(epoch: u64, i: u64) -> U256 {
     slot("epoch.at", &[&word(epoch), &word(i)])
 }
 
-fn epoch_of<CTX: ContextTr>(call: &Call<'_, CTX>) -> u64 {
+pub(super) fn epoch_of<CTX: ContextTr>(call: &Call<'_, CTX>) -> u64 {
     call.block_number() / call.genesis.da.epoch_blocks
 }
 

@@ -7,6 +7,7 @@
 //! lists the totals per function.
 
 mod da_entrance;
+mod da_sampling;
 mod da_signers;
 
 use alloy_primitives::{Address, B256, Bytes, Log, U256, keccak256};
@@ -18,7 +19,7 @@ use revm::interpreter::{CallInputs, CallScheme, InterpreterResult};
 use revm::precompile::{PrecompileHalt, PrecompileOutput};
 use revm::primitives::AddressSet;
 use revm::primitives::hardfork::SpecId;
-use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SIGNERS_ADDRESS};
+use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS};
 
 use crate::config::Genesis;
 
@@ -46,10 +47,14 @@ pub mod gas {
     pub const BLS_AGGREGATE_KEY: u64 = 2_000;
     /// Moving ether out of a module.
     pub const TRANSFER: u64 = 9_000;
+    /// Checking one EIP-7594 cell proof (pairings plus a 64-point interpolation).
+    pub const KZG_CELL_VERIFY: u64 = 80_000;
+    /// Reading a block hash.
+    pub const BLOCKHASH: u64 = 20;
 }
 
 /// The module addresses this provider serves.
-pub const MODULES: [Address; 2] = [DA_SIGNERS_ADDRESS, DA_ENTRANCE_ADDRESS];
+pub const MODULES: [Address; 3] = [DA_SIGNERS_ADDRESS, DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS];
 
 /// Ethereum's precompiles plus the chain's modules.
 #[derive(Debug, Clone)]
@@ -107,6 +112,7 @@ impl<CTX: ContextTr> PrecompileProvider<CTX> for ChainPrecompiles {
         } else {
             call.charge(gas::BASE).and_then(|()| match call.me {
                 DA_SIGNERS_ADDRESS => da_signers::dispatch(&mut call, &input),
+                DA_SAMPLING_ADDRESS => da_sampling::dispatch(&mut call, &input),
                 _ => da_entrance::dispatch(&mut call, &input),
             })
         };
@@ -170,6 +176,16 @@ impl<CTX: ContextTr> Call<'_, CTX> {
 
     pub(crate) fn block_number(&self) -> u64 {
         self.ctx.block().number().saturating_to()
+    }
+
+    /// Hash of block `number` (zero when unknown, as `BLOCKHASH`).
+    pub(crate) fn block_hash(&mut self, number: u64) -> Result<B256, Exit> {
+        use revm::Database as _;
+        self.charge(gas::BLOCKHASH)?;
+        self.ctx
+            .db_mut()
+            .block_hash(number)
+            .map_err(|e| Exit::Fatal(e.to_string()))
     }
 
     pub(crate) fn chain_id(&self) -> u64 {

@@ -14,15 +14,15 @@ use zg_primitives::{
 
 use crate::helpers::*;
 
-const CHAIN: u64 = 31337;
+pub(crate) const CHAIN: u64 = 31337;
 
-fn revert_data(err: alloy::contract::Error) -> Bytes {
+pub(crate) fn revert_data(err: alloy::contract::Error) -> Bytes {
     let resp = error_resp(&err);
     assert_eq!(resp.code, 3, "{resp:?}");
     serde_json::from_str(resp.data.as_ref().unwrap().get()).unwrap()
 }
 
-async fn send(
+pub(crate) async fn send(
     p: &DynProvider,
     to: Address,
     data: Vec<u8>,
@@ -38,7 +38,7 @@ async fn send(
     }
 }
 
-async fn call<C: SolCall>(p: &DynProvider, to: Address, c: C) -> C::Return {
+pub(crate) async fn call<C: SolCall>(p: &DynProvider, to: Address, c: C) -> C::Return {
     let tx = TransactionRequest::default()
         .with_to(to)
         .with_input(c.abi_encode());
@@ -61,13 +61,13 @@ async fn entrance_rejects<C: SolCall>(p: &DynProvider, c: C) -> IDAEntrance::IDA
     entrance_err(&e)
 }
 
-struct DaSigner {
-    eth: PrivateKeySigner,
-    bls: BlsSecretKey,
-    p: DynProvider,
+pub(crate) struct DaSigner {
+    pub(crate) eth: PrivateKeySigner,
+    pub(crate) bls: BlsSecretKey,
+    pub(crate) p: DynProvider,
 }
 
-async fn register(s: &DaSigner, socket: &str) -> Result<(), Bytes> {
+pub(crate) async fn register(s: &DaSigner, socket: &str) -> Result<(), Bytes> {
     let detail = IDASigners::SignerDetail {
         signer: s.eth.address(),
         socket: socket.into(),
@@ -83,7 +83,7 @@ async fn register(s: &DaSigner, socket: &str) -> Result<(), Bytes> {
         .map(|r| assert!(r.status()))
 }
 
-async fn register_next_epoch(s: &DaSigner) -> Result<(), Bytes> {
+pub(crate) async fn register_next_epoch(s: &DaSigner) -> Result<(), Bytes> {
     let epoch: U256 = call(&s.p, DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {}).await;
     let msg = epoch_registration_message(CHAIN, s.eth.address(), epoch.to::<u64>() + 1);
     let sig = s.bls.sign(&msg);
@@ -95,7 +95,7 @@ async fn register_next_epoch(s: &DaSigner) -> Result<(), Bytes> {
         .map(|r| assert!(r.status()))
 }
 
-fn submission(
+pub(crate) fn submission(
     root: B256,
     epoch: u64,
     quorum: u64,

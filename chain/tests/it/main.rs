@@ -3,5 +3,6 @@
 mod bad_input;
 mod basics;
 mod da_modules;
+mod da_sampling;
 mod helpers;
 mod persistence;

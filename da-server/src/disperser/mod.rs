@@ -57,8 +57,11 @@ pub struct DisperserConfig {
     pub store_attempts: u32,
     /// How long to keep collecting signatures once the threshold is reached.
     pub signature_grace: Duration,
-    /// Anchoring attempts before a request fails.
+    /// Anchoring attempts before a request fails (at least; see `chain_grace`).
     pub anchor_attempts: u32,
+    /// How long an accepted request keeps retrying while the chain is unreachable
+    /// (restarting, say) before it fails.
+    pub chain_grace: Duration,
     /// Submissions per anchoring transaction at most.
     pub anchor_max_batch: usize,
     /// How long `?wait=true` waits.
@@ -80,6 +83,7 @@ impl DisperserConfig {
             store_attempts: 3,
             signature_grace: Duration::from_millis(300),
             anchor_attempts: 5,
+            chain_grace: Duration::from_secs(120),
             anchor_max_batch: 32,
             wait_timeout: Duration::from_secs(300),
             access: AccessConfig::default(),
@@ -291,7 +295,23 @@ impl Disperser {
         Ok(!self.candidate_quorums().await?.is_empty())
     }
 
+    /// The quorums to try, waiting out an unreachable chain for up to `chain_grace`.
     async fn candidate_quorums(&self) -> Result<Vec<Arc<Quorum>>, DisperseError> {
+        let deadline = Instant::now() + self.inner.config.chain_grace;
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match self.current_quorums().await {
+                Err(DisperseError::Chain(e)) if e.is_retryable() && Instant::now() < deadline => {
+                    tracing::warn!(target: "zg_da::disperser", error = %e, "chain unreachable; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(4));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn current_quorums(&self) -> Result<Vec<Arc<Quorum>>, DisperseError> {
         let chain = &self.inner.chain;
         let epoch = chain.epoch().await?;
         let mut qs = chain.quorums(epoch).await?;
@@ -580,7 +600,8 @@ impl Disperser {
             data_root: submission.dataRoot,
         };
         let mut last_err = String::new();
-        for attempt in 0..self.inner.config.anchor_attempts.max(1) {
+        let deadline = Instant::now() + self.inner.config.chain_grace;
+        for attempt in 0.. {
             let (tx, rx) = tokio::sync::oneshot::channel();
             self.inner
                 .anchor
@@ -600,10 +621,11 @@ impl Disperser {
                 }
                 Err(e) => {
                     last_err = e.to_string();
-                    if !e.is_retryable() {
+                    let attempts_left = attempt + 1 < self.inner.config.anchor_attempts;
+                    if !e.is_retryable() || (!attempts_left && Instant::now() >= deadline) {
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(5))).await;
+                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
                 }
             }
         }

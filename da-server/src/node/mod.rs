@@ -1,8 +1,10 @@
 //! The DA node: verifies, stores, signs and serves its custody columns.
 //!
 //! [`start`] opens the store, starts libp2p (serving the three protocols), the chain
-//! registration loop, the retention pruner and the HTTP `/health` + `/metrics` port.
+//! registration loop, the sampling of other quorums, the sampling lottery, the retention
+//! pruner and the HTTP `/health` + `/metrics` port.
 
+mod lottery;
 mod service;
 mod store;
 
@@ -65,6 +67,12 @@ pub struct NodeConfig {
     pub sample_other_quorums: bool,
     /// Settings of that sampling.
     pub sampling: zg_sampler::SamplerConfig,
+    /// Take part in the chain's sampling lottery (submit winning cells).
+    pub sample_lottery: bool,
+    /// How often the lottery checks for a new round.
+    pub lottery_interval: Duration,
+    /// Most wins submitted per round.
+    pub lottery_max_per_round: usize,
     /// Injected misbehaviour (tests).
     #[cfg(feature = "test-utils")]
     pub faults: Faults,
@@ -85,6 +93,9 @@ impl NodeConfig {
             registration_interval: Duration::from_secs(5),
             sample_other_quorums: true,
             sampling: zg_sampler::SamplerConfig::default(),
+            sample_lottery: true,
+            lottery_interval: Duration::from_secs(2),
+            lottery_max_per_round: 4,
             #[cfg(feature = "test-utils")]
             faults: Faults::default(),
         }
@@ -226,6 +237,15 @@ pub async fn start(
     tasks.push(tokio::spawn(
         reg.run(config.registration_interval, cancel.child_token()),
     ));
+    if config.sample_lottery {
+        let lottery = lottery::Lottery {
+            service: service.clone(),
+            max_per_round: config.lottery_max_per_round,
+        };
+        tasks.push(tokio::spawn(
+            lottery.run(config.lottery_interval, cancel.child_token()),
+        ));
+    }
     tasks.push(tokio::spawn(prune_loop(
         service.clone(),
         config.retention,

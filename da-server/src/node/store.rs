@@ -193,6 +193,32 @@ impl NodeStore {
             })
     }
 
+    /// Every certificate this node signed for with `epoch >= min_epoch`, in key order.
+    pub fn attested(&self, min_epoch: u64) -> Result<Vec<Certificate>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(db::cf(&self.db, ATTESTATIONS), IteratorMode::Start)
+        {
+            let (key, _) = item?;
+            if key.len() != 48 {
+                return Err(StoreError::Corrupt {
+                    key: hex::encode(&key),
+                    reason: "attestation key length".into(),
+                });
+            }
+            let epoch = u64::from_be_bytes(key[32..40].try_into().expect("8 bytes"));
+            if epoch >= min_epoch {
+                out.push(Certificate {
+                    data_root: B256::from_slice(&key[..32]),
+                    epoch,
+                    quorum_id: u64::from_be_bytes(key[40..48].try_into().expect("8 bytes")),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes every payload stored before `cutoff` (unix seconds); returns how many.
     pub fn prune(&self, cutoff: u64) -> Result<usize, StoreError> {
         let expiry = db::cf(&self.db, EXPIRY);
@@ -296,6 +322,8 @@ mod tests {
             .put(&again, &header, std::slice::from_ref(&column), &sig, 300)
             .unwrap();
         assert_eq!(store.payload_count(), 2);
+        assert_eq!(store.attested(0).unwrap().len(), 3);
+        assert_eq!(store.attested(2).unwrap(), vec![]);
         assert_eq!(store.prune(150).unwrap(), 1);
         assert_eq!(store.header(&old.data_root).unwrap(), None);
         assert_eq!(store.column(&old.data_root, 3).unwrap(), None);

@@ -62,3 +62,118 @@ async fn nodes_sample_the_other_quorums() {
     }
     cluster.shutdown().await;
 }
+
+/// The sampling lottery: nodes that keep their columns win rounds on chain with valid
+/// cells of their own custody; a node that signed but threw its columns away never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_win_the_sampling_lottery_only_with_their_cells() {
+    use alloy::providers::Provider;
+    use alloy::rpc::types::{Filter, TransactionRequest};
+    use alloy::sol_types::{SolCall, SolEvent};
+    use alloy_primitives::{Bytes, U256};
+    use zg_da_server::node::Faults;
+    use zg_primitives::abi::{DA_SAMPLING_ADDRESS, IDASampling};
+
+    const PERIOD: u64 = 10;
+    let forgetful = 5;
+    let cluster = Cluster::start(ClusterOptions {
+        lottery: true,
+        faults: vec![(
+            forgetful,
+            Faults {
+                forget_columns: true,
+                ..Faults::default()
+            },
+        )],
+        genesis: Some(std::sync::Arc::new(|g| {
+            g.da.sample_period = PERIOD;
+            g.da.sample_max_wins = 16;
+            // A quarter of all cells win: every honest node wins within a few rounds.
+            g.da.sample_initial_target = U256::MAX >> 2;
+        })),
+        ..ClusterOptions::default()
+    })
+    .await;
+    let chain = cluster.chain_client().await;
+    let p = chain.provider().clone();
+    let rec = cluster.put_ok(payload(100_000, 11)).await;
+    let cert = rec.certificate.unwrap();
+    let quorum = chain
+        .quorum(cert.epoch, cert.quorum_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let wins_of = |a| {
+        let p = p.clone();
+        async move {
+            let tx = TransactionRequest::default()
+                .to(DA_SAMPLING_ADDRESS)
+                .input(Bytes::from(IDASampling::winsOfCall { custodian: a }.abi_encode()).into());
+            IDASampling::winsOfCall::abi_decode_returns(&p.call(tx).await.unwrap()).unwrap()
+        }
+    };
+    let honest: Vec<usize> = (0..8).filter(|&i| i != forgetful).collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        // Start the next round (automine: nothing else moves the chain).
+        let head = p.get_block_number().await.unwrap();
+        let next = (head / PERIOD + 1) * PERIOD;
+        let _: serde_json::Value = p
+            .raw_request("anvil_mine".into(), (U256::from(next - head),))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut all = true;
+        for &i in &honest {
+            all &= wins_of(cluster.node_keys[i].address()).await > U256::ZERO;
+        }
+        if all {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every honest node won a round"
+        );
+    }
+    assert_eq!(
+        wins_of(cluster.node_keys[forgetful].address()).await,
+        U256::ZERO,
+        "a node without its columns cannot win"
+    );
+    // Every recorded win is a custodian's cell of the anchored payload, under the target.
+    let logs = p
+        .get_logs(
+            &Filter::new()
+                .address(DA_SAMPLING_ADDRESS)
+                .event_signature(IDASampling::SampleWin::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    assert!(logs.len() >= honest.len());
+    for l in &logs {
+        let w = IDASampling::SampleWin::decode_log(&l.inner).unwrap();
+        assert_eq!(w.dataRoot, cert.data_root);
+        assert_eq!(
+            w.custodian,
+            quorum.members[usize::from(w.column) % 8].address
+        );
+        assert_eq!(w.blobIndex, 0);
+    }
+    // Metrics say so as well.
+    let node = cluster.node(honest[0]);
+    let text = cluster
+        .http
+        .get(format!("http://{}/metrics", node.http_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("zg_da_node_sample_wins_total{result=\"accepted\"}"),
+        "{text}"
+    );
+    cluster.shutdown().await;
+}

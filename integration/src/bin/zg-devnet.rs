@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
-use zg_integration::{DemoEndpoints, Devnet, DevnetConfig, run_demo};
+use clap::{Parser, Subcommand};
+use zg_integration::{
+    Component, DemoEndpoints, Devnet, DevnetConfig, Plan, run_component, run_demo,
+};
 use zg_primitives::runtime::{init_tracing_with, shutdown_signal};
 
 /// The zg-da devnet: chain, DA nodes, disperser and op-plugin on loopback.
@@ -72,6 +74,40 @@ struct Cli {
     /// Log format: text or json.
     #[arg(long = "log.format", env = "ZG_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run one component of the devnet as its own process (the fault tests use this);
+    /// needs `--datadir` and the same top-level flags for every component.
+    #[command(hide = true)]
+    Component {
+        /// chain, node, disperser or plugin.
+        kind: String,
+        /// Chain JSON-RPC URL (all but the chain).
+        #[arg(long = "rpc")]
+        rpc: Option<String>,
+        /// Listen address of the component's HTTP server.
+        #[arg(long = "addr", default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+        /// Node index.
+        #[arg(long = "index", default_value_t = 0)]
+        index: usize,
+        /// Node libp2p TCP port.
+        #[arg(long = "p2p-port", default_value_t = 0)]
+        p2p_port: u16,
+        /// Node misbehaves: corrupt cells, garbage signatures.
+        #[arg(long = "byzantine")]
+        byzantine: bool,
+        /// op-plugin state directory.
+        #[arg(long = "plugin-datadir")]
+        plugin_datadir: Option<PathBuf>,
+        /// op-plugin's disperser URL.
+        #[arg(long = "disperser-url")]
+        disperser_url: Option<String>,
+    },
 }
 
 struct TempDir(PathBuf);
@@ -90,6 +126,48 @@ async fn main() -> eyre::Result<()> {
     init_tracing_with(&cli.log_format, "warn,libp2p_kad=error");
     if !(cli.block_time.is_finite() && cli.block_time > 0.0) {
         eyre::bail!("--block-time must be a positive number of seconds");
+    }
+    if let Some(Cmd::Component {
+        kind,
+        rpc,
+        addr,
+        index,
+        p2p_port,
+        byzantine,
+        plugin_datadir,
+        disperser_url,
+    }) = cli.command
+    {
+        let Some(datadir) = cli.datadir else {
+            eyre::bail!("component: --datadir is required");
+        };
+        let mut config = DevnetConfig::new(datadir.clone());
+        config.nodes = cli.nodes;
+        config.threshold = cli.threshold;
+        config.block_time = Duration::from_secs_f64(cli.block_time);
+        config.epoch_blocks = cli.epoch_blocks.max(2);
+        let component = match kind.as_str() {
+            "chain" => Component::Chain,
+            "node" => Component::Node {
+                index,
+                p2p_port,
+                byzantine,
+            },
+            "disperser" => Component::Disperser,
+            "plugin" => Component::Plugin {
+                datadir: plugin_datadir.unwrap_or_else(|| datadir.join("op-plugin")),
+                disperser: disperser_url
+                    .ok_or_else(|| eyre::eyre!("plugin: --disperser-url is required"))?,
+            },
+            other => eyre::bail!("unknown component {other:?}"),
+        };
+        if let Component::Node { index, .. } = component
+            && index >= config.nodes
+        {
+            eyre::bail!("node index {index} out of range (--nodes {})", config.nodes);
+        }
+        run_component(Plan::new(config)?, component, rpc, addr).await?;
+        return Ok(());
     }
     let (datadir, _temp) = match &cli.datadir {
         Some(d) => (d.clone(), None),

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod devnet;
+mod faults;
 mod load;
 
 /// A fresh temporary directory, removed on drop.

@@ -1,0 +1,437 @@
+//! The DA sampling module (`0x…1002`): every accept and revert path of
+//! `submitSamplingResponse`, the round views and the target adjustment, against real
+//! anchors of a real encoded payload.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::sol_types::{SolCall, SolEvent, SolInterface};
+use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS};
+use zg_primitives::abi::{IDAEntrance, IDASampling, IDASigners};
+use zg_primitives::{
+    BlsSecretKey, BlsSignature, EncodedPayload, Kzg, aggregate_signatures, attestation_message,
+    encode, sample_quality, signer_bitmap,
+};
+
+use crate::da_modules::*;
+use crate::helpers::*;
+
+const PERIOD: u64 = 16;
+const EPOCH_BLOCKS: u64 = 40;
+const WINDOW: u64 = 1;
+const MAX_WINS: u64 = 3;
+
+type SErr = IDASampling::IDASamplingErrors;
+
+async fn mine_to(p: &DynProvider, block: u64) {
+    let head = p.get_block_number().await.unwrap();
+    if block > head {
+        p.raw_request::<_, String>("anvil_mine".into(), (format!("{:#x}", block - head),))
+            .await
+            .unwrap();
+    }
+}
+
+async fn mine_to_next_round(p: &DynProvider) -> u64 {
+    // Automine: the head becomes the round's first block, later transactions land in it.
+    let head = p.get_block_number().await.unwrap();
+    let start = (head / PERIOD + 1) * PERIOD;
+    mine_to(p, start).await;
+    start
+}
+
+struct Round {
+    number: U256,
+    seed: B256,
+    target: U256,
+}
+
+async fn current_round(p: &DynProvider) -> Round {
+    let r = call(p, DA_SAMPLING_ADDRESS, IDASampling::currentRoundCall {}).await;
+    Round {
+        number: r.round,
+        seed: r.seed,
+        target: r.target,
+    }
+}
+
+struct Anchored {
+    encoded: EncodedPayload,
+    payload_len: u32,
+    epoch: u64,
+}
+
+impl Anchored {
+    fn response(&self, round: U256, column: u16, blob: u32) -> IDASampling::SampleResponse {
+        let header = &self.encoded.header;
+        let b = blob.min(header.commitments.len() as u32 - 1) as usize;
+        let ext = &self.encoded.blobs[b];
+        let c = usize::from(column) % 128;
+        IDASampling::SampleResponse {
+            round,
+            epoch: U256::from(self.epoch),
+            quorumId: U256::ZERO,
+            dataRoot: self.encoded.data_root,
+            payloadLen: self.payload_len,
+            blobIndex: blob,
+            column,
+            merkleProof: header.inclusion_proof(b).unwrap().siblings,
+            commitment: Bytes::copy_from_slice(&header.commitments[b].0),
+            cell: Bytes::copy_from_slice(ext.cells[c].as_bytes()),
+            proof: Bytes::copy_from_slice(&ext.proofs[c].0),
+        }
+    }
+
+    /// Cells of blobs `blobs` that win (or lose) against `round`.
+    fn cells(&self, round: &Round, wins: bool, blobs: std::ops::Range<u32>) -> Vec<(u16, u32)> {
+        let mut out = Vec::new();
+        for blob in blobs {
+            for column in 0..128u16 {
+                let q = sample_quality(round.seed, self.encoded.data_root, column, blob);
+                if (q <= round.target) == wins {
+                    out.push((column, blob));
+                }
+            }
+        }
+        out
+    }
+}
+
+async fn submit(s: &DaSigner, r: IDASampling::SampleResponse) -> Result<(), SErr> {
+    let c = IDASampling::submitSamplingResponseCall { response: r };
+    match send(&s.p, DA_SAMPLING_ADDRESS, c.abi_encode(), U256::ZERO).await {
+        Ok(receipt) => {
+            assert!(receipt.status());
+            Ok(())
+        }
+        Err(data) => Err(SErr::abi_decode(&data).expect("a sampling module error")),
+    }
+}
+
+async fn anchor(
+    disperser: &DynProvider,
+    signers: &[DaSigner],
+    members: &[Address],
+    epoch: u64,
+    payload: &[u8],
+) -> Anchored {
+    let encoded = encode(Kzg::mainnet(), payload, 1 << 24).unwrap();
+    let blobs = encoded.header.commitments.len() as u64;
+    let msg = attestation_message(CHAIN, encoded.data_root, epoch, 0, blobs as u32);
+    let sigs: Vec<BlsSignature> = members
+        .iter()
+        .map(|a| {
+            let s = signers.iter().find(|s| s.eth.address() == *a).unwrap();
+            s.bls.sign(&msg)
+        })
+        .collect();
+    let agg = aggregate_signatures(&sigs).unwrap();
+    let bitmap = signer_bitmap(8, 0..8).unwrap();
+    let r = send(
+        disperser,
+        DA_ENTRANCE_ADDRESS,
+        submission(encoded.data_root, epoch, 0, blobs, bitmap, agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    assert!(r.status());
+    Anchored {
+        encoded,
+        payload_len: payload.len() as u32,
+        epoch,
+    }
+}
+
+#[tokio::test]
+async fn sampling_rounds_accept_and_revert_paths() {
+    let dir = TempDir::new("sampling");
+    let mut genesis = dev_genesis();
+    genesis.da.epoch_blocks = EPOCH_BLOCKS;
+    genesis.da.sample_period = PERIOD;
+    genesis.da.sample_window_epochs = WINDOW;
+    genesis.da.sample_max_wins = MAX_WINS;
+    genesis.da.sample_target_wins = 8;
+    // Half of all cells win the first round, so every path is easy to reach.
+    let initial = U256::MAX >> 1;
+    genesis.da.sample_initial_target = initial;
+    let chain = start(&dir, genesis, Duration::ZERO).await;
+    let url = chain.rpc_url();
+    let signers: Vec<DaSigner> = (1..=8)
+        .map(|i| {
+            let eth = signer(i);
+            DaSigner {
+                p: provider(&url, eth.clone()),
+                eth,
+                bls: BlsSecretKey::from_ikm(&[i as u8; 32]).unwrap(),
+            }
+        })
+        .collect();
+    let by_addr = |a: Address| signers.iter().find(|s| s.eth.address() == a).unwrap();
+    let funder = provider(&url, signer(0));
+    let p = call(
+        &funder,
+        DA_SAMPLING_ADDRESS,
+        IDASampling::sampleParamsCall {},
+    )
+    .await;
+    assert_eq!(
+        (p.period, p.windowEpochs, p.targetWins, p.maxWins),
+        (
+            U256::from(PERIOD),
+            U256::from(WINDOW),
+            U256::from(8),
+            U256::from(MAX_WINS)
+        )
+    );
+
+    // A quorum, a deposit, and a two-blob payload anchored.
+    for (i, s) in signers.iter().enumerate() {
+        register(s, &format!("/ip4/127.0.0.1/tcp/{}", 9000 + i))
+            .await
+            .unwrap();
+        register_next_epoch(s).await.unwrap();
+    }
+    let epoch: U256 = call(&funder, DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {}).await;
+    let epoch = epoch.to::<u64>() + 1;
+    mine_to(&funder, epoch * EPOCH_BLOCKS).await;
+    let members = call(
+        &funder,
+        DA_SIGNERS_ADDRESS,
+        IDASigners::getQuorumCall {
+            epoch: U256::from(epoch),
+            quorumId: U256::ZERO,
+        },
+    )
+    .await;
+    let custodian = |column: u16| by_addr(members[usize::from(column) % 8]);
+    let other = |column: u16| by_addr(members[(usize::from(column) + 1) % 8]);
+    let disperser = provider(&url, signer(9));
+    send(
+        &disperser,
+        DA_ENTRANCE_ADDRESS,
+        IDAEntrance::depositCall {}.abi_encode(),
+        U256::from(10u64).pow(U256::from(18)),
+    )
+    .await
+    .unwrap();
+    let payload: Vec<u8> = (0..130_000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let a = anchor(&disperser, &signers, &members, epoch, &payload).await;
+    assert_eq!(a.encoded.header.commitments.len(), 2);
+
+    // Next round: A is eligible.
+    mine_to_next_round(&funder).await;
+    let round = current_round(&funder).await;
+    assert_eq!(round.target, initial);
+    assert_ne!(round.seed, B256::ZERO);
+    let winners = a.cells(&round, true, 0..2);
+    let losers = a.cells(&round, false, 0..2);
+    assert!(winners.len() > 20 && losers.len() > 20, "about half win");
+    let (wc, wb) = winners[0];
+
+    // Refusals, each leaving nothing behind.
+    let mut r = a.response(round.number, wc, wb);
+    r.dataRoot = B256::repeat_byte(0x42);
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::NotAnchored(_))
+    ));
+    let stale = round.number - U256::from(1);
+    match submit(custodian(wc), a.response(stale, wc, wb)).await {
+        Err(SErr::StaleRound(e)) => assert_eq!((e.round, e.current), (stale, round.number)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        submit(
+            custodian(wc),
+            a.response(round.number + U256::from(1), wc, wb)
+        )
+        .await,
+        Err(SErr::StaleRound(_))
+    ));
+    match submit(other(wc), a.response(round.number, wc, wb)).await {
+        Err(SErr::WrongCustodian(e)) => assert_eq!(e.expected, custodian(wc).eth.address()),
+        other => panic!("{other:?}"),
+    }
+    let (lc, lb) = losers[0];
+    match submit(custodian(lc), a.response(round.number, lc, lb)).await {
+        Err(SErr::QualityAboveTarget(e)) => {
+            assert!(e.quality > e.target);
+            assert_eq!(e.target, initial);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The inclusion proof: wrong commitment, wrong length, wrong path, blob out of range.
+    let mut r = a.response(round.number, wc, wb);
+    r.commitment = Bytes::copy_from_slice(&a.encoded.header.commitments[1 - wb as usize].0);
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::InvalidInclusionProof(_))
+    ));
+    let mut r = a.response(round.number, wc, wb);
+    r.payloadLen += 1;
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::InvalidInclusionProof(_))
+    ));
+    let mut r = a.response(round.number, wc, wb);
+    r.merkleProof.push(B256::ZERO);
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::InvalidInclusionProof(_))
+    ));
+    let mut r = a.response(round.number, wc, wb);
+    r.commitment = Bytes::from(vec![0u8; 47]);
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::InvalidInclusionProof(_))
+    ));
+    let (oc, ob) = a.cells(&round, true, 2..40)[0];
+    assert!(matches!(
+        submit(custodian(oc), a.response(round.number, oc, ob)).await,
+        Err(SErr::InvalidInclusionProof(_))
+    ));
+    // The KZG proof: a flipped cell byte, another cell's proof, a column out of range.
+    let mut r = a.response(round.number, wc, wb);
+    let mut cell = r.cell.to_vec();
+    cell[100] ^= 1;
+    r.cell = cell.into();
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::InvalidSampleProof(_))
+    ));
+    let mut r = a.response(round.number, wc, wb);
+    r.proof = a.response(round.number, wc + 1, wb).proof;
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::InvalidSampleProof(_))
+    ));
+    let mut r = a.response(round.number, wc, wb);
+    r.cell = Bytes::from(vec![0u8; 100]);
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::InvalidSampleProof(_))
+    ));
+    let r = a.response(round.number, 128 + wc, wb);
+    assert!(matches!(
+        submit(custodian(wc), r).await,
+        Err(SErr::InvalidSampleProof(_))
+    ));
+    assert_eq!(
+        call(
+            &funder,
+            DA_SAMPLING_ADDRESS,
+            IDASampling::roundWinsCall {
+                round: round.number
+            }
+        )
+        .await,
+        U256::ZERO
+    );
+
+    // The winner is accepted once: event, counters.
+    let winner = custodian(wc);
+    let c = IDASampling::submitSamplingResponseCall {
+        response: a.response(round.number, wc, wb),
+    };
+    let receipt = send(&winner.p, DA_SAMPLING_ADDRESS, c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap();
+    let ev = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| IDASampling::SampleWin::decode_log(&l.inner).ok())
+        .expect("SampleWin");
+    assert_eq!(ev.custodian, winner.eth.address());
+    assert_eq!((ev.round, ev.dataRoot), (round.number, a.encoded.data_root));
+    assert_eq!((ev.column, ev.blobIndex), (wc, wb));
+    assert_eq!(
+        ev.quality,
+        sample_quality(round.seed, a.encoded.data_root, wc, wb)
+    );
+    assert!(matches!(
+        submit(winner, a.response(round.number, wc, wb)).await,
+        Err(SErr::DuplicateSample(_))
+    ));
+    // Value is refused (not payable).
+    let e = send(
+        &winner.p,
+        DA_SAMPLING_ADDRESS,
+        c.abi_encode(),
+        U256::from(1),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.as_ref(), b"module: function is not payable");
+
+    // A payload anchored during the round cannot win it (the seed was already known).
+    let payload_b: Vec<u8> = (0..1000u32).map(|i| (i * 13) as u8).collect();
+    let b = anchor(&disperser, &signers, &members, epoch, &payload_b).await;
+    let (bc, bb) = b.cells(&round, true, 0..1)[0];
+    assert!(matches!(
+        submit(custodian(bc), b.response(round.number, bc, bb)).await,
+        Err(SErr::NotEligible(_))
+    ));
+
+    // Up to the round's cap, then RoundFull.
+    for &(c, bl) in &winners[1..MAX_WINS as usize] {
+        submit(custodian(c), a.response(round.number, c, bl))
+            .await
+            .unwrap();
+    }
+    let (fc, fb) = winners[MAX_WINS as usize];
+    assert!(matches!(
+        submit(custodian(fc), a.response(round.number, fc, fb)).await,
+        Err(SErr::RoundFull(_))
+    ));
+    assert_eq!(
+        call(
+            &funder,
+            DA_SAMPLING_ADDRESS,
+            IDASampling::roundWinsCall {
+                round: round.number
+            }
+        )
+        .await,
+        U256::from(MAX_WINS)
+    );
+    let mut total = U256::ZERO;
+    for m in &members {
+        total += call(
+            &funder,
+            DA_SAMPLING_ADDRESS,
+            IDASampling::winsOfCall { custodian: *m },
+        )
+        .await;
+    }
+    assert_eq!(total, U256::from(MAX_WINS));
+
+    // Next round: 3 wins of the 8 wanted → the target rises (clamped to 2×); B is eligible.
+    mine_to_next_round(&funder).await;
+    let round2 = current_round(&funder).await;
+    assert_eq!(round2.number, round.number + U256::from(1));
+    assert_ne!(round2.seed, round.seed);
+    assert_eq!(round2.target, initial * U256::from(2));
+    let (bc, bb) = b.cells(&round2, true, 0..1)[0];
+    submit(custodian(bc), b.response(round2.number, bc, bb))
+        .await
+        .unwrap();
+    // The last round's answer is now stale.
+    assert!(matches!(
+        submit(custodian(wc), a.response(round.number, wc, wb)).await,
+        Err(SErr::StaleRound(_))
+    ));
+
+    // Out of the window: A's epoch is more than WINDOW epochs old.
+    mine_to(&funder, (epoch + WINDOW + 1) * EPOCH_BLOCKS).await;
+    mine_to_next_round(&funder).await;
+    let round3 = current_round(&funder).await;
+    let (xc, xb) = a.cells(&round3, true, 0..2)[0];
+    assert!(matches!(
+        submit(custodian(xc), a.response(round3.number, xc, xb)).await,
+        Err(SErr::NotEligible(_))
+    ));
+    chain.shutdown().await.unwrap();
+}

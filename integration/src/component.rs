@@ -1,0 +1,146 @@
+//! One devnet component as its own OS process: `zg-devnet component <kind> …` runs the
+//! chain, one DA node, the disperser or an op-plugin from the same [`Plan`] as the
+//! in-process devnet, prints one line `component ready {json}` with its endpoints once it
+//! serves, and stops cleanly on SIGINT/SIGTERM. The fault tests kill these with SIGKILL.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use zg_primitives::runtime::shutdown_signal;
+
+use crate::devnet::{DevnetError, Plan, start_err};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub enum Component {
+    /// The chain, JSON-RPC on `addr`.
+    Chain,
+    /// DA node `index`, libp2p on TCP `p2p_port`, HTTP on `addr`.
+    Node {
+        /// Which node (its account and directory).
+        index: usize,
+        /// Fixed libp2p port, so a restarted node is found at its published socket.
+        p2p_port: u16,
+        /// Misbehave: serve corrupted cells and sign garbage.
+        byzantine: bool,
+    },
+    /// The disperser, API on `addr`.
+    Disperser,
+    /// An op-plugin keeping its state in `datadir`, in front of the disperser at `url`.
+    Plugin {
+        /// Its state directory.
+        datadir: PathBuf,
+        /// The disperser's base URL.
+        disperser: String,
+    },
+}
+
+fn ready(what: serde_json::Value) {
+    println!("component ready {what}");
+}
+
+/// Runs `component` until SIGINT/SIGTERM.
+pub async fn run_component(
+    plan: Plan,
+    component: Component,
+    rpc: Option<String>,
+    addr: SocketAddr,
+) -> Result<(), DevnetError> {
+    let need_rpc = || {
+        rpc.clone()
+            .ok_or_else(|| DevnetError::Config("--rpc is required".into()))
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| start_err("listener")(format!("binding {addr}: {e}")))?;
+    let stop = |c: &str| {
+        let c = c.to_string();
+        move |e: String| DevnetError::Stop {
+            component: c,
+            reason: e,
+        }
+    };
+    match component {
+        Component::Chain => {
+            std::thread::spawn(|| {
+                zg_primitives::Kzg::init_mainnet(zg_primitives::Precompute::None)
+            });
+            let chain = zg_chain::start(
+                &plan.chain_dir(),
+                plan.chain_config(),
+                listener,
+                CancellationToken::new(),
+            )
+            .await
+            .map_err(|e| start_err("chain")(e.to_string()))?;
+            ready(serde_json::json!({ "rpc": chain.rpc_url() }));
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = chain.cancelled() => {}
+            }
+            chain
+                .shutdown()
+                .await
+                .map_err(|e| stop("chain")(e.to_string()))
+        }
+        Component::Node {
+            index,
+            p2p_port,
+            byzantine,
+        } => {
+            let rpc = need_rpc()?;
+            let mut nc = plan.node_config(index, &rpc, p2p_port);
+            if byzantine {
+                nc.faults = zg_da_server::node::Faults {
+                    corrupt_cells: true,
+                    garbage_signature: true,
+                    forget_columns: false,
+                };
+            }
+            let node = zg_da_server::node::start(nc, listener, CancellationToken::new())
+                .await
+                .map_err(|e| start_err(format!("node {index}"))(e.to_string()))?;
+            ready(serde_json::json!({
+                "address": node.service.address(),
+                "socket": node.socket,
+                "http": format!("http://{}", node.http_addr),
+            }));
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = node.cancelled() => {}
+            }
+            node.shutdown()
+                .await
+                .map_err(|e| stop("node")(e.to_string()))
+        }
+        Component::Disperser => {
+            let rpc = need_rpc()?;
+            let d = zg_da_server::disperser::start(
+                plan.disperser_config(&rpc),
+                listener,
+                CancellationToken::new(),
+            )
+            .await
+            .map_err(|e| start_err("disperser")(e.to_string()))?;
+            ready(serde_json::json!({ "http": format!("http://{}", d.http_addr) }));
+            shutdown_signal().await;
+            d.shutdown()
+                .await
+                .map_err(|e| stop("disperser")(e.to_string()))
+        }
+        Component::Plugin { datadir, disperser } => {
+            let rpc = need_rpc()?;
+            let (pc, upstream) = plan.plugin_config(datadir, disperser, &rpc);
+            let p = zg_op_plugin::start(pc, upstream, listener, CancellationToken::new())
+                .await
+                .map_err(|e| start_err("op-plugin")(e.to_string()))?;
+            ready(serde_json::json!({ "http": p.url() }));
+            shutdown_signal().await;
+            p.shutdown()
+                .await
+                .map_err(|e| stop("op-plugin")(e.to_string()))
+        }
+    }
+}

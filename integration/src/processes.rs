@@ -1,0 +1,329 @@
+//! The devnet with every component in its own OS process (`zg-devnet component …`), for
+//! fault tests: a process can be killed with SIGKILL and restarted on the same state and
+//! ports, exactly as an operator's would.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::devnet::{DevnetConfig, DevnetError, Plan};
+
+/// How long a component may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One component process.
+#[derive(Debug)]
+pub struct Proc {
+    /// What it is (for messages).
+    pub name: String,
+    /// The JSON of its ready line (its endpoints).
+    pub ready: serde_json::Value,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(exe: &Path, args: &[String], name: &str) -> Result<Self, DevnetError> {
+        let fail = |reason: String| DevnetError::Start {
+            component: name.to_string(),
+            reason,
+        };
+        let show_logs = std::env::var_os("ZG_IT_LOGS").is_some();
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(if show_logs {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .map_err(|e| fail(format!("spawning {}: {e}", exe.display())))?;
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        let label = name.to_string();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(json) = line.strip_prefix("component ready ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(json.to_string());
+                    }
+                } else if show_logs {
+                    eprintln!("[{label}] {line}");
+                }
+            }
+        });
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(json) => {
+                    let ready = serde_json::from_str(&json)
+                        .map_err(|e| fail(format!("bad ready line {json:?}: {e}")))?;
+                    return Ok(Self {
+                        name: name.to_string(),
+                        ready,
+                        child,
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        return Err(fail(format!("exited before ready: {status}")));
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        return Err(fail("not ready within 120 s".into()));
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().ok();
+                    return Err(fail(format!("exited before ready: {status:?}")));
+                }
+            }
+        }
+    }
+
+    /// A string field of the ready line.
+    pub fn endpoint(&self, key: &str) -> String {
+        self.ready[key].as_str().unwrap_or_default().to_string()
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit; `true` when it exited cleanly within `timeout`.
+    pub fn terminate(mut self, timeout: Duration) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !sent {
+            return false;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => return s.success(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Chain, DA nodes, disperser and op-plugin, one process each, on fixed loopback ports
+/// (so restarts come back where the others look for them).
+#[derive(Debug)]
+pub struct ProcessStack {
+    /// The shared plan (accounts, keys, settings).
+    pub plan: Plan,
+    /// Chain JSON-RPC URL.
+    pub rpc: String,
+    /// The chain process.
+    pub chain: Option<Proc>,
+    /// The node processes.
+    pub nodes: Vec<Option<Proc>>,
+    /// The disperser process.
+    pub disperser: Option<Proc>,
+    /// The op-plugin process.
+    pub plugin: Option<Proc>,
+    exe: PathBuf,
+    chain_port: u16,
+    node_ports: Vec<u16>,
+    disperser_port: u16,
+    plugin_port: u16,
+    byzantine: Vec<usize>,
+}
+
+impl ProcessStack {
+    /// Starts everything from `exe` (the `zg-devnet` binary); nodes in `byzantine`
+    /// corrupt cells and sign garbage.
+    pub async fn start(
+        exe: impl Into<PathBuf>,
+        config: DevnetConfig,
+        byzantine: &[usize],
+    ) -> Result<Self, DevnetError> {
+        let plan = Plan::new(config)?;
+        let chain_port = free_port();
+        let mut s = Self {
+            rpc: format!("http://127.0.0.1:{chain_port}"),
+            nodes: (0..plan.config.nodes).map(|_| None).collect(),
+            node_ports: (0..plan.config.nodes).map(|_| free_port()).collect(),
+            disperser_port: free_port(),
+            plugin_port: free_port(),
+            chain: None,
+            disperser: None,
+            plugin: None,
+            exe: exe.into(),
+            chain_port,
+            byzantine: byzantine.to_vec(),
+            plan,
+        };
+        s.start_chain()?;
+        let exe = s.exe.clone();
+        let args: Vec<(usize, Vec<String>)> =
+            (0..s.nodes.len()).map(|i| (i, s.node_args(i))).collect();
+        // Nodes start in parallel (each loads the KZG setup and registers).
+        let started: Vec<_> = args
+            .into_iter()
+            .map(|(i, a)| {
+                let exe = exe.clone();
+                std::thread::spawn(move || Proc::spawn(&exe, &a, &format!("node {i}")))
+            })
+            .collect();
+        for (i, h) in started.into_iter().enumerate() {
+            s.nodes[i] = Some(h.join().expect("spawn thread")?);
+        }
+        s.plan.prepare_chain(&s.rpc).await?;
+        s.start_disperser()?;
+        s.start_plugin()?;
+        Ok(s)
+    }
+
+    fn common_args(&self, kind: &str) -> Vec<String> {
+        let c = &self.plan.config;
+        vec![
+            "--datadir".into(),
+            c.datadir.display().to_string(),
+            "--nodes".into(),
+            c.nodes.to_string(),
+            "--threshold".into(),
+            self.plan.threshold.to_string(),
+            "--block-time".into(),
+            c.block_time.as_secs_f64().to_string(),
+            "--epoch-blocks".into(),
+            c.epoch_blocks.to_string(),
+            "component".into(),
+            kind.into(),
+            "--rpc".into(),
+            self.rpc.clone(),
+        ]
+    }
+
+    fn node_args(&self, i: usize) -> Vec<String> {
+        let mut a = self.common_args("node");
+        a.extend([
+            "--index".into(),
+            i.to_string(),
+            "--p2p-port".into(),
+            self.node_ports[i].to_string(),
+            "--addr".into(),
+            "127.0.0.1:0".into(),
+        ]);
+        if self.byzantine.contains(&i) {
+            a.push("--byzantine".into());
+        }
+        a
+    }
+
+    /// Starts (or restarts) the chain on its port.
+    pub fn start_chain(&mut self) -> Result<(), DevnetError> {
+        let mut a = self.common_args("chain");
+        a.extend(["--addr".into(), format!("127.0.0.1:{}", self.chain_port)]);
+        self.chain = Some(Proc::spawn(&self.exe, &a, "chain")?);
+        Ok(())
+    }
+
+    /// Starts (or restarts) node `i`.
+    pub fn start_node(&mut self, i: usize) -> Result<(), DevnetError> {
+        let a = self.node_args(i);
+        self.nodes[i] = Some(Proc::spawn(&self.exe, &a, &format!("node {i}"))?);
+        Ok(())
+    }
+
+    /// Starts (or restarts) the disperser on its port.
+    pub fn start_disperser(&mut self) -> Result<(), DevnetError> {
+        let mut a = self.common_args("disperser");
+        a.extend([
+            "--addr".into(),
+            format!("127.0.0.1:{}", self.disperser_port),
+        ]);
+        self.disperser = Some(Proc::spawn(&self.exe, &a, "disperser")?);
+        Ok(())
+    }
+
+    /// Starts (or restarts) the op-plugin on its port.
+    pub fn start_plugin(&mut self) -> Result<(), DevnetError> {
+        let p = self.spawn_plugin(self.plan.config.datadir.join("op-plugin"), self.plugin_port)?;
+        self.plugin = Some(p);
+        Ok(())
+    }
+
+    /// Another op-plugin process with its own (empty) state: its gets come from the DA
+    /// nodes, not from a cache.
+    pub fn spawn_plugin(&self, datadir: PathBuf, port: u16) -> Result<Proc, DevnetError> {
+        let mut a = self.common_args("plugin");
+        a.extend([
+            "--addr".into(),
+            format!("127.0.0.1:{port}"),
+            "--plugin-datadir".into(),
+            datadir.display().to_string(),
+            "--disperser-url".into(),
+            self.disperser_url(),
+        ]);
+        Proc::spawn(&self.exe, &a, "op-plugin")
+    }
+
+    /// The disperser's base URL.
+    pub fn disperser_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.disperser_port)
+    }
+
+    /// The op-plugin's base URL.
+    pub fn plugin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.plugin_port)
+    }
+
+    /// SIGKILLs node `i`.
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(p) = self.nodes[i].take() {
+            p.kill();
+        }
+    }
+
+    /// Stops everything with SIGTERM, in order (op-plugin, disperser, nodes, chain);
+    /// `true` when every process exited cleanly.
+    pub fn shutdown(mut self) -> bool {
+        let t = Duration::from_secs(30);
+        let mut clean = true;
+        if let Some(p) = self.plugin.take() {
+            clean &= p.terminate(t);
+        }
+        if let Some(p) = self.disperser.take() {
+            clean &= p.terminate(t);
+        }
+        for n in self.nodes.iter_mut() {
+            if let Some(p) = n.take() {
+                clean &= p.terminate(t);
+            }
+        }
+        if let Some(p) = self.chain.take() {
+            clean &= p.terminate(t);
+        }
+        clean
+    }
+}

@@ -1,0 +1,256 @@
+//! Faults with every component in its own OS process: SIGKILLed DA nodes (during
+//! dispersal, and four at once for retrieval), a Byzantine node process, and SIGKILLed
+//! disperser and chain processes mid-flight.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::B256;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use alloy::transports::http::reqwest;
+use zg_integration::demo::batcher_body;
+use zg_integration::{DevnetConfig, ProcessStack};
+use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDAEntrance};
+
+use crate::TempDir;
+
+async fn plugin_put(http: &reqwest::Client, plugin: &str, body: &[u8]) -> Vec<u8> {
+    let r = http
+        .post(format!("{plugin}/put"))
+        .body(body.to_vec())
+        .timeout(Duration::from_secs(180))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let bytes = r.bytes().await.unwrap().to_vec();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(bytes.len(), 50, "a generic commitment");
+    bytes
+}
+
+async fn plugin_get(http: &reqwest::Client, plugin: &str, commitment: &[u8]) -> Vec<u8> {
+    let r = http
+        .get(format!("{plugin}/get/0x{}", hex::encode(commitment)))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// Posts to the disperser without waiting: the 202 is its acknowledgement.
+async fn disperser_post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> String {
+    let r = http
+        .post(format!("{url}/v1/blobs"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// Polls a disperser request until confirmed; returns its data_root.
+async fn confirmed(http: &reqwest::Client, url: &str, id: &str) -> B256 {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Ok(r) = http.get(format!("{url}/v1/blobs/{id}")).send().await
+            && let Ok(v) = r.json::<serde_json::Value>().await
+        {
+            match v["status"].as_str() {
+                Some("confirmed") => return v["data_root"].as_str().unwrap().parse().unwrap(),
+                Some("failed") => panic!("request {id} failed: {v}"),
+                _ => {}
+            }
+        }
+        assert!(Instant::now() < deadline, "request {id} never confirmed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How many times each data_root was anchored.
+async fn anchors(rpc: &str) -> HashMap<B256, usize> {
+    let p = ProviderBuilder::new().connect_http(rpc.parse().unwrap());
+    let logs = p
+        .get_logs(
+            &Filter::new()
+                .address(DA_ENTRANCE_ADDRESS)
+                .event_signature(IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    let mut out = HashMap::new();
+    for l in logs {
+        let e = IDAEntrance::ErasureCommitmentVerified::decode_log(&l.inner).unwrap();
+        *out.entry(e.dataRoot).or_default() += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_faults_nodes_disperser_and_chain() {
+    let dir = TempDir::new("faults");
+    let mut config = DevnetConfig::ephemeral(dir.0.clone());
+    config.block_time = Duration::from_millis(500);
+    let mut stack = ProcessStack::start(env!("CARGO_BIN_EXE_zg-devnet"), config, &[])
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let plugin = stack.plugin_url();
+
+    // The OP flow, all up.
+    let b1 = batcher_body(120_000);
+    let c1 = plugin_put(&http, &plugin, &b1).await;
+    assert!(plugin_get(&http, &plugin, &c1).await == b1);
+
+    // SIGKILL two nodes while a put is being dispersed: still certified (6 of 8 left).
+    let b2 = batcher_body(600_000);
+    let put = {
+        let (http, plugin, b2) = (http.clone(), plugin.clone(), b2.clone());
+        tokio::spawn(async move { plugin_put(&http, &plugin, &b2).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stack.kill_node(0);
+    stack.kill_node(1);
+    let c2 = put.await.unwrap();
+
+    // Four down: a reader with no cache still recovers from the other four.
+    stack.kill_node(2);
+    stack.kill_node(3);
+    let reader = stack
+        .spawn_plugin(dir.0.join("reader-1"), 0)
+        .expect("reader plugin");
+    let reader_url = reader.endpoint("http");
+    assert!(plugin_get(&http, &reader_url, &c2).await == b2);
+    assert!(plugin_get(&http, &reader_url, &c1).await == b1);
+    reader.kill();
+
+    // The killed nodes restart on their stores and serve: with the other four down, a
+    // fresh reader gets from them alone.
+    for i in 0..4 {
+        stack.start_node(i).unwrap();
+    }
+    for i in 4..8 {
+        stack.kill_node(i);
+    }
+    let reader = stack
+        .spawn_plugin(dir.0.join("reader-2"), 0)
+        .expect("reader plugin");
+    let reader_url = reader.endpoint("http");
+    assert!(plugin_get(&http, &reader_url, &c1).await == b1);
+    reader.kill();
+    for i in 4..8 {
+        stack.start_node(i).unwrap();
+    }
+
+    // SIGKILL the disperser right after it acknowledged three requests: after a restart
+    // every one of them is anchored, once.
+    let disperser = stack.disperser_url();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(disperser_post(&http, &disperser, batcher_body(90_000)).await);
+    }
+    stack.disperser.take().unwrap().kill();
+    stack.start_disperser().unwrap();
+    let mut roots = Vec::new();
+    for id in &ids {
+        roots.push(confirmed(&http, &disperser, id).await);
+    }
+
+    // SIGKILL the chain right after two more acknowledgements, restart it: both end up
+    // anchored once, and everything anchored before is still there.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(disperser_post(&http, &disperser, batcher_body(90_000)).await);
+    }
+    stack.chain.take().unwrap().kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stack.start_chain().unwrap();
+    for id in &ids {
+        roots.push(confirmed(&http, &disperser, id).await);
+    }
+    let counts = anchors(&stack.rpc).await;
+    for r in &roots {
+        assert_eq!(counts.get(r), Some(&1), "{r} anchored once");
+    }
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "no duplicate anchor: {counts:?}"
+    );
+    assert!(counts.len() >= roots.len() + 2);
+    // The op-plugin still serves the first batches after all of it.
+    assert!(plugin_get(&http, &plugin, &c2).await == b2);
+
+    assert!(stack.shutdown(), "every process exits cleanly on SIGTERM");
+}
+
+/// A node process that serves corrupted cells and signs garbage: puts are still
+/// certified by the honest seven (the chain verifies the aggregate, so no forged anchor
+/// can land), reads are byte-identical, and the disperser reports the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_byzantine_node() {
+    let dir = TempDir::new("byzantine");
+    let mut config = DevnetConfig::ephemeral(dir.0.clone());
+    config.block_time = Duration::from_millis(500);
+    let bad = 5;
+    let stack = ProcessStack::start(env!("CARGO_BIN_EXE_zg-devnet"), config, &[bad])
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let disperser = stack.disperser_url();
+    let data = batcher_body(400_000);
+    let r = http
+        .post(format!("{disperser}/v1/blobs?wait=true"))
+        .body(data.clone())
+        .timeout(Duration::from_secs(180))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rec: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(rec["status"], "confirmed", "{rec}");
+    // Seven of eight signatures verified (the garbage one is left out of the aggregate).
+    assert_eq!(rec["signers"][0], 7, "{rec}");
+    let root = rec["data_root"].as_str().unwrap().to_string();
+    let got = http
+        .get(format!("{disperser}/v1/blobs/{root}/data"))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.bytes().await.unwrap().as_ref() == data.as_slice());
+    // Reported (by the dispersal's signature check or by the retrieval's cell check).
+    let bad_addr = stack
+        .plan
+        .node_keys(bad)
+        .address()
+        .to_string()
+        .to_lowercase();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = http
+            .get(format!("{disperser}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .to_lowercase();
+        if m.contains(&format!("reported_nodes_total{{node=\"{bad_addr}\"}}")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node not reported:\n{m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let counts = anchors(&stack.rpc).await;
+    assert_eq!(counts.get(&root.parse::<B256>().unwrap()), Some(&1));
+    assert!(stack.shutdown());
+}
