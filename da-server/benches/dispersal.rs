@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zg_da_server::testing::{Cluster, ClusterOptions, payload, percentile, write_bench_report};
 use zg_da_server::{BlobStatus, Disperser};
-use zg_primitives::{Certificate, Kzg, encode};
+use zg_primitives::{CellCheck, Certificate, Kzg, encode};
 
 async fn put(d: &Disperser, data: Vec<u8>) -> Certificate {
     let rec = d.submit(data).await.unwrap();
@@ -48,6 +48,46 @@ fn main() {
                 std::hint::black_box(encode(kzg, &data, 16 << 20).unwrap());
             }
             let encode_mbps = (size * rounds.min(5)) as f64 / t.elapsed().as_secs_f64() / 1e6;
+            // The raw library on the same blobs: commitment, then cells and proofs, blob
+            // after blob (rust-eth-kzg parallelises inside each call).
+            let blobs = zg_primitives::encode_payload(&data, 16 << 20).unwrap();
+            let t = Instant::now();
+            for _ in 0..rounds.min(5) {
+                for b in &blobs {
+                    std::hint::black_box(kzg.commit(b).unwrap());
+                    std::hint::black_box(kzg.compute_cells_and_proofs(b).unwrap());
+                }
+            }
+            let raw_encode_mbps =
+                (size * rounds.min(5)) as f64 / t.elapsed().as_secs_f64() / 1e6;
+            // Least work a trustless get does: verify 64 columns (all up), or recover
+            // every blob from the 64 columns of nodes 4..7 (four down).
+            let enc = encode(kzg, &data, 16 << 20).unwrap();
+            let t = Instant::now();
+            let checks: Vec<CellCheck<'_>> = (0..64u16)
+                .flat_map(|j| {
+                    enc.blobs
+                        .iter()
+                        .zip(&enc.header.commitments)
+                        .map(move |(b, c)| CellCheck {
+                            commitment: c,
+                            column: j,
+                            cell: &b.cells[j as usize],
+                            proof: &b.proofs[j as usize],
+                        })
+                })
+                .collect();
+            kzg.verify_cells(&checks).unwrap();
+            let raw_verify_ms = t.elapsed().as_secs_f64() * 1e3;
+            let t = Instant::now();
+            for b in &enc.blobs {
+                let cells: Vec<(u16, &zg_primitives::Cell)> = (0..128u16)
+                    .filter(|j| j % 8 >= 4)
+                    .map(|j| (j, &b.cells[j as usize]))
+                    .collect();
+                std::hint::black_box(kzg.recover_blob(&cells).unwrap());
+            }
+            let raw_recover_ms = raw_verify_ms + t.elapsed().as_secs_f64() * 1e3;
 
             // Latency: one at a time.
             let mut lat = Vec::new();
@@ -74,6 +114,10 @@ fn main() {
             let entry = json!({
                 "payload_bytes": size,
                 "encode_mb_per_s": encode_mbps,
+                "raw_encode_mb_per_s": raw_encode_mbps,
+                "encode_vs_raw": encode_mbps / raw_encode_mbps,
+                "raw_verify_64_columns_ms": raw_verify_ms,
+                "raw_recover_from_64_columns_ms": raw_recover_ms,
                 "put_ms": { "p50": percentile(&mut lat.clone(), 0.5), "p99": percentile(&mut lat, 0.99), "samples": rounds },
                 "put_mb_per_s": put_mbps,
                 "put_in_flight": concurrent,
@@ -110,6 +154,12 @@ fn main() {
             let ratio = e["get_ms_four_down"]["p50"].as_f64().unwrap()
                 / e["get_ms_all_up"]["p50"].as_f64().unwrap();
             e.insert("get_four_down_vs_all_up".into(), json!(ratio));
+            let up = e["get_ms_all_up"]["p50"].as_f64().unwrap()
+                / e["raw_verify_64_columns_ms"].as_f64().unwrap();
+            let down = e["get_ms_four_down"]["p50"].as_f64().unwrap()
+                / e["raw_recover_from_64_columns_ms"].as_f64().unwrap();
+            e.insert("get_all_up_vs_raw_verify".into(), json!(up));
+            e.insert("get_four_down_vs_raw_recover".into(), json!(down));
         }
         let report = serde_json::Value::Object(report);
         write_bench_report("da-server", &report);
