@@ -85,6 +85,69 @@ pub struct ChainConfig {
     pub quorum_ttl: Duration,
     /// Chain id (fetched when `None`).
     pub chain_id: Option<u64>,
+    /// Where the DA modules live.
+    pub modules: ModuleAddresses,
+}
+
+/// Addresses of the DA modules: the bundled chain's precompiles by default, or the
+/// portable contracts deployed on any EVM chain (same ABI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleAddresses {
+    /// `IDASigners`.
+    pub signers: Address,
+    /// `IDAEntrance`.
+    pub entrance: Address,
+    /// `IDASampling`.
+    pub sampling: Address,
+}
+
+/// Command-line flags for [`ModuleAddresses`], shared by every DA binary: leave them out
+/// for the bundled chain, set them to the contracts' addresses on any other chain.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ModuleArgs {
+    /// Address of the DA signers module (default: the bundled chain's 0x…1000).
+    #[arg(
+        id = "chain_signers_address",
+        long = "chain.signers-address",
+        env = "ZG_CHAIN_SIGNERS_ADDRESS"
+    )]
+    pub signers: Option<Address>,
+    /// Address of the DA entrance module (default: 0x…1001).
+    #[arg(
+        id = "chain_entrance_address",
+        long = "chain.entrance-address",
+        env = "ZG_CHAIN_ENTRANCE_ADDRESS"
+    )]
+    pub entrance: Option<Address>,
+    /// Address of the DA sampling module (default: 0x…1002).
+    #[arg(
+        id = "chain_sampling_address",
+        long = "chain.sampling-address",
+        env = "ZG_CHAIN_SAMPLING_ADDRESS"
+    )]
+    pub sampling: Option<Address>,
+}
+
+impl ModuleArgs {
+    /// The addresses, defaults filled in.
+    pub fn addresses(&self) -> ModuleAddresses {
+        let d = ModuleAddresses::default();
+        ModuleAddresses {
+            signers: self.signers.unwrap_or(d.signers),
+            entrance: self.entrance.unwrap_or(d.entrance),
+            sampling: self.sampling.unwrap_or(d.sampling),
+        }
+    }
+}
+
+impl Default for ModuleAddresses {
+    fn default() -> Self {
+        Self {
+            signers: DA_SIGNERS_ADDRESS,
+            entrance: DA_ENTRANCE_ADDRESS,
+            sampling: DA_SAMPLING_ADDRESS,
+        }
+    }
 }
 
 impl ChainConfig {
@@ -96,6 +159,7 @@ impl ChainConfig {
             deposit_ttl: Duration::from_secs(10),
             quorum_ttl: Duration::from_secs(30),
             chain_id: None,
+            modules: ModuleAddresses::default(),
         }
     }
 }
@@ -178,6 +242,11 @@ impl ChainClient {
         self.inner.chain_id
     }
 
+    /// Where the DA modules live.
+    pub fn modules(&self) -> ModuleAddresses {
+        self.inner.config.modules
+    }
+
     /// The sending account, if any.
     pub fn account(&self) -> Option<Address> {
         self.inner.account
@@ -245,7 +314,10 @@ impl ChainClient {
     /// Current epoch.
     pub async fn epoch(&self) -> Result<u64, ChainClientError> {
         let e = self
-            .call(DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {})
+            .call(
+                self.inner.config.modules.signers,
+                IDASigners::epochNumberCall {},
+            )
             .await?;
         Ok(e.saturating_to())
     }
@@ -254,7 +326,7 @@ impl ChainClient {
     pub async fn quorum_count(&self, epoch: u64) -> Result<u64, ChainClientError> {
         let n = self
             .call(
-                DA_SIGNERS_ADDRESS,
+                self.inner.config.modules.signers,
                 IDASigners::quorumCountCall {
                     epoch: U256::from(epoch),
                 },
@@ -276,7 +348,7 @@ impl ChainClient {
             return Ok(Some(q.clone()));
         }
         let tx = TransactionRequest::default()
-            .with_to(DA_SIGNERS_ADDRESS)
+            .with_to(self.inner.config.modules.signers)
             .with_input(Bytes::from(
                 IDASigners::getQuorumCall {
                     epoch: U256::from(epoch),
@@ -303,7 +375,7 @@ impl ChainClient {
         }
         let details = self
             .call(
-                DA_SIGNERS_ADDRESS,
+                self.inner.config.modules.signers,
                 IDASigners::getSignerCall {
                     accounts: members.clone(),
                 },
@@ -311,7 +383,7 @@ impl ChainClient {
             .await?;
         let threshold = self
             .call(
-                DA_SIGNERS_ADDRESS,
+                self.inner.config.modules.signers,
                 IDASigners::quorumThresholdCall {
                     epoch: U256::from(epoch),
                     quorumId: U256::from(quorum_id),
@@ -359,14 +431,17 @@ impl ChainClient {
         account: Address,
     ) -> Result<Option<IDASigners::SignerDetail>, ChainClientError> {
         if !self
-            .call(DA_SIGNERS_ADDRESS, IDASigners::isSignerCall { account })
+            .call(
+                self.inner.config.modules.signers,
+                IDASigners::isSignerCall { account },
+            )
             .await?
         {
             return Ok(None);
         }
         let mut d = self
             .call(
-                DA_SIGNERS_ADDRESS,
+                self.inner.config.modules.signers,
                 IDASigners::getSignerCall {
                     accounts: vec![account],
                 },
@@ -382,7 +457,7 @@ impl ChainClient {
         epoch: u64,
     ) -> Result<bool, ChainClientError> {
         self.call(
-            DA_SIGNERS_ADDRESS,
+            self.inner.config.modules.signers,
             IDASigners::registeredForEpochCall {
                 account,
                 epoch: U256::from(epoch),
@@ -400,7 +475,7 @@ impl ChainClient {
     ) -> Result<B256, ChainClientError> {
         let signer = self.require_account()?;
         self.send(
-            DA_SIGNERS_ADDRESS,
+            self.inner.config.modules.signers,
             IDASigners::registerSignerCall {
                 signer: IDASigners::SignerDetail {
                     signer,
@@ -415,14 +490,17 @@ impl ChainClient {
 
     /// `updateSocket` from this client's account.
     pub async fn update_socket(&self, socket: String) -> Result<B256, ChainClientError> {
-        self.send(DA_SIGNERS_ADDRESS, IDASigners::updateSocketCall { socket })
-            .await
+        self.send(
+            self.inner.config.modules.signers,
+            IDASigners::updateSocketCall { socket },
+        )
+        .await
     }
 
     /// `registerNextEpoch` from this client's account.
     pub async fn register_next_epoch(&self, signature: &[u8]) -> Result<B256, ChainClientError> {
         self.send(
-            DA_SIGNERS_ADDRESS,
+            self.inner.config.modules.signers,
             IDASigners::registerNextEpochCall {
                 signature: Bytes::copy_from_slice(signature),
             },
@@ -438,7 +516,10 @@ impl ChainClient {
             return Ok(*v);
         }
         let v = self
-            .call(DA_ENTRANCE_ADDRESS, IDAEntrance::balanceOfCall { account })
+            .call(
+                self.inner.config.modules.entrance,
+                IDAEntrance::balanceOfCall { account },
+            )
             .await?;
         self.inner
             .deposits
@@ -455,7 +536,10 @@ impl ChainClient {
             return Ok(v);
         }
         let v = self
-            .call(DA_ENTRANCE_ADDRESS, IDAEntrance::blobFeeCall {})
+            .call(
+                self.inner.config.modules.entrance,
+                IDAEntrance::blobFeeCall {},
+            )
             .await?;
         *self.inner.blob_fee.lock() = Some((Instant::now(), v));
         Ok(v)
@@ -465,7 +549,7 @@ impl ChainClient {
     pub async fn deposit(&self, amount: U256) -> Result<B256, ChainClientError> {
         self.require_account()?;
         let tx = TransactionRequest::default()
-            .with_to(DA_ENTRANCE_ADDRESS)
+            .with_to(self.inner.config.modules.entrance)
             .with_value(amount)
             .with_input(Bytes::from(IDAEntrance::depositCall {}.abi_encode()));
         let _guard = self.inner.tx_lock.lock().await;
@@ -490,7 +574,7 @@ impl ChainClient {
         submissions: Vec<IDAEntrance::CommitRootSubmission>,
     ) -> Result<B256, ChainClientError> {
         self.send(
-            DA_ENTRANCE_ADDRESS,
+            self.inner.config.modules.entrance,
             IDAEntrance::submitVerifiedCommitRootsCall { submissions },
         )
         .await
@@ -499,7 +583,7 @@ impl ChainClient {
     /// Whether a certificate is anchored.
     pub async fn commitment_exists(&self, cert: &Certificate) -> Result<bool, ChainClientError> {
         self.call(
-            DA_ENTRANCE_ADDRESS,
+            self.inner.config.modules.entrance,
             IDAEntrance::commitmentExistsCall {
                 dataRoot: cert.data_root,
                 epoch: U256::from(cert.epoch),
@@ -512,7 +596,10 @@ impl ChainClient {
     /// The DA sampling module's current round.
     pub async fn sample_round(&self) -> Result<SampleRound, ChainClientError> {
         let r = self
-            .call(DA_SAMPLING_ADDRESS, IDASampling::currentRoundCall {})
+            .call(
+                self.inner.config.modules.sampling,
+                IDASampling::currentRoundCall {},
+            )
             .await?;
         Ok(SampleRound {
             round: r.round.saturating_to(),
@@ -524,8 +611,11 @@ impl ChainClient {
 
     /// The DA sampling module's parameters (never change).
     pub async fn sample_params(&self) -> Result<IDASampling::sampleParamsReturn, ChainClientError> {
-        self.call(DA_SAMPLING_ADDRESS, IDASampling::sampleParamsCall {})
-            .await
+        self.call(
+            self.inner.config.modules.sampling,
+            IDASampling::sampleParamsCall {},
+        )
+        .await
     }
 
     /// Checks a sampling response with `eth_call` from this client's account: `Ok(())`
@@ -537,7 +627,7 @@ impl ChainClient {
         let from = self.require_account()?;
         let tx = TransactionRequest::default()
             .with_from(from)
-            .with_to(DA_SAMPLING_ADDRESS)
+            .with_to(self.inner.config.modules.sampling)
             .with_input(Bytes::from(
                 IDASampling::submitSamplingResponseCall {
                     response: response.clone(),
@@ -554,7 +644,7 @@ impl ChainClient {
         response: IDASampling::SampleResponse,
     ) -> Result<B256, ChainClientError> {
         self.send(
-            DA_SAMPLING_ADDRESS,
+            self.inner.config.modules.sampling,
             IDASampling::submitSamplingResponseCall { response },
         )
         .await
@@ -593,4 +683,38 @@ fn rpc_err(e: alloy::transports::TransportError) -> ChainClientError {
         return ChainClientError::Rpc(format!("{} (code {})", resp.message, resp.code));
     }
     ChainClientError::Unavailable(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        modules: ModuleArgs,
+    }
+
+    #[test]
+    fn module_flags_default_to_the_bundled_precompiles() {
+        let c = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(c.modules.addresses(), ModuleAddresses::default());
+        assert_eq!(ModuleAddresses::default().entrance, DA_ENTRANCE_ADDRESS);
+        let a: Address = "0x00000000000000000000000000000000000000aa"
+            .parse()
+            .unwrap();
+        let c = Cli::try_parse_from(["x", "--chain.entrance-address", &a.to_string()]).unwrap();
+        let m = c.modules.addresses();
+        assert_eq!(m.entrance, a);
+        assert_eq!(
+            (m.signers, m.sampling),
+            (DA_SIGNERS_ADDRESS, DA_SAMPLING_ADDRESS)
+        );
+        assert!(Cli::try_parse_from(["x", "--chain.sampling-address", "0x12"]).is_err());
+        assert_eq!(
+            ChainConfig::new("http://x").modules,
+            ModuleAddresses::default()
+        );
+    }
 }

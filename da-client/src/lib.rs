@@ -5,7 +5,9 @@ pub mod error;
 pub mod net;
 pub mod retrieval;
 
-pub use chain::{ChainClient, ChainConfig, Quorum, QuorumMember, SampleRound};
+pub use chain::{
+    ChainClient, ChainConfig, ModuleAddresses, ModuleArgs, Quorum, QuorumMember, SampleRound,
+};
 pub use error::{ChainClientError, NetError, RetrieveError};
 pub use net::{Frame, InboundHandler, NetConfig, Network};
 pub use retrieval::{NodeReport, Retrieved, Retriever};

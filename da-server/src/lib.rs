@@ -13,7 +13,9 @@ pub use zg_da_client::{chain, net, retrieval};
 #[cfg(feature = "test-utils")]
 pub mod testing;
 
-pub use chain::{ChainClient, ChainConfig, Quorum, QuorumMember, SampleRound};
+pub use chain::{
+    ChainClient, ChainConfig, ModuleAddresses, ModuleArgs, Quorum, QuorumMember, SampleRound,
+};
 pub use disperser::{
     AccessConfig, BlobRecord, BlobStatus, ClientToken, Disperser, DisperserConfig, RunningDisperser,
 };

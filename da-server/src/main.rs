@@ -58,12 +58,15 @@ struct ChainArgs {
         default_value_t = 60
     )]
     receipt_timeout: u64,
+    #[command(flatten)]
+    modules: zg_da_server::ModuleArgs,
 }
 
 impl ChainArgs {
     fn config(&self) -> ChainConfig {
         let mut c = ChainConfig::new(self.rpc.clone());
         c.receipt_timeout = Duration::from_secs(self.receipt_timeout);
+        c.modules = self.modules.addresses();
         c
     }
 }

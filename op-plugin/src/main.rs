@@ -53,6 +53,8 @@ struct Cli {
         default_value = "http://127.0.0.1:8545"
     )]
     chain_rpc: String,
+    #[command(flatten)]
+    modules: zg_da_server::ModuleArgs,
     /// Seconds a put waits for its certificate before answering 503.
     #[arg(
         long = "put.timeout",
@@ -107,7 +109,8 @@ async fn main() -> eyre::Result<()> {
     config.cache_bytes = cli.cache_bytes;
     config.verify_on_read = cli.verify_on_read;
     config.strict_frames = cli.strict_frames;
-    let chain = ChainConfig::new(cli.chain_rpc.clone());
+    let mut chain = ChainConfig::new(cli.chain_rpc.clone());
+    chain.modules = cli.modules.addresses();
     let net = NetConfig {
         request_timeout: Duration::from_secs(cli.p2p_timeout),
         ..NetConfig::default()

@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use zg_da_client::ChainClient;
 use zg_primitives::Certificate;
-use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDAEntrance};
+use zg_primitives::abi::IDAEntrance;
 
 use crate::metrics::SamplerMetrics;
 use crate::sampler::{Availability, SampleReport, Sampler};
@@ -354,7 +354,7 @@ impl LightClient {
         }
         let to = safe.min(from + self.inner.config.max_range.max(1) - 1);
         let filter = Filter::new()
-            .address(DA_ENTRANCE_ADDRESS)
+            .address(self.inner.chain.modules().entrance)
             .event_signature(IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH)
             .from_block(from)
             .to_block(to);

@@ -21,6 +21,8 @@ struct Cli {
         default_value = "http://127.0.0.1:8545"
     )]
     chain_rpc: String,
+    #[command(flatten)]
+    modules: zg_da_client::ModuleArgs,
     /// Blocks an anchor must be buried under before it is sampled.
     #[arg(
         long = "chain.confirmations",
@@ -109,7 +111,11 @@ async fn main() -> eyre::Result<()> {
         ..NetConfig::default()
     };
     let running = zg_sampler::start(
-        ChainConfig::new(cli.chain_rpc.clone()),
+        {
+            let mut c = ChainConfig::new(cli.chain_rpc.clone());
+            c.modules = cli.modules.addresses();
+            c
+        },
         net,
         sampler,
         config,
