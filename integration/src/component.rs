@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use zg_primitives::runtime::shutdown_signal;
 
-use crate::devnet::{DevnetError, Plan, start_err};
+use crate::devnet::{DevnetError, Plan, start_err, stop_err};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -55,26 +54,12 @@ pub async fn run_component(
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| start_err("listener")(format!("binding {addr}: {e}")))?;
-    let stop = |c: &str| {
-        let c = c.to_string();
-        move |e: String| DevnetError::Stop {
-            component: c,
-            reason: e,
-        }
-    };
     match component {
         Component::Chain => {
             std::thread::spawn(|| {
                 zg_primitives::Kzg::init_mainnet(zg_primitives::Precompute::None)
             });
-            let chain = zg_chain::start(
-                &plan.chain_dir(),
-                plan.chain_config(),
-                listener,
-                CancellationToken::new(),
-            )
-            .await
-            .map_err(|e| start_err("chain")(e.to_string()))?;
+            let chain = plan.start_chain(listener).await?;
             ready(serde_json::json!({ "rpc": chain.rpc_url() }));
             tokio::select! {
                 _ = shutdown_signal() => {}
@@ -83,7 +68,7 @@ pub async fn run_component(
             chain
                 .shutdown()
                 .await
-                .map_err(|e| stop("chain")(e.to_string()))
+                .map_err(|e| stop_err("chain")(e.to_string()))
         }
         Component::Node {
             index,
@@ -99,9 +84,7 @@ pub async fn run_component(
                     forget_columns: false,
                 };
             }
-            let node = zg_da_server::node::start(nc, listener, CancellationToken::new())
-                .await
-                .map_err(|e| start_err(format!("node {index}"))(e.to_string()))?;
+            let node = plan.start_node(nc, index, listener).await?;
             ready(serde_json::json!({
                 "address": node.service.address(),
                 "socket": node.socket,
@@ -113,34 +96,27 @@ pub async fn run_component(
             }
             node.shutdown()
                 .await
-                .map_err(|e| stop("node")(e.to_string()))
+                .map_err(|e| stop_err("node")(e.to_string()))
         }
         Component::Disperser => {
             let rpc = need_rpc()?;
-            let d = zg_da_server::disperser::start(
-                plan.disperser_config(&rpc),
-                listener,
-                CancellationToken::new(),
-            )
-            .await
-            .map_err(|e| start_err("disperser")(e.to_string()))?;
+            let d = plan.start_disperser(&rpc, listener).await?;
             ready(serde_json::json!({ "http": format!("http://{}", d.http_addr) }));
             shutdown_signal().await;
             d.shutdown()
                 .await
-                .map_err(|e| stop("disperser")(e.to_string()))
+                .map_err(|e| stop_err("disperser")(e.to_string()))
         }
         Component::Plugin { datadir, disperser } => {
             let rpc = need_rpc()?;
-            let (pc, upstream) = plan.plugin_config(datadir, disperser, &rpc);
-            let p = zg_op_plugin::start(pc, upstream, listener, CancellationToken::new())
-                .await
-                .map_err(|e| start_err("op-plugin")(e.to_string()))?;
+            let p = plan
+                .start_plugin(datadir, disperser, &rpc, listener)
+                .await?;
             ready(serde_json::json!({ "http": p.url() }));
             shutdown_signal().await;
             p.shutdown()
                 .await
-                .map_err(|e| stop("op-plugin")(e.to_string()))
+                .map_err(|e| stop_err("op-plugin")(e.to_string()))
         }
     }
 }

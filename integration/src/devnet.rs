@@ -127,6 +127,11 @@ pub enum DevnetError {
     },
 }
 
+pub(crate) fn stop_err(component: &str) -> impl FnOnce(String) -> DevnetError {
+    let component = component.to_string();
+    move |reason| DevnetError::Stop { component, reason }
+}
+
 pub(crate) fn start_err(component: impl Into<String>) -> impl FnOnce(String) -> DevnetError {
     let component = component.into();
     move |reason| DevnetError::Start { component, reason }
@@ -241,6 +246,59 @@ impl Plan {
         (PluginConfig::new(datadir), upstream)
     }
 
+    /// Starts the chain serving JSON-RPC on `listener`.
+    pub async fn start_chain(&self, listener: TcpListener) -> Result<RunningChain, DevnetError> {
+        zg_chain::start(
+            &self.chain_dir(),
+            self.chain_config(),
+            listener,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| start_err("chain")(e.to_string()))
+    }
+
+    /// Starts DA node `i` with `nc` (from [`Plan::node_config`]), HTTP on `http`.
+    pub async fn start_node(
+        &self,
+        nc: NodeConfig,
+        i: usize,
+        http: TcpListener,
+    ) -> Result<RunningNode, DevnetError> {
+        zg_da_server::node::start(nc, http, CancellationToken::new())
+            .await
+            .map_err(|e| start_err(format!("node {i}"))(e.to_string()))
+    }
+
+    /// Starts the disperser, API on `listener`.
+    pub async fn start_disperser(
+        &self,
+        rpc: &str,
+        listener: TcpListener,
+    ) -> Result<RunningDisperser, DevnetError> {
+        zg_da_server::disperser::start(
+            self.disperser_config(rpc),
+            listener,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| start_err("disperser")(e.to_string()))
+    }
+
+    /// Starts an op-plugin keeping its state in `datadir`, in front of `disperser`.
+    pub async fn start_plugin(
+        &self,
+        datadir: PathBuf,
+        disperser: String,
+        rpc: &str,
+        listener: TcpListener,
+    ) -> Result<RunningPlugin, DevnetError> {
+        let (pc, upstream) = self.plugin_config(datadir, disperser, rpc);
+        zg_op_plugin::start(pc, upstream, listener, CancellationToken::new())
+            .await
+            .map_err(|e| start_err("op-plugin")(e.to_string()))
+    }
+
     /// Funds the disperser's deposit and makes sure the current epoch has a quorum (once
     /// every node registered). Safe to repeat.
     pub async fn prepare_chain(&self, rpc: &str) -> Result<(), DevnetError> {
@@ -290,26 +348,17 @@ impl Devnet {
         let listener = TcpListener::bind(config.chain_addr)
             .await
             .map_err(|e| start_err("chain")(format!("binding {}: {e}", config.chain_addr)))?;
-        let chain = zg_chain::start(
-            &plan.chain_dir(),
-            plan.chain_config(),
-            listener,
-            CancellationToken::new(),
-        )
-        .await
-        .map_err(|e| start_err("chain")(e.to_string()))?;
+        let chain = plan.start_chain(listener).await?;
         let rpc = chain.rpc_url();
 
         // DA nodes, started together (each registers on chain before it returns).
         let starts = (0..config.nodes).map(|i| {
-            let nc = plan.node_config(i, &rpc, 0);
+            let (plan, nc) = (&plan, plan.node_config(i, &rpc, 0));
             async move {
                 let http = TcpListener::bind("127.0.0.1:0")
                     .await
                     .map_err(|e| start_err(format!("node {i}"))(e.to_string()))?;
-                zg_da_server::node::start(nc, http, CancellationToken::new())
-                    .await
-                    .map_err(|e| start_err(format!("node {i}"))(e.to_string()))
+                plan.start_node(nc, i, http).await
             }
         });
         let mut nodes = Vec::with_capacity(config.nodes);
@@ -323,25 +372,19 @@ impl Devnet {
             .map_err(|e| {
                 start_err("disperser")(format!("binding {}: {e}", config.disperser_addr))
             })?;
-        let disperser = zg_da_server::disperser::start(
-            plan.disperser_config(&rpc),
-            http,
-            CancellationToken::new(),
-        )
-        .await
-        .map_err(|e| start_err("disperser")(e.to_string()))?;
+        let disperser = plan.start_disperser(&rpc, http).await?;
 
-        let (pc, upstream) = plan.plugin_config(
-            config.datadir.clone(),
-            format!("http://{}", disperser.http_addr),
-            &rpc,
-        );
         let listener = TcpListener::bind(config.plugin_addr)
             .await
             .map_err(|e| start_err("op-plugin")(format!("binding {}: {e}", config.plugin_addr)))?;
-        let plugin = zg_op_plugin::start(pc, upstream, listener, CancellationToken::new())
-            .await
-            .map_err(|e| start_err("op-plugin")(e.to_string()))?;
+        let plugin = plan
+            .start_plugin(
+                config.datadir.clone(),
+                format!("http://{}", disperser.http_addr),
+                &rpc,
+                listener,
+            )
+            .await?;
 
         let mut sc = ClientConfig::new(config.datadir.join("sampler"));
         sc.poll_interval = Duration::from_millis(250);
@@ -389,30 +432,23 @@ impl Devnet {
     /// Stops in order: sampler, op-plugin, disperser, DA nodes, chain.
     pub async fn shutdown(self) -> Result<(), DevnetError> {
         self.sampler.shutdown().await;
-        let stop = |component: &str| {
-            let component = component.to_string();
-            move |e: String| DevnetError::Stop {
-                component,
-                reason: e,
-            }
-        };
         self.plugin
             .shutdown()
             .await
-            .map_err(|e| stop("op-plugin")(e.to_string()))?;
+            .map_err(|e| stop_err("op-plugin")(e.to_string()))?;
         self.disperser
             .shutdown()
             .await
-            .map_err(|e| stop("disperser")(e.to_string()))?;
+            .map_err(|e| stop_err("disperser")(e.to_string()))?;
         for (i, n) in self.nodes.into_iter().enumerate() {
             n.shutdown()
                 .await
-                .map_err(|e| stop(&format!("node {i}"))(e.to_string()))?;
+                .map_err(|e| stop_err(&format!("node {i}"))(e.to_string()))?;
         }
         self.chain
             .shutdown()
             .await
-            .map_err(|e| stop("chain")(e.to_string()))
+            .map_err(|e| stop_err("chain")(e.to_string()))
     }
 }
 
