@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod contracts;
 pub mod error;
 pub mod executor;
 pub mod mempool;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, NodeConfig};
@@ -13,6 +13,8 @@ use zg_primitives::runtime::{init_tracing, shutdown_signal};
 #[derive(Debug, Parser)]
 #[command(name = "zg-chain", version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Data directory (created if missing).
     #[arg(
         long = "datadir",
@@ -60,10 +62,112 @@ struct Args {
     log_format: String,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Deploy the DA modules as Solidity contracts to any EVM chain with the EIP-2537
+    /// precompiles and print their addresses (JSON, then the DA components' flags).
+    Deploy(DeployArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DeployArgs {
+    /// JSON-RPC URL of the target chain.
+    #[arg(long = "rpc", env = "ZG_DEPLOY_RPC")]
+    rpc: String,
+    /// File holding the deployer's private key (hex); it pays for three creations.
+    #[arg(long = "key", env = "ZG_DEPLOY_KEY", conflicts_with = "dev_account")]
+    key: Option<PathBuf>,
+    /// Deploy from account N of the dev mnemonic (the bundled chain's funded accounts).
+    #[arg(long = "dev-account", env = "ZG_DEPLOY_DEV_ACCOUNT")]
+    dev_account: Option<u32>,
+    /// Blocks per DA epoch.
+    #[arg(long = "da.epoch-blocks", env = "ZG_DEPLOY_DA_EPOCH_BLOCKS")]
+    epoch_blocks: Option<u64>,
+    /// Members per DA quorum.
+    #[arg(long = "da.quorum-size", env = "ZG_DEPLOY_DA_QUORUM_SIZE")]
+    quorum_size: Option<u64>,
+    /// Signatures needed per DA quorum.
+    #[arg(long = "da.threshold", env = "ZG_DEPLOY_DA_THRESHOLD")]
+    threshold: Option<u64>,
+    /// Most quorums per epoch.
+    #[arg(long = "da.max-quorums", env = "ZG_DEPLOY_DA_MAX_QUORUMS")]
+    max_quorums: Option<u64>,
+    /// Fee per blob in wei.
+    #[arg(long = "da.blob-fee", env = "ZG_DEPLOY_DA_BLOB_FEE")]
+    blob_fee: Option<alloy::primitives::U256>,
+    /// Blocks per sampling round (at most 256: seeds are block hashes).
+    #[arg(long = "da.sample-period", env = "ZG_DEPLOY_DA_SAMPLE_PERIOD")]
+    sample_period: Option<u64>,
+    /// Seconds to wait for each creation's receipt.
+    #[arg(
+        long = "receipt-timeout",
+        env = "ZG_DEPLOY_RECEIPT_TIMEOUT",
+        default_value_t = 120
+    )]
+    receipt_timeout: u64,
+}
+
+async fn deploy(args: DeployArgs) -> eyre::Result<()> {
+    use alloy::providers::{Provider, ProviderBuilder};
+    use alloy::signers::local::PrivateKeySigner;
+    let signer = match (&args.key, args.dev_account) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .wrap_err_with(|| format!("reading {}", path.display()))?;
+            text.trim()
+                .parse::<PrivateKeySigner>()
+                .wrap_err("the key file must hold a hex private key")?
+        }
+        (None, Some(i)) => {
+            let s = zg_chain::dev_accounts(i + 1).pop().expect("one account");
+            PrivateKeySigner::from_bytes(&s.to_bytes())?
+        }
+        (None, None) => eyre::bail!("give --key FILE or --dev-account N"),
+    };
+    let mut da = zg_chain::DaParams::default();
+    let set = |v: Option<u64>, to: &mut u64| {
+        if let Some(v) = v {
+            *to = v;
+        }
+    };
+    set(args.epoch_blocks, &mut da.epoch_blocks);
+    set(args.quorum_size, &mut da.quorum_size);
+    set(args.threshold, &mut da.quorum_threshold);
+    set(args.max_quorums, &mut da.max_quorums);
+    set(args.sample_period, &mut da.sample_period);
+    if let Some(fee) = args.blob_fee {
+        da.blob_fee = fee;
+    }
+    if da.sample_period == 0 || da.sample_period > 256 {
+        eyre::bail!("--da.sample-period must be within 1..=256");
+    }
+    let deployer = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(alloy::network::EthereumWallet::from(signer))
+        .connect_http(args.rpc.parse().wrap_err("--rpc is not a URL")?)
+        .erased();
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .wrap_err("reaching the chain")?;
+    eprintln!("deploying the DA modules to chain {chain_id} from {deployer}");
+    let m = zg_chain::contracts::deploy(&provider, &da, Duration::from_secs(args.receipt_timeout))
+        .await?;
+    println!("{}", serde_json::to_string(&m)?);
+    println!(
+        "--chain.signers-address {} --chain.entrance-address {} --chain.sampling-address {}",
+        m.signers, m.entrance, m.sampling
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let args = Args::parse();
     init_tracing(&args.log_format);
+    if let Some(Command::Deploy(d)) = args.command {
+        return deploy(d).await;
+    }
     let mut genesis = match &args.genesis {
         Some(p) => serde_json::from_slice::<Genesis>(
             &std::fs::read(p).wrap_err_with(|| format!("reading {}", p.display()))?,

@@ -79,10 +79,15 @@ pub struct ClusterOptions {
     pub lottery: bool,
     /// Changes to the chain's genesis.
     pub genesis: Option<GenesisTweak>,
+    /// Anchor through the Solidity module contracts (deployed on the chain at start)
+    /// instead of the bundled precompiles.
+    pub contracts: bool,
 }
 
 pub struct Cluster {
     pub chain: RunningChain,
+    /// Where the DA modules live (the precompiles, or the deployed contracts).
+    pub modules: zg_da_client::ModuleAddresses,
     _chain_dir: TempDir,
     pub nodes: Vec<Option<RunningNode>>,
     pub node_dirs: Vec<TempDir>,
@@ -111,6 +116,7 @@ impl Cluster {
         if let Some(tweak) = &options.genesis {
             tweak(&mut genesis);
         }
+        let da = genesis.da.clone();
         let config = ChainNodeConfig {
             genesis,
             block_time: options.block_time.unwrap_or(Duration::ZERO),
@@ -120,6 +126,21 @@ impl Cluster {
         let chain = zg_chain::start(&chain_dir.0, config, listener, CancellationToken::new())
             .await
             .unwrap();
+        let mut modules = ChainConfig::new(chain.rpc_url()).modules;
+        if options.contracts {
+            let deployer = alloy::providers::ProviderBuilder::new()
+                .wallet(alloy::network::EthereumWallet::from(dev_signer(0)))
+                .connect_http(chain.rpc_url().parse().unwrap())
+                .erased();
+            let m = zg_chain::contracts::deploy(&deployer, &da, Duration::from_secs(60))
+                .await
+                .unwrap();
+            modules = zg_da_client::ModuleAddresses {
+                signers: m.signers,
+                entrance: m.entrance,
+                sampling: m.sampling,
+            };
+        }
         let node_keys: Vec<NodeKeys> = (0..NODES as u32)
             .map(|i| NodeKeys::from_eth_key(dev_signer(i + 1), b"zg-da-test"))
             .collect();
@@ -129,6 +150,7 @@ impl Cluster {
         }
         let mut cluster = Self {
             chain,
+            modules,
             _chain_dir: chain_dir,
             nodes: (0..NODES).map(|_| None).collect(),
             node_dirs: (0..NODES)
@@ -156,12 +178,10 @@ impl Cluster {
             cluster.nodes[i] = Some(n);
         }
         // The disperser's deposit.
-        let payer = ChainClient::connect(
-            ChainConfig::new(cluster.chain.rpc_url()),
-            Some(dev_signer(DISPERSER_ACCOUNT)),
-        )
-        .await
-        .unwrap();
+        let payer =
+            ChainClient::connect(cluster.chain_config(), Some(dev_signer(DISPERSER_ACCOUNT)))
+                .await
+                .unwrap();
         payer
             .deposit(U256::from(10u128 * 10u128.pow(18)))
             .await
@@ -194,14 +214,21 @@ impl Cluster {
         assert!(client.quorum_count(1).await.unwrap() >= 1);
     }
 
+    /// The chain's endpoint and module addresses, as every component gets them.
+    pub fn chain_config(&self) -> ChainConfig {
+        let mut c = ChainConfig::new(self.chain.rpc_url());
+        c.modules = self.modules;
+        c
+    }
+
     pub async fn chain_client(&self) -> ChainClient {
-        ChainClient::connect(ChainConfig::new(self.chain.rpc_url()), None)
+        ChainClient::connect(self.chain_config(), None)
             .await
             .unwrap()
     }
 
     pub fn node_config(&self, i: usize) -> NodeConfig {
-        let chain = ChainConfig::new(self.chain.rpc_url());
+        let chain = self.chain_config();
         let mut c = NodeConfig::new(
             self.node_dirs[i].0.clone(),
             self.node_keys[i].clone(),
@@ -243,7 +270,7 @@ impl Cluster {
         let mut c = DisperserConfig::new(
             self.disperser_dir.0.clone(),
             dev_signer(DISPERSER_ACCOUNT),
-            ChainConfig::new(self.chain.rpc_url()),
+            self.chain_config(),
         );
         c.net.request_timeout = Duration::from_secs(20);
         c.store_attempts = 2;

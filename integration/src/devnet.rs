@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, NodeConfig as ChainNodeConfig, RunningChain};
 use zg_da_server::{
-    ChainClient, ChainConfig, DisperserConfig, NetConfig, NodeConfig, NodeKeys, RunningDisperser,
-    RunningNode,
+    ChainClient, ChainConfig, DisperserConfig, ModuleAddresses, NetConfig, NodeConfig, NodeKeys,
+    RunningDisperser, RunningNode,
 };
 use zg_op_plugin::{PluginConfig, RunningPlugin, UpstreamConfig};
 use zg_sampler::{ClientConfig, RunningSampler, SamplerConfig};
@@ -41,6 +41,9 @@ pub struct DevnetConfig {
     pub block_time: Duration,
     /// Blocks per epoch.
     pub epoch_blocks: u64,
+    /// Anchor through the Solidity module contracts (deployed on the chain at first
+    /// start) instead of the bundled precompiles.
+    pub contracts: bool,
     /// Chain JSON-RPC listen address.
     pub chain_addr: SocketAddr,
     /// Disperser API listen address.
@@ -60,6 +63,7 @@ impl DevnetConfig {
             threshold: None,
             block_time: Duration::from_secs(1),
             epoch_blocks: 100,
+            contracts: false,
             chain_addr: ([127, 0, 0, 1], 8545).into(),
             disperser_addr: ([127, 0, 0, 1], 51001).into(),
             plugin_addr: ([127, 0, 0, 1], 3100).into(),
@@ -156,6 +160,7 @@ pub struct Plan {
     pub threshold: usize,
     node_accounts: Vec<PrivateKeySigner>,
     disperser_account: PrivateKeySigner,
+    deployer: PrivateKeySigner,
 }
 
 impl Plan {
@@ -165,12 +170,75 @@ impl Plan {
         let mut accounts = dev_accounts(FIRST_NODE_ACCOUNT + config.nodes as u32);
         let node_accounts = accounts.split_off(FIRST_NODE_ACCOUNT as usize);
         let disperser_account = accounts.swap_remove(DISPERSER_ACCOUNT as usize);
+        // The module contracts' deployer: its own account, so its first three nonces (and
+        // so the contract addresses) are the deployments'.
+        let deployer =
+            PrivateKeySigner::from_bytes(&zg_primitives::keccak256(b"zg-devnet/module-deployer"))
+                .expect("valid key");
         Ok(Self {
             config,
             threshold,
             node_accounts,
             disperser_account,
+            deployer,
         })
+    }
+
+    /// Where the DA modules live: the precompiles, or (with `contracts`) the addresses
+    /// the deployer's first three creations get.
+    pub fn modules(&self) -> ModuleAddresses {
+        if !self.config.contracts {
+            return ChainConfig::new("http://unused").modules;
+        }
+        let d = self.deployer.address();
+        ModuleAddresses {
+            signers: d.create(0),
+            entrance: d.create(1),
+            sampling: d.create(2),
+        }
+    }
+
+    /// The chain endpoint and module addresses every component uses.
+    pub fn chain(&self, rpc: &str) -> ChainConfig {
+        let mut c = ChainConfig::new(rpc);
+        c.modules = self.modules();
+        c
+    }
+
+    /// With `contracts`: deploys the module contracts unless the chain has them already
+    /// (a restarted devnet keeps its chain). Call before anything registers.
+    pub async fn deploy_modules(&self, rpc: &str) -> Result<(), DevnetError> {
+        if !self.config.contracts {
+            return Ok(());
+        }
+        let err = start_err("module contracts");
+        let url = rpc
+            .parse()
+            .map_err(|e| start_err("module contracts")(format!("{e}")))?;
+        let provider = alloy::providers::ProviderBuilder::new()
+            .wallet(alloy::network::EthereumWallet::from(self.deployer.clone()))
+            .connect_http(url)
+            .erased();
+        let want = self.modules();
+        let code = provider
+            .get_code_at(want.sampling)
+            .await
+            .map_err(|e| start_err("module contracts")(e.to_string()))?;
+        if !code.is_empty() {
+            return Ok(());
+        }
+        let genesis = self.chain_config().genesis;
+        let got = zg_chain::contracts::deploy(&provider, &genesis.da, Duration::from_secs(60))
+            .await
+            .map_err(|e| start_err("module contracts")(e.to_string()))?;
+        if (got.signers, got.entrance, got.sampling) != (want.signers, want.entrance, want.sampling)
+        {
+            return Err(err(format!(
+                "deployed at {got:?}, expected {want:?} (the deployer's nonce was not 0)"
+            )));
+        }
+        tracing::info!(target: "zg_devnet", ?got, "deployed the DA module contracts");
+        Ok(())
     }
 
     /// The chain's settings: the dev genesis plus the node accounts, quorum size and
@@ -180,6 +248,9 @@ impl Plan {
         let balance = *genesis.alloc.values().next().expect("dev alloc");
         for a in &self.node_accounts {
             genesis.alloc.insert(a.address(), balance);
+        }
+        if self.config.contracts {
+            genesis.alloc.insert(self.deployer.address(), balance);
         }
         genesis.da.epoch_blocks = self.config.epoch_blocks;
         genesis.da.quorum_size = self.config.nodes as u64;
@@ -207,7 +278,7 @@ impl Plan {
         let mut nc = NodeConfig::new(
             self.config.datadir.join(format!("node-{i}")),
             self.node_keys(i),
-            ChainConfig::new(rpc),
+            self.chain(rpc),
         );
         nc.net = NetConfig {
             listen: vec![
@@ -226,7 +297,7 @@ impl Plan {
         DisperserConfig::new(
             self.config.datadir.join("disperser"),
             self.disperser_account.clone(),
-            ChainConfig::new(rpc),
+            self.chain(rpc),
         )
     }
 
@@ -240,7 +311,7 @@ impl Plan {
         let upstream = UpstreamConfig::Remote {
             url: disperser,
             token: None,
-            chain: ChainConfig::new(rpc),
+            chain: self.chain(rpc),
             net: NetConfig::default(),
         };
         (PluginConfig::new(datadir), upstream)
@@ -302,10 +373,9 @@ impl Plan {
     /// Funds the disperser's deposit and makes sure the current epoch has a quorum (once
     /// every node registered). Safe to repeat.
     pub async fn prepare_chain(&self, rpc: &str) -> Result<(), DevnetError> {
-        let payer =
-            ChainClient::connect(ChainConfig::new(rpc), Some(self.disperser_account.clone()))
-                .await
-                .map_err(|e| start_err("deposit")(e.to_string()))?;
+        let payer = ChainClient::connect(self.chain(rpc), Some(self.disperser_account.clone()))
+            .await
+            .map_err(|e| start_err("deposit")(e.to_string()))?;
         let have = payer
             .deposit_of(payer.account().expect("signer"))
             .await
@@ -334,6 +404,8 @@ pub struct Devnet {
     pub plugin: RunningPlugin,
     /// The light client sampling every anchor.
     pub sampler: RunningSampler,
+    /// Where the DA modules live.
+    pub modules: ModuleAddresses,
     /// The settings it runs with.
     pub config: DevnetConfig,
 }
@@ -350,6 +422,7 @@ impl Devnet {
             .map_err(|e| start_err("chain")(format!("binding {}: {e}", config.chain_addr)))?;
         let chain = plan.start_chain(listener).await?;
         let rpc = chain.rpc_url();
+        plan.deploy_modules(&rpc).await?;
 
         // DA nodes, started together (each registers on chain before it returns).
         let starts = (0..config.nodes).map(|i| {
@@ -392,7 +465,7 @@ impl Devnet {
             .await
             .map_err(|e| start_err("sampler")(format!("binding {}: {e}", config.sampler_addr)))?;
         let sampler = zg_sampler::start(
-            ChainConfig::new(rpc.clone()),
+            plan.chain(&rpc),
             NetConfig::default(),
             SamplerConfig::default(),
             sc,
@@ -407,6 +480,7 @@ impl Devnet {
             disperser,
             plugin,
             sampler,
+            modules: plan.modules(),
             config,
         })
     }
@@ -422,6 +496,11 @@ impl Devnet {
             ("op-plugin".to_string(), self.plugin.url()),
             ("sampler".to_string(), self.sampler.url()),
         ];
+        if self.config.contracts {
+            v.push(("module.signers".into(), self.modules.signers.to_string()));
+            v.push(("module.entrance".into(), self.modules.entrance.to_string()));
+            v.push(("module.sampling".into(), self.modules.sampling.to_string()));
+        }
         for (i, n) in self.nodes.iter().enumerate() {
             v.push((format!("node.{i}.p2p"), n.socket.clone()));
             v.push((format!("node.{i}.http"), format!("http://{}", n.http_addr)));

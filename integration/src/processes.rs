@@ -184,6 +184,7 @@ impl ProcessStack {
             plan,
         };
         s.start_chain()?;
+        s.plan.deploy_modules(&s.rpc).await?;
         let exe = s.exe.clone();
         let args: Vec<(usize, Vec<String>)> =
             (0..s.nodes.len()).map(|i| (i, s.node_args(i))).collect();
@@ -206,7 +207,7 @@ impl ProcessStack {
 
     fn common_args(&self, kind: &str) -> Vec<String> {
         let c = &self.plan.config;
-        vec![
+        let mut args = vec![
             "--datadir".into(),
             c.datadir.display().to_string(),
             "--nodes".into(),
@@ -217,11 +218,17 @@ impl ProcessStack {
             c.block_time.as_secs_f64().to_string(),
             "--epoch-blocks".into(),
             c.epoch_blocks.to_string(),
+        ];
+        if c.contracts {
+            args.push("--contracts".into());
+        }
+        args.extend([
             "component".into(),
             kind.into(),
             "--rpc".into(),
             self.rpc.clone(),
-        ]
+        ]);
+        args
     }
 
     fn node_args(&self, i: usize) -> Vec<String> {

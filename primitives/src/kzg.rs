@@ -7,7 +7,10 @@ use rust_eth_kzg::{DASContext, UsePrecomp};
 
 use crate::bytes::fixed_bytes;
 use crate::codec::Blob;
-use crate::constants::{BYTES_PER_CELL, CELLS_PER_EXT_BLOB, DATA_COLUMNS, FIELD_ELEMENTS_PER_BLOB};
+use crate::constants::{
+    BYTES_PER_CELL, CELLS_PER_EXT_BLOB, DATA_COLUMNS, FIELD_ELEMENTS_PER_BLOB,
+    FIELD_ELEMENTS_PER_CELL,
+};
 
 pub use rust_eth_kzg::TrustedSetup;
 
@@ -410,4 +413,35 @@ fn reverse_bit_order<T>(a: &mut [T]) {
             a.swap(i, j);
         }
     }
+}
+
+/// Bytes of [`kzg_setup_eip2537`]: 64 G1 points of 128 bytes and two G2 points of 256.
+pub const KZG_SETUP_EIP2537_LEN: usize = 64 * 128 + 2 * 256;
+
+/// The part of the Ethereum KZG setup a cell check needs, in EIP-2537 encoding (what the
+/// Solidity sampling module reads): `[τⁱ]₁` for `i < 64`, then `[1]₂` and `[τ⁶⁴]₂`. Field
+/// elements are 64 bytes (16 zero bytes, then 48 big-endian); G2 coordinates `c0 ‖ c1`.
+pub fn kzg_setup_eip2537() -> Vec<u8> {
+    fn fp(out: &mut Vec<u8>, be48: &[u8]) {
+        out.extend_from_slice(&[0u8; 16]);
+        out.extend_from_slice(be48);
+    }
+    let setup = rust_eth_kzg::TrustedSetup::default();
+    let mut out = Vec::with_capacity(KZG_SETUP_EIP2537_LEN);
+    for p in &setup.g1_monomial[..FIELD_ELEMENTS_PER_CELL] {
+        let raw = p.to_uncompressed(); // x ‖ y
+        fp(&mut out, &raw[..48]);
+        fp(&mut out, &raw[48..]);
+    }
+    for p in [
+        &setup.g2_monomial[0],
+        &setup.g2_monomial[FIELD_ELEMENTS_PER_CELL],
+    ] {
+        let raw = p.to_uncompressed(); // x.c1 ‖ x.c0 ‖ y.c1 ‖ y.c0
+        for i in [1, 0, 3, 2] {
+            fp(&mut out, &raw[i * 48..(i + 1) * 48]);
+        }
+    }
+    debug_assert_eq!(out.len(), KZG_SETUP_EIP2537_LEN);
+    out
 }

@@ -30,7 +30,10 @@ pub use encoding::{
     verify_columns,
 };
 pub use header::{BlobHeader, HeaderError, MerkleProof, data_root, merkle_root};
-pub use kzg::{Cell, CellCheck, ExtendedBlob, Kzg, KzgCommitment, KzgError, KzgProof, Precompute};
+pub use kzg::{
+    Cell, CellCheck, ExtendedBlob, KZG_SETUP_EIP2537_LEN, Kzg, KzgCommitment, KzgError, KzgProof,
+    Precompute, kzg_setup_eip2537,
+};
 pub use sampling::{availability_confidence, sample_quality, samples_for_confidence};
 pub use wire::{
     HeaderRequest, HeaderResponse, SampleRefusal, SampleRequest, SampleResponse, StoreRefusal,

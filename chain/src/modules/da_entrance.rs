@@ -36,9 +36,8 @@ pub(super) fn dispatch<CTX: ContextTr>(
     // Only `deposit` takes value; anything else sent with value reverts (and the EVM rolls
     // the transfer back).
     if !call.value.is_zero() && !matches!(decoded, C::deposit(_)) {
-        return Err(Exit::Revert(Bytes::from_static(
-            b"module: function is not payable",
-        )));
+        // As a Solidity non-payable function: revert without data.
+        return Err(Exit::Revert(Bytes::new()));
     }
     match decoded {
         C::deposit(_) => {

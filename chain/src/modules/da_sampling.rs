@@ -134,9 +134,8 @@ pub(super) fn dispatch<CTX: ContextTr>(
         return Err(Exit::Revert(Bytes::new()));
     };
     if !call.value.is_zero() {
-        return Err(Exit::Revert(Bytes::from_static(
-            b"module: function is not payable",
-        )));
+        // As a Solidity non-payable function: revert without data.
+        return Err(Exit::Revert(Bytes::new()));
     }
     let da = &call.genesis.da;
     match decoded {

@@ -6,7 +6,7 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent, SolInterface};
-use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SIGNERS_ADDRESS, IDAEntrance, IDASigners};
+use zg_primitives::abi::{IDAEntrance, IDASigners};
 use zg_primitives::{
     BlsSecretKey, BlsSignature, aggregate_signatures, attestation_message,
     epoch_registration_message, signer_bitmap,
@@ -33,8 +33,18 @@ pub(crate) async fn send(
         .with_input(data)
         .with_value(value);
     match p.send_transaction(tx).await {
-        Ok(pending) => Ok(pending.get_receipt().await.unwrap()),
-        Err(e) => Err(revert_data(alloy::contract::Error::TransportError(e))),
+        Ok(pending) => {
+            let r = pending.get_receipt().await.unwrap();
+            for l in r.inner.logs() {
+                record(format!("log {:?} {}", l.topics(), l.data().data));
+            }
+            Ok(r)
+        }
+        Err(e) => {
+            let data = revert_data(alloy::contract::Error::TransportError(e));
+            record(format!("revert {data}"));
+            Err(data)
+        }
     }
 }
 
@@ -42,7 +52,9 @@ pub(crate) async fn call<C: SolCall>(p: &DynProvider, to: Address, c: C) -> C::R
     let tx = TransactionRequest::default()
         .with_to(to)
         .with_input(c.abi_encode());
-    C::abi_decode_returns(&p.call(tx).await.unwrap()).unwrap()
+    let out = p.call(tx).await.unwrap();
+    record(format!("{} -> {out}", C::SIGNATURE));
+    C::abi_decode_returns(&out).unwrap()
 }
 
 fn signer_err(data: &Bytes) -> IDASigners::IDASignersErrors {
@@ -55,7 +67,7 @@ fn entrance_err(data: &Bytes) -> IDAEntrance::IDAEntranceErrors {
 
 /// Sends a call to the entrance module that must be refused; returns the decoded error.
 async fn entrance_rejects<C: SolCall>(p: &DynProvider, c: C) -> IDAEntrance::IDAEntranceErrors {
-    let e = send(p, DA_ENTRANCE_ADDRESS, c.abi_encode(), U256::ZERO)
+    let e = send(p, entrance_addr(), c.abi_encode(), U256::ZERO)
         .await
         .unwrap_err();
     entrance_err(&e)
@@ -78,19 +90,19 @@ pub(crate) async fn register(s: &DaSigner, socket: &str) -> Result<(), Bytes> {
         signer: detail,
         pop: Bytes::copy_from_slice(&pop.0),
     };
-    send(&s.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+    send(&s.p, signers_addr(), c.abi_encode(), U256::ZERO)
         .await
         .map(|r| assert!(r.status()))
 }
 
 pub(crate) async fn register_next_epoch(s: &DaSigner) -> Result<(), Bytes> {
-    let epoch: U256 = call(&s.p, DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {}).await;
+    let epoch: U256 = call(&s.p, signers_addr(), IDASigners::epochNumberCall {}).await;
     let msg = epoch_registration_message(CHAIN, s.eth.address(), epoch.to::<u64>() + 1);
     let sig = s.bls.sign(&msg);
     let c = IDASigners::registerNextEpochCall {
         signature: Bytes::copy_from_slice(&sig.0),
     };
-    send(&s.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+    send(&s.p, signers_addr(), c.abi_encode(), U256::ZERO)
         .await
         .map(|r| assert!(r.status()))
 }
@@ -115,14 +127,29 @@ pub(crate) fn submission(
     }
 }
 
+/// The same suite against the precompiles and against the Solidity contracts: every
+/// assertion holds for both, and both produce the same transcript (every call's return
+/// data, every revert's data, every event's topics and data).
 #[tokio::test]
-async fn signers_epochs_quorums_and_anchoring() {
+async fn signers_and_entrance_identical_on_precompiles_and_contracts() {
+    let precompiles = run_suite(signers_epochs_quorums_and_anchoring(Impl::Precompiles)).await;
+    let contracts = run_suite(signers_epochs_quorums_and_anchoring(Impl::Contracts)).await;
+    assert!(precompiles.len() > 50, "{precompiles:?}");
+    for (i, (a, b)) in precompiles.iter().zip(&contracts).enumerate() {
+        assert_eq!(a, b, "entry {i} differs");
+    }
+    assert_eq!(precompiles.len(), contracts.len());
+}
+
+async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
     let dir = TempDir::new("da");
     let mut genesis = dev_genesis();
     genesis.da.epoch_blocks = 40;
     let blob_fee = genesis.da.blob_fee;
+    let da = genesis.da.clone();
     let chain = start(&dir, genesis, Duration::ZERO).await;
     let url = chain.rpc_url();
+    use_impl(imp, &url, &da).await;
     let signers: Vec<DaSigner> = (1..=8)
         .map(|i| {
             let eth = signer(i);
@@ -146,7 +173,7 @@ async fn signers_epochs_quorums_and_anchoring() {
         IDASigners::IDASignersErrors::SignerAlreadyRegistered(_)
     ));
     // A bad proof of possession (signed for another address).
-    let outsider = PrivateKeySigner::random();
+    let outsider = PrivateKeySigner::from_bytes(&alloy::primitives::keccak256("outsider")).unwrap();
     let funder = provider(&url, signer(0));
     send(
         &funder,
@@ -170,7 +197,7 @@ async fn signers_epochs_quorums_and_anchoring() {
         },
         pop: Bytes::copy_from_slice(&bad_pop.0),
     };
-    let e = send(&o.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -187,7 +214,7 @@ async fn signers_epochs_quorums_and_anchoring() {
         },
         pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, outsider.address()).0),
     };
-    let e = send(&o.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -214,7 +241,7 @@ async fn signers_epochs_quorums_and_anchoring() {
         },
         pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, signers[2].eth.address()).0),
     };
-    let e = send(&o.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -230,7 +257,7 @@ async fn signers_epochs_quorums_and_anchoring() {
         },
         pop: Bytes::from(vec![0u8; 96]),
     };
-    let e = send(&o.p, DA_SIGNERS_ADDRESS, c.abi_encode(), U256::ZERO)
+    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -238,21 +265,73 @@ async fn signers_epochs_quorums_and_anchoring() {
         IDASigners::IDASignersErrors::InvalidPublicKey(_)
     ));
 
+    // A rogue key pk_o − pk_victim: with it registered, the outsider alone could sign for
+    // itself and the victim together (their keys sum to pk_o). Nobody knows its secret, so
+    // no proof of possession can be made for it.
+    let mut neg_victim = signers[1].bls.public_key();
+    neg_victim.0[0] ^= 0x20; // compressed −P: the same x, the other y
+    let rogue = zg_primitives::aggregate_public_keys(&[o.bls.public_key(), neg_victim]).unwrap();
+    let c = IDASigners::registerSignerCall {
+        signer: IDASigners::SignerDetail {
+            signer: outsider.address(),
+            socket: "s".into(),
+            pubkey: Bytes::copy_from_slice(&rogue.0),
+        },
+        pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, outsider.address()).0),
+    };
+    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::InvalidProofOfPossession(_)
+    ));
+    // A key that is not a curve point, and a proof that is not one.
+    let mut off_curve = o.bls.public_key();
+    off_curve.0[47] ^= 1;
+    let c = IDASigners::registerSignerCall {
+        signer: IDASigners::SignerDetail {
+            signer: outsider.address(),
+            socket: "s".into(),
+            pubkey: Bytes::copy_from_slice(&off_curve.0),
+        },
+        pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, outsider.address()).0),
+    };
+    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::InvalidPublicKey(_)
+    ));
+    let mut bad_pop = o.bls.proof_of_possession(CHAIN, outsider.address());
+    bad_pop.0[95] ^= 1;
+    let c = IDASigners::registerSignerCall {
+        signer: IDASigners::SignerDetail {
+            signer: outsider.address(),
+            socket: "s".into(),
+            pubkey: Bytes::copy_from_slice(&o.bls.public_key().0),
+        },
+        pop: Bytes::copy_from_slice(&bad_pop.0),
+    };
+    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        signer_err(&e),
+        IDASigners::IDASignersErrors::InvalidProofOfPossession(_)
+    ));
+
     // Socket updates.
     let c = IDASigners::updateSocketCall {
         socket: "/ip4/127.0.0.1/tcp/1234".into(),
     };
-    send(
-        &signers[0].p,
-        DA_SIGNERS_ADDRESS,
-        c.abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap();
+    send(&signers[0].p, signers_addr(), c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap();
     let details = call(
         &funder,
-        DA_SIGNERS_ADDRESS,
+        signers_addr(),
         IDASigners::getSignerCall {
             accounts: vec![signers[0].eth.address()],
         },
@@ -263,7 +342,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     assert!(
         call(
             &funder,
-            DA_SIGNERS_ADDRESS,
+            signers_addr(),
             IDASigners::isSignerCall {
                 account: signers[3].eth.address()
             }
@@ -273,7 +352,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     assert!(
         !call(
             &funder,
-            DA_SIGNERS_ADDRESS,
+            signers_addr(),
             IDASigners::isSignerCall {
                 account: outsider.address()
             }
@@ -282,7 +361,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     );
 
     // Epoch registration.
-    let epoch: U256 = call(&funder, DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {}).await;
+    let epoch: U256 = call(&funder, signers_addr(), IDASigners::epochNumberCall {}).await;
     let next = epoch.to::<u64>() + 1;
     for s in &signers {
         register_next_epoch(s).await.unwrap();
@@ -300,14 +379,9 @@ async fn signers_epochs_quorums_and_anchoring() {
     let c = IDASigners::registerNextEpochCall {
         signature: Bytes::copy_from_slice(&wrong.0),
     };
-    let e = send(
-        &signers[1].p,
-        DA_SIGNERS_ADDRESS,
-        c.abi_encode(),
-        U256::ZERO,
-    )
-    .await
-    .unwrap_err();
+    let e = send(&signers[1].p, signers_addr(), c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
     assert!(matches!(
         signer_err(&e),
         IDASigners::IDASignersErrors::AlreadyRegisteredForEpoch(_)
@@ -317,7 +391,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     assert_eq!(
         call(
             &funder,
-            DA_SIGNERS_ADDRESS,
+            signers_addr(),
             IDASigners::quorumCountCall {
                 epoch: U256::from(next)
             }
@@ -333,12 +407,12 @@ async fn signers_epochs_quorums_and_anchoring() {
         .raw_request::<_, String>("anvil_mine".into(), (format!("{:#x}", target - head),))
         .await
         .unwrap();
-    let now: U256 = call(&funder, DA_SIGNERS_ADDRESS, IDASigners::epochNumberCall {}).await;
+    let now: U256 = call(&funder, signers_addr(), IDASigners::epochNumberCall {}).await;
     assert_eq!(now.to::<u64>(), next);
     assert_eq!(
         call(
             &funder,
-            DA_SIGNERS_ADDRESS,
+            signers_addr(),
             IDASigners::quorumCountCall {
                 epoch: U256::from(next)
             }
@@ -348,7 +422,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     );
     let members = call(
         &funder,
-        DA_SIGNERS_ADDRESS,
+        signers_addr(),
         IDASigners::getQuorumCall {
             epoch: U256::from(next),
             quorumId: U256::ZERO,
@@ -374,7 +448,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     assert_eq!(
         call(
             &funder,
-            DA_SIGNERS_ADDRESS,
+            signers_addr(),
             IDASigners::quorumThresholdCall {
                 epoch: U256::from(next),
                 quorumId: U256::ZERO
@@ -386,7 +460,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     let e = funder
         .call(
             TransactionRequest::default()
-                .with_to(DA_SIGNERS_ADDRESS)
+                .with_to(signers_addr())
                 .with_input(
                     IDASigners::getQuorumCall {
                         epoch: U256::from(next),
@@ -405,7 +479,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     let one_eth = U256::from(10u64).pow(U256::from(18));
     let r = send(
         &disperser,
-        DA_ENTRANCE_ADDRESS,
+        entrance_addr(),
         IDAEntrance::depositCall {}.abi_encode(),
         one_eth,
     )
@@ -415,7 +489,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     assert_eq!(
         call(
             &funder,
-            DA_ENTRANCE_ADDRESS,
+            entrance_addr(),
             IDAEntrance::balanceOfCall { account: d_addr }
         )
         .await,
@@ -456,7 +530,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     let five = aggregate_signatures(&sigs[..5]).unwrap();
     let e = send(
         &disperser,
-        DA_ENTRANCE_ADDRESS,
+        entrance_addr(),
         submission(
             root,
             next,
@@ -503,6 +577,37 @@ async fn signers_epochs_quorums_and_anchoring() {
         ),
         "the blob count is signed"
     );
+    // A signature that is not a G2 point, and a valid one of another message.
+    let mut garbled = agg;
+    garbled.0[95] ^= 1;
+    assert!(matches!(
+        entrance_rejects(
+            &disperser,
+            submission(root, next, 0, blobs, bitmap.clone(), garbled)
+        )
+        .await,
+        IDAEntrance::IDAEntranceErrors::InvalidAggregateSignature(_)
+    ));
+    let other_msg = attestation_message(CHAIN, B256::repeat_byte(1), next, 0, blobs as u32);
+    let other: Vec<BlsSignature> = who
+        .iter()
+        .map(|&i| sk_of(&members[i]).sign(&other_msg))
+        .collect();
+    assert!(matches!(
+        entrance_rejects(
+            &disperser,
+            submission(
+                root,
+                next,
+                0,
+                blobs,
+                bitmap.clone(),
+                aggregate_signatures(&other).unwrap()
+            )
+        )
+        .await,
+        IDAEntrance::IDAEntranceErrors::InvalidAggregateSignature(_)
+    ));
     assert!(matches!(
         entrance_rejects(
             &disperser,
@@ -522,7 +627,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     ));
     // Mined anyway (explicit gas): status 0 and nothing stored.
     let tx = TransactionRequest::default()
-        .with_to(DA_ENTRANCE_ADDRESS)
+        .with_to(entrance_addr())
         .with_input(
             submission(
                 root,
@@ -548,12 +653,12 @@ async fn signers_epochs_quorums_and_anchoring() {
         epoch: U256::from(next),
         quorumId: U256::ZERO,
     };
-    assert!(!call(&funder, DA_ENTRANCE_ADDRESS, exists.clone()).await);
+    assert!(!call(&funder, entrance_addr(), exists.clone()).await);
 
     // The valid submission anchors, emits 0G's event and charges the fee.
     let r = send(
         &disperser,
-        DA_ENTRANCE_ADDRESS,
+        entrance_addr(),
         submission(root, next, 0, blobs, bitmap.clone(), agg).abi_encode(),
         U256::ZERO,
     )
@@ -570,12 +675,12 @@ async fn signers_epochs_quorums_and_anchoring() {
         (ev.dataRoot, ev.epoch, ev.quorumId),
         (root, U256::from(next), U256::ZERO)
     );
-    assert!(call(&funder, DA_ENTRANCE_ADDRESS, exists.clone()).await);
+    assert!(call(&funder, entrance_addr(), exists.clone()).await);
     let after = one_eth - blob_fee * U256::from(blobs);
     assert_eq!(
         call(
             &funder,
-            DA_ENTRANCE_ADDRESS,
+            entrance_addr(),
             IDAEntrance::balanceOfCall { account: d_addr }
         )
         .await,
@@ -584,7 +689,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     // Resubmitting is idempotent: no event, no fee.
     let r = send(
         &disperser,
-        DA_ENTRANCE_ADDRESS,
+        entrance_addr(),
         submission(root, next, 0, blobs, bitmap, agg).abi_encode(),
         U256::ZERO,
     )
@@ -595,7 +700,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     assert_eq!(
         call(
             &funder,
-            DA_ENTRANCE_ADDRESS,
+            entrance_addr(),
             IDAEntrance::balanceOfCall { account: d_addr }
         )
         .await,
@@ -606,7 +711,7 @@ async fn signers_epochs_quorums_and_anchoring() {
     let before = disperser.get_balance(d_addr).await.unwrap();
     let r = send(
         &disperser,
-        DA_ENTRANCE_ADDRESS,
+        entrance_addr(),
         IDAEntrance::withdrawCall { amount: after }.abi_encode(),
         U256::ZERO,
     )
@@ -630,12 +735,12 @@ async fn signers_epochs_quorums_and_anchoring() {
     // Value sent to a non-payable function reverts.
     let e = send(
         &disperser,
-        DA_ENTRANCE_ADDRESS,
+        entrance_addr(),
         IDAEntrance::blobFeeCall {}.abi_encode(),
         U256::from(1),
     )
     .await
     .unwrap_err();
-    assert!(!e.is_empty());
+    assert!(e.is_empty(), "a non-payable function reverts without data");
     chain.shutdown().await.unwrap();
 }

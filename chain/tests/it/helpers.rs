@@ -112,3 +112,77 @@ pub(crate) fn error_resp(e: &alloy::contract::Error) -> alloy::rpc::json_rpc::Er
         other => panic!("not a transport error: {other:?}"),
     }
 }
+
+/// Which implementation of the DA modules a suite runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Impl {
+    /// The bundled chain's stateful precompiles.
+    Precompiles,
+    /// The Solidity contracts, deployed by `zg_chain::contracts::deploy`.
+    Contracts,
+}
+
+tokio::task_local! {
+    /// The module addresses of the suite running on this task.
+    static MODULES: std::cell::Cell<zg_chain::contracts::DeployedModules>;
+    /// What the suite saw, in order: logs of successful transactions and revert data.
+    static TRANSCRIPT: std::cell::RefCell<Vec<String>>;
+}
+
+fn precompile_modules() -> zg_chain::contracts::DeployedModules {
+    use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS};
+    zg_chain::contracts::DeployedModules {
+        signers: DA_SIGNERS_ADDRESS,
+        entrance: DA_ENTRANCE_ADDRESS,
+        sampling: DA_SAMPLING_ADDRESS,
+    }
+}
+
+fn modules() -> zg_chain::contracts::DeployedModules {
+    MODULES
+        .try_with(|m| m.get())
+        .unwrap_or_else(|_| precompile_modules())
+}
+
+/// The signers module of the running suite.
+pub(crate) fn signers_addr() -> alloy::primitives::Address {
+    modules().signers
+}
+/// The entrance module of the running suite.
+pub(crate) fn entrance_addr() -> alloy::primitives::Address {
+    modules().entrance
+}
+/// The sampling module of the running suite.
+pub(crate) fn sampling_addr() -> alloy::primitives::Address {
+    modules().sampling
+}
+
+/// Runs a suite with its own module addresses and transcript; returns the transcript.
+pub(crate) async fn run_suite<F: std::future::Future<Output = ()>>(f: F) -> Vec<String> {
+    MODULES
+        .scope(
+            std::cell::Cell::new(precompile_modules()),
+            TRANSCRIPT.scope(std::cell::RefCell::new(Vec::new()), async {
+                f.await;
+                TRANSCRIPT.with(|t| t.take())
+            }),
+        )
+        .await
+}
+
+/// Selects the implementation for the running suite: deploys the contracts (with the
+/// chain's own DA parameters) from the dev account 0 when asked for them.
+pub(crate) async fn use_impl(imp: Impl, url: &str, da: &zg_chain::DaParams) {
+    if imp == Impl::Contracts {
+        let p = provider(url, signer(0));
+        let m = zg_chain::contracts::deploy(&p, da, Duration::from_secs(30))
+            .await
+            .expect("deploying the module contracts");
+        MODULES.with(|c| c.set(m));
+    }
+}
+
+/// Adds an entry to the running suite's transcript (if any).
+pub(crate) fn record(entry: String) {
+    let _ = TRANSCRIPT.try_with(|t| t.borrow_mut().push(entry));
+}

@@ -67,6 +67,18 @@ async fn nodes_sample_the_other_quorums() {
 /// cells of their own custody; a node that signed but threw its columns away never does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_win_the_sampling_lottery_only_with_their_cells() {
+    lottery(false).await;
+}
+
+/// The whole stack (nodes, disperser, retrieval, lottery) configured with the Solidity
+/// module contracts deployed on the chain instead of the precompiles: registration,
+/// quorums, anchoring, put/get and the sampling lottery all run through the contracts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whole_stack_on_the_solidity_contracts() {
+    lottery(true).await;
+}
+
+async fn lottery(contracts: bool) {
     use alloy::providers::Provider;
     use alloy::rpc::types::{Filter, TransactionRequest};
     use alloy::sol_types::{SolCall, SolEvent};
@@ -91,13 +103,20 @@ async fn nodes_win_the_sampling_lottery_only_with_their_cells() {
             // A quarter of all cells win: every honest node wins within a few rounds.
             g.da.sample_initial_target = U256::MAX >> 2;
         })),
+        contracts,
         ..ClusterOptions::default()
     })
     .await;
+    let sampling = cluster.modules.sampling;
+    assert_eq!(sampling == DA_SAMPLING_ADDRESS, !contracts);
     let chain = cluster.chain_client().await;
     let p = chain.provider().clone();
-    let rec = cluster.put_ok(payload(100_000, 11)).await;
+    let data = payload(100_000, 11);
+    let rec = cluster.put_ok(data.clone()).await;
     let cert = rec.certificate.unwrap();
+    assert!(chain.commitment_exists(&cert).await.unwrap());
+    let (status, _, body) = cluster.get_data(&cert.data_root).await;
+    assert_eq!((status, body), (200, data));
     let quorum = chain
         .quorum(cert.epoch, cert.quorum_id)
         .await
@@ -107,7 +126,7 @@ async fn nodes_win_the_sampling_lottery_only_with_their_cells() {
         let p = p.clone();
         async move {
             let tx = TransactionRequest::default()
-                .to(DA_SAMPLING_ADDRESS)
+                .to(sampling)
                 .input(Bytes::from(IDASampling::winsOfCall { custodian: a }.abi_encode()).into());
             IDASampling::winsOfCall::abi_decode_returns(&p.call(tx).await.unwrap()).unwrap()
         }
@@ -144,7 +163,7 @@ async fn nodes_win_the_sampling_lottery_only_with_their_cells() {
     let logs = p
         .get_logs(
             &Filter::new()
-                .address(DA_SAMPLING_ADDRESS)
+                .address(sampling)
                 .event_signature(IDASampling::SampleWin::SIGNATURE_HASH)
                 .from_block(0),
         )

@@ -141,6 +141,38 @@ fn plot(
     s
 }
 
+/// The gas table of `module_gas.json` (also pasted into `docs/contracts.md`).
+fn gas_table(gas: &Value) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "| call | precompile | Solidity contract | ratio |");
+    let _ = writeln!(t, "|---|---|---|---|");
+    let rows = [
+        ("`registerSigner`", "quorum_8", "registerSigner"),
+        ("`registerNextEpoch`", "quorum_8", "registerNextEpoch"),
+        (
+            "`submitVerifiedCommitRoots`, 8 of 8 signing",
+            "quorum_8",
+            "submitVerifiedCommitRoots",
+        ),
+        (
+            "`submitVerifiedCommitRoots`, 64 of 64 signing",
+            "quorum_64",
+            "submitVerifiedCommitRoots",
+        ),
+        (
+            "`submitSamplingResponse` (one cell)",
+            "quorum_8",
+            "submitSamplingResponse",
+        ),
+    ];
+    for (name, q, key) in rows {
+        let p = f(&gas["precompiles"][q][key]);
+        let c = f(&gas["contracts"][q][key]);
+        let _ = writeln!(t, "| {name} | {p:.0} | {c:.0} | {:.1}× |", c / p);
+    }
+    t
+}
+
 fn main() -> eyre::Result<()> {
     let root = root();
     let bench = root.join("target/bench");
@@ -148,6 +180,7 @@ fn main() -> eyre::Result<()> {
     let op = load(&bench, "op-plugin")?;
     let sampler = load(&bench, "sampler")?;
     let chain = load(&bench, "chain")?;
+    let gas = load(&bench, "module_gas")?;
     let cores = da["cores"].as_u64().unwrap_or(0);
     let sizes = [
         ("120KB", "120 KB", 120_000.0),
@@ -292,6 +325,11 @@ fn main() -> eyre::Result<()> {
     );
     let _ = writeln!(
         md,
+        "\n## DA module gas, precompiles vs Solidity contracts (`cargo bench --workspace --bench module_gas`)\n"
+    );
+    md.push_str(&gas_table(&gas));
+    let _ = writeln!(
+        md,
         "\n## Storage\n\nNot measured yet: the storage layer (issue 7) is not built. Its \
          upload/download MB/s against raw rocksdb writes joins this report when it lands.\n"
     );
@@ -354,7 +392,7 @@ fn main() -> eyre::Result<()> {
     std::fs::create_dir_all(docs.join("bench"))?;
     std::fs::write(docs.join("bench/latency.svg"), latency)?;
     std::fs::write(docs.join("bench/throughput.svg"), throughput)?;
-    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain });
+    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "module_gas": gas });
     std::fs::write(
         docs.join("bench/report.json"),
         serde_json::to_string_pretty(&all)?,

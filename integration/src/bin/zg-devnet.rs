@@ -58,6 +58,10 @@ struct Cli {
         default_value = "127.0.0.1:3100"
     )]
     plugin_addr: String,
+    /// Anchor through the DA modules as Solidity contracts (deployed on the chain at the
+    /// first start) instead of the bundled precompiles.
+    #[arg(long = "contracts", env = "ZG_DEVNET_CONTRACTS")]
+    contracts: bool,
     /// Once ready, put a batch through the op-plugin and get it back, and print a report.
     #[arg(long = "demo", env = "ZG_DEVNET_DEMO")]
     demo: bool,
@@ -146,6 +150,7 @@ async fn main() -> eyre::Result<()> {
         config.threshold = cli.threshold;
         config.block_time = Duration::from_secs_f64(cli.block_time);
         config.epoch_blocks = cli.epoch_blocks.max(2);
+        config.contracts = cli.contracts;
         let component = match kind.as_str() {
             "chain" => Component::Chain,
             "node" => Component::Node {
@@ -181,6 +186,7 @@ async fn main() -> eyre::Result<()> {
     config.threshold = cli.threshold;
     config.block_time = Duration::from_secs_f64(cli.block_time);
     config.epoch_blocks = cli.epoch_blocks.max(2);
+    config.contracts = cli.contracts;
     config.chain_addr = cli.chain_addr.parse()?;
     config.disperser_addr = cli.disperser_addr.parse()?;
     config.plugin_addr = cli.plugin_addr.parse()?;

@@ -155,3 +155,27 @@ async fn devnet_demo_restart_and_clean_shutdown() {
     );
     devnet.terminate();
 }
+
+/// The devnet anchored through the Solidity module contracts instead of the precompiles:
+/// deployed at start, then the whole OP flow (put, get, the light client's verdict) runs
+/// through them unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_demo_on_the_solidity_contracts() {
+    let dir = TempDir::new("devnet-contracts");
+    let mut devnet = Devnet::spawn(
+        &dir.0,
+        &[
+            "--demo",
+            "--contracts",
+            "--block-time",
+            "0.5",
+            "--exit-after-demo",
+        ],
+    );
+    devnet.wait_for("zg-devnet ready", Duration::from_secs(240));
+    let signers = devnet.endpoint("module.signers");
+    assert_ne!(signers, "0x0000000000000000000000000000000000001000");
+    devnet.wait_for("demo ok", Duration::from_secs(240));
+    let code = devnet.child.wait().unwrap();
+    assert!(code.success(), "exit status {code}");
+}
