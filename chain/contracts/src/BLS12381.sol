@@ -21,11 +21,11 @@ library BLS12381 {
     // (p − 1) / 2: an element above it is "lexicographically largest".
     uint256 private constant HALF_H = 0xd0088f51cbff34d258dd3db21a5d66b;
     uint256 private constant HALF_L = 0xb23ba5c279c2895fb39869507b587b120f55ffff58a9ffffdcff7fffffffd555;
-    // (p + 1) / 4 and p − 2.
+    // (p + 1) / 4 and (p − 3) / 4.
     uint256 private constant SQRT_E_H = 0x0680447a8e5ff9a692c6e9ed90d2eb35;
     uint256 private constant SQRT_E_L = 0xd91dd2e13ce144afd9cc34a83dac3d8907aaffffac54ffffee7fbfffffffeaab;
-    uint256 private constant INV_E_H = 0x1a0111ea397fe69a4b1ba7b6434bacd7;
-    uint256 private constant INV_E_L = 0x64774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaa9;
+    uint256 private constant ISQRT_E_H = 0x0680447a8e5ff9a692c6e9ed90d2eb35;
+    uint256 private constant ISQRT_E_L = 0xd91dd2e13ce144afd9cc34a83dac3d8907aaffffac54ffffee7fbfffffffeaaa;
 
     // −G1 (the generator, negated) in EIP-2537 encoding.
     uint256 private constant NG1_X_H = 0x17f1d3a73197d7942695638c4fa9ac0f;
@@ -151,8 +151,12 @@ library BLS12381 {
         ok = _eq(_sq(y), a);
     }
 
-    function _inv(Fp memory a) private view returns (Fp memory) {
-        return _pow(a, INV_E_H, INV_E_L, 48);
+    /// A square root of a non-zero `a` and its inverse, with one exponentiation:
+    /// `w = a^((p−3)/4)`, `y = a·w`; then `y·w = a^((p−1)/2) = 1` when `a` is a square.
+    function _sqrtAndInverse(Fp memory a) private view returns (Fp memory y, Fp memory w, bool ok) {
+        w = _pow(a, ISQRT_E_H, ISQRT_E_L, 48);
+        y = _mul(a, w);
+        ok = _eq(_sq(y), a);
     }
 
     // ---------------------------------------------------------------- Fp2 (u² = −1)
@@ -180,14 +184,14 @@ library BLS12381 {
         }
         (Fp memory s, bool normOk) = _sqrt(_add(_sq(a0), _sq(a1)));
         if (!normOk) return (y0, y1, false);
-        Fp memory t = _half(_add(a0, s));
-        (y0, ok) = _sqrt(t);
+        // y0² is (a0 ± s)/2, non-zero since a1 ≠ 0; then y1 = a1 / (2·y0).
+        Fp memory w;
+        (y0, w, ok) = _sqrtAndInverse(_half(_add(a0, s)));
         if (!ok) {
-            t = _half(_sub(a0, s));
-            (y0, ok) = _sqrt(t);
+            (y0, w, ok) = _sqrtAndInverse(_half(_sub(a0, s)));
             if (!ok) return (y0, y1, false);
         }
-        y1 = _mul(a1, _inv(_add(y0, y0)));
+        y1 = _half(_mul(a1, w));
         // (y0 + y1·u)² must give back a.
         (Fp memory c0, Fp memory c1) = _mul2(y0, y1, y0, y1);
         ok = _eq(c0, a0) && _eq(c1, a1);

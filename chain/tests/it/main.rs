@@ -4,5 +4,6 @@ mod bad_input;
 mod basics;
 mod da_modules;
 mod da_sampling;
+mod deploy;
 mod helpers;
 mod persistence;
