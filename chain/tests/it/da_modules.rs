@@ -73,6 +73,28 @@ async fn entrance_rejects<C: SolCall>(p: &DynProvider, c: C) -> IDAEntrance::IDA
     entrance_err(&e)
 }
 
+/// `registerSigner` sent by `from` naming `signer`, with raw key and proof bytes, that
+/// must be refused; the decoded error.
+async fn refused_registration(
+    from: &DaSigner,
+    signer: Address,
+    pubkey: &[u8],
+    pop: &[u8],
+) -> IDASigners::IDASignersErrors {
+    let c = IDASigners::registerSignerCall {
+        signer: IDASigners::SignerDetail {
+            signer,
+            socket: "s".into(),
+            pubkey: Bytes::copy_from_slice(pubkey),
+        },
+        pop: Bytes::copy_from_slice(pop),
+    };
+    let e = send(&from.p, signers_addr(), c.abi_encode(), U256::ZERO)
+        .await
+        .unwrap_err();
+    signer_err(&e)
+}
+
 pub(crate) struct DaSigner {
     pub(crate) eth: PrivateKeySigner,
     pub(crate) bls: BlsSecretKey,
@@ -189,36 +211,20 @@ async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
         bls: BlsSecretKey::from_ikm(&[99; 32]).unwrap(),
     };
     let bad_pop = o.bls.proof_of_possession(CHAIN, signers[0].eth.address());
-    let c = IDASigners::registerSignerCall {
-        signer: IDASigners::SignerDetail {
-            signer: outsider.address(),
-            socket: "s".into(),
-            pubkey: Bytes::copy_from_slice(&o.bls.public_key().0),
-        },
-        pop: Bytes::copy_from_slice(&bad_pop.0),
-    };
-    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
-        .await
-        .unwrap_err();
     assert!(matches!(
-        signer_err(&e),
+        refused_registration(&o, outsider.address(), &o.bls.public_key().0, &bad_pop.0).await,
         IDASigners::IDASignersErrors::InvalidProofOfPossession(_)
     ));
     // Someone else's key: cannot prove possession for their own address.
     let stolen = signers[1].bls.public_key();
-    let c = IDASigners::registerSignerCall {
-        signer: IDASigners::SignerDetail {
-            signer: outsider.address(),
-            socket: "s".into(),
-            pubkey: Bytes::copy_from_slice(&stolen.0),
-        },
-        pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, outsider.address()).0),
-    };
-    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
-        .await
-        .unwrap_err();
     assert!(matches!(
-        signer_err(&e),
+        refused_registration(
+            &o,
+            outsider.address(),
+            &stolen.0,
+            &o.bls.proof_of_possession(CHAIN, outsider.address()).0
+        )
+        .await,
         IDASigners::IDASignersErrors::InvalidProofOfPossession(_)
     ));
     // The key's owner re-using it under a second address: refused as a duplicate key.
@@ -233,35 +239,19 @@ async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
         IDASigners::IDASignersErrors::PublicKeyInUse(_)
     ));
     // Registering on someone's behalf.
-    let c = IDASigners::registerSignerCall {
-        signer: IDASigners::SignerDetail {
-            signer: signers[2].eth.address(),
-            socket: "s".into(),
-            pubkey: Bytes::copy_from_slice(&o.bls.public_key().0),
-        },
-        pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, signers[2].eth.address()).0),
-    };
-    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
-        .await
-        .unwrap_err();
     assert!(matches!(
-        signer_err(&e),
+        refused_registration(
+            &o,
+            signers[2].eth.address(),
+            &o.bls.public_key().0,
+            &o.bls.proof_of_possession(CHAIN, signers[2].eth.address()).0
+        )
+        .await,
         IDASigners::IDASignersErrors::SignerMismatch(_)
     ));
     // A malformed key.
-    let c = IDASigners::registerSignerCall {
-        signer: IDASigners::SignerDetail {
-            signer: outsider.address(),
-            socket: "s".into(),
-            pubkey: Bytes::from(vec![1u8; 48]),
-        },
-        pop: Bytes::from(vec![0u8; 96]),
-    };
-    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
-        .await
-        .unwrap_err();
     assert!(matches!(
-        signer_err(&e),
+        refused_registration(&o, outsider.address(), &[1u8; 48], &[0u8; 96]).await,
         IDASigners::IDASignersErrors::InvalidPublicKey(_)
     ));
 
@@ -271,54 +261,33 @@ async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
     let mut neg_victim = signers[1].bls.public_key();
     neg_victim.0[0] ^= 0x20; // compressed −P: the same x, the other y
     let rogue = zg_primitives::aggregate_public_keys(&[o.bls.public_key(), neg_victim]).unwrap();
-    let c = IDASigners::registerSignerCall {
-        signer: IDASigners::SignerDetail {
-            signer: outsider.address(),
-            socket: "s".into(),
-            pubkey: Bytes::copy_from_slice(&rogue.0),
-        },
-        pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, outsider.address()).0),
-    };
-    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
-        .await
-        .unwrap_err();
     assert!(matches!(
-        signer_err(&e),
+        refused_registration(
+            &o,
+            outsider.address(),
+            &rogue.0,
+            &o.bls.proof_of_possession(CHAIN, outsider.address()).0
+        )
+        .await,
         IDASigners::IDASignersErrors::InvalidProofOfPossession(_)
     ));
     // A key that is not a curve point, and a proof that is not one.
     let mut off_curve = o.bls.public_key();
     off_curve.0[47] ^= 1;
-    let c = IDASigners::registerSignerCall {
-        signer: IDASigners::SignerDetail {
-            signer: outsider.address(),
-            socket: "s".into(),
-            pubkey: Bytes::copy_from_slice(&off_curve.0),
-        },
-        pop: Bytes::copy_from_slice(&o.bls.proof_of_possession(CHAIN, outsider.address()).0),
-    };
-    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
-        .await
-        .unwrap_err();
     assert!(matches!(
-        signer_err(&e),
+        refused_registration(
+            &o,
+            outsider.address(),
+            &off_curve.0,
+            &o.bls.proof_of_possession(CHAIN, outsider.address()).0
+        )
+        .await,
         IDASigners::IDASignersErrors::InvalidPublicKey(_)
     ));
     let mut bad_pop = o.bls.proof_of_possession(CHAIN, outsider.address());
     bad_pop.0[95] ^= 1;
-    let c = IDASigners::registerSignerCall {
-        signer: IDASigners::SignerDetail {
-            signer: outsider.address(),
-            socket: "s".into(),
-            pubkey: Bytes::copy_from_slice(&o.bls.public_key().0),
-        },
-        pop: Bytes::copy_from_slice(&bad_pop.0),
-    };
-    let e = send(&o.p, signers_addr(), c.abi_encode(), U256::ZERO)
-        .await
-        .unwrap_err();
     assert!(matches!(
-        signer_err(&e),
+        refused_registration(&o, outsider.address(), &o.bls.public_key().0, &bad_pop.0).await,
         IDASigners::IDASignersErrors::InvalidProofOfPossession(_)
     ));
 
