@@ -63,6 +63,23 @@ impl Default for DaParams {
     }
 }
 
+/// Parameters of the storage modules (flow and market).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StorageParams {
+    /// Fee per 256-byte sector (flow entry) of a submission, in wei.
+    pub price_per_sector: U256,
+}
+
+impl Default for StorageParams {
+    fn default() -> Self {
+        // 1 gwei per sector: 4 194 304 gwei (0.0042 ether) per GiB.
+        Self {
+            price_per_sector: U256::from(1_000_000_000u64),
+        }
+    }
+}
+
 /// Genesis: what the first block's state holds. Loadable from JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -77,6 +94,8 @@ pub struct Genesis {
     pub alloc: BTreeMap<Address, U256>,
     /// DA module parameters.
     pub da: DaParams,
+    /// Storage module parameters.
+    pub storage: StorageParams,
 }
 
 impl Default for Genesis {
@@ -91,6 +110,7 @@ impl Default for Genesis {
                 .map(|s| (s.address(), balance))
                 .collect(),
             da: DaParams::default(),
+            storage: StorageParams::default(),
         }
     }
 }

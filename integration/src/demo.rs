@@ -28,7 +28,18 @@ pub struct DemoReport {
     pub keccak_put: Duration,
     /// Keccak-mode get.
     pub keccak_get: Duration,
+    /// Root of the file put through the storage node.
+    pub storage_root: alloy_primitives::B256,
+    /// Storage upload (submit, segments with proofs, finalized).
+    pub storage_put: Duration,
+    /// Storage download, every segment proven.
+    pub storage_get: Duration,
 }
+
+/// Bytes of the file the demo stores.
+pub const DEMO_FILE_BYTES: usize = 1 << 20;
+/// Dev account that pays the demo's storage fee.
+pub const DEMO_STORAGE_ACCOUNT: u32 = 8;
 
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +106,10 @@ pub struct DemoEndpoints {
     pub disperser: String,
     /// Light-client API base URL.
     pub sampler: String,
+    /// Chain JSON-RPC URL.
+    pub chain: String,
+    /// Storage node JSON-RPC URL.
+    pub storage: String,
 }
 
 /// Puts a batch through the op-plugin in generic and keccak mode and gets it back,
@@ -115,7 +130,7 @@ pub async fn run_demo(
         })?;
     let body = batcher_body(120_000);
     progress(&format!(
-        "[1/6] op-batcher: POST {url}/put ({} bytes, generic commitment) …",
+        "[1/7] op-batcher: POST {url}/put ({} bytes, generic commitment) …",
         body.len()
     ));
     let (raw, put) = call(
@@ -134,7 +149,7 @@ pub async fn run_demo(
         put.as_secs_f64(),
         commitment.to_hex()
     ));
-    progress("[2/6] op-node: GET /get/0x… …");
+    progress("[2/7] op-node: GET /get/0x… …");
     let (got, get) = call(
         "generic get",
         http.get(format!("{url}/get/{}", commitment.to_hex())),
@@ -157,7 +172,7 @@ pub async fn run_demo(
             reason: "a keccak commitment came back".into(),
         });
     };
-    progress("[3/6] cold read: 64 columns from the DA nodes over libp2p, every cell verified …");
+    progress("[3/7] cold read: 64 columns from the DA nodes over libp2p, every cell verified …");
     let (cold, cold_get) = call(
         "cold read",
         http.get(format!(
@@ -176,7 +191,7 @@ pub async fn run_demo(
         "      byte-identical, in {:.0} ms",
         cold_get.as_secs_f64() * 1e3
     ));
-    progress("[4/6] light client: sampling random columns of the anchored payload …");
+    progress("[4/7] light client: sampling random columns of the anchored payload …");
     let (availability, sampled) = wait_available(&http, &endpoints.sampler, &cert).await?;
     progress(&format!(
         "      {} at confidence {:.6} ({} columns verified), {:.2} s after the put returned",
@@ -188,7 +203,7 @@ pub async fn run_demo(
     let kbody = batcher_body(60_000);
     let kc = AltDaCommitment::Keccak(keccak256(&kbody));
     progress(&format!(
-        "[5/6] op-batcher (keccak mode): POST /put/{} …",
+        "[5/7] op-batcher (keccak mode): POST /put/{} …",
         kc.to_hex()
     ));
     let (_, keccak_put) = call(
@@ -198,7 +213,7 @@ pub async fn run_demo(
             .body(kbody.clone()),
     )
     .await?;
-    progress("[6/6] op-node (keccak mode): GET /get/0x00… …");
+    progress("[6/7] op-node (keccak mode): GET /get/0x00… …");
     let (kgot, keccak_get) =
         call("keccak get", http.get(format!("{url}/get/{}", kc.to_hex()))).await?;
     if kgot != kbody {
@@ -207,7 +222,15 @@ pub async fn run_demo(
             reason: "the bytes differ from the batch put".into(),
         });
     }
+    progress(&format!(
+        "[7/7] storage: a {} KiB file through the flow module and the storage node …",
+        DEMO_FILE_BYTES >> 10
+    ));
+    let (storage_root, storage_put, storage_get) = store_file(endpoints).await?;
     Ok(DemoReport {
+        storage_root,
+        storage_put,
+        storage_get,
         commitment,
         batch_bytes: body.len(),
         put,
@@ -218,6 +241,45 @@ pub async fn run_demo(
         keccak_put,
         keccak_get,
     })
+}
+
+/// Uploads a file as 0G's SDK would and downloads it back, checking the bytes.
+async fn store_file(
+    endpoints: &DemoEndpoints,
+) -> Result<(alloy_primitives::B256, Duration, Duration), DemoError> {
+    let err = |reason: String| DemoError::Step {
+        step: "storage",
+        reason,
+    };
+    let signer = zg_chain::dev_accounts(DEMO_STORAGE_ACCOUNT + 1)
+        .pop()
+        .map(|s| alloy::signers::local::PrivateKeySigner::from_bytes(&s.to_bytes()))
+        .ok_or_else(|| err("no dev account".into()))?
+        .map_err(|e| err(e.to_string()))?;
+    let node = zg_storage::NodeClient::new(&endpoints.storage).map_err(|e| err(e.to_string()))?;
+    let up = zg_storage::Uploader::new(
+        vec![node.clone()],
+        &endpoints.chain,
+        signer,
+        zg_primitives::abi::FLOW_ADDRESS,
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let data = batcher_body(DEMO_FILE_BYTES);
+    let t = Instant::now();
+    let receipt = up
+        .upload(&data, &zg_storage::UploadOptions::default())
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let put = t.elapsed();
+    let t = Instant::now();
+    let back = zg_storage::Downloader::new(vec![node])
+        .download(receipt.root)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    if back != data {
+        return Err(err("the downloaded file differs".into()));
+    }
+    Ok((receipt.root, put, t.elapsed()))
 }
 
 /// Polls the light client until it has a final verdict on `cert`: (status, confidence,

@@ -23,6 +23,10 @@ pub const DISPERSER_ACCOUNT: u32 = 9;
 pub const FIRST_NODE_ACCOUNT: u32 = 10;
 /// Deposit the disperser keeps in the DA entrance module (wei).
 const DEPOSIT: u128 = 100 * 10u128.pow(18);
+/// The KV stream the devnet's storage node replays: `keccak256("zg-devnet/kv")`.
+pub fn kv_stream() -> alloy_primitives::B256 {
+    zg_primitives::keccak256(b"zg-devnet/kv")
+}
 /// Seed mixed into node keys (BLS and libp2p keys derive from it and the account).
 const KEY_SEED: &[u8] = b"zg-devnet";
 
@@ -52,6 +56,8 @@ pub struct DevnetConfig {
     pub plugin_addr: SocketAddr,
     /// Light-client (sampler) API listen address.
     pub sampler_addr: SocketAddr,
+    /// Storage node JSON-RPC listen address (0G's `zgs_*` and `kv_*`).
+    pub storage_addr: SocketAddr,
 }
 
 impl DevnetConfig {
@@ -68,6 +74,7 @@ impl DevnetConfig {
             disperser_addr: ([127, 0, 0, 1], 51001).into(),
             plugin_addr: ([127, 0, 0, 1], 3100).into(),
             sampler_addr: ([127, 0, 0, 1], 3300).into(),
+            storage_addr: ([127, 0, 0, 1], 5678).into(),
         }
     }
 
@@ -79,6 +86,7 @@ impl DevnetConfig {
             disperser_addr: any,
             plugin_addr: any,
             sampler_addr: any,
+            storage_addr: any,
             ..Self::new(datadir)
         }
     }
@@ -370,6 +378,31 @@ impl Plan {
             .map_err(|e| start_err("op-plugin")(e.to_string()))
     }
 
+    /// Starts the storage node (state in `storage/`) on `addr`, replaying [`kv_stream`].
+    pub async fn start_storage(
+        &self,
+        rpc: &str,
+        addr: SocketAddr,
+    ) -> Result<zg_storage::StorageNode, DevnetError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| start_err("storage")(format!("binding {addr}: {e}")))?;
+        let config = zg_storage::NodeConfig {
+            chain_rpc: rpc.to_string(),
+            poll_interval: Duration::from_millis(100),
+            kv_streams: vec![kv_stream()],
+            ..zg_storage::NodeConfig::default()
+        };
+        zg_storage::start(
+            &self.config.datadir.join("storage"),
+            config,
+            listener,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| start_err("storage")(e.to_string()))
+    }
+
     /// Funds the disperser's deposit and makes sure the current epoch has a quorum (once
     /// every node registered). Safe to repeat.
     pub async fn prepare_chain(&self, rpc: &str) -> Result<(), DevnetError> {
@@ -404,6 +437,8 @@ pub struct Devnet {
     pub plugin: RunningPlugin,
     /// The light client sampling every anchor.
     pub sampler: RunningSampler,
+    /// The storage node (log and KV layers), replaying [`KV_STREAM`].
+    pub storage: zg_storage::StorageNode,
     /// Where the DA modules live.
     pub modules: ModuleAddresses,
     /// The settings it runs with.
@@ -474,12 +509,14 @@ impl Devnet {
         )
         .await
         .map_err(|e| start_err("sampler")(e.to_string()))?;
+        let storage = plan.start_storage(&rpc, config.storage_addr).await?;
         Ok(Self {
             chain,
             nodes,
             disperser,
             plugin,
             sampler,
+            storage,
             modules: plan.modules(),
             config,
         })
@@ -495,6 +532,12 @@ impl Devnet {
             ),
             ("op-plugin".to_string(), self.plugin.url()),
             ("sampler".to_string(), self.sampler.url()),
+            ("storage".to_string(), self.storage.rpc_url()),
+            (
+                "storage.flow".to_string(),
+                zg_primitives::abi::FLOW_ADDRESS.to_string(),
+            ),
+            ("storage.kv-stream".to_string(), kv_stream().to_string()),
         ];
         if self.config.contracts {
             v.push(("module.signers".into(), self.modules.signers.to_string()));
@@ -508,8 +551,12 @@ impl Devnet {
         v
     }
 
-    /// Stops in order: sampler, op-plugin, disperser, DA nodes, chain.
+    /// Stops in order: storage node, sampler, op-plugin, disperser, DA nodes, chain.
     pub async fn shutdown(self) -> Result<(), DevnetError> {
+        self.storage
+            .shutdown()
+            .await
+            .map_err(|e| stop_err("storage")(e.to_string()))?;
         self.sampler.shutdown().await;
         self.plugin
             .shutdown()

@@ -15,6 +15,10 @@ pub const DA_SIGNERS_ADDRESS: Address = address!("0x0000000000000000000000000000
 pub const DA_ENTRANCE_ADDRESS: Address = address!("0x0000000000000000000000000000000000001001");
 /// DA sampling module (`0x…1002`).
 pub const DA_SAMPLING_ADDRESS: Address = address!("0x0000000000000000000000000000000000001002");
+/// Storage flow module (`0x…1003`): 0G's Flow contract ABI.
+pub const FLOW_ADDRESS: Address = address!("0x0000000000000000000000000000000000001003");
+/// Storage market module (`0x…1004`): 0G's fixed-price market ABI.
+pub const MARKET_ADDRESS: Address = address!("0x0000000000000000000000000000000000001004");
 
 sol! {
     /// Registry of DA signers (BLS keys, sockets), epochs and quorums.
@@ -158,6 +162,42 @@ sol! {
     }
 }
 
+sol! {
+    /// 0G Storage's flow: file submissions (Merkle subtree roots) appended to the log.
+    /// Both 0G ABIs of `submit` are served: the original tuple (`@0glabs/0g-ts-sdk`) and
+    /// the one wrapped with a submitter (`@0gfoundation/0g-ts-sdk`, the Go client).
+    #[derive(Debug, PartialEq, Eq)]
+    interface IFlow {
+        /// A subtree of the file's Merkle tree: its root and height (log2 of its chunks).
+        struct SubmissionNode { bytes32 root; uint256 height; }
+        /// A file: its length in bytes, tags (KV stream ids) and its subtree roots.
+        struct Submission { uint256 length; bytes tags; SubmissionNode[] nodes; }
+        /// A submission made on behalf of `submitter`.
+        struct SubmitterSubmission { Submission data; address submitter; }
+
+        event Submit(address indexed sender, bytes32 indexed identity, uint256 submissionIndex, uint256 startPos, uint256 length, Submission submission);
+
+        error NotEnoughFee(uint256 price, uint256 amount, uint256 paid);
+        error InvalidSubmission();
+
+        function submit(Submission calldata submission) external payable returns (uint256 index, bytes32 digest, uint256 startIndex, uint256 length);
+        function submit(SubmitterSubmission calldata submission) external payable returns (uint256 index, bytes32 digest, uint256 startIndex, uint256 length);
+        function batchSubmit(Submission[] calldata submissions) external payable returns (uint256[] memory indexes, bytes32[] memory digests, uint256[] memory startIndexes, uint256[] memory lengths);
+        function market() external view returns (address);
+        function numSubmissions() external view returns (uint256);
+        function submissionIndex() external view returns (uint256);
+        /// Flow length in entries (256-byte chunks; entry 0 is reserved) and the unstaged height (always 0 here).
+        function tree() external view returns (uint256 currentLength, uint256 unstagedHeight);
+    }
+
+    /// 0G Storage's fixed-price market.
+    #[derive(Debug, PartialEq, Eq)]
+    interface IMarket {
+        function pricePerSector() external view returns (uint256);
+        function flow() external view returns (address);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +217,18 @@ mod tests {
         assert_eq!(
             IDASigners::registerSignerCall::SIGNATURE,
             "registerSigner((address,string,bytes),bytes)"
+        );
+        // 0G's flow selectors and event topic, as both 0G SDKs encode them.
+        assert_eq!(IFlow::submit_0Call::SELECTOR, [0xef, 0x3e, 0x12, 0xdc]);
+        assert_eq!(IFlow::submit_1Call::SELECTOR, [0xbc, 0x8c, 0x11, 0xf8]);
+        assert_eq!(IFlow::marketCall::SELECTOR, [0x80, 0xf5, 0x56, 0x05]);
+        assert_eq!(
+            IMarket::pricePerSectorCall::SELECTOR,
+            [0x61, 0xec, 0x50, 0x82]
+        );
+        assert_eq!(
+            IFlow::Submit::SIGNATURE_HASH.to_string(),
+            "0x167ce04d2aa1981994d3a31695da0d785373335b1078cec239a1a3a2c7675555"
         );
     }
 }

@@ -9,6 +9,7 @@
 mod da_entrance;
 mod da_sampling;
 mod da_signers;
+pub mod flow;
 
 use alloy_primitives::{Address, B256, Bytes, Log, U256, keccak256};
 use alloy_sol_types::SolError;
@@ -19,7 +20,9 @@ use revm::interpreter::{CallInputs, CallScheme, InterpreterResult};
 use revm::precompile::{PrecompileHalt, PrecompileOutput};
 use revm::primitives::AddressSet;
 use revm::primitives::hardfork::SpecId;
-use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS};
+use zg_primitives::abi::{
+    DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS, FLOW_ADDRESS, MARKET_ADDRESS,
+};
 
 use crate::config::Genesis;
 
@@ -54,7 +57,13 @@ pub mod gas {
 }
 
 /// The module addresses this provider serves.
-pub const MODULES: [Address; 3] = [DA_SIGNERS_ADDRESS, DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS];
+pub const MODULES: [Address; 5] = [
+    DA_SIGNERS_ADDRESS,
+    DA_ENTRANCE_ADDRESS,
+    DA_SAMPLING_ADDRESS,
+    FLOW_ADDRESS,
+    MARKET_ADDRESS,
+];
 
 /// Ethereum's precompiles plus the chain's modules.
 #[derive(Debug, Clone)]
@@ -113,6 +122,8 @@ impl<CTX: ContextTr> PrecompileProvider<CTX> for ChainPrecompiles {
             call.charge(gas::BASE).and_then(|()| match call.me {
                 DA_SIGNERS_ADDRESS => da_signers::dispatch(&mut call, &input),
                 DA_SAMPLING_ADDRESS => da_sampling::dispatch(&mut call, &input),
+                FLOW_ADDRESS => flow::dispatch_flow(&mut call, &input),
+                MARKET_ADDRESS => flow::dispatch_market(&mut call, &input),
                 _ => da_entrance::dispatch(&mut call, &input),
             })
         };

@@ -13,11 +13,12 @@ use alloy_rpc_types_eth::{
 use revm::context::result::{EVMError, ExecutionResult, HaltReason};
 use revm::database::CacheDB;
 use revm::{ExecuteEvm, context::TxEnv};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+
 use serde_json::{Value, json};
 
-pub use server::{codes, router, serve};
+pub use server::{router, serve};
+pub use zg_primitives::jsonrpc::{RpcError, codes};
+use zg_primitives::jsonrpc::{ok, opt_param, param};
 
 use crate::error::ChainError;
 use crate::executor::{self, CallRequest, Mode, StoreDb};
@@ -28,37 +29,6 @@ use crate::node::Node;
 pub const DEFAULT_TIP: u128 = 1_000_000_000;
 /// Most blocks one `eth_feeHistory` covers.
 const MAX_FEE_HISTORY: u64 = 1024;
-
-/// A JSON-RPC error object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
-    /// Error code.
-    pub code: i64,
-    /// Message.
-    pub message: String,
-    /// Extra data (revert data as hex).
-    pub data: Option<Value>,
-}
-
-impl RpcError {
-    /// An error with a code and message.
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
-    }
-
-    /// `-32602 invalid params`.
-    pub fn invalid_params(message: impl Into<String>) -> Self {
-        Self::new(codes::INVALID_PARAMS, message)
-    }
-
-    fn server(message: impl Into<String>) -> Self {
-        Self::new(codes::SERVER_ERROR, message)
-    }
-}
 
 impl From<ChainError> for RpcError {
     fn from(e: ChainError) -> Self {
@@ -125,29 +95,6 @@ const METHODS: &[&str] = &[
 /// Whether `m` is a method this node serves.
 pub fn is_known_method(m: &str) -> bool {
     METHODS.contains(&m)
-}
-
-fn param<T: DeserializeOwned>(params: &[Value], i: usize, name: &str) -> Result<T, RpcError> {
-    let v = params.get(i).ok_or_else(|| {
-        RpcError::invalid_params(format!("missing value for required argument {i} ({name})"))
-    })?;
-    serde_json::from_value(v.clone())
-        .map_err(|e| RpcError::invalid_params(format!("invalid argument {i} ({name}): {e}")))
-}
-
-fn opt_param<T: DeserializeOwned>(
-    params: &[Value],
-    i: usize,
-    name: &str,
-) -> Result<Option<T>, RpcError> {
-    match params.get(i) {
-        None | Some(Value::Null) => Ok(None),
-        Some(_) => param(params, i, name).map(Some),
-    }
-}
-
-fn ok<T: Serialize>(v: T) -> Result<Value, RpcError> {
-    serde_json::to_value(v).map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))
 }
 
 fn hex_u64(n: u64) -> Value {

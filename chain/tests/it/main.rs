@@ -5,5 +5,6 @@ mod basics;
 mod da_modules;
 mod da_sampling;
 mod deploy;
+mod flow;
 mod helpers;
 mod persistence;

@@ -181,6 +181,7 @@ fn main() -> eyre::Result<()> {
     let sampler = load(&bench, "sampler")?;
     let chain = load(&bench, "chain")?;
     let gas = load(&bench, "module_gas")?;
+    let storage = load(&bench, "storage")?;
     let cores = da["cores"].as_u64().unwrap_or(0);
     let sizes = [
         ("120KB", "120 KB", 120_000.0),
@@ -328,10 +329,37 @@ fn main() -> eyre::Result<()> {
         "\n## DA module gas, precompiles vs Solidity contracts (`cargo bench --workspace --bench module_gas`)\n"
     );
     md.push_str(&gas_table(&gas));
+    let raw = f(&storage["raw_rocksdb_write_mib_s"]);
     let _ = writeln!(
         md,
-        "\n## Storage\n\nNot measured yet: the storage layer (issue 7) is not built. Its \
-         upload/download MB/s against raw rocksdb writes joins this report when it lands.\n"
+        "\n## Storage (`cargo bench --workspace --bench upload_download`)\n\n\
+         A {} MiB file: upload = Merkle tree, flow submission, every segment with its proof, \
+         until finalized; download = every segment fetched with its proof and checked. \
+         Baseline: raw RocksDB writes of the same bytes (256 KiB values, synced batches of \
+         eight) in the same run: **{raw:.0} MiB/s**.\n\n\
+         | setup | upload MiB/s | upload ÷ raw writes | download MiB/s |\n|---|---|---|---|",
+        storage["file_mib"].as_u64().unwrap_or(0)
+    );
+    for (name, key, ratio) in [
+        ("1 node", "one_node", "one_node_upload_vs_raw"),
+        (
+            "4-node cluster, coded (2, 2)",
+            "cluster_4_nodes_k2",
+            "cluster_upload_vs_raw",
+        ),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {name} | {:.1} | {:.2} | {:.1} |",
+            f(&storage[key]["upload_mib_s"]),
+            f(&storage[ratio]),
+            f(&storage[key]["download_mib_s"]),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nThe file's Merkle tree alone (keccak over every 256-byte chunk): {:.0} MiB/s.\n",
+        f(&storage["merkle_tree_mib_s"])
     );
     let _ = writeln!(
         md,
@@ -392,7 +420,7 @@ fn main() -> eyre::Result<()> {
     std::fs::create_dir_all(docs.join("bench"))?;
     std::fs::write(docs.join("bench/latency.svg"), latency)?;
     std::fs::write(docs.join("bench/throughput.svg"), throughput)?;
-    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "module_gas": gas });
+    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "module_gas": gas, "storage": storage });
     std::fs::write(
         docs.join("bench/report.json"),
         serde_json::to_string_pretty(&all)?,

@@ -72,6 +72,13 @@ struct Cli {
         default_value = "127.0.0.1:3300"
     )]
     sampler_addr: String,
+    /// Storage node JSON-RPC address (0G's `zgs_*` and `kv_*`; 0G's default port).
+    #[arg(
+        long = "storage.addr",
+        env = "ZG_DEVNET_STORAGE_ADDR",
+        default_value = "127.0.0.1:5678"
+    )]
+    storage_addr: String,
     /// Exit after the demo instead of serving until Ctrl-C.
     #[arg(long = "exit-after-demo", env = "ZG_DEVNET_EXIT_AFTER_DEMO")]
     exit_after_demo: bool,
@@ -191,6 +198,7 @@ async fn main() -> eyre::Result<()> {
     config.disperser_addr = cli.disperser_addr.parse()?;
     config.plugin_addr = cli.plugin_addr.parse()?;
     config.sampler_addr = cli.sampler_addr.parse()?;
+    config.storage_addr = cli.storage_addr.parse()?;
     let threshold = config.threshold()?;
     println!(
         "zg-devnet: starting {} DA nodes (threshold {threshold}) in {}",
@@ -208,6 +216,8 @@ async fn main() -> eyre::Result<()> {
             plugin: devnet.plugin.url(),
             disperser: format!("http://{}", devnet.disperser.http_addr),
             sampler: devnet.sampler.url(),
+            chain: devnet.chain.rpc_url(),
+            storage: devnet.storage.rpc_url(),
         };
         match run_demo(&endpoints, |line| println!("{line}")).await {
             Ok(r) => {
@@ -229,6 +239,12 @@ async fn main() -> eyre::Result<()> {
                 println!(
                     "  L1 calldata op-batcher posts: 0x01{}",
                     &r.commitment.to_hex()[2..]
+                );
+                println!(
+                    "  storage: 1 MiB file {} · upload {:.2} s · verified download {:.0} ms",
+                    r.storage_root,
+                    r.storage_put.as_secs_f64(),
+                    r.storage_get.as_secs_f64() * 1e3
                 );
             }
             Err(e) => {

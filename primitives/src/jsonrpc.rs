@@ -1,0 +1,291 @@
+//! JSON-RPC 2.0 over HTTP (feature `jsonrpc`), shared by the chain node and the storage
+//! node: single and batch requests, the standard error codes, a request body limit, plus
+//! `GET /health` and `GET /metrics` on the same port. A server is an [`RpcService`];
+//! [`param`] and [`opt_param`] read positional parameters with typed errors.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// JSON-RPC error codes.
+pub mod codes {
+    /// Invalid JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Not a JSON-RPC request object.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// Unknown method.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Wrong parameters.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Internal failure.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Transaction rejected / generic server error (geth's convention).
+    pub const SERVER_ERROR: i64 = -32000;
+    /// Execution reverted, with revert data (geth's convention).
+    pub const EXECUTION_REVERTED: i64 = 3;
+}
+
+/// Most requests one batch may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    /// Error code.
+    pub code: i64,
+    /// Message.
+    pub message: String,
+    /// Extra data (revert data as hex).
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    /// An error with a code and message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// `-32602 invalid params`.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(codes::INVALID_PARAMS, message)
+    }
+
+    /// `-32000`, a request the server refuses (geth's generic server error).
+    pub fn server(message: impl Into<String>) -> Self {
+        Self::new(codes::SERVER_ERROR, message)
+    }
+
+    /// `-32603 internal error`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(codes::INTERNAL_ERROR, message)
+    }
+
+    /// `-32601 method not found`.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(
+            codes::METHOD_NOT_FOUND,
+            format!("the method {method} does not exist/is not available"),
+        )
+    }
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (code {})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+/// A JSON-RPC server's methods, health and metrics.
+pub trait RpcService: Send + Sync + 'static {
+    /// Answers one call.
+    fn call(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> impl Future<Output = Result<Value, RpcError>> + Send;
+
+    /// Records one answered call (metrics).
+    fn observe(&self, _method: &str, _ok: bool, _took: Duration) {}
+
+    /// The `GET /health` body, or why the server is unhealthy (503).
+    fn health(&self) -> Result<Value, RpcError>;
+
+    /// The `GET /metrics` body (OpenMetrics text).
+    fn metrics(&self) -> String;
+}
+
+/// Parameter `i` (named `name` in errors), required.
+pub fn param<T: DeserializeOwned>(params: &[Value], i: usize, name: &str) -> Result<T, RpcError> {
+    let v = params.get(i).ok_or_else(|| {
+        RpcError::invalid_params(format!("missing value for required argument {i} ({name})"))
+    })?;
+    serde_json::from_value(v.clone())
+        .map_err(|e| RpcError::invalid_params(format!("invalid argument {i} ({name}): {e}")))
+}
+
+/// Parameter `i`, optional: absent or `null` is `None`.
+pub fn opt_param<T: DeserializeOwned>(
+    params: &[Value],
+    i: usize,
+    name: &str,
+) -> Result<Option<T>, RpcError> {
+    match params.get(i) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => param(params, i, name).map(Some),
+    }
+}
+
+/// A result value.
+pub fn ok<T: Serialize>(v: T) -> Result<Value, RpcError> {
+    serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
+}
+
+fn error_object(id: Value, e: &RpcError) -> Value {
+    let mut err = json!({ "code": e.code, "message": e.message });
+    if let Some(data) = &e.data {
+        err["data"] = data.clone();
+    }
+    json!({ "jsonrpc": "2.0", "id": id, "error": err })
+}
+
+async fn handle_one<S: RpcService>(svc: &S, req: Value) -> Option<Value> {
+    let Value::Object(obj) = req else {
+        return Some(error_object(
+            Value::Null,
+            &RpcError::new(codes::INVALID_REQUEST, "invalid request"),
+        ));
+    };
+    let id = obj.get("id").cloned();
+    let is_notification = id.is_none();
+    let id = id.unwrap_or(Value::Null);
+    if !matches!(id, Value::Null | Value::Number(_) | Value::String(_)) {
+        return Some(error_object(
+            Value::Null,
+            &RpcError::new(codes::INVALID_REQUEST, "invalid id"),
+        ));
+    }
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Some(error_object(
+            id,
+            &RpcError::new(codes::INVALID_REQUEST, "jsonrpc must be \"2.0\""),
+        ));
+    }
+    let Some(method) = obj.get("method").and_then(Value::as_str) else {
+        return Some(error_object(
+            id,
+            &RpcError::new(codes::INVALID_REQUEST, "missing method"),
+        ));
+    };
+    let params = match obj.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => {
+            return Some(error_object(
+                id,
+                &RpcError::invalid_params("params must be an array"),
+            ));
+        }
+    };
+    let span = tracing::debug_span!(target: "zg_rpc", "rpc", method);
+    let _enter = span.enter();
+    let started = Instant::now();
+    let result = svc.call(method, params).await;
+    svc.observe(method, result.is_ok(), started.elapsed());
+    if is_notification {
+        return None;
+    }
+    Some(match result {
+        Ok(v) => json!({ "jsonrpc": "2.0", "id": id, "result": v }),
+        Err(e) => {
+            tracing::debug!(target: "zg_rpc", method, code = e.code, message = %e.message, "rpc error");
+            error_object(id, &e)
+        }
+    })
+}
+
+async fn rpc<S: RpcService>(State(svc): State<Arc<S>>, body: Bytes) -> Response {
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return json_response(error_object(
+                Value::Null,
+                &RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}")),
+            ));
+        }
+    };
+    match req {
+        Value::Array(reqs) => {
+            if reqs.is_empty() {
+                return json_response(error_object(
+                    Value::Null,
+                    &RpcError::new(codes::INVALID_REQUEST, "empty batch"),
+                ));
+            }
+            if reqs.len() > MAX_BATCH {
+                return json_response(error_object(
+                    Value::Null,
+                    &RpcError::new(
+                        codes::INVALID_REQUEST,
+                        format!("batch of {} exceeds {MAX_BATCH}", reqs.len()),
+                    ),
+                ));
+            }
+            let mut out = Vec::with_capacity(reqs.len());
+            for r in reqs {
+                if let Some(v) = handle_one(&*svc, r).await {
+                    out.push(v);
+                }
+            }
+            if out.is_empty() {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                json_response(Value::Array(out))
+            }
+        }
+        single => match handle_one(&*svc, single).await {
+            Some(v) => json_response(v),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    }
+}
+
+fn json_response(v: Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+async fn health<S: RpcService>(State(svc): State<Arc<S>>) -> Response {
+    match svc.health() {
+        Ok(v) => json_response(v),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.message).into_response(),
+    }
+}
+
+async fn metrics<S: RpcService>(State(svc): State<Arc<S>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        svc.metrics(),
+    )
+        .into_response()
+}
+
+/// The router: `POST /` JSON-RPC, `GET /health`, `GET /metrics`.
+pub fn router<S: RpcService>(svc: Arc<S>, max_body: usize) -> Router {
+    Router::new()
+        .route("/", post(rpc::<S>))
+        .route("/health", get(health::<S>))
+        .route("/metrics", get(metrics::<S>))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(svc)
+}
+
+/// Serves `svc` on `listener` until `shutdown` resolves.
+pub async fn serve<S: RpcService>(
+    listener: TcpListener,
+    svc: Arc<S>,
+    max_body: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(svc, max_body))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

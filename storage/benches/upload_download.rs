@@ -1,0 +1,109 @@
+//! Storage throughput: upload and download of a 64 MiB file through the flow module and
+//! storage nodes on loopback (one node; a 4-node cluster coded (2, 2)), against raw
+//! RocksDB writes measured in the same run. Writes `target/bench/storage.json`.
+//!
+//! `cargo bench -p zg-storage --bench upload_download` (`ZG_BENCH_QUICK=1`: 16 MiB).
+//!
+//! Upload time runs from the first byte to "finalized on every node": Merkle tree,
+//! submit transaction, segment uploads with proofs, synced writes. The raw baseline
+//! writes the same bytes as 256 KiB values in synced batches of eight, the node's own
+//! write pattern, into a fresh RocksDB.
+
+use std::time::Instant;
+
+use rocksdb::{DB, Options, WriteBatch, WriteOptions};
+use serde_json::json;
+use zg_storage::testing::{Stack, TempDir, dev_signer};
+use zg_storage::{Downloader, FileMerkle, SEGMENT_SIZE, UploadOptions, Uploader};
+
+fn mib_s(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / (1024.0 * 1024.0)
+}
+
+fn raw_rocksdb(data: &[u8]) -> f64 {
+    let dir = TempDir::new("raw");
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.set_compression_type(rocksdb::DBCompressionType::None);
+    let db = DB::open(&opts, &dir.0).unwrap();
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    let t = Instant::now();
+    for (b, batch_data) in data.chunks(8 * SEGMENT_SIZE).enumerate() {
+        let mut batch = WriteBatch::default();
+        for (i, seg) in batch_data.chunks(SEGMENT_SIZE).enumerate() {
+            batch.put(((b * 8 + i) as u64).to_be_bytes(), seg);
+        }
+        db.write_opt(batch, &w).unwrap();
+    }
+    mib_s(data.len(), t.elapsed().as_secs_f64())
+}
+
+async fn run(stack: &Stack, entry: usize, data: &[u8], rounds: usize) -> serde_json::Value {
+    let up = Uploader::new(
+        vec![stack.client(entry)],
+        &stack.chain.rpc_url(),
+        dev_signer(0),
+        zg_primitives::abi::FLOW_ADDRESS,
+    )
+    .unwrap();
+    let mut ups = Vec::new();
+    let mut downs = Vec::new();
+    for r in 0..rounds {
+        let mut file = data.to_vec();
+        file[0] = r as u8; // a new root each round
+        let t = Instant::now();
+        let receipt = up.upload(&file, &UploadOptions::default()).await.unwrap();
+        ups.push(mib_s(file.len(), t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        let back = Downloader::new(vec![stack.client(entry)])
+            .download(receipt.root)
+            .await
+            .unwrap();
+        downs.push(mib_s(file.len(), t.elapsed().as_secs_f64()));
+        assert!(back == file);
+    }
+    let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    json!({ "upload_mib_s": best(&ups), "download_mib_s": best(&downs), "rounds": rounds })
+}
+
+fn main() {
+    let quick = std::env::var("ZG_BENCH_QUICK").is_ok();
+    let size = if quick { 16 << 20 } else { 64 << 20 };
+    let rounds = if quick { 1 } else { 3 };
+    let data: Vec<u8> = (0..size)
+        .map(|i: usize| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let raw = (0..rounds).map(|_| raw_rocksdb(&data)).fold(0.0, f64::max);
+    let t = Instant::now();
+    std::hint::black_box(FileMerkle::new(&data).unwrap());
+    let merkle = mib_s(size, t.elapsed().as_secs_f64());
+    let (one, four) = rt.block_on(async {
+        let stack = Stack::dev(1).await;
+        let one = run(&stack, 0, &data, rounds).await;
+        drop(stack);
+        let stack = Stack::cluster(4, 2).await;
+        let four = run(&stack, 0, &data, rounds).await;
+        (one, four)
+    });
+    let ratio = |v: &serde_json::Value| v["upload_mib_s"].as_f64().unwrap() / raw;
+    let report = json!({
+        "file_mib": size >> 20,
+        "raw_rocksdb_write_mib_s": raw,
+        "merkle_tree_mib_s": merkle,
+        "one_node": one,
+        "one_node_upload_vs_raw": ratio(&one),
+        "cluster_4_nodes_k2": four,
+        "cluster_upload_vs_raw": ratio(&four),
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+    });
+    let text = serde_json::to_string_pretty(&report).unwrap();
+    println!("{text}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(out.join("storage.json"), text);
+}

@@ -1,0 +1,498 @@
+//! Clients: [`NodeClient`] for one storage node's `zgs_*` API, [`Uploader`] (submit to
+//! the flow, upload every segment with its proof, wait until finalized, as 0G's SDK
+//! does) and [`Downloader`] (every segment checked against the file root, which 0G's SDK
+//! skips).
+
+use std::time::{Duration, Instant};
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::{SolCall, SolEvent};
+use futures::StreamExt;
+use zg_primitives::abi::{IFlow, IMarket};
+
+use crate::merkle::{FileMerkle, segment_upload_data};
+use crate::types::{FileInfo, SegmentWithProof, ShardConfig, Status, from_base64};
+
+/// A client-side failure, classified by how to react.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// Transport failure or a node/chain error answer worth retrying.
+    #[error("rpc: {0}")]
+    Rpc(String),
+    /// The node refused the request (a JSON-RPC error): do not retry as is.
+    #[error("refused: {message} ({code}){}", data.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Refused {
+        /// JSON-RPC error code.
+        code: i64,
+        /// Message.
+        message: String,
+        /// Error data.
+        data: Option<String>,
+    },
+    /// The input is unusable (an empty file).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// A transaction reverted.
+    #[error("transaction reverted: {0}")]
+    Reverted(String),
+    /// Data from a node failed its proof.
+    #[error("bad data from {node}: {reason}")]
+    BadData {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+    /// Waiting took too long.
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+fn rpc_error(e: alloy::transports::TransportError) -> ClientError {
+    match e.as_error_resp() {
+        Some(p) => ClientError::Refused {
+            code: p.code,
+            message: p.message.to_string(),
+            data: p
+                .data
+                .as_ref()
+                .map(|d| d.get().trim_matches('"').to_string()),
+        },
+        None => ClientError::Rpc(e.to_string()),
+    }
+}
+
+/// One storage node's JSON-RPC API.
+#[derive(Clone, Debug)]
+pub struct NodeClient {
+    url: String,
+    rpc: RpcClient,
+}
+
+impl NodeClient {
+    /// A client of the node at `url`.
+    pub fn new(url: &str) -> Result<Self, ClientError> {
+        let parsed = url
+            .parse()
+            .map_err(|e| ClientError::Invalid(format!("url {url}: {e}")))?;
+        Ok(Self {
+            url: url.to_string(),
+            rpc: RpcClient::new_http(parsed),
+        })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Calls `method` with positional `params`.
+    pub async fn request<R: alloy::rpc::json_rpc::RpcRecv>(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> Result<R, ClientError> {
+        self.rpc.request(method, params).await.map_err(rpc_error)
+    }
+
+    /// `zgs_getStatus`.
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.request("zgs_getStatus", serde_json::json!([])).await
+    }
+
+    /// `zgs_getShardConfig`.
+    pub async fn shard_config(&self) -> Result<ShardConfig, ClientError> {
+        self.request("zgs_getShardConfig", serde_json::json!([]))
+            .await
+    }
+
+    /// `zgs_getFileInfo`.
+    pub async fn file_info(&self, root: B256) -> Result<Option<FileInfo>, ClientError> {
+        self.request("zgs_getFileInfo", serde_json::json!([root, true]))
+            .await
+    }
+
+    /// `zgs_getFileInfoByTxSeq`.
+    pub async fn file_info_by_seq(&self, seq: u64) -> Result<Option<FileInfo>, ClientError> {
+        self.request("zgs_getFileInfoByTxSeq", serde_json::json!([seq]))
+            .await
+    }
+
+    /// `zgs_uploadSegmentsByTxSeq`.
+    pub async fn upload_segments(
+        &self,
+        segments: &[SegmentWithProof],
+        seq: u64,
+    ) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .request(
+                "zgs_uploadSegmentsByTxSeq",
+                serde_json::json!([segments, seq]),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `zgs_downloadSegmentByTxSeq`: chunks `[start, end)`.
+    pub async fn download_chunks(
+        &self,
+        seq: u64,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let s: Option<String> = self
+            .request(
+                "zgs_downloadSegmentByTxSeq",
+                serde_json::json!([seq, start, end]),
+            )
+            .await?;
+        s.map(|s| {
+            from_base64(&s).map_err(|e| ClientError::BadData {
+                node: self.url.clone(),
+                reason: format!("base64: {e}"),
+            })
+        })
+        .transpose()
+    }
+
+    /// `zgs_putShards` (cluster members only).
+    pub async fn put_shards(
+        &self,
+        token: &str,
+        seq: u64,
+        items: &[crate::cluster::ShardItem],
+    ) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .request("zgs_putShards", serde_json::json!([token, seq, items]))
+            .await?;
+        Ok(())
+    }
+
+    /// `zgs_getShard` (cluster members only).
+    pub async fn get_shard(
+        &self,
+        token: &str,
+        seq: u64,
+        index: u64,
+    ) -> Result<Option<crate::cluster::ShardItem>, ClientError> {
+        self.request("zgs_getShard", serde_json::json!([token, seq, index]))
+            .await
+    }
+
+    /// `zgs_downloadSegmentWithProofByTxSeq`.
+    pub async fn download_with_proof(
+        &self,
+        seq: u64,
+        index: u64,
+    ) -> Result<Option<SegmentWithProof>, ClientError> {
+        self.request(
+            "zgs_downloadSegmentWithProofByTxSeq",
+            serde_json::json!([seq, index]),
+        )
+        .await
+    }
+}
+
+/// What an upload did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadReceipt {
+    /// The file root.
+    pub root: B256,
+    /// Its submission index.
+    pub seq: u64,
+    /// The submit transaction.
+    pub tx_hash: B256,
+    /// The fee paid.
+    pub fee: U256,
+}
+
+/// Upload settings.
+#[derive(Clone, Debug)]
+pub struct UploadOptions {
+    /// Segments per upload call.
+    pub segments_per_call: usize,
+    /// Upload calls in flight per node.
+    pub concurrency: usize,
+    /// Submission tags.
+    pub tags: Vec<u8>,
+    /// How long to wait for the nodes to see the submission and to finalize.
+    pub timeout: Duration,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        Self {
+            segments_per_call: 8,
+            concurrency: 4,
+            tags: Vec::new(),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Submits files to the flow and uploads them to storage nodes.
+#[derive(Clone, Debug)]
+pub struct Uploader {
+    nodes: Vec<NodeClient>,
+    provider: DynProvider,
+    flow: Address,
+}
+
+const POLL: Duration = Duration::from_millis(50);
+
+impl Uploader {
+    /// An uploader sending transactions from `signer` through `chain_rpc`.
+    pub fn new(
+        nodes: Vec<NodeClient>,
+        chain_rpc: &str,
+        signer: PrivateKeySigner,
+        flow: Address,
+    ) -> Result<Self, ClientError> {
+        let url = chain_rpc
+            .parse()
+            .map_err(|e| ClientError::Invalid(format!("chain rpc {chain_rpc}: {e}")))?;
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url)
+            .erased();
+        Ok(Self {
+            nodes,
+            provider,
+            flow,
+        })
+    }
+
+    async fn view<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, ClientError> {
+        let tx = TransactionRequest::default()
+            .with_to(to)
+            .with_input(Bytes::from(call.abi_encode()));
+        let out = self.provider.call(tx).await.map_err(rpc_error)?;
+        C::abi_decode_returns(&out).map_err(|e| ClientError::Rpc(format!("{}: {e}", C::SIGNATURE)))
+    }
+
+    /// Submits `merkle`'s file to the flow, paying `sectors × pricePerSector`.
+    pub async fn submit(
+        &self,
+        merkle: &FileMerkle,
+        tags: &[u8],
+    ) -> Result<(u64, B256, U256), ClientError> {
+        let market = self.view(self.flow, IFlow::marketCall {}).await?;
+        let price = self.view(market, IMarket::pricePerSectorCall {}).await?;
+        let sectors: u64 = merkle.nodes.iter().map(|(h, _)| 1u64 << h).sum();
+        let fee = price * U256::from(sectors);
+        let submission = IFlow::Submission {
+            length: U256::from(merkle.layout.size),
+            tags: Bytes::copy_from_slice(tags),
+            nodes: merkle
+                .nodes
+                .iter()
+                .map(|(h, r)| IFlow::SubmissionNode {
+                    root: *r,
+                    height: U256::from(*h),
+                })
+                .collect(),
+        };
+        let tx = TransactionRequest::default()
+            .with_to(self.flow)
+            .with_value(fee)
+            .with_input(Bytes::from(IFlow::submit_0Call { submission }.abi_encode()));
+        let receipt = self
+            .provider
+            .send_transaction(tx)
+            .await
+            .map_err(rpc_error)?
+            .get_receipt()
+            .await
+            .map_err(|e| ClientError::Rpc(e.to_string()))?;
+        if !receipt.status() {
+            return Err(ClientError::Reverted(format!(
+                "submit {}",
+                receipt.transaction_hash
+            )));
+        }
+        let seq = receipt
+            .inner
+            .logs()
+            .iter()
+            .filter(|l| l.address() == self.flow)
+            .find_map(|l| IFlow::Submit::decode_log_data(l.data()).ok())
+            .ok_or_else(|| ClientError::Rpc("no Submit event in the receipt".into()))?
+            .submissionIndex;
+        Ok((seq.saturating_to(), receipt.transaction_hash, fee))
+    }
+
+    async fn wait_info(
+        &self,
+        node: &NodeClient,
+        seq: u64,
+        deadline: Instant,
+        finalized: bool,
+    ) -> Result<FileInfo, ClientError> {
+        loop {
+            if let Some(info) = node.file_info_by_seq(seq).await?
+                && (!finalized || info.finalized)
+            {
+                return Ok(info);
+            }
+            if Instant::now() >= deadline {
+                return Err(ClientError::Timeout(format!(
+                    "{}: submission {seq} not {}",
+                    node.url(),
+                    if finalized { "finalized" } else { "seen" }
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Uploads `data` to every node: submit, wait until each node saw the submission,
+    /// upload the segments with proofs, wait until each node finalized it.
+    pub async fn upload(
+        &self,
+        data: &[u8],
+        options: &UploadOptions,
+    ) -> Result<UploadReceipt, ClientError> {
+        let owned = data.to_vec();
+        let merkle = tokio::task::spawn_blocking(move || FileMerkle::new(&owned))
+            .await
+            .map_err(|e| ClientError::Invalid(e.to_string()))?
+            .ok_or_else(|| ClientError::Invalid("empty file".into()))?;
+        let (seq, tx_hash, fee) = self.submit(&merkle, &options.tags).await?;
+        let deadline = Instant::now() + options.timeout;
+        for node in &self.nodes {
+            let info = self.wait_info(node, seq, deadline, false).await?;
+            if info.finalized {
+                continue;
+            }
+            self.upload_to(node, data, &merkle, seq, options).await?;
+        }
+        for node in &self.nodes {
+            self.wait_info(node, seq, deadline, true).await?;
+        }
+        Ok(UploadReceipt {
+            root: merkle.root(),
+            seq,
+            tx_hash,
+            fee,
+        })
+    }
+
+    /// Uploads every segment of `data` (submission `seq`) to `node`.
+    pub async fn upload_to(
+        &self,
+        node: &NodeClient,
+        data: &[u8],
+        merkle: &FileMerkle,
+        seq: u64,
+        options: &UploadOptions,
+    ) -> Result<(), ClientError> {
+        let per = options.segments_per_call.max(1) as u64;
+        let segments = merkle.layout.segments();
+        let batches: Vec<(u64, u64)> = (0..segments.div_ceil(per))
+            .map(|b| (b * per, ((b + 1) * per).min(segments)))
+            .collect();
+        let root = merkle.root();
+        let results: Vec<Result<(), ClientError>> = futures::stream::iter(batches)
+            .map(|(from, to)| {
+                let batch: Vec<SegmentWithProof> = (from..to)
+                    .map(|i| SegmentWithProof {
+                        root,
+                        data: segment_upload_data(data, i),
+                        index: i,
+                        proof: merkle
+                            .tree
+                            .proof(i as usize)
+                            .expect("segment index below leaves"),
+                        file_size: merkle.layout.size,
+                    })
+                    .collect();
+                async move {
+                    match node.upload_segments(&batch, seq).await {
+                        Err(ClientError::Refused { data: Some(d), .. })
+                            if d.contains("already uploaded and finalized") =>
+                        {
+                            Ok(())
+                        }
+                        r => r,
+                    }
+                }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+}
+
+/// Downloads files from storage nodes, checking every segment's proof.
+#[derive(Clone, Debug)]
+pub struct Downloader {
+    nodes: Vec<NodeClient>,
+}
+
+impl Downloader {
+    /// A downloader over `nodes` (tried in order per segment).
+    pub fn new(nodes: Vec<NodeClient>) -> Self {
+        Self { nodes }
+    }
+
+    /// The file of `root`, every segment proven against it.
+    pub async fn download(&self, root: B256) -> Result<Vec<u8>, ClientError> {
+        let mut info = None;
+        for n in &self.nodes {
+            if let Ok(Some(i)) = n.file_info(root).await
+                && i.finalized
+            {
+                info = Some(i);
+                break;
+            }
+        }
+        let info = info.ok_or_else(|| ClientError::Invalid(format!("no node has file {root}")))?;
+        let size = info.tx.size;
+        let layout = crate::merkle::FileLayout { size };
+        let mut out = Vec::with_capacity(size as usize);
+        for i in 0..layout.segments() {
+            let mut last_err = None;
+            let mut got = None;
+            for n in &self.nodes {
+                match n.download_with_proof(info.tx.seq, i).await {
+                    Ok(Some(seg)) => {
+                        let leaf = layout.segment_root(i, &seg.data);
+                        let checked = if seg.data.len() != layout.segment_len(i) {
+                            Err(format!("segment {i} has {} bytes", seg.data.len()))
+                        } else {
+                            seg.proof
+                                .verify(&leaf, &root, i, layout.proof_leaves())
+                                .map_err(|e| e.to_string())
+                        };
+                        match checked {
+                            Ok(()) => {
+                                got = Some(seg.data);
+                                break;
+                            }
+                            Err(reason) => {
+                                last_err = Some(ClientError::BadData {
+                                    node: n.url().to_string(),
+                                    reason,
+                                })
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            let data = got.ok_or_else(|| {
+                last_err.unwrap_or_else(|| ClientError::Rpc(format!("no node serves segment {i}")))
+            })?;
+            out.extend_from_slice(&data);
+        }
+        out.truncate(size as usize);
+        Ok(out)
+    }
+}

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod client;
+pub mod cluster;
+pub mod erasure;
+pub mod error;
+pub mod kv;
+pub mod merkle;
+pub mod metrics;
+pub mod node;
+pub mod store;
+pub mod sync;
+#[cfg(feature = "test-utils")]
+pub mod testing;
+pub mod types;
+
+pub use api::{ApiLimits, StorageApi};
+pub use client::{ClientError, Downloader, NodeClient, UploadOptions, UploadReceipt, Uploader};
+pub use cluster::{ClusterConfig, ShardItem};
+pub use erasure::{Coding, CodingError};
+pub use error::{ChainError, NodeError, StoreError};
+pub use merkle::{
+    CHUNK_SIZE, FileLayout, FileMerkle, FileProof, ProofError, SEGMENT_SIZE, Tree, nodes_root,
+};
+pub use node::{NodeConfig, StartError, StorageNode, start};
+pub use store::{Store, SyncCursor, TxRecord};
+pub use types::{FileInfo, SegmentWithProof, ShardConfig, Status, Transaction};

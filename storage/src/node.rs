@@ -1,0 +1,218 @@
+//! A running storage node: store, chain follower and JSON-RPC server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy_primitives::Address;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use zg_primitives::abi::FLOW_ADDRESS;
+
+use crate::api::{ApiLimits, StorageApi};
+use crate::cluster::{Cluster, ClusterConfig};
+use crate::error::StoreError;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::sync::{SyncConfig, SyncState, follow};
+
+/// Storage node settings. Defaults live here.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Chain JSON-RPC endpoint.
+    pub chain_rpc: String,
+    /// The flow contract (the bundled chain's module by default).
+    pub flow: Address,
+    /// Pause between chain polls when caught up.
+    pub poll_interval: Duration,
+    /// Most blocks per `eth_getLogs`.
+    pub max_logs_range: u64,
+    /// Largest JSON-RPC request body.
+    pub max_request_bytes: usize,
+    /// API limits.
+    pub limits: ApiLimits,
+    /// Erasure-coded cluster membership (none: this node keeps whole segments).
+    pub cluster: Option<ClusterConfig>,
+    /// KV streams to replay (empty: no KV layer).
+    pub kv_streams: Vec<alloy_primitives::B256>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            chain_rpc: "http://127.0.0.1:8545".into(),
+            flow: FLOW_ADDRESS,
+            poll_interval: Duration::from_millis(500),
+            max_logs_range: 5_000,
+            // 64 segments of 256 KiB in base64, plus JSON.
+            max_request_bytes: 24 * 1024 * 1024,
+            limits: ApiLimits::default(),
+            cluster: None,
+            kv_streams: Vec::new(),
+        }
+    }
+}
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store did not open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A setting is unusable.
+    #[error("config: {0}")]
+    Config(String),
+}
+
+/// A running storage node.
+#[derive(Debug)]
+pub struct StorageNode {
+    /// Where JSON-RPC listens.
+    pub rpc_addr: SocketAddr,
+    store: Store,
+    cancel: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    follower: JoinHandle<()>,
+    repair: Option<JoinHandle<()>>,
+    replay: Option<JoinHandle<()>>,
+}
+
+impl StorageNode {
+    /// `http://addr` of the JSON-RPC server.
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Resolves when the node is cancelled (or stopped by a store failure).
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// Stops in order: the RPC server, the follower, then the store is flushed.
+    pub async fn shutdown(self) -> Result<(), StoreError> {
+        self.cancel.cancel();
+        let _ = self.server.await;
+        for task in [self.repair, self.replay].into_iter().flatten() {
+            let _ = task.await;
+        }
+        let _ = self.follower.await;
+        self.store.flush()
+    }
+}
+
+/// Opens the store at `datadir`, follows the chain and serves JSON-RPC on `listener`
+/// until `cancel`.
+pub async fn start(
+    datadir: &Path,
+    config: NodeConfig,
+    listener: TcpListener,
+    cancel: CancellationToken,
+) -> Result<StorageNode, StartError> {
+    let url = config
+        .chain_rpc
+        .parse()
+        .map_err(|e| StartError::Config(format!("chain rpc {}: {e}", config.chain_rpc)))?;
+    std::fs::create_dir_all(datadir)
+        .map_err(|e| StartError::Config(format!("datadir {}: {e}", datadir.display())))?;
+    let store = Store::open(&datadir.join("db"))?;
+    let rpc_addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let provider = ProviderBuilder::default().connect_http(url).erased();
+    let metrics = Arc::new(Metrics::new());
+    let state = Arc::new(SyncState::default());
+    let follower = tokio::spawn(follow(
+        store.clone(),
+        provider,
+        SyncConfig {
+            flow: config.flow,
+            poll_interval: config.poll_interval,
+            max_range: config.max_logs_range,
+        },
+        state.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
+    let cluster = config
+        .cluster
+        .clone()
+        .map(Cluster::new)
+        .transpose()
+        .map_err(StartError::Config)?;
+    let kv = if config.kv_streams.is_empty() {
+        None
+    } else {
+        let st = crate::kv::KvState::open(&datadir.join("kv"))?;
+        Some(Arc::new(crate::kv::Kv::new(
+            st,
+            config.kv_streams.iter().copied(),
+        )))
+    };
+    let api = Arc::new(StorageApi::new(
+        store.clone(),
+        config.flow,
+        state,
+        metrics,
+        config.limits.clone(),
+        cluster,
+        kv.clone(),
+    ));
+    let replay = kv.map(|kv| {
+        tokio::spawn(crate::kv::replay_loop(
+            api.clone(),
+            kv,
+            config.poll_interval,
+            cancel.clone(),
+        ))
+    });
+    let repair = config
+        .cluster
+        .as_ref()
+        .map(|c| tokio::spawn(repair_loop(api.clone(), c.repair_interval, cancel.clone())));
+    let server_cancel = cancel.clone();
+    let server = tokio::spawn(zg_primitives::jsonrpc::serve(
+        listener,
+        api.clone(),
+        config.max_request_bytes,
+        async move { server_cancel.cancelled().await },
+    ));
+    tracing::info!(target: "zg_storage", %rpc_addr, flow = %config.flow, chain = %config.chain_rpc, "storage node started");
+    Ok(StorageNode {
+        rpc_addr,
+        store,
+        cancel,
+        server,
+        follower,
+        repair,
+        replay,
+    })
+}
+
+/// Repairs this member's missing shards from the cluster every `interval`.
+async fn repair_loop(api: Arc<StorageApi>, interval: Duration, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        match api.repair_pass(256).await {
+            Ok(_) => {}
+            Err(crate::error::NodeError::Store(e)) => {
+                tracing::error!(target: "zg_storage::cluster", error = %e, "store failed; stopping");
+                cancel.cancel();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(target: "zg_storage::cluster", error = %e, "repair pass failed")
+            }
+        }
+    }
+}
