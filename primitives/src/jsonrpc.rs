@@ -120,6 +120,19 @@ pub fn param<T: DeserializeOwned>(params: &[Value], i: usize, name: &str) -> Res
         .map_err(|e| RpcError::invalid_params(format!("invalid argument {i} ({name}): {e}")))
 }
 
+/// Parameter `i`, required, moved out of `params` (no copy of a large value).
+pub fn take_param<T: DeserializeOwned>(
+    params: &mut [Value],
+    i: usize,
+    name: &str,
+) -> Result<T, RpcError> {
+    let v = params.get_mut(i).ok_or_else(|| {
+        RpcError::invalid_params(format!("missing value for required argument {i} ({name})"))
+    })?;
+    serde_json::from_value(std::mem::take(v))
+        .map_err(|e| RpcError::invalid_params(format!("invalid argument {i} ({name}): {e}")))
+}
+
 /// Parameter `i`, optional: absent or `null` is `None`.
 pub fn opt_param<T: DeserializeOwned>(
     params: &[Value],

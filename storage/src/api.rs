@@ -9,7 +9,7 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256};
 use serde_json::Value;
 use tokio::sync::Semaphore;
-use zg_primitives::jsonrpc::{RpcError, RpcService, ok, param};
+use zg_primitives::jsonrpc::{RpcError, RpcService, ok, param, take_param};
 
 use crate::cluster::{Cluster, ShardItem};
 use crate::error::NodeError;
@@ -71,6 +71,8 @@ pub struct StorageApi {
     writings: Semaphore,
     cluster: Option<Cluster>,
     kv: Option<Arc<crate::kv::Kv>>,
+    /// The last file tree built (downloads walk a file segment by segment).
+    last_tree: parking_lot::Mutex<Option<(u64, Arc<Tree>)>>,
 }
 
 impl StorageApi {
@@ -94,6 +96,7 @@ impl StorageApi {
             writings,
             cluster,
             kv,
+            last_tree: parking_lot::Mutex::new(None),
         }
     }
 
@@ -330,7 +333,12 @@ impl StorageApi {
     }
 
     /// The file tree from the stored leaves, if all are here and lead to the root.
-    fn tree(&self, tx: &TxRecord) -> Result<Option<Tree>, NodeError> {
+    fn tree(&self, tx: &TxRecord) -> Result<Option<Arc<Tree>>, NodeError> {
+        if let Some((seq, t)) = &*self.last_tree.lock()
+            && *seq == tx.data_seq
+        {
+            return Ok(Some(t.clone()));
+        }
         let layout = tx.layout();
         let Some(mut leaves) = self.store.leaves(tx.data_seq, layout.segments())? else {
             return Ok(None);
@@ -338,7 +346,11 @@ impl StorageApi {
         leaves.resize(layout.proof_leaves() as usize, zero_root(SEGMENT_HEIGHT));
         let tree = Tree::new(leaves);
         match tree {
-            Some(t) if t.root() == tx.root => Ok(Some(t)),
+            Some(t) if t.root() == tx.root => {
+                let t = Arc::new(t);
+                *self.last_tree.lock() = Some((tx.data_seq, t.clone()));
+                Ok(Some(t))
+            }
             _ => {
                 tracing::error!(target: "zg_storage", seq = tx.seq, "stored leaves do not lead to the file root");
                 Ok(None)
@@ -514,8 +526,9 @@ impl StorageApi {
     }
 
     /// Dispatches one call.
-    pub async fn call(&self, method: &str, p: Vec<Value>) -> Result<Value, RpcError> {
-        let p = &p[..];
+    pub async fn call(&self, method: &str, mut params: Vec<Value>) -> Result<Value, RpcError> {
+        // Uploads move their (large) segments out of the request rather than copy them.
+        let p = &mut params[..];
         let v = match method {
             "zgs_getStatus" => ok(self.status()?)?,
             "zgs_getShardConfig" => ok(ShardConfig {
@@ -549,22 +562,24 @@ impl StorageApi {
                 ok(tx.map(|t| t.finalized))?
             }
             "zgs_uploadSegment" => {
-                self.upload(vec![param(p, 0, "segment")?], None).await?;
+                self.upload(vec![take_param(p, 0, "segment")?], None)
+                    .await?;
                 ok(0)?
             }
             "zgs_uploadSegments" => {
-                self.upload(param(p, 0, "segments")?, None).await?;
+                self.upload(take_param(p, 0, "segments")?, None).await?;
                 ok(0)?
             }
             "zgs_uploadSegmentByTxSeq" => {
                 let seq = param(p, 1, "tx_seq")?;
-                self.upload(vec![param(p, 0, "segment")?], Some(seq))
+                self.upload(vec![take_param(p, 0, "segment")?], Some(seq))
                     .await?;
                 ok(0)?
             }
             "zgs_uploadSegmentsByTxSeq" => {
                 let seq = param(p, 1, "tx_seq")?;
-                self.upload(param(p, 0, "segments")?, Some(seq)).await?;
+                self.upload(take_param(p, 0, "segments")?, Some(seq))
+                    .await?;
                 ok(0)?
             }
             "zgs_downloadSegment" | "zgs_downloadSegmentByTxSeq" => {
@@ -597,7 +612,8 @@ impl StorageApi {
             "zgs_putShards" => {
                 let token: String = param(p, 0, "token")?;
                 let seq: u64 = param(p, 1, "tx_seq")?;
-                self.put_shards(&token, seq, param(p, 2, "shards")?).await?;
+                self.put_shards(&token, seq, take_param(p, 2, "shards")?)
+                    .await?;
                 ok(0)?
             }
             "zgs_getShard" => {

@@ -433,12 +433,54 @@ impl Uploader {
 #[derive(Clone, Debug)]
 pub struct Downloader {
     nodes: Vec<NodeClient>,
+    concurrency: usize,
 }
 
 impl Downloader {
-    /// A downloader over `nodes` (tried in order per segment).
+    /// A downloader over `nodes` (tried in order per segment), four segments in flight.
     pub fn new(nodes: Vec<NodeClient>) -> Self {
-        Self { nodes }
+        Self {
+            nodes,
+            concurrency: 4,
+        }
+    }
+
+    /// Segment `i` of submission `seq` (file `root`), from the first node whose copy
+    /// proves against the root.
+    async fn segment(
+        &self,
+        seq: u64,
+        root: B256,
+        layout: crate::merkle::FileLayout,
+        i: u64,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut last_err = None;
+        for n in &self.nodes {
+            match n.download_with_proof(seq, i).await {
+                Ok(Some(seg)) => {
+                    let checked = if seg.data.len() != layout.segment_len(i) {
+                        Err(format!("segment {i} has {} bytes", seg.data.len()))
+                    } else {
+                        let leaf = layout.segment_root(i, &seg.data);
+                        seg.proof
+                            .verify(&leaf, &root, i, layout.proof_leaves())
+                            .map_err(|e| e.to_string())
+                    };
+                    match checked {
+                        Ok(()) => return Ok(seg.data),
+                        Err(reason) => {
+                            last_err = Some(ClientError::BadData {
+                                node: n.url().to_string(),
+                                reason,
+                            })
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| ClientError::Rpc(format!("no node serves segment {i}"))))
     }
 
     /// The file of `root`, every segment proven against it.
@@ -455,42 +497,17 @@ impl Downloader {
         let info = info.ok_or_else(|| ClientError::Invalid(format!("no node has file {root}")))?;
         let size = info.tx.size;
         let layout = crate::merkle::FileLayout { size };
+        let seq = info.tx.seq;
+        // Segments in order, a few in flight.
+        let segments: Vec<Result<Vec<u8>, ClientError>> = futures::stream::iter(
+            (0..layout.segments()).map(|i| self.segment(seq, root, layout, i)),
+        )
+        .buffered(self.concurrency)
+        .collect()
+        .await;
         let mut out = Vec::with_capacity(size as usize);
-        for i in 0..layout.segments() {
-            let mut last_err = None;
-            let mut got = None;
-            for n in &self.nodes {
-                match n.download_with_proof(info.tx.seq, i).await {
-                    Ok(Some(seg)) => {
-                        let leaf = layout.segment_root(i, &seg.data);
-                        let checked = if seg.data.len() != layout.segment_len(i) {
-                            Err(format!("segment {i} has {} bytes", seg.data.len()))
-                        } else {
-                            seg.proof
-                                .verify(&leaf, &root, i, layout.proof_leaves())
-                                .map_err(|e| e.to_string())
-                        };
-                        match checked {
-                            Ok(()) => {
-                                got = Some(seg.data);
-                                break;
-                            }
-                            Err(reason) => {
-                                last_err = Some(ClientError::BadData {
-                                    node: n.url().to_string(),
-                                    reason,
-                                })
-                            }
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => last_err = Some(e),
-                }
-            }
-            let data = got.ok_or_else(|| {
-                last_err.unwrap_or_else(|| ClientError::Rpc(format!("no node serves segment {i}")))
-            })?;
-            out.extend_from_slice(&data);
+        for s in segments {
+            out.extend_from_slice(&s?);
         }
         out.truncate(size as usize);
         Ok(out)

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cluster;
+mod crash;
 mod kv;
 mod restart;
 mod roundtrip;

@@ -1,5 +1,6 @@
 //! 0G's own TypeScript SDK (`@0glabs/0g-ts-sdk` 0.3.3, the npm `latest`) uploads to our
-//! chain and storage node and downloads back, configured only with our endpoints.
+//! chain and storage node and downloads back, and writes and reads a KV key, configured
+//! only with our endpoints.
 //! Needs Node.js and the npm registry: without Node.js the test says so and passes,
 //! unless `ZG_REQUIRE_SDK=1` (CI sets it where Node.js is installed).
 
@@ -61,7 +62,8 @@ async fn the_0g_typescript_sdk_round_trips_a_file() {
         return;
     }
     tokio::task::spawn_blocking(install).await.unwrap();
-    let stack = Stack::dev(1).await;
+    let stream = alloy_primitives::B256::repeat_byte(0x5d);
+    let stack = Stack::kv(vec![stream]).await;
     let key = format!(
         "0x{}",
         alloy_primitives::hex::encode(dev_signer(3).to_bytes())
@@ -73,6 +75,7 @@ async fn the_0g_typescript_sdk_round_trips_a_file() {
             ("ZG_FLOW", FLOW_ADDRESS.to_string()),
             ("ZG_KEY", key.clone()),
             ("ZG_SIZE", size.to_string()),
+            ("ZG_KV_STREAM", stream.to_string()),
         ];
         let run = tokio::task::spawn_blocking(move || {
             Command::new("node")
@@ -99,6 +102,10 @@ async fn the_0g_typescript_sdk_round_trips_a_file() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["same"], true, "{v}");
         assert_eq!(v["size"], size);
+        assert_eq!(
+            v["kv"], true,
+            "the SDK's KV write read back with its KvClient"
+        );
         let data = file(size);
         let root = root_of(&data);
         assert_eq!(v["root"], root.to_string(), "the SDK's root is ours");

@@ -1,11 +1,12 @@
 // Uploads a file with 0G's TypeScript SDK to our chain and storage node, downloads it
-// back with the SDK, and prints one JSON line: {root, txHash, same, size}.
+// back with the SDK, writes a key through the SDK's KV Batcher and reads it back with its
+// KvClient, and prints one JSON line: {root, txHash, same, size, kv}.
 // Configured only with our endpoints: ZG_CHAIN_RPC, ZG_STORAGE_NODE, ZG_FLOW, ZG_KEY,
-// ZG_SIZE (bytes).
+// ZG_SIZE (bytes), ZG_KV_STREAM (a stream the node replays).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Downloader, MemData, StorageNode, Uploader, getFlowContract } from '@0glabs/0g-ts-sdk';
+import { Batcher, Downloader, KvClient, MemData, StorageNode, Uploader, getFlowContract } from '@0glabs/0g-ts-sdk';
 import { ethers } from 'ethers';
 
 const env = (k) => {
@@ -41,4 +42,20 @@ if (derr) throw derr;
 const back = fs.readFileSync(out);
 fs.rmSync(dir, { recursive: true, force: true });
 const same = Buffer.compare(back, Buffer.from(data)) === 0;
-console.log('ZG_RESULT ' + JSON.stringify({ root: tree.rootHash(), txHash: res.txHash, same, size: back.length }));
+
+// KV: one write through the SDK's Batcher (version 1: the key is new), read back.
+const stream = env('ZG_KV_STREAM');
+const key = Buffer.from(`sdk-key-${size}`);
+const value = Buffer.from(`sdk-value-${size}`);
+const batcher = new Batcher(1, [node], flow, rpc);
+batcher.streamDataBuilder.set(stream, key, value);
+const [, kerr] = await batcher.exec({ ...opts });
+if (kerr) throw kerr;
+const kv = new KvClient(nodeUrl);
+let kvOk = false;
+for (let i = 0; i < 300 && !kvOk; i++) {
+  const got = await kv.getValue(stream, ethers.encodeBase64(key));
+  kvOk = got !== null && got.data === value.toString('base64');
+  if (!kvOk) await new Promise((r) => setTimeout(r, 100));
+}
+console.log('ZG_RESULT ' + JSON.stringify({ root: tree.rootHash(), txHash: res.txHash, same, size: back.length, kv: kvOk }));
