@@ -23,6 +23,7 @@ async fn every_surface_refuses_bad_input_and_keeps_serving() {
     let sampler = devnet.sampler.url();
     let node = format!("http://{}", devnet.nodes[0].http_addr);
     let rpc = devnet.chain.rpc_url();
+    let storage = devnet.storage.rpc_url();
 
     let gets = [
         (format!("{plugin}/get/0xzz"), 400),
@@ -49,23 +50,52 @@ async fn every_surface_refuses_bad_input_and_keeps_serving() {
         let r = http.post(&url).body(Vec::<u8>::new()).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 400, "{url}");
     }
-    // JSON-RPC: malformed JSON and an unknown method.
-    for (body, code) in [
-        ("{\"jsonrpc\":\"2.0\",", -32700),
+    // JSON-RPC (chain and storage node): malformed JSON, unknown methods, bad params.
+    let stream = zg_integration::devnet::kv_stream();
+    let bodies = [
+        (&rpc, "{\"jsonrpc\":\"2.0\",".to_string(), -32700),
         (
-            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_nope\",\"params\":[]}",
+            &rpc,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_nope\",\"params\":[]}".into(),
             -32601,
         ),
-    ] {
+        (&storage, "{\"jsonrpc\":\"2.0\",".into(), -32700),
+        (
+            &storage,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"zgs_nope\",\"params\":[]}".into(),
+            -32601,
+        ),
+        (
+            &storage,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"zgs_getFileInfo\",\"params\":[\"0xzz\",true]}".into(),
+            -32602,
+        ),
+        (
+            &storage,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"zgs_uploadSegmentsByTxSeq\",\"params\":[[{\"root\":1}],0]}".into(),
+            -32602,
+        ),
+        (
+            &storage,
+            format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"kv_getValue\",\"params\":[\"{stream}\",\"\",0,1]}}"),
+            -32602,
+        ),
+    ];
+    for (url, body, code) in bodies {
         let r = http
-            .post(&rpc)
+            .post(url.as_str())
             .header("Content-Type", "application/json")
-            .body(body)
+            .body(body.clone())
             .send()
             .await
             .unwrap();
         let v: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(v["error"]["code"], code, "{v}");
+        assert_eq!(v["error"]["code"], code, "{url} {body}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 
     // Everyone still serves: a put through the plugin, a get, the light client's verdict.
@@ -74,6 +104,7 @@ async fn every_surface_refuses_bad_input_and_keeps_serving() {
         format!("{disperser}/health"),
         format!("{sampler}/health"),
         format!("{node}/health"),
+        format!("{storage}/health"),
     ] {
         assert_eq!(http.get(&url).send().await.unwrap().status(), 200, "{url}");
     }
