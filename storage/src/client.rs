@@ -51,6 +51,14 @@ pub enum ClientError {
     /// Waiting took too long.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The binary upload path refused (HTTP status and message).
+    #[error("HTTP {status}: {message}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// The node's message.
+        message: String,
+    },
 }
 
 fn rpc_error(e: alloy::transports::TransportError) -> ClientError {
@@ -72,6 +80,7 @@ fn rpc_error(e: alloy::transports::TransportError) -> ClientError {
 pub struct NodeClient {
     url: String,
     rpc: RpcClient,
+    http: alloy::transports::http::reqwest::Client,
 }
 
 impl NodeClient {
@@ -83,6 +92,7 @@ impl NodeClient {
         Ok(Self {
             url: url.to_string(),
             rpc: RpcClient::new_http(parsed),
+            http: alloy::transports::http::reqwest::Client::new(),
         })
     }
 
@@ -136,6 +146,37 @@ impl NodeClient {
             )
             .await?;
         Ok(())
+    }
+
+    /// The binary upload path (`POST /v1/segments/{seq}`): the same checks as
+    /// [`NodeClient::upload_segments`] without base64 and JSON.
+    pub async fn upload_binary(
+        &self,
+        segments: &[(u64, &[u8], &crate::merkle::FileProof)],
+        seq: u64,
+    ) -> Result<(), ClientError> {
+        let body = crate::binary::encode_segments(segments.iter().copied());
+        let resp = self
+            .http
+            .post(format!(
+                "{}/v1/segments/{seq}",
+                self.url.trim_end_matches('/')
+            ))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ClientError::Rpc(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status == 200 {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or(text);
+        Err(ClientError::Http { status, message })
     }
 
     /// `zgs_downloadSegmentByTxSeq`: chunks `[start, end)`.
@@ -222,6 +263,9 @@ pub struct UploadOptions {
     pub tags: Vec<u8>,
     /// How long to wait for the nodes to see the submission and to finalize.
     pub timeout: Duration,
+    /// Upload over the binary path (`POST /v1/segments/{seq}`) rather than 0G's
+    /// `zgs_uploadSegmentsByTxSeq`.
+    pub binary: bool,
 }
 
 impl Default for UploadOptions {
@@ -231,6 +275,7 @@ impl Default for UploadOptions {
             concurrency: 4,
             tags: Vec::new(),
             timeout: Duration::from_secs(120),
+            binary: true,
         }
     }
 }
@@ -397,29 +442,52 @@ impl Uploader {
             .map(|b| (b * per, ((b + 1) * per).min(segments)))
             .collect();
         let root = merkle.root();
+        let binary = options.binary;
         let results: Vec<Result<(), ClientError>> = futures::stream::iter(batches)
-            .map(|(from, to)| {
-                let batch: Vec<SegmentWithProof> = (from..to)
-                    .map(|i| SegmentWithProof {
-                        root,
-                        data: segment_upload_data(data, i),
-                        index: i,
-                        proof: merkle
-                            .tree
-                            .proof(i as usize)
-                            .expect("segment index below leaves"),
-                        file_size: merkle.layout.size,
-                    })
-                    .collect();
-                async move {
-                    match node.upload_segments(&batch, seq).await {
-                        Err(ClientError::Refused { data: Some(d), .. })
-                            if d.contains("already uploaded and finalized") =>
-                        {
-                            Ok(())
-                        }
-                        r => r,
+            .map(|(from, to)| async move {
+                let r = if binary {
+                    let datas: Vec<Vec<u8>> =
+                        (from..to).map(|i| segment_upload_data(data, i)).collect();
+                    let proofs: Vec<crate::merkle::FileProof> = (from..to)
+                        .map(|i| {
+                            merkle
+                                .tree
+                                .proof(i as usize)
+                                .expect("segment index below leaves")
+                        })
+                        .collect();
+                    let segs: Vec<(u64, &[u8], &crate::merkle::FileProof)> = (from..to)
+                        .zip(datas.iter().zip(proofs.iter()))
+                        .map(|(i, (d, p))| (i, d.as_slice(), p))
+                        .collect();
+                    node.upload_binary(&segs, seq).await
+                } else {
+                    let batch: Vec<SegmentWithProof> = (from..to)
+                        .map(|i| SegmentWithProof {
+                            root,
+                            data: segment_upload_data(data, i),
+                            index: i,
+                            proof: merkle
+                                .tree
+                                .proof(i as usize)
+                                .expect("segment index below leaves"),
+                            file_size: merkle.layout.size,
+                        })
+                        .collect();
+                    node.upload_segments(&batch, seq).await
+                };
+                match r {
+                    Err(ClientError::Refused { data: Some(d), .. })
+                        if d.contains("already uploaded and finalized") =>
+                    {
+                        Ok(())
                     }
+                    Err(ClientError::Http { message, .. })
+                        if message.contains("already uploaded and finalized") =>
+                    {
+                        Ok(())
+                    }
+                    r => r,
                 }
             })
             .buffer_unordered(options.concurrency.max(1))

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod binary;
 pub mod client;
 pub mod cluster;
 pub mod erasure;

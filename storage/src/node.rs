@@ -178,12 +178,13 @@ pub async fn start(
         .as_ref()
         .map(|c| tokio::spawn(repair_loop(api.clone(), c.repair_interval, cancel.clone())));
     let server_cancel = cancel.clone();
-    let server = tokio::spawn(zg_primitives::jsonrpc::serve(
-        listener,
-        api.clone(),
-        config.max_request_bytes,
-        async move { server_cancel.cancelled().await },
-    ));
+    let app = zg_primitives::jsonrpc::router(api.clone(), config.max_request_bytes)
+        .merge(crate::binary::router(api.clone(), config.max_request_bytes));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_cancel.cancelled().await })
+            .await
+    });
     tracing::info!(target: "zg_storage", %rpc_addr, flow = %config.flow, chain = %config.chain_rpc, "storage node started");
     Ok(StorageNode {
         rpc_addr,

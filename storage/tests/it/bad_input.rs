@@ -269,3 +269,75 @@ async fn bad_downloads_are_refused() {
     // still serving
     assert!(c.status().await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_upload_path_checks_as_the_json_one() {
+    let stack = Stack::dev(1).await;
+    let c = stack.client(0);
+    let data = random(2 * SEGMENT_SIZE + 512);
+    let m = FileMerkle::new(&data).unwrap();
+    let (seq, _, _) = stack.uploader(0).submit(&m, &[]).await.unwrap();
+    wait_seen(&c, seq).await;
+    let seg = |i: u64| zg_storage::merkle::segment_upload_data(&data, i);
+    let proof = |i: u64| m.tree.proof(i as usize).unwrap();
+    let http = |r: Result<(), ClientError>, status: u16, text: &str| match r {
+        Err(ClientError::Http { status: s, message }) => {
+            assert_eq!(s, status, "{message}");
+            assert!(message.contains(text), "{message:?} lacks {text:?}");
+        }
+        other => panic!("expected HTTP {status}, got {other:?}"),
+    };
+    // tampered data, another segment's proof, unknown submission
+    let mut bad = seg(1);
+    bad[3] ^= 1;
+    http(
+        c.upload_binary(&[(1, &bad, &proof(1))], seq).await,
+        400,
+        "leaf",
+    );
+    http(
+        c.upload_binary(&[(1, &seg(1), &proof(0))], seq).await,
+        400,
+        "proof",
+    );
+    http(
+        c.upload_binary(&[(0, &seg(0), &proof(0))], seq + 9).await,
+        404,
+        "not found",
+    );
+    // a truncated body and an empty one
+    let raw = zg_storage::binary::encode_segments([(0u64, &seg(0)[..], &proof(0))]);
+    let resp = alloy::transports::http::reqwest::Client::new()
+        .post(format!("{}/v1/segments/{seq}", stack.node_url(0)))
+        .body(raw[..raw.len() - 3].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    http(c.upload_binary(&[], seq).await, 400, "no segment");
+    assert_eq!(
+        c.file_info_by_seq(seq)
+            .await
+            .unwrap()
+            .unwrap()
+            .uploaded_seg_num,
+        0
+    );
+    // the whole file, then "already uploaded and finalized"
+    let (s0, s1, s2) = (seg(0), seg(1), seg(2));
+    let (p0, p1, p2) = (proof(0), proof(1), proof(2));
+    c.upload_binary(&[(0, &s0, &p0), (1, &s1, &p1), (2, &s2, &p2)], seq)
+        .await
+        .unwrap();
+    assert!(c.file_info_by_seq(seq).await.unwrap().unwrap().finalized);
+    http(
+        c.upload_binary(&[(0, &s0, &p0)], seq).await,
+        400,
+        "already uploaded and finalized",
+    );
+    let back = zg_storage::Downloader::new(vec![c])
+        .download(m.root())
+        .await
+        .unwrap();
+    assert!(back == data);
+}
