@@ -8,8 +8,8 @@
 //! the submit transaction, segment uploads with proofs, synced writes. Ingest is the
 //! node's part alone: from the first segment sent (tree and submission done) to
 //! finalized, which the target compares with raw RocksDB: the same bytes written as
-//! 256 KiB values in synced batches of eight, the node's own write pattern, into a fresh
-//! RocksDB in the same run.
+//! 256 KiB values in synced batches of one upload call's segments, the node's own write
+//! pattern, into a fresh RocksDB in the same run.
 
 use std::time::Instant;
 
@@ -22,7 +22,7 @@ fn mib_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs / (1024.0 * 1024.0)
 }
 
-fn raw_rocksdb(data: &[u8]) -> f64 {
+fn raw_rocksdb(data: &[u8], per_batch: usize) -> f64 {
     let dir = TempDir::new("raw");
     let mut opts = Options::default();
     opts.create_if_missing(true);
@@ -31,14 +31,26 @@ fn raw_rocksdb(data: &[u8]) -> f64 {
     let mut w = WriteOptions::default();
     w.set_sync(true);
     let t = Instant::now();
-    for (b, batch_data) in data.chunks(8 * SEGMENT_SIZE).enumerate() {
+    for (b, batch_data) in data.chunks(per_batch * SEGMENT_SIZE).enumerate() {
         let mut batch = WriteBatch::default();
         for (i, seg) in batch_data.chunks(SEGMENT_SIZE).enumerate() {
-            batch.put(((b * 8 + i) as u64).to_be_bytes(), seg);
+            batch.put(((b * per_batch + i) as u64).to_be_bytes(), seg);
         }
         db.write_opt(batch, &w).unwrap();
     }
     mib_s(data.len(), t.elapsed().as_secs_f64())
+}
+
+/// Upload settings: the uploader's defaults, or `ZG_BENCH_SEGMENTS_PER_CALL` and
+/// `ZG_BENCH_CONCURRENCY` when set (to explore).
+fn options() -> UploadOptions {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+    let d = UploadOptions::default();
+    UploadOptions {
+        segments_per_call: env("ZG_BENCH_SEGMENTS_PER_CALL").unwrap_or(d.segments_per_call),
+        concurrency: env("ZG_BENCH_CONCURRENCY").unwrap_or(d.concurrency),
+        ..d
+    }
 }
 
 async fn run(stack: &Stack, entry: usize, data: &[u8], rounds: usize) -> serde_json::Value {
@@ -64,7 +76,7 @@ async fn run(stack: &Stack, entry: usize, data: &[u8], rounds: usize) -> serde_j
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let t = Instant::now();
-        up.upload_to(&node, &file, &m, seq, &UploadOptions::default())
+        up.upload_to(&node, &file, &m, seq, &options())
             .await
             .unwrap();
         while !node.file_info_by_seq(seq).await.unwrap().unwrap().finalized {
@@ -74,7 +86,7 @@ async fn run(stack: &Stack, entry: usize, data: &[u8], rounds: usize) -> serde_j
         let mut file = data.to_vec();
         file[0] = r as u8; // a new root each round
         let t = Instant::now();
-        let receipt = up.upload(&file, &UploadOptions::default()).await.unwrap();
+        let receipt = up.upload(&file, &options()).await.unwrap();
         ups.push(mib_s(file.len(), t.elapsed().as_secs_f64()));
         let t = Instant::now();
         let back = Downloader::new(vec![stack.client(entry)])
@@ -104,7 +116,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let raw = (0..rounds).map(|_| raw_rocksdb(&data)).fold(0.0, f64::max);
+    let per_batch = options().segments_per_call;
+    let raw = (0..rounds)
+        .map(|_| raw_rocksdb(&data, per_batch))
+        .fold(0.0, f64::max);
     let t = Instant::now();
     std::hint::black_box(FileMerkle::new(&data).unwrap());
     let merkle = mib_s(size, t.elapsed().as_secs_f64());
@@ -119,6 +134,8 @@ fn main() {
     let ratio = |v: &serde_json::Value| v["ingest_mib_s"].as_f64().unwrap() / raw;
     let report = json!({
         "file_mib": size >> 20,
+        "segments_per_call": per_batch,
+        "concurrency": options().concurrency,
         "raw_rocksdb_write_mib_s": raw,
         "merkle_tree_mib_s": merkle,
         "one_node": one,
