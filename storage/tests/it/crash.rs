@@ -5,9 +5,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use zg_storage::testing::{Stack, TempDir};
-use zg_storage::{Downloader, FileMerkle, NodeClient, SEGMENT_SIZE, SegmentWithProof};
+use zg_storage::{Downloader, FileMerkle, NodeClient, SEGMENT_SIZE};
 
-use crate::random;
+use crate::{random, segments};
 
 /// A node process, SIGKILLed when dropped (also when the test fails).
 struct Proc(Child);
@@ -54,18 +54,6 @@ async fn ready(c: &NodeClient) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("zg-storage did not come up");
-}
-
-fn segments(data: &[u8], m: &FileMerkle, range: std::ops::Range<u64>) -> Vec<SegmentWithProof> {
-    range
-        .map(|i| SegmentWithProof {
-            root: m.root(),
-            data: zg_storage::merkle::segment_upload_data(data, i),
-            index: i,
-            proof: m.tree.proof(i as usize).unwrap(),
-            file_size: data.len() as u64,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

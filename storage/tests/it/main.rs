@@ -8,7 +8,7 @@ mod restart;
 mod roundtrip;
 mod sdk;
 
-use zg_storage::FileMerkle;
+use zg_storage::{FileMerkle, SegmentWithProof};
 
 /// Deterministic file contents (byte i = i % 251, as the 0G SDK vectors use).
 pub(crate) fn pattern(size: usize) -> Vec<u8> {
@@ -25,4 +25,21 @@ pub(crate) fn random(size: usize) -> Vec<u8> {
 
 pub(crate) fn root_of(data: &[u8]) -> alloy_primitives::B256 {
     FileMerkle::new(data).unwrap().root()
+}
+
+/// Segments `range` of `data` as a client uploads them, with their proofs.
+pub(crate) fn segments(
+    data: &[u8],
+    m: &FileMerkle,
+    range: std::ops::Range<u64>,
+) -> Vec<SegmentWithProof> {
+    range
+        .map(|i| SegmentWithProof {
+            root: m.root(),
+            data: zg_storage::merkle::segment_upload_data(data, i),
+            index: i,
+            proof: m.tree.proof(i as usize).unwrap(),
+            file_size: data.len() as u64,
+        })
+        .collect()
 }

@@ -3,21 +3,9 @@
 use std::time::Duration;
 
 use zg_storage::testing::Stack;
-use zg_storage::{Downloader, FileMerkle, SEGMENT_SIZE, SegmentWithProof, UploadOptions};
+use zg_storage::{Downloader, FileMerkle, SEGMENT_SIZE, UploadOptions};
 
-use crate::random;
-
-fn segments(data: &[u8], m: &FileMerkle, range: std::ops::Range<u64>) -> Vec<SegmentWithProof> {
-    range
-        .map(|i| SegmentWithProof {
-            root: m.root(),
-            data: zg_storage::merkle::segment_upload_data(data, i),
-            index: i,
-            proof: m.tree.proof(i as usize).unwrap(),
-            file_size: data.len() as u64,
-        })
-        .collect()
-}
+use crate::{random, segments};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_segments_survive_a_restart() {
