@@ -21,6 +21,7 @@ pub struct Proc {
     /// The JSON of its ready line (its endpoints).
     pub ready: serde_json::Value,
     child: Child,
+    log: PathBuf,
 }
 
 impl Proc {
@@ -30,14 +31,36 @@ impl Proc {
             reason,
         };
         let show_logs = std::env::var_os("ZG_IT_LOGS").is_some();
+        // Without ZG_IT_LOGS, stderr goes to a file whose tail explains a failed start.
+        let log_path = std::env::temp_dir().join(format!(
+            "zg-it-{}-{}.log",
+            std::process::id(),
+            name.replace(' ', "-")
+        ));
+        let stderr = if show_logs {
+            Stdio::inherit()
+        } else {
+            std::fs::File::create(&log_path)
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null())
+        };
+        let fail = |reason: String| {
+            let tail = std::fs::read_to_string(&log_path)
+                .map(|s| {
+                    let lines: Vec<&str> = s.lines().collect();
+                    lines[lines.len().saturating_sub(8)..].join("\n")
+                })
+                .unwrap_or_default();
+            fail(if tail.is_empty() {
+                reason
+            } else {
+                format!("{reason}; its stderr ends:\n{tail}")
+            })
+        };
         let mut child = Command::new(exe)
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(if show_logs {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stderr(stderr)
             .spawn()
             .map_err(|e| fail(format!("spawning {}: {e}", exe.display())))?;
         let out = child.stdout.take().expect("piped stdout");
@@ -65,6 +88,7 @@ impl Proc {
                         name: name.to_string(),
                         ready,
                         child,
+                        log: log_path.clone(),
                     });
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -125,14 +149,44 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
+/// A loopback port for a component that must come back on it after a restart.
+///
+/// Ports come from below the kernel's ephemeral range (where port-0 binds and outgoing
+/// connections of other tests take theirs, so a port reserved here cannot be grabbed
+/// between its choice and the component's bind), from a per-process sequence with a
+/// random start, and are checked free for TCP and UDP.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (base, span) = if low > 12_000 {
+        (10_000u32, low - 10_000)
+    } else {
+        (61_000u32, 4_000u32)
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    let _ = NEXT.compare_exchange(0, seed % span + 1, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (base + n % span) as u16;
+        let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range")
 }
 
 /// Chain, DA nodes, disperser and op-plugin, one process each, on fixed loopback ports
