@@ -80,6 +80,36 @@ impl Default for StorageParams {
     }
 }
 
+/// Parameters of the compute modules (ledger and inference serving), 0G's constants
+/// by default (its testnet's ledger minimums, its 24 h refund lock and 100-ether stake).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ComputeParams {
+    /// Smallest balance a ledger may be created with or left at (other than zero), wei.
+    pub min_account_balance: U256,
+    /// Smallest first transfer into a provider sub-account, wei.
+    pub min_transfer_amount: U256,
+    /// Seconds a requested refund stays locked before `retrieveFund` releases it.
+    pub lock_time: u64,
+    /// Stake a provider locks when it first registers its service, wei.
+    pub min_provider_stake: U256,
+    /// The module owner: acknowledges providers' TEE signers.
+    pub owner: Address,
+}
+
+impl Default for ComputeParams {
+    fn default() -> Self {
+        let ether = U256::from(10u64).pow(U256::from(18));
+        Self {
+            min_account_balance: ether / U256::from(10),
+            min_transfer_amount: ether / U256::from(100),
+            lock_time: 86_400,
+            min_provider_stake: ether * U256::from(100),
+            owner: dev_accounts(1)[0].address(),
+        }
+    }
+}
+
 /// Genesis: what the first block's state holds. Loadable from JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -96,6 +126,8 @@ pub struct Genesis {
     pub da: DaParams,
     /// Storage module parameters.
     pub storage: StorageParams,
+    /// Compute module parameters.
+    pub compute: ComputeParams,
 }
 
 impl Default for Genesis {
@@ -111,6 +143,7 @@ impl Default for Genesis {
                 .collect(),
             da: DaParams::default(),
             storage: StorageParams::default(),
+            compute: ComputeParams::default(),
         }
     }
 }
@@ -119,6 +152,9 @@ impl Genesis {
     /// Checks the parameters are usable.
     pub fn validate(&self) -> Result<(), String> {
         let da = &self.da;
+        if self.compute.lock_time > 7 * 86_400 {
+            return Err("compute lockTime above 7 days".into());
+        }
         if self.gas_limit < 21_000 {
             return Err("gas limit below 21000".into());
         }

@@ -19,7 +19,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{DEV_MNEMONIC, DaParams, Genesis, NodeConfig, StorageParams, dev_accounts};
+pub use config::{
+    ComputeParams, DEV_MNEMONIC, DaParams, Genesis, NodeConfig, StorageParams, dev_accounts,
+};
 pub use error::ChainError;
 pub use node::Node;
 pub use rpc::{EthApi, RpcError};

@@ -19,6 +19,12 @@ pub const DA_SAMPLING_ADDRESS: Address = address!("0x000000000000000000000000000
 pub const FLOW_ADDRESS: Address = address!("0x0000000000000000000000000000000000001003");
 /// Storage market module (`0x…1004`): 0G's fixed-price market ABI.
 pub const MARKET_ADDRESS: Address = address!("0x0000000000000000000000000000000000001004");
+/// Compute ledger module (`0x…1005`): 0G's `LedgerManager` ABI.
+pub const LEDGER_ADDRESS: Address = address!("0x0000000000000000000000000000000000001005");
+/// Compute inference-serving module (`0x…1006`): 0G's `InferenceServing` ABI.
+pub const SERVING_ADDRESS: Address = address!("0x0000000000000000000000000000000000001006");
+/// The name under which the ledger knows the inference-serving module.
+pub const INFERENCE_SERVICE_NAME: &str = "inference-v1.0";
 
 sol! {
     /// Registry of DA signers (BLS keys, sockets), epochs and quorums.
@@ -198,6 +204,169 @@ sol! {
     }
 }
 
+sol! {
+    /// 0G's compute ledger: a user's main account, funding per-provider sub-accounts in
+    /// the serving module. Amounts in wei ("neuron").
+    #[derive(Debug, PartialEq, Eq)]
+    interface ILedgerManager {
+        struct Ledger { address user; uint256 availableBalance; uint256 totalBalance; string additionalInfo; }
+        struct ServiceInfo {
+            address serviceAddress; address serviceContract; string serviceType; string version;
+            string fullName; string description; bool isRecommended; uint256 registeredAt;
+        }
+
+        event LedgerInfoUpdated(address indexed user, string additionalInfo);
+        event FundSpent(address indexed user, address indexed service, uint256 amount);
+
+        error LedgerNotExists(address user);
+        error LedgerExists(address user);
+        error InsufficientBalance(address user);
+        error TooManyProvidersForService(uint256 current, uint256 max);
+        error ServiceNotFound(address service);
+        error MinimumDepositRequired(uint256 provided, uint256 required);
+        error AdditionalInfoTooLong(uint256 length, uint256 max);
+        error ZeroAmountNotAllowed();
+        error ZeroAddressNotAllowed();
+        error InsufficientAvailableBalance(uint256 available, uint256 required);
+        error TransferFailed();
+        error MustWithdrawAllFundsFirst(uint256 totalBalance);
+        error TooManyProviders(uint256 count, uint256 max);
+        error DirectDepositsDisabled();
+
+        function MIN_ACCOUNT_BALANCE() external view returns (uint256);
+        function MIN_TRANSFER_AMOUNT() external view returns (uint256);
+        function addLedger(string additionalInfo) external payable returns (uint256, uint256);
+        function depositFund() external payable;
+        function depositFundFor(address recipient) external payable;
+        function updateAdditionalInfo(string additionalInfo) external;
+        function refund(uint256 amount) external;
+        function transferFund(address provider, string serviceName, uint256 amount) external;
+        function retrieveFund(address[] providers, string serviceName) external;
+        function deleteLedger() external;
+        function getLedger(address user) external view returns (Ledger memory);
+        function getLedgerProviders(address user, string serviceName) external view returns (address[] memory);
+        function getServiceInfo(address serviceAddress) external view returns (ServiceInfo memory);
+        function getServiceAddressByName(string serviceName) external view returns (address);
+        function getAllActiveServices() external view returns (ServiceInfo[] memory);
+    }
+
+    /// 0G's inference serving: provider services, per-(user, provider) sub-accounts with
+    /// two-step refunds, and fee settlement signed by the provider's TEE key (EIP-712).
+    #[derive(Debug, PartialEq, Eq)]
+    interface IInferenceServing {
+        struct ServiceParams {
+            string serviceType; string url; string model; string verifiability;
+            uint256 inputPrice; uint256 outputPrice; string additionalInfo; address teeSignerAddress;
+        }
+        struct Service {
+            address provider; string serviceType; string url; uint256 inputPrice; uint256 outputPrice;
+            uint256 updatedAt; string model; string verifiability; string additionalInfo;
+            address teeSignerAddress; bool teeSignerAcknowledged;
+        }
+        struct Refund { uint256 index; uint256 amount; uint256 createdAt; bool processed; }
+        struct Account {
+            address user; address provider; uint256 nonce; uint256 balance; uint256 pendingRefund;
+            Refund[] refunds; string additionalInfo; bool acknowledged; uint256 validRefundsLength;
+            uint256 generation; uint256 revokedBitmap;
+        }
+        struct TEESettlementData { address user; address provider; uint256 totalFee; bytes32 requestsHash; uint256 nonce; bytes signature; }
+
+        event BalanceUpdated(address indexed user, address indexed provider, uint256 amount, uint256 pendingRefund);
+        event RefundRequested(address indexed user, address indexed provider, uint256 indexed index, uint256 timestamp);
+        event ServiceUpdated(address indexed service, string serviceType, string url, uint256 inputPrice, uint256 outputPrice, uint256 updatedAt, string model, string verifiability);
+        event ServiceRemoved(address indexed service);
+        /// `status`: 0 success, 1 partial, 2 provider mismatch, 3 no TEE signer, 4 invalid nonce, 5 invalid signature.
+        event TEESettlementResult(address indexed user, uint8 status, uint256 unsettledAmount);
+        event ProviderTEESignerAcknowledged(address indexed provider, address indexed teeSignerAddress, bool acknowledged);
+        event ProviderStaked(address indexed provider, uint256 amount);
+        event ProviderStakeReturned(address indexed provider, uint256 amount);
+        event TokenRevoked(address indexed user, address indexed provider, uint8 tokenId);
+        event TokensRevoked(address indexed user, address indexed provider, uint8[] tokenIds);
+        event AllTokensRevoked(address indexed user, address indexed provider, uint256 newGeneration);
+        event AccountDeleted(address indexed user, address indexed provider, uint256 refundedAmount);
+
+        error AccountNotExists(address user, address provider);
+        error ServiceNotExist(address provider);
+        error AdditionalInfoTooLong();
+        error LimitTooLarge(uint256 limit, uint256 max);
+        error InvalidAddress(address addr);
+        error CannotAddStakeWhenUpdating();
+        error InsufficientStake(uint256 provided, uint256 required);
+        error NoSettlementsProvided();
+        error TooManySettlements(uint256 count, uint256 max);
+        error TooManyRefunds(address user, address provider);
+        error CannotRevokeWithNonZeroBalance(address user, address provider, uint256 balance);
+        error ProviderCannotBeUser();
+        error DirectDepositsDisabled();
+        error CallerNotOwner(address caller);
+        error TransferFailed();
+
+        function lockTime() external view returns (uint256);
+        function ledgerAddress() external view returns (address);
+        function owner() external view returns (address);
+        function addOrUpdateService(ServiceParams calldata params) external payable;
+        function removeService() external;
+        function getService(address provider) external view returns (Service memory);
+        function getAllServices(uint256 offset, uint256 limit) external view returns (Service[] memory services, uint256 total);
+        function serviceExists(address provider) external view returns (bool);
+        function acknowledgeTEESignerByOwner(address provider) external;
+        function revokeTEESignerAcknowledgement(address provider) external;
+        function acknowledgeTEESigner(address provider, bool acknowledged) external;
+        function getAccount(address user, address provider) external view returns (Account memory);
+        function accountExists(address user, address provider) external view returns (bool);
+        function getPendingRefund(address user, address provider) external view returns (uint256);
+        function revokeToken(address provider, uint8 tokenId) external;
+        function revokeTokens(address provider, uint8[] tokenIds) external;
+        function revokeAllTokens(address provider) external;
+        function isTokenRevoked(address user, address provider, uint8 tokenId) external view returns (bool);
+        function settleFeesWithTEE(TEESettlementData[] calldata settlements) external returns (uint8[] memory statuses);
+        function previewSettlementResults(TEESettlementData[] calldata settlements) external view
+            returns (address[] memory failedUsers, uint8[] memory failureReasons, address[] memory partialUsers, uint256[] memory partialAmounts);
+    }
+}
+
+/// EIP-712 of 0G's TEE settlement: domain `"0G Inference Serving"` version `"1"`, the
+/// chain id and the serving contract; struct
+/// `TEESettlement(bytes32 requestsHash,uint256 nonce,address provider,address user,uint256 totalFee)`.
+/// Returns the digest the TEE key signs (no personal-sign prefix).
+pub fn tee_settlement_digest(
+    chain_id: u64,
+    serving: Address,
+    requests_hash: alloy_primitives::B256,
+    nonce: alloy_primitives::U256,
+    provider: Address,
+    user: Address,
+    total_fee: alloy_primitives::U256,
+) -> alloy_primitives::B256 {
+    use alloy_primitives::{U256, keccak256};
+    let domain_type = keccak256(
+        "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)",
+    );
+    let mut d = Vec::with_capacity(160);
+    d.extend_from_slice(domain_type.as_slice());
+    d.extend_from_slice(keccak256("0G Inference Serving").as_slice());
+    d.extend_from_slice(keccak256("1").as_slice());
+    d.extend_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
+    d.extend_from_slice(serving.into_word().as_slice());
+    let domain = keccak256(&d);
+    let struct_type = keccak256(
+        "TEESettlement(bytes32 requestsHash,uint256 nonce,address provider,address user,uint256 totalFee)",
+    );
+    let mut st = Vec::with_capacity(192);
+    st.extend_from_slice(struct_type.as_slice());
+    st.extend_from_slice(requests_hash.as_slice());
+    st.extend_from_slice(&nonce.to_be_bytes::<32>());
+    st.extend_from_slice(provider.into_word().as_slice());
+    st.extend_from_slice(user.into_word().as_slice());
+    st.extend_from_slice(&total_fee.to_be_bytes::<32>());
+    let hash = keccak256(&st);
+    let mut m = Vec::with_capacity(66);
+    m.extend_from_slice(b"\x19\x01");
+    m.extend_from_slice(domain.as_slice());
+    m.extend_from_slice(hash.as_slice());
+    keccak256(&m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +398,49 @@ mod tests {
         assert_eq!(
             IFlow::Submit::SIGNATURE_HASH.to_string(),
             "0x167ce04d2aa1981994d3a31695da0d785373335b1078cec239a1a3a2c7675555"
+        );
+    }
+
+    #[test]
+    fn tee_settlement_digest_is_eip712() {
+        use alloy_primitives::{B256, U256};
+        use alloy_sol_types::{SolStruct, eip712_domain};
+        sol! {
+            struct TEESettlement { bytes32 requestsHash; uint256 nonce; address provider; address user; uint256 totalFee; }
+        }
+        let (provider, user) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb));
+        let s = TEESettlement {
+            requestsHash: B256::repeat_byte(7),
+            nonce: U256::from(42),
+            provider,
+            user,
+            totalFee: U256::from(1_000_000),
+        };
+        let domain = eip712_domain! {
+            name: "0G Inference Serving",
+            version: "1",
+            chain_id: 16602,
+            verifying_contract: SERVING_ADDRESS,
+        };
+        assert_eq!(
+            tee_settlement_digest(
+                16602,
+                SERVING_ADDRESS,
+                s.requestsHash,
+                s.nonce,
+                provider,
+                user,
+                s.totalFee
+            ),
+            s.eip712_signing_hash(&domain)
+        );
+        assert_eq!(
+            IInferenceServing::settleFeesWithTEECall::SIGNATURE,
+            "settleFeesWithTEE((address,address,uint256,bytes32,uint256,bytes)[])"
+        );
+        assert_eq!(
+            IInferenceServing::addOrUpdateServiceCall::SIGNATURE,
+            "addOrUpdateService((string,string,string,string,uint256,uint256,string,address))"
         );
     }
 }

@@ -6,6 +6,7 @@
 //! EVM's own prices, plus [`gas::BLS_VERIFY`] per BLS pairing check. `docs/chain.md`
 //! lists the totals per function.
 
+mod compute;
 mod da_entrance;
 mod da_sampling;
 mod da_signers;
@@ -21,7 +22,8 @@ use revm::precompile::{PrecompileHalt, PrecompileOutput};
 use revm::primitives::AddressSet;
 use revm::primitives::hardfork::SpecId;
 use zg_primitives::abi::{
-    DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS, FLOW_ADDRESS, MARKET_ADDRESS,
+    DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS, FLOW_ADDRESS, LEDGER_ADDRESS,
+    MARKET_ADDRESS, SERVING_ADDRESS,
 };
 
 use crate::config::Genesis;
@@ -54,15 +56,19 @@ pub mod gas {
     pub const KZG_CELL_VERIFY: u64 = 80_000;
     /// Reading a block hash.
     pub const BLOCKHASH: u64 = 20;
+    /// One secp256k1 signature recovery (the `ecrecover` precompile's price).
+    pub const ECRECOVER: u64 = 3_000;
 }
 
 /// The module addresses this provider serves.
-pub const MODULES: [Address; 5] = [
+pub const MODULES: [Address; 7] = [
     DA_SIGNERS_ADDRESS,
     DA_ENTRANCE_ADDRESS,
     DA_SAMPLING_ADDRESS,
     FLOW_ADDRESS,
     MARKET_ADDRESS,
+    LEDGER_ADDRESS,
+    SERVING_ADDRESS,
 ];
 
 /// Ethereum's precompiles plus the chain's modules.
@@ -124,6 +130,8 @@ impl<CTX: ContextTr> PrecompileProvider<CTX> for ChainPrecompiles {
                 DA_SAMPLING_ADDRESS => da_sampling::dispatch(&mut call, &input),
                 FLOW_ADDRESS => flow::dispatch_flow(&mut call, &input),
                 MARKET_ADDRESS => flow::dispatch_market(&mut call, &input),
+                LEDGER_ADDRESS => compute::dispatch_ledger(&mut call, &input),
+                SERVING_ADDRESS => compute::dispatch_serving(&mut call, &input),
                 _ => da_entrance::dispatch(&mut call, &input),
             })
         };
@@ -197,6 +205,36 @@ impl<CTX: ContextTr> Call<'_, CTX> {
             .db_mut()
             .block_hash(number)
             .map_err(|e| Exit::Fatal(e.to_string()))
+    }
+
+    /// The block's timestamp (seconds).
+    pub(crate) fn timestamp(&self) -> u64 {
+        self.ctx.block().timestamp().saturating_to()
+    }
+
+    /// Loads account `at` into the journal (before writing another module's storage).
+    pub(crate) fn load(&mut self, at: Address) -> Result<(), Exit> {
+        self.ctx
+            .journal_mut()
+            .load_account(at)
+            .map(|_| ())
+            .map_err(|e| Exit::Fatal(e.to_string()))
+    }
+
+    /// Moves `amount` between two accounts; `false` if `from` lacks it.
+    pub(crate) fn transfer(
+        &mut self,
+        from: Address,
+        to: Address,
+        amount: U256,
+    ) -> Result<bool, Exit> {
+        self.charge(gas::TRANSFER)?;
+        let err = self
+            .ctx
+            .journal_mut()
+            .transfer(from, to, amount)
+            .map_err(|e| Exit::Fatal(e.to_string()))?;
+        Ok(err.is_none())
     }
 
     pub(crate) fn chain_id(&self) -> u64 {

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod basics;
+mod compute;
 mod da_modules;
 mod da_sampling;
 mod deploy;
