@@ -1,0 +1,238 @@
+//! The broker's durable state (RocksDB): the metered requests not yet settled, and the
+//! last settlement nonce. Every record is synced before the response that it bills
+//! reaches the client, so a restart loses no fee the broker served.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use alloy_primitives::{Address, U256};
+use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::error::BrokerError;
+
+const REQUESTS: &str = "requests";
+const META: &str = "meta";
+const NEXT_ID: &[u8] = b"next_id";
+const LAST_NONCE: &[u8] = b"last_nonce";
+const IN_FLIGHT: &[u8] = b"in_flight";
+
+/// A signed settlement item sent (or about to be sent) to the chain, kept until its
+/// outcome is known, so a broker that crashes mid-settlement resends exactly the same
+/// items (same nonces: the chain accepts each at most once) instead of signing new ones.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// Who pays.
+    pub user: Address,
+    /// The requests it settles.
+    pub ids: Vec<u64>,
+    /// Their total fee.
+    pub total_fee: U256,
+    /// keccak256 over the requests (0G's layout).
+    pub requests_hash: alloy_primitives::B256,
+    /// Its settlement nonce.
+    pub nonce: u64,
+    /// The TEE signer's EIP-712 signature.
+    pub signature: alloy_primitives::Bytes,
+}
+
+/// One billed request (or a carried-over remainder of a partial settlement).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Store key; also the request's public id (the `ZG-Res-Key` header).
+    pub id: u64,
+    /// Who pays.
+    pub user: Address,
+    /// Prompt tokens metered.
+    pub input_tokens: u64,
+    /// Completion tokens metered.
+    pub output_tokens: u64,
+    /// `inputPrice × input_tokens`, wei.
+    pub input_fee: U256,
+    /// `outputPrice × output_tokens`, wei.
+    pub output_fee: U256,
+    /// Total, wei.
+    pub fee: U256,
+    /// When it was served, ms since the epoch.
+    pub created_ms: u64,
+}
+
+/// The store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Arc<DB>,
+    lock: Arc<parking_lot::Mutex<()>>,
+}
+
+fn durable() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: &Path) -> Result<Self, BrokerError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = [REQUESTS, META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        Ok(Self {
+            db: Arc::new(db),
+            lock: Arc::default(),
+        })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("column family opened")
+    }
+
+    fn meta_u64(&self, key: &[u8]) -> Result<u64, BrokerError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(META), key)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Records a served request (synced); fills in its id.
+    pub fn record(&self, mut r: Request) -> Result<Request, BrokerError> {
+        let _g = self.lock.lock();
+        let id = self.meta_u64(NEXT_ID)? + 1;
+        r.id = id;
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(META), NEXT_ID, id.to_be_bytes());
+        b.put_cf(
+            self.cf(REQUESTS),
+            id.to_be_bytes(),
+            serde_json::to_vec(&r).expect("request JSON"),
+        );
+        self.db.write_opt(b, &durable())?;
+        Ok(r)
+    }
+
+    /// Every unsettled request, oldest first.
+    pub fn pending(&self) -> Result<Vec<Request>, BrokerError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(REQUESTS), IteratorMode::Start) {
+            let (_, v) = item?;
+            out.push(serde_json::from_slice(&v).map_err(|e| BrokerError::Store(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Unsettled requests grouped by user.
+    pub fn pending_by_user(&self) -> Result<BTreeMap<Address, Vec<Request>>, BrokerError> {
+        let mut by: BTreeMap<Address, Vec<Request>> = BTreeMap::new();
+        for r in self.pending()? {
+            by.entry(r.user).or_default().push(r);
+        }
+        Ok(by)
+    }
+
+    /// What `user` owes and is not settled yet.
+    pub fn unsettled(&self, user: &Address) -> Result<U256, BrokerError> {
+        Ok(self
+            .pending()?
+            .iter()
+            .filter(|r| &r.user == user)
+            .map(|r| r.fee)
+            .sum())
+    }
+
+    /// Removes settled requests and records what a partial settlement left over, in one
+    /// synced write.
+    pub fn settle(&self, ids: &[u64], carry: Option<Request>) -> Result<(), BrokerError> {
+        let _g = self.lock.lock();
+        let mut b = WriteBatch::default();
+        for id in ids {
+            b.delete_cf(self.cf(REQUESTS), id.to_be_bytes());
+        }
+        if let Some(mut r) = carry {
+            let id = self.meta_u64(NEXT_ID)? + 1;
+            r.id = id;
+            b.put_cf(self.cf(META), NEXT_ID, id.to_be_bytes());
+            b.put_cf(
+                self.cf(REQUESTS),
+                id.to_be_bytes(),
+                serde_json::to_vec(&r).expect("request JSON"),
+            );
+        }
+        self.db.write_opt(b, &durable())?;
+        Ok(())
+    }
+
+    /// The settlement batch whose outcome is not recorded yet.
+    pub fn in_flight(&self) -> Result<Option<Vec<InFlight>>, BrokerError> {
+        self.db
+            .get_cf(self.cf(META), IN_FLIGHT)?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| BrokerError::Store(e.to_string())))
+            .transpose()
+    }
+
+    /// Records (or, with `None`, clears) the batch in flight; synced.
+    pub fn set_in_flight(&self, batch: Option<&[InFlight]>) -> Result<(), BrokerError> {
+        match batch {
+            Some(b) => self.db.put_cf_opt(
+                self.cf(META),
+                IN_FLIGHT,
+                serde_json::to_vec(b).expect("batch JSON"),
+                &durable(),
+            )?,
+            None => self
+                .db
+                .delete_cf_opt(self.cf(META), IN_FLIGHT, &durable())?,
+        }
+        Ok(())
+    }
+
+    /// A settlement nonce above every one used before (and above `floor`), persisted
+    /// before it is used.
+    pub fn next_nonce(&self, floor: u64) -> Result<u64, BrokerError> {
+        let _g = self.lock.lock();
+        let n = (self.meta_u64(LAST_NONCE)? + 1).max(floor);
+        self.db
+            .put_cf_opt(self.cf(META), LAST_NONCE, n.to_be_bytes(), &durable())?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_reopen_and_settle_removes() {
+        let dir = std::env::temp_dir().join(format!("zg-compute-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let user = Address::repeat_byte(1);
+        let req = |fee: u64| Request {
+            id: 0,
+            user,
+            input_tokens: 1,
+            output_tokens: 2,
+            input_fee: U256::ZERO,
+            output_fee: U256::from(fee),
+            fee: U256::from(fee),
+            created_ms: 0,
+        };
+        {
+            let s = Store::open(&dir).unwrap();
+            assert_eq!(s.record(req(5)).unwrap().id, 1);
+            assert_eq!(s.record(req(7)).unwrap().id, 2);
+            assert_eq!(s.next_nonce(10).unwrap(), 10);
+            assert_eq!(s.next_nonce(3).unwrap(), 11);
+        }
+        let s = Store::open(&dir).unwrap();
+        assert_eq!(s.unsettled(&user).unwrap(), U256::from(12));
+        assert_eq!(s.next_nonce(0).unwrap(), 12);
+        s.settle(&[1, 2], Some(req(3))).unwrap();
+        let left = s.pending().unwrap();
+        assert_eq!((left.len(), left[0].id, left[0].fee), (1, 3, U256::from(3)));
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

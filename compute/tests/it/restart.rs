@@ -1,0 +1,106 @@
+//! Crash safety: unsettled fees survive a broker restart, and a settlement that landed
+//! before the broker recorded its outcome is not charged twice.
+
+use alloy::providers::Provider;
+use alloy::signers::SignerSync;
+use alloy_primitives::{B256, U256};
+use alloy_sol_types::SolCall;
+use zg_compute::testing::*;
+use zg_compute::{InFlight, Store};
+use zg_primitives::abi::{IInferenceServing as S, SERVING_ADDRESS, tee_settlement_digest};
+
+use crate::{api_key, chat, hello};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_unsettled_fees_and_settles_once() {
+    let stack = Stack::new().await;
+    let dir = TempDir::new("restart");
+    let broker = stack.broker(stack.config(dir.0.clone())).await;
+    let provider = broker.provider();
+    stack.acknowledge().await;
+    let (user, up) = stack.user(3, 10, ether(2)).await;
+    let key = api_key(&user, provider, 0);
+    for i in 0..3 {
+        let (s, b, _) = chat(&broker.url(), Some(&key), hello(&format!("request {i}"))).await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let owed = broker.store().unsettled(&user.address()).unwrap();
+    assert!(owed > U256::ZERO);
+    broker.shutdown().await;
+
+    // Restart on the same store: the fees are there and settle.
+    let broker = stack.broker(stack.config(dir.0.clone())).await;
+    assert_eq!(broker.store().unsettled(&user.address()).unwrap(), owed);
+    let report = broker.settle_now().await.unwrap();
+    assert_eq!((report.settled, report.statuses.len()), (owed, 1));
+    assert_eq!(stack.account(user.address()).await.balance, ether(2) - owed);
+
+    // More requests; then a settlement lands on chain but the broker dies before it
+    // records the outcome (simulated: the signed batch is sent by hand and left in
+    // flight in the store).
+    for i in 0..2 {
+        let (s, _, _) = chat(&broker.url(), Some(&key), hello(&format!("again {i}"))).await;
+        assert_eq!(s, 200);
+    }
+    let pending = broker.store().pending().unwrap();
+    let owed2: U256 = pending.iter().map(|r| r.fee).sum();
+    broker.shutdown().await;
+    let store = Store::open(&dir.0.join("db")).unwrap();
+    let chain_id = up.get_chain_id().await.unwrap();
+    let nonce = store.next_nonce(0).unwrap();
+    let hash = B256::repeat_byte(0x42);
+    let digest = tee_settlement_digest(
+        chain_id,
+        SERVING_ADDRESS,
+        hash,
+        U256::from(nonce),
+        provider,
+        user.address(),
+        owed2,
+    );
+    let sig = stack.tee_key.sign_hash_sync(&digest).unwrap();
+    let item = InFlight {
+        user: user.address(),
+        ids: pending.iter().map(|r| r.id).collect(),
+        total_fee: owed2,
+        requests_hash: hash,
+        nonce,
+        signature: sig.as_bytes().to_vec().into(),
+    };
+    store
+        .set_in_flight(Some(std::slice::from_ref(&item)))
+        .unwrap();
+    drop(store);
+    let prov = provider_for(&stack.rpc(), stack.provider_key.clone());
+    send(
+        &prov,
+        SERVING_ADDRESS,
+        S::settleFeesWithTEECall {
+            settlements: vec![S::TEESettlementData {
+                user: user.address(),
+                provider,
+                totalFee: owed2,
+                requestsHash: hash,
+                nonce: U256::from(nonce),
+                signature: item.signature.clone(),
+            }],
+        }
+        .abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    let balance = stack.account(user.address()).await.balance;
+    assert_eq!(balance, ether(2) - owed - owed2);
+
+    // The restarted broker resends the batch as signed: the chain refuses the nonce,
+    // the broker sees it landed, clears the requests, and nobody pays twice.
+    let broker = stack.broker(stack.config(dir.0.clone())).await;
+    let report = broker.settle_now().await.unwrap();
+    assert_eq!(report.statuses, vec![(user.address(), 4)]);
+    assert_eq!(report.settled, owed2);
+    assert!(broker.store().pending().unwrap().is_empty());
+    assert!(broker.store().in_flight().unwrap().is_none());
+    assert_eq!(stack.account(user.address()).await.balance, balance);
+    broker.shutdown().await;
+}
