@@ -4,6 +4,7 @@
 mod flow;
 mod rejections;
 mod restart;
+mod sdk;
 
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
