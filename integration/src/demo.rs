@@ -34,12 +34,22 @@ pub struct DemoReport {
     pub storage_put: Duration,
     /// Storage download, every segment proven.
     pub storage_get: Duration,
+    /// The compute provider's answer to the demo's chat request.
+    pub compute_reply: String,
+    /// What the request cost (wei), metered from the upstream's usage.
+    pub compute_fee: alloy_primitives::U256,
+    /// The chat request through the broker.
+    pub compute_call: Duration,
+    /// From the answer to the fee settled on chain.
+    pub compute_settled: Duration,
 }
 
 /// Bytes of the file the demo stores.
 pub const DEMO_FILE_BYTES: usize = 1 << 20;
 /// Dev account that pays the demo's storage fee.
 pub const DEMO_STORAGE_ACCOUNT: u32 = 8;
+/// Dev account that pays for the demo's inference request.
+pub const DEMO_COMPUTE_ACCOUNT: u32 = 6;
 
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +120,8 @@ pub struct DemoEndpoints {
     pub chain: String,
     /// Storage node JSON-RPC URL.
     pub storage: String,
+    /// Compute broker base URL.
+    pub compute: String,
 }
 
 /// Puts a batch through the op-plugin in generic and keccak mode and gets it back,
@@ -130,7 +142,7 @@ pub async fn run_demo(
         })?;
     let body = batcher_body(120_000);
     progress(&format!(
-        "[1/7] op-batcher: POST {url}/put ({} bytes, generic commitment) …",
+        "[1/8] op-batcher: POST {url}/put ({} bytes, generic commitment) …",
         body.len()
     ));
     let (raw, put) = call(
@@ -149,7 +161,7 @@ pub async fn run_demo(
         put.as_secs_f64(),
         commitment.to_hex()
     ));
-    progress("[2/7] op-node: GET /get/0x… …");
+    progress("[2/8] op-node: GET /get/0x… …");
     let (got, get) = call(
         "generic get",
         http.get(format!("{url}/get/{}", commitment.to_hex())),
@@ -172,7 +184,7 @@ pub async fn run_demo(
             reason: "a keccak commitment came back".into(),
         });
     };
-    progress("[3/7] cold read: 64 columns from the DA nodes over libp2p, every cell verified …");
+    progress("[3/8] cold read: 64 columns from the DA nodes over libp2p, every cell verified …");
     let (cold, cold_get) = call(
         "cold read",
         http.get(format!(
@@ -191,7 +203,7 @@ pub async fn run_demo(
         "      byte-identical, in {:.0} ms",
         cold_get.as_secs_f64() * 1e3
     ));
-    progress("[4/7] light client: sampling random columns of the anchored payload …");
+    progress("[4/8] light client: sampling random columns of the anchored payload …");
     let (availability, sampled) = wait_available(&http, &endpoints.sampler, &cert).await?;
     progress(&format!(
         "      {} at confidence {:.6} ({} columns verified), {:.2} s after the put returned",
@@ -203,7 +215,7 @@ pub async fn run_demo(
     let kbody = batcher_body(60_000);
     let kc = AltDaCommitment::Keccak(keccak256(&kbody));
     progress(&format!(
-        "[5/7] op-batcher (keccak mode): POST /put/{} …",
+        "[5/8] op-batcher (keccak mode): POST /put/{} …",
         kc.to_hex()
     ));
     let (_, keccak_put) = call(
@@ -213,7 +225,7 @@ pub async fn run_demo(
             .body(kbody.clone()),
     )
     .await?;
-    progress("[6/7] op-node (keccak mode): GET /get/0x00… …");
+    progress("[6/8] op-node (keccak mode): GET /get/0x00… …");
     let (kgot, keccak_get) =
         call("keccak get", http.get(format!("{url}/get/{}", kc.to_hex()))).await?;
     if kgot != kbody {
@@ -223,11 +235,21 @@ pub async fn run_demo(
         });
     }
     progress(&format!(
-        "[7/7] storage: a {} KiB file through the flow module and the storage node …",
+        "[7/8] storage: a {} KiB file through the flow module and the storage node …",
         DEMO_FILE_BYTES >> 10
     ));
     let (storage_root, storage_put, storage_get) = store_file(endpoints).await?;
+    progress(
+        "[8/8] compute: fund a provider sub-account, chat through the broker with a 0G \
+         session token, wait for the fee's settlement …",
+    );
+    let (compute_reply, compute_fee, compute_call, compute_settled) =
+        chat_and_settle(endpoints, &http).await?;
     Ok(DemoReport {
+        compute_reply,
+        compute_fee,
+        compute_call,
+        compute_settled,
         storage_root,
         storage_put,
         storage_get,
@@ -280,6 +302,154 @@ async fn store_file(
         return Err(err("the downloaded file differs".into()));
     }
     Ok((receipt.root, put, t.elapsed()))
+}
+
+/// The 0G compute user flow: fund the ledger and the provider's sub-account, chat with
+/// a session token, and wait until the broker's settlement pays the fee on chain.
+async fn chat_and_settle(
+    endpoints: &DemoEndpoints,
+    http: &reqwest::Client,
+) -> Result<(String, alloy_primitives::U256, Duration, Duration), DemoError> {
+    use alloy::network::{EthereumWallet, TransactionBuilder};
+    use alloy::providers::{Provider, ProviderBuilder};
+    use alloy::rpc::types::TransactionRequest;
+    use alloy_primitives::{Address, U256};
+    use alloy_sol_types::SolCall;
+    use zg_primitives::abi::{
+        IInferenceServing as S, ILedgerManager as L, INFERENCE_SERVICE_NAME, LEDGER_ADDRESS,
+        SERVING_ADDRESS,
+    };
+    let err = |reason: String| DemoError::Step {
+        step: "compute",
+        reason,
+    };
+    let key = zg_chain::dev_accounts(DEMO_COMPUTE_ACCOUNT + 1)
+        .pop()
+        .map(|s| alloy::signers::local::PrivateKeySigner::from_bytes(&s.to_bytes()))
+        .ok_or_else(|| err("no dev account".into()))?
+        .map_err(|e| err(e.to_string()))?;
+    let user = key.address();
+    let chain = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key.clone()))
+        .connect_http(endpoints.chain.parse().map_err(|e| err(format!("{e}")))?);
+    let svc: serde_json::Value = http
+        .get(format!("{}/v1/service", endpoints.compute))
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let provider: Address = svc["provider"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| err(format!("no provider in {svc}")))?;
+    let ether = U256::from(10u64).pow(U256::from(18));
+    let send = |to: Address, data: Vec<u8>, value: U256| {
+        let chain = &chain;
+        async move {
+            let tx = TransactionRequest::default()
+                .with_to(to)
+                .with_input(data)
+                .with_value(value);
+            let r = chain
+                .send_transaction(tx)
+                .await
+                .map_err(|e| e.to_string())?
+                .get_receipt()
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status() {
+                Ok(())
+            } else {
+                Err(format!("{} reverted", r.transaction_hash))
+            }
+        }
+    };
+    send(
+        LEDGER_ADDRESS,
+        L::depositFundCall {}.abi_encode(),
+        ether * U256::from(2),
+    )
+    .await
+    .map_err(|e| err(format!("depositFund: {e}")))?;
+    let transfer = L::transferFundCall {
+        provider,
+        serviceName: INFERENCE_SERVICE_NAME.into(),
+        amount: ether,
+    };
+    send(LEDGER_ADDRESS, transfer.abi_encode(), U256::ZERO)
+        .await
+        .map_err(|e| err(format!("transferFund: {e}")))?;
+    async fn account<P: Provider>(
+        chain: &P,
+        user: Address,
+        provider: Address,
+    ) -> Result<S::Account, String> {
+        let tx = TransactionRequest::default()
+            .with_to(SERVING_ADDRESS)
+            .with_input(S::getAccountCall { user, provider }.abi_encode());
+        let out = chain.call(tx).await.map_err(|e| e.to_string())?;
+        S::getAccountCall::abi_decode_returns(&out).map_err(|e| e.to_string())
+    }
+    let before = account(&chain, user, provider)
+        .await
+        .map_err(|e| err(format!("getAccount: {e}")))?;
+    let api_key = zg_compute::SessionToken::ephemeral(
+        user,
+        provider,
+        before.generation.saturating_to(),
+        3_600_000,
+    )
+    .api_key(&key);
+    let t = Instant::now();
+    let resp = http
+        .post(format!("{}/v1/proxy/chat/completions", endpoints.compute))
+        .bearer_auth(api_key)
+        .json(&serde_json::json!({
+            "messages": [{"role": "user", "content": "hello from the zg-da devnet"}],
+        }))
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.map_err(|e| err(e.to_string()))?;
+    if !status.is_success() {
+        return Err(err(format!("chat answered {status}: {body}")));
+    }
+    let call = t.elapsed();
+    let reply = body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let price = |k: &str| {
+        svc[k]
+            .as_str()
+            .and_then(|s| s.parse::<U256>().ok())
+            .unwrap_or_default()
+    };
+    let tokens = |k: &str| U256::from(body["usage"][k].as_u64().unwrap_or(0));
+    let fee = price("inputPrice") * tokens("prompt_tokens")
+        + price("outputPrice") * tokens("completion_tokens");
+    let t = Instant::now();
+    loop {
+        let now = account(&chain, user, provider)
+            .await
+            .map_err(|e| err(format!("getAccount: {e}")))?;
+        if now.nonce > before.nonce {
+            if before.balance + ether - now.balance < fee {
+                return Err(err(format!(
+                    "settled {} wei, the request cost {fee}",
+                    before.balance + ether - now.balance
+                )));
+            }
+            return Ok((reply, fee, call, t.elapsed()));
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            return Err(err("the fee was not settled within 60 s".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Polls the light client until it has a final verdict on `cert`: (status, confidence,

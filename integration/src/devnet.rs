@@ -19,6 +19,11 @@ use zg_sampler::{ClientConfig, RunningSampler, SamplerConfig};
 
 /// Dev account (index in the dev mnemonic) of the disperser.
 pub const DISPERSER_ACCOUNT: u32 = 9;
+/// Dev account of the compute provider (its broker registers the devnet's service).
+pub const COMPUTE_PROVIDER_ACCOUNT: u32 = 7;
+/// Dev account of the compute modules' owner (acknowledges TEE signers; the genesis
+/// default).
+pub const COMPUTE_OWNER_ACCOUNT: u32 = 0;
 /// Dev account of DA node 0; node `i` uses `FIRST_NODE_ACCOUNT + i`.
 pub const FIRST_NODE_ACCOUNT: u32 = 10;
 /// Deposit the disperser keeps in the DA entrance module (wei).
@@ -58,6 +63,11 @@ pub struct DevnetConfig {
     pub sampler_addr: SocketAddr,
     /// Storage node JSON-RPC listen address (0G's `zgs_*` and `kv_*`).
     pub storage_addr: SocketAddr,
+    /// Compute broker listen address (OpenAI-compatible, under `/v1/proxy`).
+    pub compute_addr: SocketAddr,
+    /// The broker's OpenAI-compatible upstream (`…/v1`); none: the bundled
+    /// deterministic echo server.
+    pub compute_upstream: Option<String>,
 }
 
 impl DevnetConfig {
@@ -75,6 +85,8 @@ impl DevnetConfig {
             plugin_addr: ([127, 0, 0, 1], 3100).into(),
             sampler_addr: ([127, 0, 0, 1], 3300).into(),
             storage_addr: ([127, 0, 0, 1], 5678).into(),
+            compute_addr: ([127, 0, 0, 1], 3080).into(),
+            compute_upstream: None,
         }
     }
 
@@ -87,6 +99,7 @@ impl DevnetConfig {
             plugin_addr: any,
             sampler_addr: any,
             storage_addr: any,
+            compute_addr: any,
             ..Self::new(datadir)
         }
     }
@@ -169,6 +182,8 @@ pub struct Plan {
     node_accounts: Vec<PrivateKeySigner>,
     disperser_account: PrivateKeySigner,
     deployer: PrivateKeySigner,
+    compute_provider: PrivateKeySigner,
+    compute_owner: PrivateKeySigner,
 }
 
 impl Plan {
@@ -178,6 +193,8 @@ impl Plan {
         let mut accounts = dev_accounts(FIRST_NODE_ACCOUNT + config.nodes as u32);
         let node_accounts = accounts.split_off(FIRST_NODE_ACCOUNT as usize);
         let disperser_account = accounts.swap_remove(DISPERSER_ACCOUNT as usize);
+        let compute_provider = accounts[COMPUTE_PROVIDER_ACCOUNT as usize].clone();
+        let compute_owner = accounts[COMPUTE_OWNER_ACCOUNT as usize].clone();
         // The module contracts' deployer: its own account, so its first three nonces (and
         // so the contract addresses) are the deployments'.
         let deployer =
@@ -189,6 +206,8 @@ impl Plan {
             node_accounts,
             disperser_account,
             deployer,
+            compute_provider,
+            compute_owner,
         })
     }
 
@@ -403,6 +422,89 @@ impl Plan {
         .map_err(|e| start_err("storage")(e.to_string()))
     }
 
+    /// Starts the compute broker (state in `compute/`) on `addr` in front of `upstream`:
+    /// it registers (or updates) the devnet's service, whose TEE signer the owner then
+    /// acknowledges, and settles every 2 s.
+    pub async fn start_compute(
+        &self,
+        rpc: &str,
+        addr: SocketAddr,
+        upstream: String,
+    ) -> Result<zg_compute::Broker, DevnetError> {
+        let err = |reason: String| DevnetError::Start {
+            component: "compute".into(),
+            reason,
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| err(format!("binding {addr}: {e}")))?;
+        let url = format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| err(e.to_string()))?
+        );
+        // A fixed settlement key, so a restarted devnet keeps its acknowledged signer.
+        let tee = PrivateKeySigner::from_bytes(&zg_primitives::keccak256(b"zg-devnet/compute-tee"))
+            .expect("valid key");
+        let mut c = zg_compute::BrokerConfig::new(
+            self.config.datadir.join("compute"),
+            rpc.to_string(),
+            self.compute_provider.clone(),
+            tee,
+            upstream,
+        );
+        c.settle_interval = Duration::from_secs(2);
+        let ether = U256::from(10u64).pow(U256::from(18));
+        c.register = Some(zg_compute::ServiceSpec {
+            service_type: "chatbot".into(),
+            url,
+            model: zg_compute::upstream::ECHO_MODEL.into(),
+            verifiability: "TeeML".into(),
+            input_price: U256::from(1_000_000_000_000u64),
+            output_price: U256::from(2_000_000_000_000u64),
+            additional_info: "{}".into(),
+            stake: ether * U256::from(100),
+        });
+        let broker = zg_compute::start(c, listener, CancellationToken::new())
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let owner = alloy::providers::ProviderBuilder::new()
+            .wallet(alloy::network::EthereumWallet::from(
+                self.compute_owner.clone(),
+            ))
+            .connect_http(rpc.parse().map_err(|e| err(format!("{rpc}: {e}")))?);
+        use alloy::network::TransactionBuilder;
+        use alloy_sol_types::SolCall;
+        let svc = zg_primitives::abi::IInferenceServing::getServiceCall {
+            provider: broker.provider(),
+        };
+        let tx = alloy::rpc::types::TransactionRequest::default()
+            .with_to(zg_primitives::abi::SERVING_ADDRESS)
+            .with_input(svc.abi_encode());
+        let out = owner.call(tx).await.map_err(|e| err(e.to_string()))?;
+        let acked = zg_primitives::abi::IInferenceServing::getServiceCall::abi_decode_returns(&out)
+            .map(|s| s.teeSignerAcknowledged)
+            .unwrap_or(false);
+        if !acked {
+            let ack = zg_primitives::abi::IInferenceServing::acknowledgeTEESignerByOwnerCall {
+                provider: broker.provider(),
+            };
+            let tx = alloy::rpc::types::TransactionRequest::default()
+                .with_to(zg_primitives::abi::SERVING_ADDRESS)
+                .with_input(ack.abi_encode());
+            let r = owner
+                .send_transaction(tx)
+                .await
+                .map_err(|e| err(e.to_string()))?
+                .get_receipt()
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            if !r.status() {
+                return Err(err("acknowledging the TEE signer reverted".into()));
+            }
+        }
+        Ok(broker)
+    }
+
     /// Funds the disperser's deposit and makes sure the current epoch has a quorum (once
     /// every node registered). Safe to repeat.
     pub async fn prepare_chain(&self, rpc: &str) -> Result<(), DevnetError> {
@@ -439,6 +541,11 @@ pub struct Devnet {
     pub sampler: RunningSampler,
     /// The storage node (log and KV layers), replaying [`KV_STREAM`].
     pub storage: zg_storage::StorageNode,
+    /// The compute provider broker.
+    pub compute: zg_compute::Broker,
+    /// The broker's upstream (`…/v1`).
+    pub compute_upstream: String,
+    upstream_cancel: CancellationToken,
     /// Where the DA modules live.
     pub modules: ModuleAddresses,
     /// The settings it runs with.
@@ -510,7 +617,23 @@ impl Devnet {
         .await
         .map_err(|e| start_err("sampler")(e.to_string()))?;
         let storage = plan.start_storage(&rpc, config.storage_addr).await?;
+        let upstream_cancel = CancellationToken::new();
+        let compute_upstream = match &config.compute_upstream {
+            Some(u) => u.clone(),
+            None => {
+                zg_compute::upstream::spawn_echo(upstream_cancel.clone())
+                    .await
+                    .map_err(|e| start_err("compute upstream")(e.to_string()))?
+                    .0
+            }
+        };
+        let compute = plan
+            .start_compute(&rpc, config.compute_addr, compute_upstream.clone())
+            .await?;
         Ok(Self {
+            compute,
+            compute_upstream,
+            upstream_cancel,
             chain,
             nodes,
             disperser,
@@ -538,6 +661,15 @@ impl Devnet {
                 zg_primitives::abi::FLOW_ADDRESS.to_string(),
             ),
             ("storage.kv-stream".to_string(), kv_stream().to_string()),
+            ("compute".to_string(), self.compute.url()),
+            (
+                "compute.provider".to_string(),
+                self.compute.provider().to_string(),
+            ),
+            (
+                "compute.upstream".to_string(),
+                self.compute_upstream.clone(),
+            ),
         ];
         if self.config.contracts {
             v.push(("module.signers".into(), self.modules.signers.to_string()));
@@ -551,8 +683,11 @@ impl Devnet {
         v
     }
 
-    /// Stops in order: storage node, sampler, op-plugin, disperser, DA nodes, chain.
+    /// Stops in order: compute broker and its upstream, storage node, sampler,
+    /// op-plugin, disperser, DA nodes, chain.
     pub async fn shutdown(self) -> Result<(), DevnetError> {
+        self.compute.shutdown().await;
+        self.upstream_cancel.cancel();
         self.storage
             .shutdown()
             .await

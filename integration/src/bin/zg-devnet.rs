@@ -79,6 +79,17 @@ struct Cli {
         default_value = "127.0.0.1:5678"
     )]
     storage_addr: String,
+    /// Compute broker address (OpenAI-compatible API under `/v1/proxy`).
+    #[arg(
+        long = "compute.addr",
+        env = "ZG_DEVNET_COMPUTE_ADDR",
+        default_value = "127.0.0.1:3080"
+    )]
+    compute_addr: String,
+    /// OpenAI-compatible upstream of the broker (`…/v1`; default: the bundled
+    /// deterministic echo server).
+    #[arg(long = "compute.upstream", env = "ZG_DEVNET_COMPUTE_UPSTREAM")]
+    compute_upstream: Option<String>,
     /// Exit after the demo instead of serving until Ctrl-C.
     #[arg(long = "exit-after-demo", env = "ZG_DEVNET_EXIT_AFTER_DEMO")]
     exit_after_demo: bool,
@@ -199,6 +210,8 @@ async fn main() -> eyre::Result<()> {
     config.plugin_addr = cli.plugin_addr.parse()?;
     config.sampler_addr = cli.sampler_addr.parse()?;
     config.storage_addr = cli.storage_addr.parse()?;
+    config.compute_addr = cli.compute_addr.parse()?;
+    config.compute_upstream = cli.compute_upstream.clone();
     let threshold = config.threshold()?;
     println!(
         "zg-devnet: starting {} DA nodes (threshold {threshold}) in {}",
@@ -218,6 +231,7 @@ async fn main() -> eyre::Result<()> {
             sampler: devnet.sampler.url(),
             chain: devnet.chain.rpc_url(),
             storage: devnet.storage.rpc_url(),
+            compute: devnet.compute.url(),
         };
         match run_demo(&endpoints, |line| println!("{line}")).await {
             Ok(r) => {
@@ -245,6 +259,13 @@ async fn main() -> eyre::Result<()> {
                     r.storage_root,
                     r.storage_put.as_secs_f64(),
                     r.storage_get.as_secs_f64() * 1e3
+                );
+                println!(
+                    "  compute: {:?} · {} wei · answered in {:.0} ms · settled on chain {:.2} s later",
+                    r.compute_reply,
+                    r.compute_fee,
+                    r.compute_call.as_secs_f64() * 1e3,
+                    r.compute_settled.as_secs_f64()
                 );
             }
             Err(e) => {

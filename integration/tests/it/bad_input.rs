@@ -98,8 +98,32 @@ async fn every_surface_refuses_bad_input_and_keeps_serving() {
         );
     }
 
+    // The compute broker: no token, a garbage token, a body that is not JSON, an unknown
+    // route; every refusal is {"error": "..."}.
+    let compute = devnet.compute.url();
+    let chat = format!("{compute}/v1/proxy/chat/completions");
+    let cases = [
+        (http.post(&chat).body("{}"), 401),
+        (http.post(&chat).bearer_auth("app-sk-AAAA").body("{}"), 401),
+        (
+            http.post(format!("{compute}/v1/proxy/files")).body("{}"),
+            404,
+        ),
+        (
+            http.get(format!("{compute}/v1/user/0x12/unsettledfee")),
+            401,
+        ),
+    ];
+    for (req, status) in cases {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+
     // Everyone still serves: a put through the plugin, a get, the light client's verdict.
     for url in [
+        format!("{compute}/health"),
         format!("{plugin}/health"),
         format!("{disperser}/health"),
         format!("{sampler}/health"),

@@ -24,6 +24,8 @@ impl Devnet {
             .args(["--disperser.addr", "127.0.0.1:0"])
             .args(["--plugin.addr", "127.0.0.1:0"])
             .args(["--sampler.addr", "127.0.0.1:0"])
+            .args(["--storage.addr", "127.0.0.1:0"])
+            .args(["--compute.addr", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -103,6 +105,11 @@ async fn devnet_demo_restart_and_clean_shutdown() {
     let mut devnet = Devnet::spawn(&dir.0, &["--demo", "--block-time", "0.5"]);
     devnet.wait_for("zg-devnet ready", Duration::from_secs(240));
     devnet.wait_for("demo ok", Duration::from_secs(240));
+    let compute_line = devnet.wait_for("compute:", Duration::from_secs(5));
+    assert!(
+        compute_line.contains("echo: hello from the zg-da devnet"),
+        "{compute_line}"
+    );
     let plugin = devnet.endpoint("op-plugin");
     assert!(
         devnet
@@ -139,6 +146,18 @@ async fn devnet_demo_restart_and_clean_shutdown() {
     devnet.wait_for("zg-devnet ready", Duration::from_secs(240));
     let plugin = devnet.endpoint("op-plugin");
     assert_eq!(get(format!("{plugin}{path}")).await, (200, body));
+    // The compute broker came back with its service still acknowledged.
+    let compute = devnet.endpoint("compute");
+    let svc: serde_json::Value = http
+        .get(format!("{compute}/v1/service"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(svc["teeSignerAcknowledged"], true, "{svc}");
+    assert_eq!(svc["url"], compute);
     // And it certifies new data.
     let fresh = batcher_body(10_000);
     let put = http
