@@ -182,6 +182,7 @@ fn main() -> eyre::Result<()> {
     let chain = load(&bench, "chain")?;
     let gas = load(&bench, "module_gas")?;
     let storage = load(&bench, "storage")?;
+    let compute = load(&bench, "compute")?;
     let cores = da["cores"].as_u64().unwrap_or(0);
     let sizes = [
         ("120KB", "120 KB", 120_000.0),
@@ -366,6 +367,35 @@ fn main() -> eyre::Result<()> {
     );
     let _ = writeln!(
         md,
+        "## Compute broker (`cargo bench --workspace --bench proxy`)\n\n\
+         Chat completions against the deterministic echo upstream, straight and through the \
+         broker (session-token check, two chain reads, metering, a synced RocksDB record); \
+         the direct figures are the baseline measured in the same run.\n\n\
+         | concurrency | direct req/s | broker req/s | broker ÷ direct | direct p50 ms | broker p50 ms | broker p99 ms |\n|---|---|---|---|---|---|---|"
+    );
+    for run in compute["chat"].as_array().into_iter().flatten() {
+        let (d, b) = (&run["direct"], &run["broker"]);
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            run["concurrency"],
+            f(&d["requests_per_s"]),
+            f(&b["requests_per_s"]),
+            f(&b["requests_per_s"]) / f(&d["requests_per_s"]),
+            f(&d["p50_ms"]),
+            f(&b["p50_ms"]),
+            f(&b["p99_ms"]),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nSettlement of 50 users in one `settleFeesWithTEE` transaction (50 EIP-712 \
+         signatures, 50 on-chain recoveries, automine): {:.2} s, {:.0} items/s.\n",
+        f(&compute["settlement_50_users_s"]),
+        f(&compute["settlement_items_per_s"]),
+    );
+    let _ = writeln!(
+        md,
         "## Plots\n\n![latency vs payload size](bench/latency.svg)\n\n![throughput vs concurrency](bench/throughput.svg)"
     );
 
@@ -423,7 +453,7 @@ fn main() -> eyre::Result<()> {
     std::fs::create_dir_all(docs.join("bench"))?;
     std::fs::write(docs.join("bench/latency.svg"), latency)?;
     std::fs::write(docs.join("bench/throughput.svg"), throughput)?;
-    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "module_gas": gas, "storage": storage });
+    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "module_gas": gas, "storage": storage, "compute": compute });
     std::fs::write(
         docs.join("bench/report.json"),
         serde_json::to_string_pretty(&all)?,
