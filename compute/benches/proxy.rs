@@ -4,7 +4,7 @@
 //! `cargo bench -p zg-compute --bench proxy` (`ZG_BENCH_QUICK=1`: fewer requests).
 //!
 //! - Chat completions straight to the upstream vs through the broker (session token
-//!   check, two chain reads, metering, a synced RocksDB record), at concurrency 1 and
+//!   check, one chain read, metering, a synced RocksDB record), at concurrency 1 and
 //!   16: requests per second and latency percentiles.
 //! - One settlement transaction of 50 users (50 EIP-712 signatures by the broker, 50
 //!   recoveries in the serving module): wall time from `settle_now` to the receipt.

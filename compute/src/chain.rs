@@ -6,7 +6,7 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, Bytes, U256};
-use alloy_sol_types::{SolCall, SolEvent};
+use alloy_sol_types::{SolCall, SolError, SolEvent};
 use zg_primitives::abi::IInferenceServing as S;
 
 use crate::error::BrokerError;
@@ -105,12 +105,25 @@ impl ChainClient {
     /// `user`'s sub-account with this provider, if any.
     pub async fn account(&self, user: Address) -> Result<Option<S::Account>, BrokerError> {
         let provider = self.address;
-        if !self.view(S::accountExistsCall { user, provider }).await? {
-            return Ok(None);
+        let tx = TransactionRequest::default()
+            .with_from(self.address)
+            .with_to(self.serving)
+            .with_input(Bytes::from(
+                S::getAccountCall { user, provider }.abi_encode(),
+            ));
+        // One call: a revert with `AccountNotExists` means there is none.
+        match self.provider.call(tx).await {
+            Ok(out) => S::getAccountCall::abi_decode_returns(&out)
+                .map(Some)
+                .map_err(|e| unavailable(format!("getAccount: {e}"))),
+            Err(e) => {
+                let data = e.as_error_resp().and_then(|r| r.as_revert_data());
+                match data.map(|d| <S::AccountNotExists as SolError>::abi_decode(&d)) {
+                    Some(Ok(_)) => Ok(None),
+                    _ => Err(unavailable(e)),
+                }
+            }
         }
-        self.view(S::getAccountCall { user, provider })
-            .await
-            .map(Some)
     }
 
     /// Registers or updates the service (`stake` is paid only on first registration).

@@ -2,9 +2,10 @@
 //! last settlement nonce. Every record is synced before the response that it bills
 //! reaches the client, so a restart loses no fee the broker served.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy_primitives::{Address, U256};
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
@@ -59,10 +60,15 @@ pub struct Request {
 }
 
 /// The store. Cheap to clone.
+///
+/// Records are written concurrently (RocksDB groups concurrent synced writes into one
+/// fsync); what each user owes is kept in memory beside them, rebuilt at open.
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Arc<DB>,
     lock: Arc<parking_lot::Mutex<()>>,
+    next_id: Arc<AtomicU64>,
+    owed: Arc<parking_lot::Mutex<HashMap<Address, U256>>>,
 }
 
 fn durable() -> WriteOptions {
@@ -79,10 +85,21 @@ impl Store {
         opts.create_missing_column_families(true);
         let cfs = [REQUESTS, META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        Ok(Self {
+        let mut s = Self {
             db: Arc::new(db),
             lock: Arc::default(),
-        })
+            next_id: Arc::default(),
+            owed: Arc::default(),
+        };
+        let mut last = s.meta_u64(NEXT_ID)?;
+        let mut owed: HashMap<Address, U256> = HashMap::new();
+        for r in s.pending()? {
+            last = last.max(r.id);
+            *owed.entry(r.user).or_default() += r.fee;
+        }
+        s.next_id = Arc::new(AtomicU64::new(last));
+        s.owed = Arc::new(parking_lot::Mutex::new(owed));
+        Ok(s)
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -100,8 +117,7 @@ impl Store {
 
     /// Records a served request (synced); fills in its id.
     pub fn record(&self, mut r: Request) -> Result<Request, BrokerError> {
-        let _g = self.lock.lock();
-        let id = self.meta_u64(NEXT_ID)? + 1;
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         r.id = id;
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(META), NEXT_ID, id.to_be_bytes());
@@ -111,6 +127,7 @@ impl Store {
             serde_json::to_vec(&r).expect("request JSON"),
         );
         self.db.write_opt(b, &durable())?;
+        *self.owed.lock().entry(r.user).or_default() += r.fee;
         Ok(r)
     }
 
@@ -135,33 +152,48 @@ impl Store {
 
     /// What `user` owes and is not settled yet.
     pub fn unsettled(&self, user: &Address) -> Result<U256, BrokerError> {
-        Ok(self
-            .pending()?
-            .iter()
-            .filter(|r| &r.user == user)
-            .map(|r| r.fee)
-            .sum())
+        Ok(self.owed.lock().get(user).copied().unwrap_or_default())
     }
 
     /// Removes settled requests and records what a partial settlement left over, in one
     /// synced write.
     pub fn settle(&self, ids: &[u64], carry: Option<Request>) -> Result<(), BrokerError> {
         let _g = self.lock.lock();
+        let mut removed: Vec<(Address, U256)> = Vec::new();
         let mut b = WriteBatch::default();
         for id in ids {
+            if let Some(v) = self.db.get_cf(self.cf(REQUESTS), id.to_be_bytes())? {
+                let r: Request =
+                    serde_json::from_slice(&v).map_err(|e| BrokerError::Store(e.to_string()))?;
+                removed.push((r.user, r.fee));
+            }
             b.delete_cf(self.cf(REQUESTS), id.to_be_bytes());
         }
-        if let Some(mut r) = carry {
-            let id = self.meta_u64(NEXT_ID)? + 1;
-            r.id = id;
-            b.put_cf(self.cf(META), NEXT_ID, id.to_be_bytes());
+        let carry = carry.map(|mut r| {
+            r.id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
             b.put_cf(
                 self.cf(REQUESTS),
-                id.to_be_bytes(),
+                r.id.to_be_bytes(),
                 serde_json::to_vec(&r).expect("request JSON"),
             );
-        }
+            r
+        });
+        // The high-water mark, so ids are never reused once their rows are gone.
+        b.put_cf(
+            self.cf(META),
+            NEXT_ID,
+            self.next_id.load(Ordering::SeqCst).to_be_bytes(),
+        );
         self.db.write_opt(b, &durable())?;
+        let mut owed = self.owed.lock();
+        for (user, fee) in removed {
+            let e = owed.entry(user).or_default();
+            *e = e.saturating_sub(fee);
+        }
+        if let Some(r) = carry {
+            *owed.entry(r.user).or_default() += r.fee;
+        }
+        owed.retain(|_, v| !v.is_zero());
         Ok(())
     }
 

@@ -369,7 +369,8 @@ fn main() -> eyre::Result<()> {
         md,
         "## Compute broker (`cargo bench --workspace --bench proxy`)\n\n\
          Chat completions against the deterministic echo upstream, straight and through the \
-         broker (session-token check, two chain reads, metering, a synced RocksDB record); \
+         broker (session-token check, one chain read of the sub-account, metering, a synced \
+         RocksDB record); \
          the direct figures are the baseline measured in the same run.\n\n\
          | concurrency | direct req/s | broker req/s | broker ÷ direct | direct p50 ms | broker p50 ms | broker p99 ms |\n|---|---|---|---|---|---|---|"
     );
