@@ -27,6 +27,14 @@ pub enum Component {
     },
     /// The disperser, API on `addr`.
     Disperser,
+    /// The storage node (state in `storage/`), JSON-RPC on `addr`.
+    Storage,
+    /// The compute broker (state in `compute/`) on `addr`, in front of `upstream` (none:
+    /// the echo server, in this process).
+    Compute {
+        /// OpenAI-compatible upstream (`…/v1`).
+        upstream: Option<String>,
+    },
     /// An op-plugin keeping its state in `datadir`, in front of the disperser at `url`.
     Plugin {
         /// Its state directory.
@@ -106,6 +114,45 @@ pub async fn run_component(
             d.shutdown()
                 .await
                 .map_err(|e| stop_err("disperser")(e.to_string()))
+        }
+        Component::Storage => {
+            let rpc = need_rpc()?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| start_err("storage")(e.to_string()))?;
+            drop(listener);
+            let node = plan.start_storage(&rpc, addr).await?;
+            ready(serde_json::json!({ "rpc": node.rpc_url() }));
+            shutdown_signal().await;
+            node.shutdown()
+                .await
+                .map_err(|e| stop_err("storage")(e.to_string()))
+        }
+        Component::Compute { upstream } => {
+            let rpc = need_rpc()?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| start_err("compute")(e.to_string()))?;
+            drop(listener);
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let upstream = match upstream {
+                Some(u) => u,
+                None => {
+                    zg_compute::upstream::spawn_echo(cancel.clone())
+                        .await
+                        .map_err(|e| start_err("compute upstream")(e.to_string()))?
+                        .0
+                }
+            };
+            let broker = plan.start_compute(&rpc, addr, upstream).await?;
+            ready(serde_json::json!({
+                "http": broker.url(),
+                "provider": broker.provider(),
+            }));
+            shutdown_signal().await;
+            broker.shutdown().await;
+            cancel.cancel();
+            Ok(())
         }
         Component::Plugin { datadir, disperser } => {
             let rpc = need_rpc()?;

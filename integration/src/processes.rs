@@ -205,7 +205,13 @@ pub struct ProcessStack {
     pub disperser: Option<Proc>,
     /// The op-plugin process.
     pub plugin: Option<Proc>,
+    /// The storage node process ([`ProcessStack::start_storage`]).
+    pub storage: Option<Proc>,
+    /// The compute broker process ([`ProcessStack::start_compute`]).
+    pub compute: Option<Proc>,
     exe: PathBuf,
+    storage_port: u16,
+    compute_port: u16,
     chain_port: u16,
     node_ports: Vec<u16>,
     disperser_port: u16,
@@ -232,6 +238,10 @@ impl ProcessStack {
             chain: None,
             disperser: None,
             plugin: None,
+            storage: None,
+            compute: None,
+            storage_port: free_port(),
+            compute_port: free_port(),
             exe: exe.into(),
             chain_port,
             byzantine: byzantine.to_vec(),
@@ -334,6 +344,33 @@ impl ProcessStack {
         Ok(())
     }
 
+    /// Starts (or restarts) the storage node on its port (not part of [`Self::start`]).
+    pub fn start_storage(&mut self) -> Result<(), DevnetError> {
+        let mut a = self.common_args("storage");
+        a.extend(["--addr".into(), format!("127.0.0.1:{}", self.storage_port)]);
+        self.storage = Some(Proc::spawn(&self.exe, &a, "storage")?);
+        Ok(())
+    }
+
+    /// Starts (or restarts) the compute broker, with the echo upstream in its process, on
+    /// its port (not part of [`Self::start`]).
+    pub fn start_compute(&mut self) -> Result<(), DevnetError> {
+        let mut a = self.common_args("compute");
+        a.extend(["--addr".into(), format!("127.0.0.1:{}", self.compute_port)]);
+        self.compute = Some(Proc::spawn(&self.exe, &a, "compute")?);
+        Ok(())
+    }
+
+    /// The storage node's JSON-RPC URL.
+    pub fn storage_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.storage_port)
+    }
+
+    /// The compute broker's base URL.
+    pub fn compute_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.compute_port)
+    }
+
     /// Another op-plugin process with its own (empty) state: its gets come from the DA
     /// nodes, not from a cache.
     pub fn spawn_plugin(&self, datadir: PathBuf, port: u16) -> Result<Proc, DevnetError> {
@@ -366,11 +403,17 @@ impl ProcessStack {
         }
     }
 
-    /// Stops everything with SIGTERM, in order (op-plugin, disperser, nodes, chain);
-    /// `true` when every process exited cleanly.
+    /// Stops everything with SIGTERM, in order (compute, storage, op-plugin, disperser,
+    /// nodes, chain); `true` when every process exited cleanly.
     pub fn shutdown(mut self) -> bool {
         let t = Duration::from_secs(30);
         let mut clean = true;
+        for p in [self.compute.take(), self.storage.take()]
+            .into_iter()
+            .flatten()
+        {
+            clean &= p.terminate(t);
+        }
         if let Some(p) = self.plugin.take() {
             clean &= p.terminate(t);
         }

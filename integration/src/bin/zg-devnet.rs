@@ -106,7 +106,7 @@ enum Cmd {
     /// needs `--datadir` and the same top-level flags for every component.
     #[command(hide = true)]
     Component {
-        /// chain, node, disperser or plugin.
+        /// chain, node, disperser, plugin, storage or compute.
         kind: String,
         /// Chain JSON-RPC URL (all but the chain).
         #[arg(long = "rpc")]
@@ -177,6 +177,10 @@ async fn main() -> eyre::Result<()> {
                 byzantine,
             },
             "disperser" => Component::Disperser,
+            "storage" => Component::Storage,
+            "compute" => Component::Compute {
+                upstream: cli.compute_upstream.clone(),
+            },
             "plugin" => Component::Plugin {
                 datadir: plugin_datadir.unwrap_or_else(|| datadir.join("op-plugin")),
                 disperser: disperser_url

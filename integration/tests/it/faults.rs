@@ -1,6 +1,7 @@
 //! Faults with every component in its own OS process: SIGKILLed DA nodes (during
 //! dispersal, and four at once for retrieval), a Byzantine node process, and SIGKILLed
-//! disperser and chain processes mid-flight.
+//! disperser and chain processes mid-flight, and the storage node and compute broker
+//! processes SIGKILLed with the chain.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -253,4 +254,169 @@ async fn process_byzantine_node() {
     let counts = anchors(&stack.rpc).await;
     assert_eq!(counts.get(&root.parse::<B256>().unwrap()), Some(&1));
     assert!(stack.shutdown());
+}
+
+fn dev_key(i: u32) -> alloy::signers::local::PrivateKeySigner {
+    let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
+    alloy::signers::local::PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
+}
+
+async fn tx(
+    p: &impl Provider,
+    to: alloy::primitives::Address,
+    data: Vec<u8>,
+    value: alloy::primitives::U256,
+) {
+    use alloy::network::TransactionBuilder;
+    let t = alloy::rpc::types::TransactionRequest::default()
+        .with_to(to)
+        .with_input(data)
+        .with_value(value);
+    let r = p
+        .send_transaction(t)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(r.status());
+}
+
+async fn sub_account(
+    p: &impl Provider,
+    user: alloy::primitives::Address,
+    provider: alloy::primitives::Address,
+) -> zg_primitives::abi::IInferenceServing::Account {
+    use alloy::network::TransactionBuilder;
+    use alloy::sol_types::SolCall;
+    use zg_primitives::abi::IInferenceServing as S;
+    let t = alloy::rpc::types::TransactionRequest::default()
+        .with_to(zg_primitives::abi::SERVING_ADDRESS)
+        .with_input(S::getAccountCall { user, provider }.abi_encode());
+    S::getAccountCall::abi_decode_returns(&p.call(t).await.unwrap()).unwrap()
+}
+
+/// The storage node and the compute broker as processes: a file is stored and a chat
+/// billed, then both and the chain are SIGKILLed and restarted: the file downloads
+/// byte-identical, and the billed fee is settled on chain exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_faults_storage_and_compute() {
+    use alloy::sol_types::SolCall;
+    use alloy_primitives::U256;
+    use zg_primitives::abi::{ILedgerManager as L, INFERENCE_SERVICE_NAME, LEDGER_ADDRESS};
+    let dir = TempDir::new("faults-sc");
+    let mut config = DevnetConfig::ephemeral(dir.0.clone());
+    config.block_time = Duration::from_millis(500);
+    config.nodes = 4;
+    let mut stack = ProcessStack::start(env!("CARGO_BIN_EXE_zg-devnet"), config, &[])
+        .await
+        .unwrap();
+    stack.start_storage().unwrap();
+    stack.start_compute().unwrap();
+
+    // A file through the storage node.
+    let node = zg_storage::NodeClient::new(&stack.storage_url()).unwrap();
+    let up = zg_storage::Uploader::new(
+        vec![node.clone()],
+        &stack.rpc,
+        dev_key(zg_integration::demo::DEMO_STORAGE_ACCOUNT),
+        zg_primitives::abi::FLOW_ADDRESS,
+    )
+    .unwrap();
+    let data = batcher_body(600_000);
+    let receipt = up
+        .upload(&data, &zg_storage::UploadOptions::default())
+        .await
+        .unwrap();
+
+    // A paid chat through the broker.
+    let key = dev_key(zg_integration::demo::DEMO_COMPUTE_ACCOUNT);
+    let user = key.address();
+    let chain = ProviderBuilder::new()
+        .wallet(alloy::network::EthereumWallet::from(key.clone()))
+        .connect_http(stack.rpc.parse().unwrap());
+    let http = reqwest::Client::new();
+    let compute = stack.compute_url();
+    let svc: serde_json::Value = http
+        .get(format!("{compute}/v1/service"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let provider: alloy::primitives::Address = svc["provider"].as_str().unwrap().parse().unwrap();
+    let ether = U256::from(10u64).pow(U256::from(18));
+    tx(
+        &chain,
+        LEDGER_ADDRESS,
+        L::depositFundCall {}.abi_encode(),
+        ether * U256::from(2),
+    )
+    .await;
+    let transfer = L::transferFundCall {
+        provider,
+        serviceName: INFERENCE_SERVICE_NAME.into(),
+        amount: ether,
+    };
+    tx(&chain, LEDGER_ADDRESS, transfer.abi_encode(), U256::ZERO).await;
+    let api_key = zg_compute::SessionToken::ephemeral(user, provider, 0, 3_600_000).api_key(&key);
+    let chat = |text: &'static str| {
+        let (http, url, k) = (
+            http.clone(),
+            format!("{compute}/v1/proxy/chat/completions"),
+            api_key.clone(),
+        );
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(k)
+                .json(&serde_json::json!({"messages": [{"role": "user", "content": text}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let answer = chat("survive the crash please").await;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "echo: survive the crash please"
+    );
+    let price = |k: &str| svc[k].as_str().unwrap().parse::<U256>().unwrap();
+    let tokens = |k: &str| U256::from(answer["usage"][k].as_u64().unwrap());
+    let fee = price("inputPrice") * tokens("prompt_tokens")
+        + price("outputPrice") * tokens("completion_tokens");
+
+    // SIGKILL the broker right after its answer, the storage node, then the chain.
+    stack.compute.take().unwrap().kill();
+    stack.storage.take().unwrap().kill();
+    stack.chain.take().unwrap().kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.start_chain().unwrap();
+    stack.start_storage().unwrap();
+    stack.start_compute().unwrap();
+
+    // The file is served, every segment proven.
+    let back = zg_storage::Downloader::new(vec![node])
+        .download(receipt.root)
+        .await
+        .unwrap();
+    assert!(back == data, "the downloaded file differs");
+
+    // The fee is settled once: the sub-account pays exactly it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = sub_account(&chain, user, provider).await;
+        if a.nonce > U256::ZERO {
+            assert_eq!(a.balance, ether - fee, "charged exactly the fee, once");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the fee was not settled");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // And the restarted broker serves.
+    chat("and again").await;
+    assert!(stack.shutdown(), "every process exits cleanly on SIGTERM");
 }
