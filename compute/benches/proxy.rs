@@ -74,7 +74,10 @@ fn main() {
     let report = rt.block_on(async {
         let stack = Stack::new().await;
         let dir = TempDir::new("bench");
-        let broker = stack.broker(stack.config(dir.0.clone())).await;
+        let mut config = stack.config(dir.0.clone());
+        // One user drives all the load here.
+        config.max_user_concurrency = 64;
+        let broker = stack.broker(config).await;
         stack.acknowledge().await;
         let (user, _) = stack.user(3, 1_000, ether(500)).await;
         let key =

@@ -90,6 +90,8 @@ pub struct BrokerConfig {
     pub settle_threshold: U256,
     /// Largest request body (413 above).
     pub max_body_bytes: usize,
+    /// Requests one user may have in progress at once (429 above).
+    pub max_user_concurrency: usize,
     /// Largest upstream response body read for metering.
     pub max_response_bytes: usize,
     /// Register or update this service on start.
@@ -118,6 +120,7 @@ impl BrokerConfig {
             settle_interval: Duration::from_secs(300),
             settle_threshold: U256::from(10u64).pow(U256::from(18)),
             max_body_bytes: 32 * 1024 * 1024,
+            max_user_concurrency: 5,
             max_response_bytes: 64 * 1024 * 1024,
             register: None,
         }
@@ -144,6 +147,43 @@ struct Inner {
     service: Mutex<Option<(S::Service, Instant)>>,
     settle_now: Notify,
     settling: tokio::sync::Mutex<()>,
+    busy: Mutex<std::collections::HashMap<Address, usize>>,
+}
+
+/// One of a user's concurrent request slots, released on drop.
+struct UserSlot {
+    inner: Arc<Inner>,
+    user: Address,
+}
+
+impl UserSlot {
+    fn take(inner: &Arc<Inner>, user: Address) -> Result<Self, BrokerError> {
+        let mut busy = inner.busy.lock();
+        let n = busy.entry(user).or_default();
+        if *n >= inner.config.max_user_concurrency {
+            return Err(BrokerError::TooMany(format!(
+                "{} requests of this user are in progress; wait for one to finish",
+                *n
+            )));
+        }
+        *n += 1;
+        Ok(Self {
+            inner: inner.clone(),
+            user,
+        })
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut busy = self.inner.busy.lock();
+        if let Some(n) = busy.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&self.user);
+            }
+        }
+    }
 }
 
 /// A running broker.
@@ -197,8 +237,11 @@ pub async fn start(
         chain.register(params, spec.stake).await?;
         info!(target: "zg_compute", provider = %chain.address, "service registered");
     }
+    // No total deadline (a long stream must not be cut off before its usage chunk): a
+    // connect timeout, and `upstream_timeout` between reads.
     let http = reqwest::Client::builder()
-        .timeout(config.upstream_timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(config.upstream_timeout)
         .build()
         .map_err(|e| BrokerError::Upstream(e.to_string()))?;
     let inner = Arc::new(Inner {
@@ -210,6 +253,7 @@ pub async fn start(
         service: Mutex::new(None),
         settle_now: Notify::new(),
         settling: tokio::sync::Mutex::new(()),
+        busy: Mutex::new(Default::default()),
     });
     let addr = listener
         .local_addr()
@@ -318,6 +362,9 @@ async fn unsettled_fee(
             "a session may only read its own user's fees".into(),
         ));
     }
+    if let Some(a) = inner.chain.account(addr).await? {
+        check_revocation(&token.token, a.generation.saturating_to(), a.revokedBitmap)?;
+    }
     let fee = inner.store.unsettled(&addr)?;
     Ok(axum::Json(json!({"userAddress": addr, "unsettledFee": fee.to_string()})).into_response())
 }
@@ -382,6 +429,7 @@ impl BrokerError {
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "too_large",
             Self::Payment(_) => "insufficient_balance",
+            Self::TooMany(_) => "too_many",
             Self::Unavailable(_) => "unavailable",
             Self::Upstream(_) => "upstream",
             Self::Store(_) => "store",
@@ -410,11 +458,8 @@ async fn handle(inner: Arc<Inner>, route: String, req: Request) -> Result<Respon
         return Err(BrokerError::InvalidInput(format!("{route} takes POST")));
     }
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, inner.config.max_body_bytes)
-        .await
-        .map_err(|_| BrokerError::TooLarge(inner.config.max_body_bytes))?;
 
-    // Who is asking, and may they?
+    // Who is asking, and may they? (Before reading a body of up to 32 MiB.)
     let provider = inner.chain.address;
     let token = verify(auth_header(&parts.headers), provider)?;
     let user = token.token.address;
@@ -459,6 +504,13 @@ async fn handle(inner: Arc<Inner>, route: String, req: Request) -> Result<Respon
         )));
     }
 
+    // One user's requests in progress are capped: admission cannot see what they will
+    // cost until they end.
+    let _slot = UserSlot::take(&inner, user)?;
+    let body = axum::body::to_bytes(body, inner.config.max_body_bytes)
+        .await
+        .map_err(|_| BrokerError::TooLarge(inner.config.max_body_bytes))?;
+
     // The request, as the upstream gets it.
     let mut json: Value = serde_json::from_slice(&body)
         .map_err(|e| BrokerError::InvalidInput(format!("request body is not JSON: {e}")))?;
@@ -470,7 +522,13 @@ async fn handle(inner: Arc<Inner>, route: String, req: Request) -> Result<Respon
     if json.get("model").is_none() {
         json["model"] = Value::String(service.model.clone());
     }
-    let streaming = route == "/chat/completions" && ensure_stream_usage(&mut json);
+    if json
+        .get("stream")
+        .is_some_and(|v| !v.is_boolean() && !v.is_null())
+    {
+        return Err(BrokerError::InvalidInput("stream must be a boolean".into()));
+    }
+    ensure_stream_usage(&mut json);
     let mut up = inner
         .http
         .post(format!(
@@ -505,8 +563,9 @@ async fn handle(inner: Arc<Inner>, route: String, req: Request) -> Result<Respon
             .expect("response"));
     }
 
-    if streaming && content_type.starts_with("text/event-stream") {
-        return Ok(stream_response(inner, user, prices, resp, provider));
+    // Whatever was asked, an event stream is metered as one.
+    if content_type.starts_with("text/event-stream") {
+        return Ok(stream_response(inner, user, prices, resp, provider, _slot));
     }
 
     let bytes = read_limited(resp, inner.config.max_response_bytes).await?;
@@ -597,9 +656,11 @@ fn stream_response(
     prices: (U256, U256),
     mut resp: reqwest::Response,
     provider: Address,
+    slot: UserSlot,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(32);
     tokio::spawn(async move {
+        let _slot = slot;
         let mut meter = SseMeter::default();
         let mut client_gone = false;
         loop {
@@ -620,7 +681,11 @@ fn stream_response(
         if !meter.done {
             warn!(target: "zg_compute", "stream ended without [DONE]; billing what was metered");
         }
-        if let Err(e) = bill(&inner, user, meter.usage.unwrap_or_default(), prices) {
+        let usage = meter.usage.unwrap_or_else(|| {
+            warn!(target: "zg_compute", "stream without usage; billing a token per word");
+            meter.fallback()
+        });
+        if let Err(e) = bill(&inner, user, usage, prices) {
             warn!(target: "zg_compute", error = %e, "recording a streamed request failed");
         }
     });
@@ -722,6 +787,7 @@ fn new_batch(inner: &Inner) -> Result<Vec<InFlight>, BrokerError> {
             requests_hash: hash,
             nonce,
             signature: AbiBytes::from(sig.as_bytes().to_vec()),
+            tx: None,
         });
     }
     Ok(out)
@@ -744,8 +810,10 @@ async fn settle_once(inner: &Inner) -> Result<SettleReport, BrokerError> {
     };
     let provider = inner.chain.address;
     let mut report = SettleReport::default();
-    for chunk in batch.chunks(SETTLEMENT_BATCH) {
-        let items: Vec<S::TEESettlementData> = chunk
+    let mut batch = batch;
+    while !batch.is_empty() {
+        let n = batch.len().min(SETTLEMENT_BATCH);
+        let items: Vec<S::TEESettlementData> = batch[..n]
             .iter()
             .map(|f| S::TEESettlementData {
                 user: f.user,
@@ -756,15 +824,39 @@ async fn settle_once(inner: &Inner) -> Result<SettleReport, BrokerError> {
                 signature: f.signature.clone(),
             })
             .collect();
-        let results = inner.chain.settle(items).await?;
-        if results.len() != chunk.len() {
+        // A chunk sent before (its transaction recorded) is read back from its receipt;
+        // one never sent, or never mined, is sent (again, as signed).
+        let mut results = None;
+        if let Some(hash) = batch[0].tx {
+            results = inner
+                .chain
+                .settlement_results(hash, Duration::from_secs(30))
+                .await?;
+        }
+        let results = match results {
+            Some(r) => r,
+            None => {
+                let hash = inner.chain.send_settlement(items).await?;
+                for f in &mut batch[..n] {
+                    f.tx = Some(hash);
+                }
+                inner.store.set_in_flight(Some(&batch))?;
+                inner
+                    .chain
+                    .settlement_results(hash, Duration::from_secs(120))
+                    .await?
+                    .ok_or_else(|| {
+                        BrokerError::Unavailable(format!("settlement {hash} not mined yet"))
+                    })?
+            }
+        };
+        if results.len() != n {
             return Err(BrokerError::Unavailable(format!(
-                "settlement receipt has {} results for {} items",
-                results.len(),
-                chunk.len()
+                "settlement receipt has {} results for {n} items",
+                results.len()
             )));
         }
-        for (f, (user, status, unsettled)) in chunk.iter().zip(results) {
+        for (f, (user, status, unsettled)) in batch[..n].iter().zip(results) {
             report.items += 1;
             report.statuses.push((user, status));
             inner.metrics.settlement(status);
@@ -774,7 +866,8 @@ async fn settle_once(inner: &Inner) -> Result<SettleReport, BrokerError> {
                     inner.store.settle(&f.ids, None)?;
                 }
                 1 => {
-                    // The sub-account paid what it had; the rest stays owed.
+                    // The sub-account paid what it had; the rest stays owed (recorded
+                    // once: `settle` adds it only while the requests are still there).
                     report.settled += f.total_fee - unsettled;
                     let carry = Billed {
                         id: 0,
@@ -796,7 +889,8 @@ async fn settle_once(inner: &Inner) -> Result<SettleReport, BrokerError> {
                         .map(|a| a.nonce.saturating_to::<u64>())
                         .unwrap_or(0);
                     if resent && on_chain >= f.nonce {
-                        // This very item landed before the outcome was recorded.
+                        // This very item landed in a transaction whose hash was not
+                        // recorded (a crash between sending and recording it).
                         report.settled += f.total_fee;
                         inner.store.settle(&f.ids, None)?;
                     } else {
@@ -810,6 +904,10 @@ async fn settle_once(inner: &Inner) -> Result<SettleReport, BrokerError> {
                 }
             }
         }
+        batch.drain(..n);
+        inner
+            .store
+            .set_in_flight((!batch.is_empty()).then_some(batch.as_slice()))?;
     }
     inner.store.set_in_flight(None)?;
     inner

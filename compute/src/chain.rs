@@ -138,21 +138,64 @@ impl ChainClient {
         Ok(())
     }
 
-    /// Sends one settlement batch; per item, the status and the unsettled amount.
-    pub async fn settle(
+    /// Sends one settlement batch; returns its transaction hash as soon as the node took
+    /// it (before it is mined), so the caller can record it.
+    pub async fn send_settlement(
         &self,
         items: Vec<S::TEESettlementData>,
-    ) -> Result<Vec<(Address, u8, U256)>, BrokerError> {
-        let receipt = self
-            .send(S::settleFeesWithTEECall { settlements: items }, U256::ZERO)
-            .await?;
-        Ok(receipt
-            .inner
-            .logs()
-            .iter()
-            .filter(|l| l.address() == self.serving)
-            .filter_map(|l| S::TEESettlementResult::decode_log_data(l.data()).ok())
-            .map(|e| (e.user, e.status, e.unsettledAmount))
-            .collect())
+    ) -> Result<alloy_primitives::B256, BrokerError> {
+        let tx = TransactionRequest::default()
+            .with_to(self.serving)
+            .with_input(Bytes::from(
+                S::settleFeesWithTEECall { settlements: items }.abi_encode(),
+            ));
+        let pending =
+            self.provider
+                .send_transaction(tx)
+                .await
+                .map_err(|e| match e.as_error_resp() {
+                    Some(r) => {
+                        BrokerError::InvalidInput(format!("settleFeesWithTEE: {}", r.message))
+                    }
+                    None => unavailable(e),
+                })?;
+        Ok(*pending.tx_hash())
+    }
+
+    /// The per-item results (user, status, unsettled amount) of settlement transaction
+    /// `hash`, waiting up to `wait` for it to be mined; `None` when it was not.
+    pub async fn settlement_results(
+        &self,
+        hash: alloy_primitives::B256,
+        wait: std::time::Duration,
+    ) -> Result<Option<Vec<(Address, u8, U256)>>, BrokerError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some(r) = self
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(unavailable)?
+            {
+                if !r.status() {
+                    return Err(BrokerError::InvalidInput(format!(
+                        "settleFeesWithTEE reverted in {hash}"
+                    )));
+                }
+                return Ok(Some(
+                    r.inner
+                        .logs()
+                        .iter()
+                        .filter(|l| l.address() == self.serving)
+                        .filter_map(|l| S::TEESettlementResult::decode_log_data(l.data()).ok())
+                        .map(|e| (e.user, e.status, e.unsettledAmount))
+                        .collect(),
+                ));
+            }
+            if std::time::Instant::now() > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }

@@ -23,6 +23,9 @@ pub enum BrokerError {
     /// The user's sub-account cannot pay (402): top it up (`transferFund`).
     #[error("validate request: {0}")]
     Payment(String),
+    /// Too many of the user's requests are in progress (429): wait for one to finish.
+    #[error("rate limited: {0}")]
+    TooMany(String),
     /// The chain or the upstream did not answer (503/502): retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -43,6 +46,7 @@ impl BrokerError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Payment(_) => StatusCode::PAYMENT_REQUIRED,
+            Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -51,7 +55,10 @@ impl BrokerError {
 
     /// Whether retrying the same request later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Upstream(_))
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Upstream(_) | Self::TooMany(_)
+        )
     }
 }
 

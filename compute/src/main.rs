@@ -127,6 +127,16 @@ struct ServeArgs {
         default_value = "1000000000000000000"
     )]
     settle_threshold: U256,
+    /// Requests one user may have in progress at once (429 above).
+    #[arg(
+        long = "max-user-concurrency",
+        env = "ZG_COMPUTE_MAX_USER_CONCURRENCY",
+        default_value_t = 5
+    )]
+    max_user_concurrency: usize,
+    /// Largest request body, bytes (413 above).
+    #[arg(long = "max-body-bytes", env = "ZG_COMPUTE_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    max_body_bytes: usize,
     /// Register (or update) the service on chain at start.
     #[arg(long = "service.register", env = "ZG_COMPUTE_SERVICE_REGISTER")]
     register: bool,
@@ -249,6 +259,8 @@ async fn main() -> eyre::Result<()> {
             c.min_locked_balance = a.min_locked_balance;
             c.settle_interval = Duration::from_secs_f64(a.settle_interval.max(0.1));
             c.settle_threshold = a.settle_threshold;
+            c.max_user_concurrency = a.max_user_concurrency;
+            c.max_body_bytes = a.max_body_bytes;
             if a.register {
                 c.register = Some(ServiceSpec {
                     service_type: a.service_type.clone(),

@@ -44,10 +44,12 @@ pub fn from_json(body: &[u8]) -> Option<Usage> {
     usage_of(&serde_json::from_slice(body).ok()?)
 }
 
-/// Follows an SSE stream chunk by chunk: the last non-zero `usage` wins (0G's rule).
+/// Follows an SSE stream chunk by chunk: the last non-zero `usage` wins (0G's rule);
+/// the words of the streamed text are counted for when no usage comes.
 #[derive(Debug, Default)]
 pub struct SseMeter {
     line: Vec<u8>,
+    words: u64,
     /// The usage seen so far.
     pub usage: Option<Usage>,
     /// Whether `data: [DONE]` arrived.
@@ -55,6 +57,14 @@ pub struct SseMeter {
 }
 
 impl SseMeter {
+    /// A token per streamed word (0G's fallback without usage).
+    pub fn fallback(&self) -> Usage {
+        Usage {
+            prompt_tokens: 0,
+            completion_tokens: self.words,
+        }
+    }
+
     /// Feeds bytes of the stream.
     pub fn feed(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -77,8 +87,23 @@ impl SseMeter {
             self.done = true;
             return;
         }
-        if let Ok(v) = serde_json::from_slice::<Value>(data)
-            && let Some(u) = usage_of(&v)
+        let Ok(v) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        for c in v
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let text = c
+                .pointer("/delta/content")
+                .or_else(|| c.get("text"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            self.words += text.split_whitespace().count() as u64;
+        }
+        if let Some(u) = usage_of(&v)
             && u != Usage::default()
         {
             self.usage = Some(u);
@@ -86,14 +111,18 @@ impl SseMeter {
     }
 }
 
-/// For a streaming chat request, asks the upstream to report usage in the last chunk
-/// (`stream_options.include_usage = true`); returns whether the request streams.
+/// For a streaming request, asks the upstream to report usage in the last chunk
+/// (`stream_options.include_usage = true`, whatever the client put there); returns
+/// whether the request streams.
 pub fn ensure_stream_usage(body: &mut Value) -> bool {
     let streams = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if streams && let Some(obj) = body.as_object_mut() {
         let opts = obj
             .entry("stream_options")
             .or_insert_with(|| Value::Object(Default::default()));
+        if !opts.is_object() {
+            *opts = Value::Object(Default::default());
+        }
         if let Some(o) = opts.as_object_mut() {
             o.insert("include_usage".into(), Value::Bool(true));
         }
@@ -128,6 +157,7 @@ mod tests {
             m.feed(piece);
         }
         assert!(m.done);
+        assert_eq!(m.fallback().completion_tokens, 1);
         assert_eq!(
             m.usage,
             Some(Usage {
@@ -137,6 +167,9 @@ mod tests {
         );
 
         let mut v: Value = serde_json::json!({"stream": true, "messages": []});
+        assert!(ensure_stream_usage(&mut v));
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        let mut v: Value = serde_json::json!({"stream": true, "stream_options": null});
         assert!(ensure_stream_usage(&mut v));
         assert_eq!(v["stream_options"]["include_usage"], true);
         let mut v: Value = serde_json::json!({"messages": []});

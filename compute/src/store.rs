@@ -36,6 +36,9 @@ pub struct InFlight {
     pub nonce: u64,
     /// The TEE signer's EIP-712 signature.
     pub signature: alloy_primitives::Bytes,
+    /// The transaction that carries it, once sent.
+    #[serde(default)]
+    pub tx: Option<alloy_primitives::B256>,
 }
 
 /// One billed request (or a carried-over remainder of a partial settlement).
@@ -117,17 +120,26 @@ impl Store {
 
     /// Records a served request (synced); fills in its id.
     pub fn record(&self, mut r: Request) -> Result<Request, BrokerError> {
+        // Ids only grow: a restart resumes after the highest row and the high-water mark
+        // `settle` writes (rows it deleted), so `NEXT_ID` is not written here, where
+        // concurrent records could write it out of order.
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         r.id = id;
-        let mut b = WriteBatch::default();
-        b.put_cf(self.cf(META), NEXT_ID, id.to_be_bytes());
-        b.put_cf(
+        // Owed before the row exists, so a settlement that removes the row right after
+        // always finds the amount to take off.
+        *self.owed.lock().entry(r.user).or_default() += r.fee;
+        let written = self.db.put_cf_opt(
             self.cf(REQUESTS),
             id.to_be_bytes(),
             serde_json::to_vec(&r).expect("request JSON"),
+            &durable(),
         );
-        self.db.write_opt(b, &durable())?;
-        *self.owed.lock().entry(r.user).or_default() += r.fee;
+        if let Err(e) = written {
+            let mut owed = self.owed.lock();
+            let v = owed.entry(r.user).or_default();
+            *v = v.saturating_sub(r.fee);
+            return Err(e.into());
+        }
         Ok(r)
     }
 
@@ -156,7 +168,7 @@ impl Store {
     }
 
     /// Removes settled requests and records what a partial settlement left over, in one
-    /// synced write.
+    /// synced write; the leftover only while some of the requests were still there.
     pub fn settle(&self, ids: &[u64], carry: Option<Request>) -> Result<(), BrokerError> {
         let _g = self.lock.lock();
         let mut removed: Vec<(Address, U256)> = Vec::new();
@@ -169,6 +181,9 @@ impl Store {
             }
             b.delete_cf(self.cf(REQUESTS), id.to_be_bytes());
         }
+        // Nothing left of these requests: they were processed before (a resent
+        // outcome); do not carry their remainder twice.
+        let carry = carry.filter(|_| !removed.is_empty());
         let carry = carry.map(|mut r| {
             r.id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
             b.put_cf(

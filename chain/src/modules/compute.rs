@@ -15,7 +15,8 @@
 //! Storage: ledger fields under `ledger.*` (module `0x…1005`); services under `svc.*`
 //! and sub-accounts under `acct.*` (module `0x…1006`); refunds as a per-account list of
 //! the active ones (oldest first). `deleteAccount` keeps an account's nonce and token
-//! generation, so old settlements and session tokens stay dead when it is re-created.
+//! generation and revoked-token bitmap, so old settlements and revoked session tokens
+//! stay dead when it is re-created.
 
 use alloy_primitives::{Address, B256, Bytes, LogData, Signature, U256};
 use alloy_sol_types::{SolCall, SolEvent, SolInterface};
@@ -424,7 +425,9 @@ fn delete_account<CTX: ContextTr>(
         return Err(Exit::Fatal("serving module short of funds".into()));
     }
     set_refunds(call, user, provider, &[])?;
-    for f in ["exists", "bal", "pend", "ack", "bitmap"] {
+    // The nonce, the token generation and the revoked-token bitmap stay: neither old
+    // settlements nor revoked tokens come back when the account is created again.
+    for f in ["exists", "bal", "pend", "ack"] {
         aput(call, f, user, provider, U256::ZERO)?;
     }
     put_str(call, SERVING_ADDRESS, aslot("info", user, provider), "")?;

@@ -444,6 +444,19 @@ async fn compute_ledger_serving_settlement_and_refunds() {
     .await;
     assert_eq!(acct.balance, U256::ZERO);
 
+    // A persistent token revoked now stays revoked through the account's deletion.
+    ok(
+        &user,
+        SERVING_ADDRESS,
+        S::revokeTokenCall {
+            provider: p_addr,
+            tokenId: 7,
+        }
+        .abi_encode(),
+        U256::ZERO,
+    )
+    .await;
+
     // Refunds to the wallet: leaving less than the minimum is refused; everything is
     // fine and deletes the ledger; deleteLedger then says it does not exist.
     assert!(matches!(
@@ -514,6 +527,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
     )
     .await;
     assert_eq!((acct.balance, acct.nonce), (ether(2), U256::from(30)));
+    assert!(acct.revokedBitmap.bit(7), "a revoked token stays revoked");
 
     // The module holds exactly what the books say.
     let ledger_bal = user.get_balance(LEDGER_ADDRESS).await.unwrap();

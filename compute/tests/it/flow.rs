@@ -49,7 +49,8 @@ async fn user_flow_request_settle_refund() {
     let resp = reqwest::Client::new()
         .post(format!("{url}/v1/proxy/v1/chat/completions"))
         .bearer_auth(&key)
-        .json(&json!({"messages": [{"role": "user", "content": "one two"}], "stream": true}))
+        // `stream_options: null` must not switch the usage report off.
+        .json(&json!({"messages": [{"role": "user", "content": "one two"}], "stream": true, "stream_options": null}))
         .send()
         .await
         .unwrap();

@@ -80,6 +80,14 @@ async fn refusals_forward_and_charge_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    let r = raw(
+        "/v1/proxy/chat/completions",
+        br#"{"messages":[],"stream":"true"}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("stream must be a boolean"));
     let r = raw("/v1/proxy/chat/completions", vec![b' '; 100 * 1024])
         .await
         .unwrap();
@@ -153,9 +161,14 @@ async fn refusals_forward_and_charge_nothing() {
     let mut config = stack.config(dir2.0.clone());
     config.register = None;
     config.min_locked_balance = ether(1);
+    config.max_user_concurrency = 0;
     let strict = stack.broker(config).await;
     let (s, b, _) = chat(&strict.url(), Some(&poor_key), hello("hi")).await;
     refused(s, &b, 402, "insufficient balance");
+    // A user who can pay but has every request slot in use: 429.
+    let current = api_key(&user, provider, 1);
+    let (s, b, _) = chat(&strict.url(), Some(&current), hello("hi")).await;
+    refused(s, &b, 429, "in progress");
     // Queued refunds do not count as locked: after retrieveFund even the lenient
     // broker refuses the user.
     let retrieve = zg_primitives::abi::ILedgerManager::retrieveFundCall {

@@ -66,6 +66,7 @@ async fn restart_keeps_unsettled_fees_and_settles_once() {
         requests_hash: hash,
         nonce,
         signature: sig.as_bytes().to_vec().into(),
+        tx: None,
     };
     store
         .set_in_flight(Some(std::slice::from_ref(&item)))
@@ -102,5 +103,73 @@ async fn restart_keeps_unsettled_fees_and_settles_once() {
     assert!(broker.store().pending().unwrap().is_empty());
     assert!(broker.store().in_flight().unwrap().is_none());
     assert_eq!(stack.account(user.address()).await.balance, balance);
+
+    // Once more, with the transaction's hash recorded before the crash, and a fee larger
+    // than the sub-account holds: the restarted broker reads the outcome from the receipt
+    // (PARTIAL) and keeps the unpaid rest owed, once.
+    let (s, _, _) = chat(&broker.url(), Some(&key), hello("partial")).await;
+    assert_eq!(s, 200);
+    let pending = broker.store().pending().unwrap();
+    broker.shutdown().await;
+    let store = Store::open(&dir.0.join("db")).unwrap();
+    let nonce = store.next_nonce(0).unwrap();
+    let big = ether(5);
+    let digest = tee_settlement_digest(
+        chain_id,
+        SERVING_ADDRESS,
+        hash,
+        U256::from(nonce),
+        provider,
+        user.address(),
+        big,
+    );
+    let sig = stack.tee_key.sign_hash_sync(&digest).unwrap();
+    let call = S::settleFeesWithTEECall {
+        settlements: vec![S::TEESettlementData {
+            user: user.address(),
+            provider,
+            totalFee: big,
+            requestsHash: hash,
+            nonce: U256::from(nonce),
+            signature: sig.as_bytes().to_vec().into(),
+        }],
+    };
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .to(SERVING_ADDRESS)
+        .input(call.abi_encode().into());
+    let sent = prov
+        .send_transaction(tx)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(sent.status());
+    let item = InFlight {
+        user: user.address(),
+        ids: pending.iter().map(|r| r.id).collect(),
+        total_fee: big,
+        requests_hash: hash,
+        nonce,
+        signature: sig.as_bytes().to_vec().into(),
+        tx: Some(sent.transaction_hash),
+    };
+    store
+        .set_in_flight(Some(std::slice::from_ref(&item)))
+        .unwrap();
+    drop(store);
+    let broker = stack.broker(stack.config(dir.0.clone())).await;
+    let report = broker.settle_now().await.unwrap();
+    assert_eq!(report.statuses, vec![(user.address(), 1)]);
+    assert_eq!(report.settled, balance);
+    assert_eq!(
+        broker.store().unsettled(&user.address()).unwrap(),
+        big - balance
+    );
+    assert!(broker.store().in_flight().unwrap().is_none());
+    assert_eq!(stack.account(user.address()).await.balance, U256::ZERO);
+    // The owed rest blocks the user until topped up.
+    let (s, b, _) = chat(&broker.url(), Some(&key), hello("blocked")).await;
+    assert_eq!(s, 402, "{b}");
     broker.shutdown().await;
 }
