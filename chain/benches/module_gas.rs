@@ -112,10 +112,7 @@ async fn measure(contracts: bool, n: usize, sampling: bool) -> Value {
         .await
         .unwrap();
     let url = chain.rpc_url();
-    let dev = |i: u32| {
-        let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
-        PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
-    };
+    let dev = zg_chain::dev_account;
     let admin = provider(&url, dev(0));
     let m = if contracts {
         deploy(&admin, &da, Duration::from_secs(60)).await.unwrap()

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, U256, address};
 use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
 use serde::{Deserialize, Serialize};
 
@@ -105,7 +105,7 @@ impl Default for ComputeParams {
             min_transfer_amount: ether / U256::from(100),
             lock_time: 86_400,
             min_provider_stake: ether * U256::from(100),
-            owner: dev_accounts(1)[0].address(),
+            owner: DEV_ACCOUNT_0,
         }
     }
 }
@@ -183,12 +183,18 @@ impl Genesis {
     }
 }
 
-/// The first `n` accounts of the dev mnemonic (`m/44'/60'/0'/0/i`).
-pub fn dev_accounts(n: u32) -> Vec<PrivateKeySigner> {
-    (0..n)
-        .map(|i| MnemonicBuilder::<English>::from_phrase_nth(DEV_MNEMONIC, i))
-        .collect()
+/// Account `i` of the dev mnemonic (`m/44'/60'/0'/0/i`); each derivation runs PBKDF2.
+pub fn dev_account(i: u32) -> PrivateKeySigner {
+    MnemonicBuilder::<English>::from_phrase_nth(DEV_MNEMONIC, i)
 }
+
+/// The first `n` accounts of the dev mnemonic.
+pub fn dev_accounts(n: u32) -> Vec<PrivateKeySigner> {
+    (0..n).map(dev_account).collect()
+}
+
+/// Dev account 0's address (the compute modules' default owner), without a derivation.
+pub const DEV_ACCOUNT_0: Address = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 
 /// Node settings that are not part of consensus.
 #[derive(Clone, Debug)]
@@ -217,5 +223,16 @@ impl Default for NodeConfig {
             max_pool_txs: 10_000,
             coinbase: Address::ZERO,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_account_0_is_the_mnemonics_first() {
+        assert_eq!(dev_account(0).address(), DEV_ACCOUNT_0);
+        assert_eq!(dev_accounts(3)[2].address(), dev_account(2).address());
     }
 }

@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
-    ComputeParams, DEV_MNEMONIC, DaParams, Genesis, NodeConfig, StorageParams, dev_accounts,
+    ComputeParams, DEV_ACCOUNT_0, DEV_MNEMONIC, DaParams, Genesis, NodeConfig, StorageParams,
+    dev_account, dev_accounts,
 };
 pub use error::ChainError;
 pub use node::Node;

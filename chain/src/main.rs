@@ -118,10 +118,7 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
                 .parse::<PrivateKeySigner>()
                 .wrap_err("the key file must hold a hex private key")?
         }
-        (None, Some(i)) => {
-            let s = zg_chain::dev_accounts(i + 1).pop().expect("one account");
-            PrivateKeySigner::from_bytes(&s.to_bytes())?
-        }
+        (None, Some(i)) => zg_chain::dev_account(i),
         (None, None) => eyre::bail!("give --key FILE or --dev-account N"),
     };
     let mut da = zg_chain::DaParams::default();

@@ -23,33 +23,10 @@ use crate::broker::{Broker, BrokerConfig, ServiceSpec, start};
 use crate::upstream::ECHO_MODEL;
 
 /// A fresh temporary directory, removed on drop.
-#[derive(Debug)]
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "zg-compute-test-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use zg_primitives::runtime::TempDir;
 
 pub fn dev_signer(i: u32) -> PrivateKeySigner {
-    let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
-    PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
+    zg_chain::dev_account(i)
 }
 
 pub fn ether(n: u64) -> U256 {

@@ -2,7 +2,6 @@
 //! disperser on loopback ports, in this process.
 #![allow(missing_docs)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::node::Faults;
@@ -21,28 +20,7 @@ use zg_chain::{Genesis, NodeConfig as ChainNodeConfig, RunningChain};
 pub const EPOCH_BLOCKS: u64 = 200;
 
 /// A fresh temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "zg-da-test-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use zg_primitives::runtime::TempDir;
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -51,8 +29,7 @@ pub fn init_tracing() {
 }
 
 pub fn dev_signer(i: u32) -> PrivateKeySigner {
-    let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
-    PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
+    zg_chain::dev_account(i)
 }
 
 /// A change to the test chain's genesis.

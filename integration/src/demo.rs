@@ -273,11 +273,7 @@ async fn store_file(
         step: "storage",
         reason,
     };
-    let signer = zg_chain::dev_accounts(DEMO_STORAGE_ACCOUNT + 1)
-        .pop()
-        .map(|s| alloy::signers::local::PrivateKeySigner::from_bytes(&s.to_bytes()))
-        .ok_or_else(|| err("no dev account".into()))?
-        .map_err(|e| err(e.to_string()))?;
+    let signer = zg_chain::dev_account(DEMO_STORAGE_ACCOUNT);
     let node = zg_storage::NodeClient::new(&endpoints.storage).map_err(|e| err(e.to_string()))?;
     let up = zg_storage::Uploader::new(
         vec![node.clone()],
@@ -323,11 +319,7 @@ async fn chat_and_settle(
         step: "compute",
         reason,
     };
-    let key = zg_chain::dev_accounts(DEMO_COMPUTE_ACCOUNT + 1)
-        .pop()
-        .map(|s| alloy::signers::local::PrivateKeySigner::from_bytes(&s.to_bytes()))
-        .ok_or_else(|| err("no dev account".into()))?
-        .map_err(|e| err(e.to_string()))?;
+    let key = zg_chain::dev_account(DEMO_COMPUTE_ACCOUNT);
     let user = key.address();
     let chain = ProviderBuilder::new()
         .wallet(EthereumWallet::from(key.clone()))

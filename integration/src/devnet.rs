@@ -162,14 +162,6 @@ pub(crate) fn start_err(component: impl Into<String>) -> impl FnOnce(String) -> 
     move |reason| DevnetError::Start { component, reason }
 }
 
-/// The first `n` dev accounts, derived once (each derivation runs PBKDF2).
-fn dev_accounts(n: u32) -> Vec<PrivateKeySigner> {
-    zg_chain::dev_accounts(n)
-        .into_iter()
-        .map(|s| PrivateKeySigner::from_bytes(&s.to_bytes()).expect("valid key"))
-        .collect()
-}
-
 /// The derived parts of a devnet: accounts, keys and every component's settings. The
 /// in-process [`Devnet`] and the one-process-per-component stack
 /// ([`crate::processes::ProcessStack`]) build their components from the same plan.
@@ -190,11 +182,14 @@ impl Plan {
     /// Derives accounts and checks the settings.
     pub fn new(config: DevnetConfig) -> Result<Self, DevnetError> {
         let threshold = config.threshold()?;
-        let mut accounts = dev_accounts(FIRST_NODE_ACCOUNT + config.nodes as u32);
-        let node_accounts = accounts.split_off(FIRST_NODE_ACCOUNT as usize);
-        let disperser_account = accounts.swap_remove(DISPERSER_ACCOUNT as usize);
-        let compute_provider = accounts[COMPUTE_PROVIDER_ACCOUNT as usize].clone();
-        let compute_owner = accounts[COMPUTE_OWNER_ACCOUNT as usize].clone();
+        // Only the accounts the devnet uses (each derivation runs PBKDF2).
+        let dev = zg_chain::dev_account;
+        let node_accounts = (0..config.nodes as u32)
+            .map(|i| dev(FIRST_NODE_ACCOUNT + i))
+            .collect();
+        let disperser_account = dev(DISPERSER_ACCOUNT);
+        let compute_provider = dev(COMPUTE_PROVIDER_ACCOUNT);
+        let compute_owner = dev(COMPUTE_OWNER_ACCOUNT);
         // The module contracts' deployer: its own account, so its first three nonces (and
         // so the contract addresses) are the deployments'.
         let deployer =

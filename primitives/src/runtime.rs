@@ -1,5 +1,33 @@
-//! Process helpers shared by the binaries (feature `runtime`): logging setup and the
-//! shutdown signal.
+//! Process helpers shared by the binaries and test harnesses (feature `runtime`):
+//! logging setup, the shutdown signal and a self-removing temporary directory.
+
+use std::path::PathBuf;
+
+/// A directory removed (with its contents) on drop: a throwaway datadir.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh, unique directory under the system's temporary directory.
+    ///
+    /// # Panics
+    /// When it cannot be created (only tests and throwaway runs use it).
+    pub fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!("zg-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("creating a temporary directory");
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Installs the global `tracing` subscriber: `RUST_LOG` (default `info`), text or JSON
 /// lines (`format == "json"`). A second call is a no-op.

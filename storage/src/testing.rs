@@ -1,7 +1,6 @@
 //! Test harness (feature `test-utils`): a real chain and storage nodes on loopback ports.
 #![allow(missing_docs)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
@@ -13,33 +12,10 @@ use crate::client::{NodeClient, Uploader};
 use crate::node::{NodeConfig, StorageNode};
 
 /// A fresh temporary directory, removed on drop.
-#[derive(Debug)]
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "zg-storage-test-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use zg_primitives::runtime::TempDir;
 
 pub fn dev_signer(i: u32) -> PrivateKeySigner {
-    let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
-    PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
+    zg_chain::dev_account(i)
 }
 
 /// A chain (one block per transaction unless `block_time` is set) and storage nodes.

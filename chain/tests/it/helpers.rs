@@ -1,4 +1,3 @@
-use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy::network::EthereumWallet;
@@ -8,28 +7,7 @@ use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, NodeConfig, RunningChain};
 
 /// A fresh temporary directory, removed on drop.
-pub(crate) struct TempDir(pub(crate) PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "zg-chain-test-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub(crate) use zg_primitives::runtime::TempDir;
 
 pub(crate) fn dev_genesis() -> Genesis {
     let mut g = Genesis::default();
@@ -56,8 +34,7 @@ pub(crate) async fn start(dir: &TempDir, genesis: Genesis, block_time: Duration)
 }
 
 pub(crate) fn signer(i: u32) -> PrivateKeySigner {
-    let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
-    PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
+    zg_chain::dev_account(i)
 }
 
 pub(crate) fn provider(url: &str, who: PrivateKeySigner) -> DynProvider {

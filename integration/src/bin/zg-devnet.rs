@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use zg_integration::{
     Component, DemoEndpoints, Devnet, DevnetConfig, Plan, run_component, run_demo,
 };
-use zg_primitives::runtime::{init_tracing_with, shutdown_signal};
+use zg_primitives::runtime::{TempDir, init_tracing_with, shutdown_signal};
 
 /// The zg-da devnet: chain, DA nodes, disperser and op-plugin on loopback.
 #[derive(Debug, Parser)]
@@ -130,14 +130,6 @@ enum Cmd {
         #[arg(long = "disperser-url")]
         disperser_url: Option<String>,
     },
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[tokio::main]

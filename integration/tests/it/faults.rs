@@ -257,8 +257,7 @@ async fn process_byzantine_node() {
 }
 
 fn dev_key(i: u32) -> alloy::signers::local::PrivateKeySigner {
-    let s = zg_chain::dev_accounts(i + 1).pop().unwrap();
-    alloy::signers::local::PrivateKeySigner::from_bytes(&s.to_bytes()).unwrap()
+    zg_chain::dev_account(i)
 }
 
 async fn tx(
