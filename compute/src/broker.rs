@@ -316,7 +316,7 @@ fn router(inner: Arc<Inner>) -> Router {
 }
 
 async fn health(State(inner): State<Arc<Inner>>) -> Response {
-    let pending = inner.store.pending().map(|p| p.len()).unwrap_or(0);
+    let pending = inner.store.pending_count();
     axum::Json(json!({"ok": true, "provider": inner.chain.address, "unsettledRequests": pending}))
         .into_response()
 }
@@ -642,6 +642,7 @@ fn bill(
         fee,
         created_ms: now_ms(),
     })?;
+    inner.metrics.pending(inner.store.pending_count());
     if inner.store.unsettled(&user)? >= inner.config.settle_threshold {
         inner.settle_now.notify_one();
     }
@@ -910,8 +911,6 @@ async fn settle_once(inner: &Inner) -> Result<SettleReport, BrokerError> {
             .set_in_flight((!batch.is_empty()).then_some(batch.as_slice()))?;
     }
     inner.store.set_in_flight(None)?;
-    inner
-        .metrics
-        .pending(inner.store.pending().map(|p| p.len()).unwrap_or(0));
+    inner.metrics.pending(inner.store.pending_count());
     Ok(report)
 }

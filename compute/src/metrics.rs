@@ -117,8 +117,8 @@ impl Metrics {
             .inc();
     }
 
-    pub(crate) fn pending(&self, n: usize) {
-        self.pending.set(n as u64);
+    pub(crate) fn pending(&self, n: u64) {
+        self.pending.set(n);
     }
 
     /// The text exposition.

@@ -72,6 +72,7 @@ pub struct Store {
     lock: Arc<parking_lot::Mutex<()>>,
     next_id: Arc<AtomicU64>,
     owed: Arc<parking_lot::Mutex<HashMap<Address, U256>>>,
+    rows: Arc<AtomicU64>,
 }
 
 fn durable() -> WriteOptions {
@@ -93,10 +94,13 @@ impl Store {
             lock: Arc::default(),
             next_id: Arc::default(),
             owed: Arc::default(),
+            rows: Arc::default(),
         };
         let mut last = s.meta_u64(NEXT_ID)?;
         let mut owed: HashMap<Address, U256> = HashMap::new();
-        for r in s.pending()? {
+        let pending = s.pending()?;
+        s.rows.store(pending.len() as u64, Ordering::SeqCst);
+        for r in pending {
             last = last.max(r.id);
             *owed.entry(r.user).or_default() += r.fee;
         }
@@ -128,6 +132,7 @@ impl Store {
         // Owed before the row exists, so a settlement that removes the row right after
         // always finds the amount to take off.
         *self.owed.lock().entry(r.user).or_default() += r.fee;
+        self.rows.fetch_add(1, Ordering::SeqCst);
         let written = self.db.put_cf_opt(
             self.cf(REQUESTS),
             id.to_be_bytes(),
@@ -138,6 +143,7 @@ impl Store {
             let mut owed = self.owed.lock();
             let v = owed.entry(r.user).or_default();
             *v = v.saturating_sub(r.fee);
+            self.rows.fetch_sub(1, Ordering::SeqCst);
             return Err(e.into());
         }
         Ok(r)
@@ -151,6 +157,11 @@ impl Store {
             out.push(serde_json::from_slice(&v).map_err(|e| BrokerError::Store(e.to_string()))?);
         }
         Ok(out)
+    }
+
+    /// How many unsettled requests there are (without reading them).
+    pub fn pending_count(&self) -> u64 {
+        self.rows.load(Ordering::SeqCst)
     }
 
     /// Unsettled requests grouped by user.
@@ -200,6 +211,10 @@ impl Store {
             self.next_id.load(Ordering::SeqCst).to_be_bytes(),
         );
         self.db.write_opt(b, &durable())?;
+        self.rows.fetch_sub(removed.len() as u64, Ordering::SeqCst);
+        if carry.is_some() {
+            self.rows.fetch_add(1, Ordering::SeqCst);
+        }
         let mut owed = self.owed.lock();
         for (user, fee) in removed {
             let e = owed.entry(user).or_default();
@@ -279,6 +294,7 @@ mod tests {
         s.settle(&[1, 2], Some(req(3))).unwrap();
         let left = s.pending().unwrap();
         assert_eq!((left.len(), left[0].id, left[0].fee), (1, 3, U256::from(3)));
+        assert_eq!(s.pending_count(), 1);
         drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -300,6 +300,22 @@ async fn store_file(
     Ok((receipt.root, put, t.elapsed()))
 }
 
+/// `user`'s sub-account with `provider` in the serving module.
+pub async fn sub_account<P: alloy::providers::Provider>(
+    chain: &P,
+    user: alloy_primitives::Address,
+    provider: alloy_primitives::Address,
+) -> Result<zg_primitives::abi::IInferenceServing::Account, String> {
+    use alloy::network::TransactionBuilder;
+    use alloy_sol_types::SolCall;
+    use zg_primitives::abi::{IInferenceServing as S, SERVING_ADDRESS};
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .with_to(SERVING_ADDRESS)
+        .with_input(S::getAccountCall { user, provider }.abi_encode());
+    let out = chain.call(tx).await.map_err(|e| e.to_string())?;
+    S::getAccountCall::abi_decode_returns(&out).map_err(|e| e.to_string())
+}
+
 /// The 0G compute user flow: fund the ledger and the provider's sub-account, chat with
 /// a session token, and wait until the broker's settlement pays the fee on chain.
 async fn chat_and_settle(
@@ -311,10 +327,7 @@ async fn chat_and_settle(
     use alloy::rpc::types::TransactionRequest;
     use alloy_primitives::{Address, U256};
     use alloy_sol_types::SolCall;
-    use zg_primitives::abi::{
-        IInferenceServing as S, ILedgerManager as L, INFERENCE_SERVICE_NAME, LEDGER_ADDRESS,
-        SERVING_ADDRESS,
-    };
+    use zg_primitives::abi::{ILedgerManager as L, INFERENCE_SERVICE_NAME, LEDGER_ADDRESS};
     let err = |reason: String| DemoError::Step {
         step: "compute",
         reason,
@@ -373,18 +386,7 @@ async fn chat_and_settle(
     send(LEDGER_ADDRESS, transfer.abi_encode(), U256::ZERO)
         .await
         .map_err(|e| err(format!("transferFund: {e}")))?;
-    async fn account<P: Provider>(
-        chain: &P,
-        user: Address,
-        provider: Address,
-    ) -> Result<S::Account, String> {
-        let tx = TransactionRequest::default()
-            .with_to(SERVING_ADDRESS)
-            .with_input(S::getAccountCall { user, provider }.abi_encode());
-        let out = chain.call(tx).await.map_err(|e| e.to_string())?;
-        S::getAccountCall::abi_decode_returns(&out).map_err(|e| e.to_string())
-    }
-    let before = account(&chain, user, provider)
+    let before = sub_account(&chain, user, provider)
         .await
         .map_err(|e| err(format!("getAccount: {e}")))?;
     let api_key = zg_compute::SessionToken::ephemeral(
@@ -425,7 +427,7 @@ async fn chat_and_settle(
         + price("outputPrice") * tokens("completion_tokens");
     let t = Instant::now();
     loop {
-        let now = account(&chain, user, provider)
+        let now = sub_account(&chain, user, provider)
             .await
             .map_err(|e| err(format!("getAccount: {e}")))?;
         if now.nonce > before.nonce {

@@ -94,6 +94,10 @@ fn settlement(
     }
 }
 
+async fn account(p: &DynProvider, user: Address, provider: Address) -> S::Account {
+    call(p, SERVING_ADDRESS, S::getAccountCall { user, provider }).await
+}
+
 fn results(r: &alloy::rpc::types::TransactionReceipt) -> Vec<(Address, u8, U256)> {
     r.inner
         .logs()
@@ -241,15 +245,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
         L::ILedgerManagerErrors::InsufficientAvailableBalance(_)
     ));
     ok(&user, LEDGER_ADDRESS, transfer(ether(5), NAME), U256::ZERO).await;
-    let acct = call(
-        &user,
-        SERVING_ADDRESS,
-        S::getAccountCall {
-            user: u_addr,
-            provider: p_addr,
-        },
-    )
-    .await;
+    let acct = account(&user, u_addr, p_addr).await;
     assert_eq!(
         (
             acct.balance,
@@ -341,15 +337,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
         prov.get_balance(p_addr).await.unwrap(),
         prov_before + ether(1) - gas
     );
-    let acct = call(
-        &user,
-        SERVING_ADDRESS,
-        S::getAccountCall {
-            user: u_addr,
-            provider: p_addr,
-        },
-    )
-    .await;
+    let acct = account(&user, u_addr, p_addr).await;
     assert_eq!((acct.balance, acct.nonce), (ether(4), U256::from(20)));
     let ledger = call(&user, LEDGER_ADDRESS, L::getLedgerCall { user: u_addr }).await;
     assert_eq!(
@@ -374,15 +362,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
     }
     .abi_encode();
     ok(&user, LEDGER_ADDRESS, retrieve.clone(), U256::ZERO).await;
-    let acct = call(
-        &user,
-        SERVING_ADDRESS,
-        S::getAccountCall {
-            user: u_addr,
-            provider: p_addr,
-        },
-    )
-    .await;
+    let acct = account(&user, u_addr, p_addr).await;
     assert_eq!((acct.pendingRefund, acct.refunds.len()), (ether(4), 1));
     // Still locked: nothing released yet.
     ok(&user, LEDGER_ADDRESS, retrieve.clone(), U256::ZERO).await;
@@ -406,15 +386,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
     )
     .await;
     assert_eq!(results(&r), vec![(u_addr, 1, ether(1))]);
-    let acct = call(
-        &user,
-        SERVING_ADDRESS,
-        S::getAccountCall {
-            user: u_addr,
-            provider: p_addr,
-        },
-    )
-    .await;
+    let acct = account(&user, u_addr, p_addr).await;
     assert_eq!(
         (acct.balance, acct.pendingRefund, acct.refunds.len()),
         (U256::ZERO, U256::ZERO, 0)
@@ -433,15 +405,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
         (ledger.availableBalance, ledger.totalBalance),
         (ether(7), ether(7))
     );
-    let acct = call(
-        &user,
-        SERVING_ADDRESS,
-        S::getAccountCall {
-            user: u_addr,
-            provider: p_addr,
-        },
-    )
-    .await;
+    let acct = account(&user, u_addr, p_addr).await;
     assert_eq!(acct.balance, U256::ZERO);
 
     // A persistent token revoked now stays revoked through the account's deletion.
@@ -517,15 +481,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
     )
     .await;
     ok(&user, LEDGER_ADDRESS, transfer(ether(2), NAME), U256::ZERO).await;
-    let acct = call(
-        &user,
-        SERVING_ADDRESS,
-        S::getAccountCall {
-            user: u_addr,
-            provider: p_addr,
-        },
-    )
-    .await;
+    let acct = account(&user, u_addr, p_addr).await;
     assert_eq!((acct.balance, acct.nonce), (ether(2), U256::from(30)));
     assert!(acct.revokedBitmap.bit(7), "a revoked token stays revoked");
 
@@ -566,15 +522,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
         U256::ZERO,
     )
     .await;
-    let acct = call(
-        &user,
-        SERVING_ADDRESS,
-        S::getAccountCall {
-            user: u_addr,
-            provider: p_addr,
-        },
-    )
-    .await;
+    let acct = account(&user, u_addr, p_addr).await;
     assert_eq!(
         (acct.generation, acct.revokedBitmap),
         (U256::from(1), U256::ZERO)

@@ -281,20 +281,6 @@ async fn tx(
     assert!(r.status());
 }
 
-async fn sub_account(
-    p: &impl Provider,
-    user: alloy::primitives::Address,
-    provider: alloy::primitives::Address,
-) -> zg_primitives::abi::IInferenceServing::Account {
-    use alloy::network::TransactionBuilder;
-    use alloy::sol_types::SolCall;
-    use zg_primitives::abi::IInferenceServing as S;
-    let t = alloy::rpc::types::TransactionRequest::default()
-        .with_to(zg_primitives::abi::SERVING_ADDRESS)
-        .with_input(S::getAccountCall { user, provider }.abi_encode());
-    S::getAccountCall::abi_decode_returns(&p.call(t).await.unwrap()).unwrap()
-}
-
 /// The storage node and the compute broker as processes: a file is stored and a chat
 /// billed, then both and the chain are SIGKILLed and restarted: the file downloads
 /// byte-identical, and the billed fee is settled on chain exactly once.
@@ -407,7 +393,9 @@ async fn process_faults_storage_and_compute() {
     // The fee is settled once: the sub-account pays exactly it.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let a = sub_account(&chain, user, provider).await;
+        let a = zg_integration::demo::sub_account(&chain, user, provider)
+            .await
+            .unwrap();
         if a.nonce > U256::ZERO {
             assert_eq!(a.balance, ether - fee, "charged exactly the fee, once");
             break;
