@@ -63,34 +63,24 @@ impl ChainClient {
         C::abi_decode_returns(&out).map_err(|e| unavailable(format!("{}: {e}", C::SIGNATURE)))
     }
 
-    async fn send<C: SolCall>(
+    /// Sends a call to the serving contract; its pending transaction once the node took it.
+    async fn submit<C: SolCall>(
         &self,
         c: C,
         value: U256,
-    ) -> Result<alloy::rpc::types::TransactionReceipt, BrokerError> {
+    ) -> Result<alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>, BrokerError>
+    {
         let tx = TransactionRequest::default()
             .with_to(self.serving)
             .with_value(value)
             .with_input(Bytes::from(c.abi_encode()));
-        let receipt = self
-            .provider
+        self.provider
             .send_transaction(tx)
             .await
             .map_err(|e| match e.as_error_resp() {
                 Some(r) => BrokerError::InvalidInput(format!("{}: {}", C::SIGNATURE, r.message)),
                 None => unavailable(e),
-            })?
-            .get_receipt()
-            .await
-            .map_err(unavailable)?;
-        if !receipt.status() {
-            return Err(BrokerError::InvalidInput(format!(
-                "{} reverted in {}",
-                C::SIGNATURE,
-                receipt.transaction_hash
-            )));
-        }
-        Ok(receipt)
+            })
     }
 
     /// This provider's service, if registered.
@@ -133,8 +123,18 @@ impl ChainClient {
         } else {
             stake
         };
-        self.send(S::addOrUpdateServiceCall { params }, value)
-            .await?;
+        let receipt = self
+            .submit(S::addOrUpdateServiceCall { params }, value)
+            .await?
+            .get_receipt()
+            .await
+            .map_err(unavailable)?;
+        if !receipt.status() {
+            return Err(BrokerError::InvalidInput(format!(
+                "addOrUpdateService reverted in {}",
+                receipt.transaction_hash
+            )));
+        }
         Ok(())
     }
 
@@ -144,21 +144,9 @@ impl ChainClient {
         &self,
         items: Vec<S::TEESettlementData>,
     ) -> Result<alloy_primitives::B256, BrokerError> {
-        let tx = TransactionRequest::default()
-            .with_to(self.serving)
-            .with_input(Bytes::from(
-                S::settleFeesWithTEECall { settlements: items }.abi_encode(),
-            ));
-        let pending =
-            self.provider
-                .send_transaction(tx)
-                .await
-                .map_err(|e| match e.as_error_resp() {
-                    Some(r) => {
-                        BrokerError::InvalidInput(format!("settleFeesWithTEE: {}", r.message))
-                    }
-                    None => unavailable(e),
-                })?;
+        let pending = self
+            .submit(S::settleFeesWithTEECall { settlements: items }, U256::ZERO)
+            .await?;
         Ok(*pending.tx_hash())
     }
 
