@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, NodeConfig};
-use zg_primitives::runtime::{init_tracing, shutdown_signal};
+use zg_node_kit::LogArgs;
+use zg_node_kit::runtime::shutdown_signal;
 
 /// The bundled EVM chain node with the DA modules.
 #[derive(Debug, Parser)]
@@ -57,9 +58,8 @@ struct Args {
     /// Largest JSON-RPC request body in bytes.
     #[arg(long = "http.max-body", env = "ZG_CHAIN_HTTP_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
     max_body: usize,
-    /// Log format: text or json.
-    #[arg(long = "log.format", env = "ZG_LOG_FORMAT", default_value = "text")]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,7 +161,7 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let args = Args::parse();
-    init_tracing(&args.log_format);
+    args.log.init();
     if let Some(Command::Deploy(d)) = args.command {
         return deploy(d).await;
     }

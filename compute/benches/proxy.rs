@@ -17,8 +17,8 @@ use alloy_primitives::U256;
 use alloy_sol_types::SolCall;
 use serde_json::{Value, json};
 use zg_compute::SessionToken;
-use zg_compute::testing::*;
 use zg_primitives::abi::{ILedgerManager as L, INFERENCE_SERVICE_NAME, LEDGER_ADDRESS};
+use zg_testkit::compute::*;
 
 fn body() -> Value {
     json!({"messages": [{"role": "user", "content": "measure the broker overhead please"}]})

@@ -9,9 +9,6 @@ mod store;
 pub mod token;
 pub mod upstream;
 
-#[cfg(feature = "test-utils")]
-pub mod testing;
-
 pub use broker::{
     BILLED_ROUTES, Broker, BrokerConfig, SETTLEMENT_BATCH, ServiceSpec, SettleReport, start,
 };

@@ -10,21 +10,16 @@ use clap::{Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_compute::{BrokerConfig, ServiceSpec, SessionToken};
+use zg_node_kit::runtime::shutdown_signal;
+use zg_node_kit::{ChainRpcArgs, LogArgs};
 use zg_primitives::abi::SERVING_ADDRESS;
-use zg_primitives::runtime::{init_tracing, shutdown_signal};
 
 /// 0G-compatible compute provider broker.
 #[derive(Debug, Parser)]
 #[command(name = "zg-compute-broker", version, about)]
 struct Cli {
-    /// Log format: text or json.
-    #[arg(
-        long = "log.format",
-        env = "ZG_LOG_FORMAT",
-        default_value = "text",
-        global = true
-    )]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -72,13 +67,8 @@ struct ServeArgs {
         default_value = "./data/compute-broker"
     )]
     datadir: PathBuf,
-    /// Chain JSON-RPC endpoint.
-    #[arg(
-        long = "chain.rpc",
-        env = "ZG_COMPUTE_CHAIN_RPC",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    chain_rpc: String,
+    #[command(flatten)]
+    chain: ChainRpcArgs,
     /// The inference-serving contract (the bundled chain's module by default).
     #[arg(long = "serving.address", env = "ZG_COMPUTE_SERVING_ADDRESS", default_value_t = SERVING_ADDRESS)]
     serving: Address,
@@ -204,7 +194,7 @@ fn tee_key_file(path: &Path) -> eyre::Result<PrivateKeySigner> {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
+    cli.log.init();
     match cli.cmd {
         Cmd::EchoUpstream { addr } => {
             let listener = tokio::net::TcpListener::bind(&addr)
@@ -248,7 +238,7 @@ async fn main() -> eyre::Result<()> {
                 .unwrap_or_else(|| format!("http://{}", listener.local_addr().expect("bound")));
             let mut c = BrokerConfig::new(
                 a.datadir.clone(),
-                a.chain_rpc.clone(),
+                a.chain.chain_rpc.clone(),
                 provider_key,
                 tee_key,
                 a.upstream_url.clone(),

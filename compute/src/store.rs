@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy_primitives::{Address, U256};
-use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{DB, IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
+use zg_node_kit::db::{self, durable};
 
 use crate::error::BrokerError;
 
@@ -75,22 +76,12 @@ pub struct Store {
     rows: Arc<AtomicU64>,
 }
 
-fn durable() -> WriteOptions {
-    let mut w = WriteOptions::default();
-    w.set_sync(true);
-    w
-}
-
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path) -> Result<Self, BrokerError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        let cfs = [REQUESTS, META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let db = db::open_with(path, &[REQUESTS, META], rocksdb::DBCompressionType::None)?;
         let mut s = Self {
-            db: Arc::new(db),
+            db,
             lock: Arc::default(),
             next_id: Arc::default(),
             owed: Arc::default(),
@@ -110,7 +101,7 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(name).expect("column family opened")
+        db::cf(&self.db, name)
     }
 
     fn meta_u64(&self, key: &[u8]) -> Result<u64, BrokerError> {

@@ -17,6 +17,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolInterface};
 use parking_lot::Mutex;
+use zg_node_kit::tx::{self, TxError};
 use zg_primitives::abi::{
     DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS, IDAEntrance, IDASampling,
     IDASigners,
@@ -140,6 +141,33 @@ impl ModuleArgs {
     }
 }
 
+/// Command-line flags of a DA component's chain connection: the endpoint, the receipt
+/// wait and the module addresses.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ChainArgs {
+    #[command(flatten)]
+    rpc: zg_node_kit::ChainRpcArgs,
+    /// Seconds to wait for a transaction receipt.
+    #[arg(
+        long = "chain.receipt-timeout",
+        env = "ZG_CHAIN_RECEIPT_TIMEOUT",
+        default_value_t = 60
+    )]
+    receipt_timeout: u64,
+    #[command(flatten)]
+    modules: ModuleArgs,
+}
+
+impl ChainArgs {
+    /// The chain client settings these flags describe.
+    pub fn config(&self) -> ChainConfig {
+        let mut c = ChainConfig::new(self.rpc.chain_rpc.clone());
+        c.receipt_timeout = Duration::from_secs(self.receipt_timeout);
+        c.modules = self.modules.addresses();
+        c
+    }
+}
+
 impl Default for ModuleAddresses {
     fn default() -> Self {
         Self {
@@ -163,9 +191,6 @@ impl ChainConfig {
         }
     }
 }
-
-/// How often a pending transaction's receipt is polled.
-const RECEIPT_POLL: Duration = Duration::from_millis(20);
 
 /// A quorum and when its details were fetched.
 type CachedQuorum = (Instant, Arc<Quorum>);
@@ -258,57 +283,36 @@ impl ChainClient {
     }
 
     async fn call<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, ChainClientError> {
-        let tx = TransactionRequest::default()
-            .with_to(to)
-            .with_input(Bytes::from(call.abi_encode()));
-        let out = self.inner.provider.call(tx).await.map_err(rpc_err)?;
-        C::abi_decode_returns(&out)
-            .map_err(|e| ChainClientError::Decode(format!("{}: {e}", C::SIGNATURE)))
+        tx::call(&self.inner.provider, to, &call)
+            .await
+            .map_err(chain_err)
     }
 
-    /// Sends a transaction calling `call` and waits for its receipt; a revert (at
-    /// estimation or execution) is [`ChainClientError::Reverted`].
-    async fn send<C: SolCall>(&self, to: Address, call: C) -> Result<B256, ChainClientError> {
-        if self.inner.account.is_none() {
-            return Err(ChainClientError::Config("no signing account".into()));
-        }
-        let tx = TransactionRequest::default()
-            .with_to(to)
-            .with_input(Bytes::from(call.abi_encode()));
+    /// Sends a transaction calling `call` (with `value` attached) and waits for its
+    /// receipt; a revert (at estimation or execution) is [`ChainClientError::Reverted`].
+    async fn send_value<C: SolCall>(
+        &self,
+        to: Address,
+        call: C,
+        value: U256,
+    ) -> Result<B256, ChainClientError> {
+        self.require_account()?;
         let _guard = self.inner.tx_lock.lock().await;
-        let pending = self
-            .inner
-            .provider
-            .send_transaction(tx)
-            .await
-            .map_err(rpc_err)?;
-        let hash = *pending.tx_hash();
-        let deadline = Instant::now() + self.inner.config.receipt_timeout;
-        loop {
-            if let Some(r) = self
-                .inner
-                .provider
-                .get_transaction_receipt(hash)
-                .await
-                .map_err(rpc_err)?
-            {
-                return if r.status() {
-                    Ok(hash)
-                } else {
-                    Err(ChainClientError::Reverted(format!(
-                        "{} transaction {hash} reverted",
-                        C::SIGNATURE
-                    )))
-                };
-            }
-            if Instant::now() >= deadline {
-                return Err(ChainClientError::Timeout(format!(
-                    "no receipt for {hash} within {:?}",
-                    self.inner.config.receipt_timeout
-                )));
-            }
-            tokio::time::sleep(RECEIPT_POLL).await;
-        }
+        let receipt = tx::send_call(
+            &self.inner.provider,
+            to,
+            &call,
+            value,
+            self.inner.config.receipt_timeout,
+        )
+        .await
+        .map_err(chain_err)?;
+        Ok(receipt.transaction_hash)
+    }
+
+    /// [`Self::send_value`] without value.
+    async fn send<C: SolCall>(&self, to: Address, call: C) -> Result<B256, ChainClientError> {
+        self.send_value(to, call, U256::ZERO).await
     }
 
     /// Current epoch.
@@ -547,25 +551,12 @@ impl ChainClient {
 
     /// Deposits `amount` wei from this client's account.
     pub async fn deposit(&self, amount: U256) -> Result<B256, ChainClientError> {
-        self.require_account()?;
-        let tx = TransactionRequest::default()
-            .with_to(self.inner.config.modules.entrance)
-            .with_value(amount)
-            .with_input(Bytes::from(IDAEntrance::depositCall {}.abi_encode()));
-        let _guard = self.inner.tx_lock.lock().await;
-        let receipt = self
-            .inner
-            .provider
-            .send_transaction(tx)
-            .await
-            .map_err(rpc_err)?
-            .get_receipt()
-            .await
-            .map_err(|e| ChainClientError::Rpc(e.to_string()))?;
-        if !receipt.status() {
-            return Err(ChainClientError::Reverted("deposit reverted".into()));
-        }
-        Ok(receipt.transaction_hash)
+        self.send_value(
+            self.inner.config.modules.entrance,
+            IDAEntrance::depositCall {},
+            amount,
+        )
+        .await
     }
 
     /// Anchors certified commitments in one transaction.
@@ -672,17 +663,24 @@ fn describe_revert(data: &[u8]) -> Option<String> {
 }
 
 fn rpc_err(e: alloy::transports::TransportError) -> ChainClientError {
-    if let Some(resp) = e.as_error_resp() {
-        let detail = resp
-            .as_revert_data()
-            .and_then(|d| describe_revert(&d))
-            .unwrap_or_default();
-        if resp.as_revert_data().is_some() || resp.message.contains("revert") {
-            return ChainClientError::Reverted(format!("{} {detail}", resp.message));
+    chain_err(TxError::from_transport(e))
+}
+
+/// A chain call's failure, with a module revert decoded into its error's name.
+fn chain_err(e: TxError) -> ChainClientError {
+    match e {
+        TxError::Unavailable(m) => ChainClientError::Unavailable(m),
+        TxError::Rpc(m) => ChainClientError::Rpc(m),
+        TxError::Reverted { message, data } => {
+            let detail = data
+                .as_ref()
+                .and_then(|d| describe_revert(d))
+                .unwrap_or_default();
+            ChainClientError::Reverted(format!("{message} {detail}").trim_end().to_string())
         }
-        return ChainClientError::Rpc(format!("{} (code {})", resp.message, resp.code));
+        e @ TxError::Timeout { .. } => ChainClientError::Timeout(e.to_string()),
+        TxError::Decode(m) => ChainClientError::Decode(m),
     }
-    ChainClientError::Unavailable(e.to_string())
 }
 
 #[cfg(test)]

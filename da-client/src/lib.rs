@@ -1,12 +1,17 @@
 #![doc = include_str!("../README.md")]
 
 pub mod chain;
+pub mod disperse;
 pub mod error;
 pub mod net;
 pub mod retrieval;
 
 pub use chain::{
-    ChainClient, ChainConfig, ModuleAddresses, ModuleArgs, Quorum, QuorumMember, SampleRound,
+    ChainArgs, ChainClient, ChainConfig, ModuleAddresses, ModuleArgs, Quorum, QuorumMember,
+    SampleRound,
+};
+pub use disperse::{
+    BlobRecord, BlobStatus, Disperse, DisperseFailure, FailureKind, PendingAnchor, RemoteDisperser,
 };
 pub use error::{ChainClientError, NetError, RetrieveError};
 pub use net::{Frame, InboundHandler, NetConfig, Network};

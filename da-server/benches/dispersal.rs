@@ -11,9 +11,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zg_da_server::testing::{Cluster, ClusterOptions, payload, percentile, write_bench_report};
 use zg_da_server::{BlobStatus, Disperser};
 use zg_primitives::{CellCheck, Certificate, Kzg, encode};
+use zg_testkit::da::{Cluster, ClusterOptions, payload, percentile, write_bench_report};
 
 async fn put(d: &Disperser, data: Vec<u8>) -> Certificate {
     let rec = d.submit(data).await.unwrap();

@@ -1,31 +1,12 @@
 //! Error types, classified by how the caller should react. The client-side errors
 //! (chain, libp2p, retrieval) live in `zg-da-client` and are re-exported here.
 
+use zg_da_client::disperse::{DisperseFailure, FailureKind};
 use zg_primitives::{CodecError, EncodeError};
 
 pub use zg_da_client::error::{ChainClientError, NetError, RetrieveError};
 
-/// A local store (rocksdb) failed: fatal for the request, the process should report it.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// RocksDB error.
-    #[error("rocksdb: {0}")]
-    Db(String),
-    /// A stored record did not decode (corruption or an incompatible version).
-    #[error("corrupt record {key}: {reason}")]
-    Corrupt {
-        /// Key of the record.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl From<rocksdb::Error> for StoreError {
-    fn from(e: rocksdb::Error) -> Self {
-        Self::Db(e.to_string())
-    }
-}
+pub use zg_node_kit::StoreError;
 
 /// A dispersal failed or was refused.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,6 +32,26 @@ pub enum DisperseError {
     /// The disperser is shutting down.
     #[error("shutting down")]
     Shutdown,
+}
+
+impl DisperseError {
+    /// How a client should react: the one classification behind the API's HTTP status,
+    /// the failed record's `failure` and the embedded [`zg_da_client::Disperse`] answer.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Payload(CodecError::PayloadTooLarge { .. }) => FailureKind::TooLarge,
+            Self::Payload(_) => FailureKind::InvalidInput,
+            Self::NoQuorum(_) | Self::Anchor(_) | Self::Chain(_) | Self::Shutdown => {
+                FailureKind::RetryLater
+            }
+            Self::Encode(_) | Self::Store(_) => FailureKind::CannotCertify,
+        }
+    }
+
+    /// This error as a client-facing failure.
+    pub fn to_failure(&self) -> DisperseFailure {
+        DisperseFailure::new(self.kind(), self.to_string())
+    }
 }
 
 impl From<EncodeError> for DisperseError {

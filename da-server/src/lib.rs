@@ -1,17 +1,13 @@
 #![doc = include_str!("../README.md")]
 
-pub mod db;
 pub mod disperser;
 pub mod error;
-pub mod http_body;
 pub mod keys;
 pub mod metrics;
 pub mod node;
 
 // The client side lives in zg-da-client (no RocksDB); re-exported under the same paths.
 pub use zg_da_client::{chain, net, retrieval};
-#[cfg(feature = "test-utils")]
-pub mod testing;
 
 pub use chain::{
     ChainClient, ChainConfig, ModuleAddresses, ModuleArgs, Quorum, QuorumMember, SampleRound,

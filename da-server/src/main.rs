@@ -7,10 +7,9 @@ use alloy_primitives::U256;
 use clap::{Args, Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
-use zg_da_server::{
-    AccessConfig, ChainConfig, ClientToken, DisperserConfig, NetConfig, NodeConfig, NodeKeys,
-};
-use zg_primitives::runtime::{init_tracing, shutdown_signal};
+use zg_da_client::ChainArgs;
+use zg_da_server::{AccessConfig, ClientToken, DisperserConfig, NetConfig, NodeConfig, NodeKeys};
+use zg_node_kit::{LogArgs, until_shutdown};
 
 /// DA node and disperser of the zg-da stack.
 #[derive(Debug, Parser)]
@@ -18,14 +17,8 @@ use zg_primitives::runtime::{init_tracing, shutdown_signal};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log format: text or json.
-    #[arg(
-        long = "log.format",
-        env = "ZG_LOG_FORMAT",
-        default_value = "text",
-        global = true
-    )]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,35 +33,6 @@ enum Command {
         #[arg(long = "out", env = "ZG_DA_KEYGEN_OUT")]
         out: PathBuf,
     },
-}
-
-#[derive(Debug, Args)]
-struct ChainArgs {
-    /// Chain JSON-RPC endpoint.
-    #[arg(
-        long = "chain.rpc",
-        env = "ZG_DA_CHAIN_RPC",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    rpc: String,
-    /// Seconds to wait for a transaction receipt.
-    #[arg(
-        long = "chain.receipt-timeout",
-        env = "ZG_DA_CHAIN_RECEIPT_TIMEOUT",
-        default_value_t = 60
-    )]
-    receipt_timeout: u64,
-    #[command(flatten)]
-    modules: zg_da_server::ModuleArgs,
-}
-
-impl ChainArgs {
-    fn config(&self) -> ChainConfig {
-        let mut c = ChainConfig::new(self.rpc.clone());
-        c.receipt_timeout = Duration::from_secs(self.receipt_timeout);
-        c.modules = self.modules.addresses();
-        c
-    }
 }
 
 #[derive(Debug, Args)]
@@ -251,7 +215,7 @@ struct DisperserArgs {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
+    cli.log.init();
     match cli.command {
         Command::Keygen { out } => {
             let keys = NodeKeys::generate();
@@ -297,12 +261,10 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
         node.socket,
         node.http_addr
     );
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
-        _ = node.cancelled() => {}
-    }
+    let outcome = until_shutdown(node.failed()).await;
+    tracing::info!("shutting down");
     node.shutdown().await?;
-    Ok(())
+    Ok(outcome?)
 }
 
 async fn run_disperser(args: DisperserArgs) -> eyre::Result<()> {
@@ -338,8 +300,8 @@ async fn run_disperser(args: DisperserArgs) -> eyre::Result<()> {
         "zg-da-server disperser listening on http://{}",
         running.http_addr
     );
-    shutdown_signal().await;
+    let outcome = until_shutdown(running.failed()).await;
     tracing::info!("shutting down");
     running.shutdown().await?;
-    Ok(())
+    Ok(outcome?)
 }

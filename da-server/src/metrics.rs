@@ -2,18 +2,15 @@
 
 use std::sync::Arc;
 
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use parking_lot::Mutex;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// A label set with one `result` (or `reason`) label.
-pub type Labels = Vec<(&'static str, String)>;
+pub use zg_node_kit::metrics::{Labels, render_registry, result};
 
 /// Metrics of a DA node.
 #[derive(Debug)]
@@ -201,25 +198,4 @@ impl DisperserMetrics {
     pub fn render(&self) -> Response {
         render_registry(&self.registry.lock())
     }
-}
-
-/// Renders a registry in the OpenMetrics text format as an HTTP response.
-pub fn render_registry(registry: &Registry) -> Response {
-    let mut body = String::new();
-    match encode(&mut body, registry) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-/// One `result` label.
-pub fn result(v: impl Into<String>) -> Labels {
-    vec![("result", v.into())]
 }

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use tokio::net::TcpListener;
-use zg_primitives::runtime::shutdown_signal;
+use zg_da_server::node::HandlerLayer;
+use zg_node_kit::runtime::shutdown_signal;
 
 use crate::devnet::{DevnetError, Plan, start_err, stop_err};
 
@@ -22,8 +23,6 @@ pub enum Component {
         index: usize,
         /// Fixed libp2p port, so a restarted node is found at its published socket.
         p2p_port: u16,
-        /// Misbehave: serve corrupted cells and sign garbage.
-        byzantine: bool,
     },
     /// The disperser, API on `addr`.
     Disperser,
@@ -55,6 +54,18 @@ pub async fn run_component(
     rpc: Option<String>,
     addr: SocketAddr,
 ) -> Result<(), DevnetError> {
+    run_component_with(plan, component, rpc, addr, None).await
+}
+
+/// [`run_component`], a DA node's request handler wrapped by `layer` (a fault test's
+/// misbehaving node; ignored by the other components).
+pub async fn run_component_with(
+    plan: Plan,
+    component: Component,
+    rpc: Option<String>,
+    addr: SocketAddr,
+    layer: Option<HandlerLayer>,
+) -> Result<(), DevnetError> {
     let need_rpc = || {
         rpc.clone()
             .ok_or_else(|| DevnetError::Config("--rpc is required".into()))
@@ -78,21 +89,10 @@ pub async fn run_component(
                 .await
                 .map_err(|e| stop_err("chain")(e.to_string()))
         }
-        Component::Node {
-            index,
-            p2p_port,
-            byzantine,
-        } => {
+        Component::Node { index, p2p_port } => {
             let rpc = need_rpc()?;
-            let mut nc = plan.node_config(index, &rpc, p2p_port);
-            if byzantine {
-                nc.faults = zg_da_server::node::Faults {
-                    corrupt_cells: true,
-                    garbage_signature: true,
-                    forget_columns: false,
-                };
-            }
-            let node = plan.start_node(nc, index, listener).await?;
+            let nc = plan.node_config(index, &rpc, p2p_port);
+            let node = plan.start_node_with(nc, index, listener, layer).await?;
             ready(serde_json::json!({
                 "address": node.service.address(),
                 "socket": node.socket,

@@ -306,14 +306,14 @@ pub async fn sub_account<P: alloy::providers::Provider>(
     user: alloy_primitives::Address,
     provider: alloy_primitives::Address,
 ) -> Result<zg_primitives::abi::IInferenceServing::Account, String> {
-    use alloy::network::TransactionBuilder;
-    use alloy_sol_types::SolCall;
     use zg_primitives::abi::{IInferenceServing as S, SERVING_ADDRESS};
-    let tx = alloy::rpc::types::TransactionRequest::default()
-        .with_to(SERVING_ADDRESS)
-        .with_input(S::getAccountCall { user, provider }.abi_encode());
-    let out = chain.call(tx).await.map_err(|e| e.to_string())?;
-    S::getAccountCall::abi_decode_returns(&out).map_err(|e| e.to_string())
+    zg_node_kit::tx::call(
+        chain,
+        SERVING_ADDRESS,
+        &S::getAccountCall { user, provider },
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The 0G compute user flow: fund the ledger and the provider's sub-account, chat with
@@ -322,11 +322,10 @@ async fn chat_and_settle(
     endpoints: &DemoEndpoints,
     http: &reqwest::Client,
 ) -> Result<(String, alloy_primitives::U256, Duration, Duration), DemoError> {
-    use alloy::network::{EthereumWallet, TransactionBuilder};
-    use alloy::providers::{Provider, ProviderBuilder};
-    use alloy::rpc::types::TransactionRequest;
+    use alloy::network::EthereumWallet;
+    use alloy::providers::ProviderBuilder;
     use alloy_primitives::{Address, U256};
-    use alloy_sol_types::SolCall;
+    use zg_node_kit::tx::send_call;
     use zg_primitives::abi::{ILedgerManager as L, INFERENCE_SERVICE_NAME, LEDGER_ADDRESS};
     let err = |reason: String| DemoError::Step {
         step: "compute",
@@ -350,42 +349,24 @@ async fn chat_and_settle(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| err(format!("no provider in {svc}")))?;
     let ether = U256::from(10u64).pow(U256::from(18));
-    let send = |to: Address, data: Vec<u8>, value: U256| {
-        let chain = &chain;
-        async move {
-            let tx = TransactionRequest::default()
-                .with_to(to)
-                .with_input(data)
-                .with_value(value);
-            let r = chain
-                .send_transaction(tx)
-                .await
-                .map_err(|e| e.to_string())?
-                .get_receipt()
-                .await
-                .map_err(|e| e.to_string())?;
-            if r.status() {
-                Ok(())
-            } else {
-                Err(format!("{} reverted", r.transaction_hash))
-            }
-        }
-    };
-    send(
+    let timeout = Duration::from_secs(60);
+    send_call(
+        &chain,
         LEDGER_ADDRESS,
-        L::depositFundCall {}.abi_encode(),
+        &L::depositFundCall {},
         ether * U256::from(2),
+        timeout,
     )
     .await
-    .map_err(|e| err(format!("depositFund: {e}")))?;
+    .map_err(|e| err(e.to_string()))?;
     let transfer = L::transferFundCall {
         provider,
         serviceName: INFERENCE_SERVICE_NAME.into(),
         amount: ether,
     };
-    send(LEDGER_ADDRESS, transfer.abi_encode(), U256::ZERO)
+    send_call(&chain, LEDGER_ADDRESS, &transfer, U256::ZERO, timeout)
         .await
-        .map_err(|e| err(format!("transferFund: {e}")))?;
+        .map_err(|e| err(e.to_string()))?;
     let before = sub_account(&chain, user, provider)
         .await
         .map_err(|e| err(format!("getAccount: {e}")))?;

@@ -17,6 +17,8 @@ use zg_da_server::{
 use zg_op_plugin::{PluginConfig, RunningPlugin, UpstreamConfig};
 use zg_sampler::{ClientConfig, RunningSampler, SamplerConfig};
 
+/// How long the devnet waits for a setup transaction's receipt.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Dev account (index in the dev mnemonic) of the disperser.
 pub const DISPERSER_ACCOUNT: u32 = 9;
 /// Dev account of the compute provider (its broker registers the devnet's service).
@@ -164,7 +166,7 @@ pub(crate) fn start_err(component: impl Into<String>) -> impl FnOnce(String) -> 
 
 /// The derived parts of a devnet: accounts, keys and every component's settings. The
 /// in-process [`Devnet`] and the one-process-per-component stack
-/// ([`crate::processes::ProcessStack`]) build their components from the same plan.
+/// (the fault tests' process stack) build their components from the same plan.
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// The settings.
@@ -358,7 +360,18 @@ impl Plan {
         i: usize,
         http: TcpListener,
     ) -> Result<RunningNode, DevnetError> {
-        zg_da_server::node::start(nc, http, CancellationToken::new())
+        self.start_node_with(nc, i, http, None).await
+    }
+
+    /// [`Plan::start_node`] with the node's request handler wrapped by `layer`.
+    pub async fn start_node_with(
+        &self,
+        nc: NodeConfig,
+        i: usize,
+        http: TcpListener,
+        layer: Option<zg_da_server::node::HandlerLayer>,
+    ) -> Result<RunningNode, DevnetError> {
+        zg_da_server::node::start_with(nc, http, CancellationToken::new(), layer)
             .await
             .map_err(|e| start_err(format!("node {i}"))(e.to_string()))
     }
@@ -467,35 +480,21 @@ impl Plan {
                 self.compute_owner.clone(),
             ))
             .connect_http(rpc.parse().map_err(|e| err(format!("{rpc}: {e}")))?);
-        use alloy::network::TransactionBuilder;
-        use alloy_sol_types::SolCall;
-        let svc = zg_primitives::abi::IInferenceServing::getServiceCall {
+        use zg_primitives::abi::{IInferenceServing as S, SERVING_ADDRESS};
+        let svc = S::getServiceCall {
             provider: broker.provider(),
         };
-        let tx = alloy::rpc::types::TransactionRequest::default()
-            .with_to(zg_primitives::abi::SERVING_ADDRESS)
-            .with_input(svc.abi_encode());
-        let out = owner.call(tx).await.map_err(|e| err(e.to_string()))?;
-        let acked = zg_primitives::abi::IInferenceServing::getServiceCall::abi_decode_returns(&out)
+        let acked = zg_node_kit::tx::call(&owner, SERVING_ADDRESS, &svc)
+            .await
             .map(|s| s.teeSignerAcknowledged)
             .unwrap_or(false);
         if !acked {
-            let ack = zg_primitives::abi::IInferenceServing::acknowledgeTEESignerByOwnerCall {
+            let ack = S::acknowledgeTEESignerByOwnerCall {
                 provider: broker.provider(),
             };
-            let tx = alloy::rpc::types::TransactionRequest::default()
-                .with_to(zg_primitives::abi::SERVING_ADDRESS)
-                .with_input(ack.abi_encode());
-            let r = owner
-                .send_transaction(tx)
+            zg_node_kit::tx::send_call(&owner, SERVING_ADDRESS, &ack, U256::ZERO, RECEIPT_TIMEOUT)
                 .await
-                .map_err(|e| err(e.to_string()))?
-                .get_receipt()
-                .await
-                .map_err(|e| err(e.to_string()))?;
-            if !r.status() {
-                return Err(err("acknowledging the TEE signer reverted".into()));
-            }
+                .map_err(|e| err(format!("acknowledging the TEE signer: {e}")))?;
         }
         Ok(broker)
     }

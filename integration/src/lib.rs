@@ -3,9 +3,7 @@
 pub mod component;
 pub mod demo;
 pub mod devnet;
-pub mod processes;
 
-pub use component::{Component, run_component};
+pub use component::{Component, run_component, run_component_with};
 pub use demo::{DemoEndpoints, DemoReport, run_demo};
 pub use devnet::{Devnet, DevnetConfig, DevnetError, Plan};
-pub use processes::{Proc, ProcessStack};

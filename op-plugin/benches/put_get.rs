@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 use alloy::transports::http::reqwest;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use zg_da_server::testing::{
-    Cluster, ClusterOptions, TempDir, payload, percentile, write_bench_report,
-};
 use zg_da_server::{ChainConfig, NetConfig};
 use zg_op_plugin::{Frame, PluginConfig, RunningPlugin, UpstreamConfig, encode_frames};
+use zg_testkit::da::{Cluster, ClusterOptions, TempDir, payload, percentile, write_bench_report};
 
 const FRAME_BYTES: usize = 120_000;
 const BLOCK_TIME: Duration = Duration::from_secs(1);
@@ -171,7 +169,7 @@ fn main() {
         }
         report.insert("frame_bytes".into(), json!(FRAME_BYTES));
         report.insert("block_time_ms".into(), json!(BLOCK_TIME.as_millis() as u64));
-        report.insert("da_nodes".into(), json!(zg_da_server::testing::NODES));
+        report.insert("da_nodes".into(), json!(zg_testkit::da::NODES));
         write_bench_report("op-plugin", &serde_json::Value::Object(report));
         getter.shutdown().await.unwrap();
         putter.shutdown().await.unwrap();

@@ -1,7 +1,8 @@
 //! Errors of the plugin, classified by how op-batcher and op-node should react; each
 //! maps to one HTTP status.
 
-use zg_da_server::{RetrieveError, StoreError};
+use zg_da_client::{DisperseFailure, FailureKind, RetrieveError};
+use zg_node_kit::StoreError;
 use zg_primitives::CommitmentError;
 
 /// A request the plugin could not serve.
@@ -52,6 +53,17 @@ impl PluginError {
 impl From<CommitmentError> for PluginError {
     fn from(e: CommitmentError) -> Self {
         Self::BadRequest(e.to_string())
+    }
+}
+
+impl From<DisperseFailure> for PluginError {
+    fn from(f: DisperseFailure) -> Self {
+        match f.kind {
+            FailureKind::RetryLater => Self::Unavailable(f.message),
+            FailureKind::InvalidInput => Self::BadRequest(f.message),
+            FailureKind::TooLarge => Self::TooLarge(f.message),
+            FailureKind::CannotCertify => Self::Internal(f.message),
+        }
     }
 }
 

@@ -6,18 +6,17 @@ pub mod metrics;
 pub mod plugin;
 pub mod server;
 pub mod store;
-pub mod upstream;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use zg_da_server::disperser::StartError as DisperserStartError;
-use zg_da_server::{
-    ChainClient, ChainClientError, ChainConfig, DisperserConfig, NetConfig, NetError, Retriever,
-    RunningDisperser, StoreError,
+use zg_da_client::{
+    ChainClient, ChainClientError, ChainConfig, Disperse, NetConfig, NetError, Network,
+    RemoteDisperser, Retriever,
 };
+use zg_node_kit::{Health, StoreError, Supervisor, TaskFailure};
 use zg_primitives::Kzg;
 
 pub use error::PluginError;
@@ -26,11 +25,9 @@ pub use metrics::PluginMetrics;
 pub use plugin::{DEFAULT_MAX_BLOB_SIZE, Plugin, PluginConfig, Source};
 pub use server::router;
 pub use store::PluginStore;
-pub use upstream::{Dispersal, RemoteDisperser};
 
-/// Where the plugin gets certificates from.
+/// Where the plugin gets certificates from, and how it reads payloads back.
 #[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant)] // built once per process
 pub enum UpstreamConfig {
     /// A disperser reached over HTTP; gets retrieve from the DA nodes directly over
     /// libp2p (they do not depend on the disperser being up).
@@ -44,8 +41,16 @@ pub enum UpstreamConfig {
         /// libp2p client settings for retrieval.
         net: NetConfig,
     },
-    /// A disperser in this process (its own HTTP API listens on a loopback port).
-    Embedded(Box<DisperserConfig>),
+    /// A certificate source in this process (a disperser embedded by the composing
+    /// binary or test, say), with the retrieval and chain clients to read through.
+    Local {
+        /// The certificate source.
+        disperser: Arc<dyn Disperse>,
+        /// Verified retrieval from the DA nodes.
+        retriever: Retriever,
+        /// Chain access (`commitmentExists`).
+        chain: ChainClient,
+    },
 }
 
 /// Why the plugin could not start.
@@ -60,9 +65,6 @@ pub enum StartError {
     /// Chain failure.
     #[error(transparent)]
     Chain(#[from] ChainClientError),
-    /// The embedded disperser did not start.
-    #[error("embedded disperser: {0}")]
-    Disperser(#[from] DisperserStartError),
     /// Listener failure.
     #[error("http: {0}")]
     Http(#[from] std::io::Error),
@@ -75,11 +77,7 @@ pub struct RunningPlugin {
     pub plugin: Plugin,
     /// Where the alt-DA API listens.
     pub addr: SocketAddr,
-    /// The embedded disperser, if any.
-    pub disperser: Option<RunningDisperser>,
-    cancel: CancellationToken,
-    http: JoinHandle<()>,
-    net: Option<JoinHandle<()>>,
+    tasks: Supervisor,
 }
 
 impl RunningPlugin {
@@ -88,17 +86,20 @@ impl RunningPlugin {
         format!("http://{}", self.addr)
     }
 
-    /// Stops in order: the HTTP API (in-flight requests finish), the network, the
-    /// embedded disperser, then flushes the store.
+    /// Green until a background task (the HTTP server, the network) fails.
+    pub fn health(&self) -> Health {
+        self.tasks.health()
+    }
+
+    /// Resolves when a background task failed (the plugin then stops itself).
+    pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
+        self.tasks.failed()
+    }
+
+    /// Stops in order: the HTTP API (in-flight requests finish), the network, then
+    /// flushes the store.
     pub async fn shutdown(self) -> Result<(), PluginError> {
-        self.cancel.cancel();
-        let _ = self.http.await;
-        if let Some(net) = self.net {
-            let _ = net.await;
-        }
-        if let Some(d) = self.disperser {
-            d.shutdown().await?;
-        }
+        self.tasks.shutdown().await;
         self.plugin.flush()
     }
 }
@@ -113,7 +114,8 @@ pub async fn start(
 ) -> Result<RunningPlugin, StartError> {
     let addr = listener.local_addr()?;
     let store = PluginStore::open(&config.datadir.join("plugin"), config.cache_bytes)?;
-    let (dispersal, retriever, chain, disperser, net) = match upstream {
+    let mut tasks = Supervisor::new(cancel.clone());
+    let (dispersal, retriever, chain, net) = match upstream {
         UpstreamConfig::Remote {
             url,
             token,
@@ -122,49 +124,34 @@ pub async fn start(
         } => {
             let chain = ChainClient::connect(chain, None).await?;
             let keypair = libp2p::identity::Keypair::generate_ed25519();
-            let (network, task) =
-                zg_da_server::Network::start(keypair, net, None, cancel.child_token()).await?;
+            let (network, task) = Network::start(keypair, net, None, cancel.child_token()).await?;
             let retriever = Retriever::new(network, chain.clone(), Kzg::mainnet());
-            (
-                Dispersal::Remote(RemoteDisperser::new(url, token)),
-                retriever,
-                chain,
-                None,
-                Some(task),
-            )
+            let remote: Arc<dyn Disperse> = Arc::new(RemoteDisperser::new(url, token));
+            (remote, retriever, chain, Some(task))
         }
-        UpstreamConfig::Embedded(dc) => {
-            let api = TcpListener::bind("127.0.0.1:0").await?;
-            let running = zg_da_server::disperser::start(*dc, api, cancel.child_token()).await?;
-            tracing::info!(target: "zg_op_plugin", api = %running.http_addr, "embedded disperser started");
-            let d = running.disperser.clone();
-            (
-                Dispersal::Embedded(d.clone()),
-                d.retriever().clone(),
-                d.chain().clone(),
-                Some(running),
-                None,
-            )
-        }
+        UpstreamConfig::Local {
+            disperser,
+            retriever,
+            chain,
+        } => (disperser, retriever, chain, None),
     };
-    let plugin = Plugin::new(config, store, dispersal, retriever, chain);
+    let plugin = Plugin::new(config, store, dispersal, retriever, chain, tasks.health());
     let app = router(plugin.clone());
     let shutdown = cancel.clone();
-    let http = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
+    tasks.spawn_fallible("op-plugin http", async move {
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(target: "zg_op_plugin", error = %e, "http server failed");
-        }
+            .await
     });
+    if let Some(net) = net {
+        tasks.spawn("op-plugin network", async move {
+            let _ = net.await;
+        });
+    }
     tracing::info!(target: "zg_op_plugin", %addr, "op-plugin listening");
     Ok(RunningPlugin {
         plugin,
         addr,
-        disperser,
-        cancel,
-        http,
-        net,
+        tasks,
     })
 }

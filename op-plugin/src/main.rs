@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::Parser;
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
-use zg_da_server::{ChainConfig, DisperserConfig, NetConfig, NodeKeys};
+use zg_da_client::{ChainArgs, NetConfig};
+use zg_node_kit::{LogArgs, until_shutdown};
 use zg_op_plugin::{DEFAULT_MAX_BLOB_SIZE, PluginConfig, UpstreamConfig};
-use zg_primitives::runtime::{init_tracing, shutdown_signal};
 
 /// OP Stack alt-DA server of the zg-da stack.
 #[derive(Debug, Parser)]
@@ -29,7 +29,7 @@ struct Cli {
         default_value = "./data/op-plugin"
     )]
     datadir: PathBuf,
-    /// Disperser API URL (ignored with --disperser.embedded).
+    /// Disperser API URL.
     #[arg(
         long = "disperser.url",
         env = "ZG_OP_PLUGIN_DISPERSER_URL",
@@ -39,22 +39,8 @@ struct Cli {
     /// Bearer token for the disperser API.
     #[arg(long = "disperser.token", env = "ZG_OP_PLUGIN_DISPERSER_TOKEN")]
     disperser_token: Option<String>,
-    /// Run a disperser in this process instead of calling one (needs --disperser.key;
-    /// its account must hold a DA entrance deposit).
-    #[arg(long = "disperser.embedded", env = "ZG_OP_PLUGIN_DISPERSER_EMBEDDED")]
-    embedded: bool,
-    /// Key file (`zg-da-server keygen`) of the embedded disperser's account.
-    #[arg(long = "disperser.key", env = "ZG_OP_PLUGIN_DISPERSER_KEY")]
-    disperser_key: Option<PathBuf>,
-    /// Chain JSON-RPC endpoint.
-    #[arg(
-        long = "chain.rpc",
-        env = "ZG_OP_PLUGIN_CHAIN_RPC",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    chain_rpc: String,
     #[command(flatten)]
-    modules: zg_da_server::ModuleArgs,
+    chain: ChainArgs,
     /// Seconds a put waits for its certificate before answering 503.
     #[arg(
         long = "put.timeout",
@@ -93,15 +79,14 @@ struct Cli {
     /// Refuse put bodies that are not OP derivation data (version 0 frames) with 400.
     #[arg(long = "strict-frames", env = "ZG_OP_PLUGIN_STRICT_FRAMES")]
     strict_frames: bool,
-    /// Log format: text or json.
-    #[arg(long = "log.format", env = "ZG_LOG_FORMAT", default_value = "text")]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
+    cli.log.init();
     let mut config = PluginConfig::new(cli.datadir.clone());
     config.max_blob_size = cli.max_blob_size;
     config.put_timeout = Duration::from_secs(cli.put_timeout);
@@ -109,38 +94,25 @@ async fn main() -> eyre::Result<()> {
     config.cache_bytes = cli.cache_bytes;
     config.verify_on_read = cli.verify_on_read;
     config.strict_frames = cli.strict_frames;
-    let mut chain = ChainConfig::new(cli.chain_rpc.clone());
-    chain.modules = cli.modules.addresses();
+    let chain = cli.chain.config();
     let net = NetConfig {
         request_timeout: Duration::from_secs(cli.p2p_timeout),
         ..NetConfig::default()
     };
-    let upstream = if cli.embedded {
-        let key = cli
-            .disperser_key
-            .as_ref()
-            .ok_or_else(|| eyre::eyre!("--disperser.embedded needs --disperser.key"))?;
-        let keys = NodeKeys::read(key).wrap_err_with(|| format!("reading {}", key.display()))?;
-        let mut d = DisperserConfig::new(cli.datadir.join("disperser"), keys.eth.clone(), chain);
-        d.net = net;
-        d.max_payload = cli.max_blob_size;
-        d.wait_timeout = config.put_timeout;
-        UpstreamConfig::Embedded(Box::new(d))
-    } else {
-        UpstreamConfig::Remote {
-            url: cli.disperser_url.clone(),
-            token: cli.disperser_token.clone(),
-            chain,
-            net,
-        }
+    let upstream = UpstreamConfig::Remote {
+        url: cli.disperser_url.clone(),
+        token: cli.disperser_token.clone(),
+        chain,
+        net,
     };
     let listener = tokio::net::TcpListener::bind(&cli.addr)
         .await
         .wrap_err_with(|| format!("binding {}", cli.addr))?;
     let running = zg_op_plugin::start(config, upstream, listener, CancellationToken::new()).await?;
     println!("zg-op-plugin listening on {}", running.url());
-    shutdown_signal().await;
+    let outcome = until_shutdown(running.failed()).await;
     tracing::info!("shutting down");
     running.shutdown().await?;
+    outcome?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use zg_da_server::metrics::{Labels, render_registry};
+use zg_node_kit::metrics::{Labels, render_registry};
 
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{B256, keccak256};
 use axum::body::Bytes;
 use parking_lot::Mutex;
-use zg_da_server::{ChainClient, Retriever};
+use zg_da_client::{ChainClient, Disperse, Retriever};
+use zg_node_kit::Health;
 use zg_primitives::{AltDaCommitment, Certificate};
 
 use crate::error::PluginError;
 use crate::frames::{ChannelId, parse_frames};
 use crate::metrics::PluginMetrics;
 use crate::store::PluginStore;
-use crate::upstream::Dispersal;
 
 /// Default largest body accepted by `/put` (16 MiB).
 pub const DEFAULT_MAX_BLOB_SIZE: usize = 16 * 1024 * 1024;
@@ -124,9 +124,10 @@ pub struct Plugin {
 struct Inner {
     config: PluginConfig,
     store: PluginStore,
-    dispersal: Dispersal,
+    dispersal: Arc<dyn Disperse>,
     retriever: Retriever,
     chain: ChainClient,
+    health: Health,
     metrics: Arc<PluginMetrics>,
     anchored: Mutex<RecentSet<Certificate>>,
     channels: Mutex<RecentSet<ChannelId>>,
@@ -154,9 +155,10 @@ impl Plugin {
     pub fn new(
         config: PluginConfig,
         store: PluginStore,
-        dispersal: Dispersal,
+        dispersal: Arc<dyn Disperse>,
         retriever: Retriever,
         chain: ChainClient,
+        health: Health,
     ) -> Self {
         let metrics = PluginMetrics::new();
         let (bytes, entries) = store.cache_usage();
@@ -169,6 +171,7 @@ impl Plugin {
                 dispersal,
                 retriever,
                 chain,
+                health,
                 metrics,
                 anchored: Mutex::new(RecentSet::new(1 << 16)),
                 channels: Mutex::new(RecentSet::new(4096)),
@@ -194,6 +197,11 @@ impl Plugin {
     /// The store.
     pub fn store(&self) -> &PluginStore {
         &self.inner.store
+    }
+
+    /// Green until one of the plugin's background tasks failed.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     /// Looks at a put body as derivation data: counts frames and channels; in strict
@@ -287,7 +295,7 @@ impl Plugin {
         let cert = self
             .inner
             .dispersal
-            .disperse(body.clone(), deadline)
+            .disperse(alloy_primitives::Bytes::from(body.clone()), deadline)
             .await?;
         let store = self.inner.store.clone();
         blocking(move || {

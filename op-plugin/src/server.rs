@@ -18,19 +18,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use zg_da_server::http_body::{BodyError, close_connection, read_limited};
+use zg_node_kit::http::{BodyError, close_connection, read_limited};
 use zg_primitives::AltDaCommitment;
 
 use crate::error::PluginError;
 use crate::plugin::Plugin;
 
-fn error_response(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "error": kind, "message": message.into() })),
-    )
-        .into_response()
-}
+use zg_node_kit::json_error as error_response;
 
 impl IntoResponse for PluginError {
     fn into_response(self) -> Response {
@@ -206,6 +200,15 @@ async fn missing_commitment() -> Response {
 }
 
 async fn health(State(plugin): State<Plugin>) -> Response {
+    if let Some(f) = plugin.health().failure() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "failed", "role": "op-plugin", "failure": f.to_string()
+            })),
+        )
+            .into_response();
+    }
     match plugin.chain().epoch().await {
         Ok(epoch) => (
             StatusCode::OK,

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use alloy_primitives::B256;
 use parking_lot::Mutex;
 use rocksdb::{DB, IteratorMode, WriteBatch};
-use zg_da_server::StoreError;
-use zg_da_server::db;
+use zg_node_kit::{StoreError, db};
 use zg_primitives::Certificate;
 
 const PUTS: &str = "puts";

@@ -9,11 +9,7 @@ pub mod constants;
 pub mod custody;
 pub mod encoding;
 pub mod header;
-#[cfg(feature = "jsonrpc")]
-pub mod jsonrpc;
 pub mod kzg;
-#[cfg(feature = "runtime")]
-pub mod runtime;
 pub mod sampling;
 pub mod wire;
 

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use zg_da_client::{ChainConfig, NetConfig};
-use zg_da_server::testing::{
-    Cluster, ClusterOptions, TempDir, payload, percentile, write_bench_report,
-};
 use zg_primitives::{Kzg, encode, verify_columns};
 use zg_sampler::{Availability, ClientConfig, SamplerConfig};
+use zg_testkit::da::{Cluster, ClusterOptions, TempDir, payload, percentile, write_bench_report};
 
 fn main() {
     let quick = std::env::var("ZG_BENCH_QUICK").is_ok();

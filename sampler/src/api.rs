@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use alloy_primitives::B256;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,25 +21,27 @@ use futures::{Stream, StreamExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use zg_node_kit::Health;
+
 use crate::client::LightClient;
 
-fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({ "error": kind, "message": message.into() })),
-    )
-        .into_response()
-}
+use zg_node_kit::json_error as error;
 
 #[derive(Clone)]
 struct Api {
     client: LightClient,
     stop: CancellationToken,
+    health: Health,
 }
 
 /// The router; event streams end when `stop` is cancelled (so a graceful shutdown does
 /// not wait for subscribers).
 pub fn router(client: LightClient, stop: CancellationToken) -> Router {
+    router_with_health(client, stop, Health::default())
+}
+
+/// [`router`] whose `/health` also turns red (503) when `health` does.
+pub fn router_with_health(client: LightClient, stop: CancellationToken, tasks: Health) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/availability/{data_root}", get(availability))
@@ -48,7 +50,11 @@ pub fn router(client: LightClient, stop: CancellationToken) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no_route", "no such route") })
-        .with_state(Api { client, stop })
+        .with_state(Api {
+            client,
+            stop,
+            health: tasks,
+        })
 }
 
 async fn status(State(Api { client: c, .. }): State<Api>) -> Response {
@@ -125,22 +131,17 @@ async fn events(State(api): State<Api>) -> Sse<impl Stream<Item = Result<Event, 
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-async fn health(State(Api { client: c, .. }): State<Api>) -> Response {
+async fn health(
+    State(Api {
+        client: c, health, ..
+    }): State<Api>,
+) -> Response {
     let behind = c.head().saturating_sub(c.checkpoint());
-    Json(json!({ "status": "ok", "role": "sampler", "head": c.head(), "behind": behind }))
-        .into_response()
+    let (status, body) =
+        health.report(json!({ "role": "sampler", "head": c.head(), "behind": behind }));
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(Api { client: c, .. }): State<Api>) -> Response {
-    match c.metrics().render() {
-        Ok(body) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-    }
+    c.metrics().response()
 }

@@ -10,9 +10,9 @@ pub mod sampler;
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use zg_da_client::{ChainClient, ChainClientError, ChainConfig, NetConfig, NetError, Network};
+use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::Kzg;
 
 pub use client::{ClientConfig, ClientError, Counts, LightClient};
@@ -45,8 +45,7 @@ pub struct RunningSampler {
     pub client: LightClient,
     /// Where the API listens.
     pub http_addr: SocketAddr,
-    cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Supervisor,
 }
 
 impl RunningSampler {
@@ -55,13 +54,20 @@ impl RunningSampler {
         format!("http://{}", self.http_addr)
     }
 
+    /// Green until a background task fails.
+    pub fn health(&self) -> Health {
+        self.tasks.health()
+    }
+
+    /// Resolves when a background task failed (the light client then stops itself).
+    pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
+        self.tasks.failed()
+    }
+
     /// Stops the API, the follower (an unfinished range is resampled at the next start)
     /// and the network.
     pub async fn shutdown(self) {
-        self.cancel.cancel();
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.tasks.shutdown().await;
     }
 }
 
@@ -80,21 +86,21 @@ pub async fn start(
     let (network, net_task) = Network::start(keypair, net, None, cancel.child_token()).await?;
     let sampler = Sampler::new(network, chain.clone(), Kzg::mainnet(), sampler);
     let client = LightClient::open(config, sampler, chain)?;
-    let follower = tokio::spawn(client.clone().run(cancel.child_token()));
-    let app = api::router(client.clone(), cancel.clone());
+    let mut tasks = Supervisor::new(cancel.clone());
+    let app = api::router_with_health(client.clone(), cancel.clone(), tasks.health());
     let stop = cancel.clone();
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(http, app)
+    tasks.spawn_fallible("sampler http", async move {
+        axum::serve(http, app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
-        {
-            tracing::error!(target: "zg_sampler", error = %e, "http server failed");
-        }
+    });
+    tasks.spawn("sampler follower", client.clone().run(cancel.child_token()));
+    tasks.spawn("sampler network", async move {
+        let _ = net_task.await;
     });
     Ok(RunningSampler {
         client,
         http_addr,
-        cancel,
-        tasks: vec![server, follower, net_task],
+        tasks,
     })
 }

@@ -6,23 +6,16 @@ use std::time::Duration;
 use clap::Parser;
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
-use zg_da_client::{ChainConfig, NetConfig};
-use zg_primitives::runtime::{init_tracing, shutdown_signal};
+use zg_da_client::{ChainArgs, NetConfig};
+use zg_node_kit::{LogArgs, until_shutdown};
 use zg_sampler::{ClientConfig, SamplerConfig};
 
 /// Data-availability sampling light client of the zg-da stack.
 #[derive(Debug, Parser)]
 #[command(name = "zg-sampler", version, about)]
 struct Cli {
-    /// Chain JSON-RPC endpoint.
-    #[arg(
-        long = "chain.rpc",
-        env = "ZG_SAMPLER_CHAIN_RPC",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    chain_rpc: String,
     #[command(flatten)]
-    modules: zg_da_client::ModuleArgs,
+    chain: ChainArgs,
     /// Blocks an anchor must be buried under before it is sampled.
     #[arg(
         long = "chain.confirmations",
@@ -78,15 +71,14 @@ struct Cli {
         default_value_t = 100_000
     )]
     max_results: usize,
-    /// Log format: text or json.
-    #[arg(long = "log.format", env = "ZG_LOG_FORMAT", default_value = "text")]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
+    cli.log.init();
     // A light client only verifies: no prover tables (≈ 100 MB less, faster start).
     zg_primitives::Kzg::init_mainnet(zg_primitives::Precompute::None);
     if !(cli.target > 0.0 && cli.target < 1.0) {
@@ -111,11 +103,7 @@ async fn main() -> eyre::Result<()> {
         ..NetConfig::default()
     };
     let running = zg_sampler::start(
-        {
-            let mut c = ChainConfig::new(cli.chain_rpc.clone());
-            c.modules = cli.modules.addresses();
-            c
-        },
+        cli.chain.config(),
         net,
         sampler,
         config,
@@ -124,8 +112,8 @@ async fn main() -> eyre::Result<()> {
     )
     .await?;
     println!("zg-sampler listening on {}", running.url());
-    shutdown_signal().await;
+    let outcome = until_shutdown(running.failed()).await;
     tracing::info!("shutting down");
     running.shutdown().await;
-    Ok(())
+    Ok(outcome?)
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -12,7 +11,7 @@ use prometheus_client::registry::Registry;
 
 use crate::sampler::{Availability, SampleReport};
 
-type Labels = Vec<(&'static str, String)>;
+use zg_node_kit::Labels;
 
 /// Metrics of a light client (or of a DA node's sampler).
 #[derive(Debug)]
@@ -87,8 +86,11 @@ impl SamplerMetrics {
 
     /// The OpenMetrics text.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
-        let mut out = String::new();
-        encode(&mut out, &self.registry.lock())?;
-        Ok(out)
+        Ok(zg_node_kit::encode_registry(&self.registry.lock()))
+    }
+
+    /// The OpenMetrics text as the answer of `/metrics`.
+    pub fn response(&self) -> axum::response::Response {
+        zg_node_kit::render_registry(&self.registry.lock())
     }
 }

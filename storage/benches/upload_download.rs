@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use rocksdb::{DB, Options, WriteBatch, WriteOptions};
 use serde_json::json;
-use zg_storage::testing::{Stack, TempDir, dev_signer};
 use zg_storage::{Downloader, FileMerkle, SEGMENT_SIZE, UploadOptions, Uploader};
+use zg_testkit::storage::{Stack, TempDir, dev_signer};
 
 fn mib_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs / (1024.0 * 1024.0)

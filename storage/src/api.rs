@@ -9,7 +9,7 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256};
 use serde_json::Value;
 use tokio::sync::Semaphore;
-use zg_primitives::jsonrpc::{RpcError, RpcService, ok, param, take_param};
+use zg_node_kit::jsonrpc::{RpcError, RpcService, ok, param, take_param};
 
 use crate::cluster::{Cluster, ShardItem};
 use crate::error::NodeError;
@@ -624,7 +624,7 @@ impl StorageApi {
                 Some(kv) => kv.query(m, p)?,
                 None => {
                     return Err(RpcError::new(
-                        zg_primitives::jsonrpc::codes::METHOD_NOT_FOUND,
+                        zg_node_kit::jsonrpc::codes::METHOD_NOT_FOUND,
                         format!("{m}: this node runs no KV layer (see --kv.streams)"),
                     ));
                 }

@@ -1,28 +1,8 @@
 //! Error types, classified by how the caller should react.
 
-use zg_primitives::jsonrpc::{RpcError, codes};
+use zg_node_kit::jsonrpc::{RpcError, codes};
 
-/// The local store (RocksDB) failed: fatal for the request.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// RocksDB error.
-    #[error("rocksdb: {0}")]
-    Db(String),
-    /// A stored record did not decode.
-    #[error("corrupt record {key}: {reason}")]
-    Corrupt {
-        /// Key of the record.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl From<rocksdb::Error> for StoreError {
-    fn from(e: rocksdb::Error) -> Self {
-        Self::Db(e.to_string())
-    }
-}
+pub use zg_node_kit::StoreError;
 
 /// A storage node request failed. Maps onto 0G's JSON-RPC errors.
 #[derive(Debug, Clone, thiserror::Error)]

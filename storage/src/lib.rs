@@ -12,8 +12,6 @@ pub mod metrics;
 pub mod node;
 pub mod store;
 pub mod sync;
-#[cfg(feature = "test-utils")]
-pub mod testing;
 pub mod types;
 
 pub use api::{ApiLimits, StorageApi};

@@ -8,8 +8,9 @@ use alloy_primitives::{Address, B256};
 use clap::{Args, Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
+use zg_node_kit::runtime::shutdown_signal;
+use zg_node_kit::{ChainRpcArgs, LogArgs};
 use zg_primitives::abi::FLOW_ADDRESS;
-use zg_primitives::runtime::{init_tracing, shutdown_signal};
 use zg_storage::{
     ApiLimits, ClusterConfig, Downloader, NodeClient, NodeConfig, UploadOptions, Uploader,
 };
@@ -20,14 +21,8 @@ use zg_storage::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log format: text or json.
-    #[arg(
-        long = "log.format",
-        env = "ZG_LOG_FORMAT",
-        default_value = "text",
-        global = true
-    )]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,13 +55,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ChainArgs {
-    /// Chain JSON-RPC endpoint.
-    #[arg(
-        long = "chain.rpc",
-        env = "ZG_STORAGE_CHAIN_RPC",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    rpc: String,
+    #[command(flatten)]
+    rpc: ChainRpcArgs,
     /// The flow contract.
     #[arg(long = "chain.flow-address", env = "ZG_STORAGE_FLOW_ADDRESS", default_value_t = FLOW_ADDRESS)]
     flow: Address,
@@ -176,14 +166,14 @@ fn clients(nodes: &[String]) -> eyre::Result<Vec<NodeClient>> {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
+    cli.log.init();
     match cli.command {
         Command::Node(a) => {
             let listener = tokio::net::TcpListener::bind(&a.rpc_addr)
                 .await
                 .wrap_err_with(|| format!("binding {}", a.rpc_addr))?;
             let config = NodeConfig {
-                chain_rpc: a.chain.rpc,
+                chain_rpc: a.chain.rpc.chain_rpc,
                 flow: a.chain.flow,
                 poll_interval: Duration::from_millis(a.poll_ms),
                 max_request_bytes: a.max_request_bytes,
@@ -215,7 +205,7 @@ async fn main() -> eyre::Result<()> {
                 std::fs::read(&file).wrap_err_with(|| format!("reading {}", file.display()))?;
             let up = Uploader::new(
                 clients(&remote.nodes)?,
-                &remote.chain.rpc,
+                &remote.chain.rpc.chain_rpc,
                 read_key(&key)?,
                 remote.chain.flow,
             )?;

@@ -15,10 +15,9 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
 use parking_lot::Mutex;
-use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
-};
+use rocksdb::{DB, Direction, IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
+use zg_node_kit::db::{self, durable};
 
 use crate::error::StoreError;
 use crate::merkle::FileLayout;
@@ -172,33 +171,18 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, St
     })
 }
 
-fn durable() -> WriteOptions {
-    let mut w = WriteOptions::default();
-    w.set_sync(true);
-    w
-}
-
 impl Store {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::None);
-        let cfs = CFS
-            .into_iter()
-            .map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let db = db::open_with(path, &CFS, rocksdb::DBCompressionType::None)?;
         Ok(Self {
-            db: Arc::new(db),
+            db,
             write: Arc::new(Mutex::new(())),
         })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("column families are created at open")
+        db::cf(&self.db, name)
     }
 
     /// The submission `seq`.

@@ -17,8 +17,8 @@ use revm::{ExecuteEvm, context::TxEnv};
 use serde_json::{Value, json};
 
 pub use server::{router, serve};
-pub use zg_primitives::jsonrpc::{RpcError, codes};
-use zg_primitives::jsonrpc::{ok, opt_param, param};
+pub use zg_node_kit::jsonrpc::{RpcError, codes};
+use zg_node_kit::jsonrpc::{ok, opt_param, param};
 
 use crate::error::ChainError;
 use crate::executor::{self, CallRequest, Mode, StoreDb};

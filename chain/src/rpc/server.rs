@@ -1,4 +1,4 @@
-//! The node's JSON-RPC server: [`EthApi`] served by `zg_primitives::jsonrpc` (single and
+//! The node's JSON-RPC server: [`EthApi`] served by `zg_node_kit::jsonrpc` (single and
 //! batch requests, standard error codes, a body limit, `GET /health` and `GET /metrics`).
 
 use std::future::Future;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use zg_primitives::jsonrpc::{self, RpcService};
+use zg_node_kit::jsonrpc::{self, RpcService};
 
 use super::{EthApi, RpcError};
 

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, NodeConfig, RunningChain};
 
 /// A fresh temporary directory, removed on drop.
-pub(crate) use zg_primitives::runtime::TempDir;
+pub(crate) use zg_node_kit::runtime::TempDir;
 
 pub(crate) fn dev_genesis() -> Genesis {
     let mut g = Genesis::default();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use alloy::transports::http::reqwest;
 use alloy_primitives::U256;
-use zg_compute::testing::*;
+use zg_testkit::compute::*;
 
 use crate::{api_key, chat, hello};
 

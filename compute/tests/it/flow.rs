@@ -6,8 +6,8 @@ use alloy::transports::http::reqwest;
 use alloy_primitives::U256;
 use alloy_sol_types::SolCall;
 use serde_json::json;
-use zg_compute::testing::*;
 use zg_primitives::abi::{ILedgerManager as L, INFERENCE_SERVICE_NAME, LEDGER_ADDRESS};
+use zg_testkit::compute::*;
 
 use crate::{api_key, chat, hello};
 

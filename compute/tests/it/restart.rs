@@ -5,9 +5,9 @@ use alloy::providers::Provider;
 use alloy::signers::SignerSync;
 use alloy_primitives::{B256, U256};
 use alloy_sol_types::SolCall;
-use zg_compute::testing::*;
 use zg_compute::{InFlight, Store};
 use zg_primitives::abi::{IInferenceServing as S, SERVING_ADDRESS, tee_settlement_digest};
+use zg_testkit::compute::*;
 
 use crate::{api_key, chat, hello};
 

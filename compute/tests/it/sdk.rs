@@ -11,7 +11,7 @@ use std::process::Command;
 
 use alloy_primitives::U256;
 use tokio::net::TcpListener;
-use zg_compute::testing::*;
+use zg_testkit::compute::*;
 
 fn sdk_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")

@@ -27,11 +27,14 @@ use super::auth::{Access, Denied};
 use super::{BlobStatus, Disperser};
 use crate::error::{DisperseError, RetrieveError};
 use crate::metrics::result;
+use zg_da_client::disperse::FailureKind;
+use zg_node_kit::Health;
 
 #[derive(Clone)]
 struct Api {
     disperser: Disperser,
     access: Arc<Access>,
+    health: Health,
 }
 
 #[derive(Clone)]
@@ -52,13 +55,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(serde_json::json!({ "error": kind, "message": message.into() })),
-    )
-        .into_response()
-}
+use zg_node_kit::json_error as error;
 
 fn denied(api: &Api, d: Denied) -> Response {
     api.disperser
@@ -73,10 +70,11 @@ fn denied(api: &Api, d: Denied) -> Response {
     )
 }
 
-pub(super) fn router(disperser: Disperser) -> Router {
+pub(super) fn router(disperser: Disperser, tasks: Health) -> Router {
     let api = Api {
         access: Arc::new(Access::new(disperser.inner.config.access.clone())),
         disperser,
+        health: tasks,
     };
     let v1 = Router::new()
         .route("/v1/blobs", post(put_blob))
@@ -103,6 +101,12 @@ async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Resp
 }
 
 async fn health(State(api): State<Api>) -> Response {
+    if api.health.failure().is_some() {
+        let (status, body) = api
+            .health
+            .report(serde_json::json!({ "role": "disperser" }));
+        return (status, Json(body)).into_response();
+    }
     let chain = api.disperser.chain().epoch().await;
     let (status, body) = match chain {
         Ok(epoch) => (
@@ -147,12 +151,12 @@ async fn put_blob(
         );
     };
     let max = api.disperser.max_payload();
-    let payload = match crate::http_body::read_limited(&headers, body, max).await {
+    let payload = match zg_node_kit::http::read_limited(&headers, body, max).await {
         Ok(b) => b,
-        Err(e @ crate::http_body::BodyError::TooLarge { close, .. }) => {
+        Err(e @ zg_node_kit::http::BodyError::TooLarge { close, .. }) => {
             let mut r = error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string());
             if close {
-                crate::http_body::close_connection(&mut r);
+                zg_node_kit::http::close_connection(&mut r);
             }
             return r;
         }
@@ -180,19 +184,16 @@ async fn put_blob(
             );
         }
     }
-    let record = match api.disperser.submit(payload.to_vec()).await {
+    let record = match api.disperser.submit(payload).await {
         Ok(r) => r,
-        Err(DisperseError::Payload(e)) => {
-            return error(StatusCode::BAD_REQUEST, "bad_payload", e.to_string());
+        Err(e) => {
+            let kind = match &e {
+                DisperseError::Payload(_) => "bad_payload",
+                DisperseError::Shutdown => "shutting_down",
+                _ => "internal",
+            };
+            return error(failure_status(e.kind()), kind, e.to_string());
         }
-        Err(DisperseError::Shutdown) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "shutting down",
-            );
-        }
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     };
     tracing::info!(target: "zg_da::api", client = %client.0, id = %record.id, size = record.size, "blob accepted");
     let record = if query.wait {
@@ -209,11 +210,15 @@ async fn put_blob(
     };
     let status = match record.status {
         BlobStatus::Confirmed => StatusCode::OK,
-        BlobStatus::Failed if record.unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        BlobStatus::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+        BlobStatus::Failed => failure_status(record.failure.unwrap_or(FailureKind::CannotCertify)),
         _ => StatusCode::ACCEPTED,
     };
     (status, Json(record)).into_response()
+}
+
+/// The one HTTP status of each failure kind.
+fn failure_status(kind: FailureKind) -> StatusCode {
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn parse_b256(s: &str, what: &str) -> Result<B256, ApiError> {

@@ -1,6 +1,8 @@
 //! The disperser's journal in RocksDB: every accepted request and its payload are
-//! persisted (synced) before the request is acknowledged, and every status change is
-//! recorded, so a restart resumes each unfinished request where it can.
+//! persisted (synced) before the request is acknowledged, and each state a restart
+//! resumes from is recorded once (signed and waiting for its anchor, confirmed, failed);
+//! the transient encoding and dispersing states live in memory only, so a restart
+//! resumes each unfinished request where it can at one synced write per state.
 //!
 //! Column families: `requests` (`id` → JSON [`BlobRecord`]), `payloads` (`id` → payload,
 //! deleted once confirmed), `roots` (`data_root` → `id`).
@@ -8,154 +10,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use alloy_primitives::{B256, Bytes, U256};
+use alloy_primitives::B256;
 use rocksdb::{DB, IteratorMode, WriteBatch};
-use serde::{Deserialize, Serialize};
-use zg_primitives::abi::IDAEntrance::CommitRootSubmission;
-use zg_primitives::{AltDaCommitment, Certificate};
+pub use zg_da_client::disperse::{BlobRecord, BlobStatus, PendingAnchor};
+use zg_node_kit::db;
 
-use crate::db;
 use crate::error::StoreError;
 
 const REQUESTS: &str = "requests";
 const PAYLOADS: &str = "payloads";
 const ROOTS: &str = "roots";
-
-/// Where a request is in the pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BlobStatus {
-    /// Journaled, waiting for a worker.
-    Queued,
-    /// Being erasure-coded.
-    Encoding,
-    /// Columns are being sent to a quorum.
-    Dispersing,
-    /// Signatures aggregated; the anchoring transaction is pending.
-    Anchoring,
-    /// Anchored on chain; the certificate is final.
-    Confirmed,
-    /// Gave up; see `reason`.
-    Failed,
-}
-
-impl BlobStatus {
-    /// Whether the request is finished.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Confirmed | Self::Failed)
-    }
-}
-
-/// A signed submission waiting to be anchored (persisted so a restart goes straight to
-/// anchoring).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingAnchor {
-    /// Epoch.
-    pub epoch: u64,
-    /// Quorum.
-    pub quorum_id: u64,
-    /// Blobs.
-    pub blob_count: u32,
-    /// Signer bitmap over the ordered quorum.
-    pub signers_bitmap: Bytes,
-    /// Aggregate BLS signature.
-    pub aggregate_signature: Bytes,
-}
-
-/// A request's journal record, also the API's status document.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlobRecord {
-    /// Request id: `keccak256(payload)`.
-    pub id: B256,
-    /// Pipeline status.
-    pub status: BlobStatus,
-    /// Payload size in bytes.
-    pub size: u64,
-    /// Unix milliseconds when accepted.
-    pub created_at_ms: u64,
-    /// Unix milliseconds of the last change.
-    pub updated_at_ms: u64,
-    /// The payload's data_root, once encoded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_root: Option<B256>,
-    /// Number of blobs, once encoded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blob_count: Option<u32>,
-    /// Signatures gathered / needed, once dispersed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signers: Option<(usize, usize)>,
-    /// The submission being anchored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_anchor: Option<PendingAnchor>,
-    /// The certificate, once anchored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<Certificate>,
-    /// The OP alt-DA generic commitment of the certificate, hex.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commitment: Option<String>,
-    /// The anchoring transaction.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tx_hash: Option<B256>,
-    /// Why it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Whether the failure means no quorum could certify (HTTP 503).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub no_quorum: bool,
-    /// Whether the failure means the DA layer cannot certify for now (no quorum reached
-    /// its threshold, or the chain did not anchor): HTTP 503, worth a later retry or a
-    /// failover, never a sign of bad input.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub unavailable: bool,
-}
-
-impl BlobRecord {
-    /// A freshly accepted request.
-    pub fn new(id: B256, size: u64, now_ms: u64) -> Self {
-        Self {
-            id,
-            status: BlobStatus::Queued,
-            size,
-            created_at_ms: now_ms,
-            updated_at_ms: now_ms,
-            data_root: None,
-            blob_count: None,
-            signers: None,
-            pending_anchor: None,
-            certificate: None,
-            commitment: None,
-            tx_hash: None,
-            reason: None,
-            no_quorum: false,
-            unavailable: false,
-        }
-    }
-
-    /// Marks the record confirmed with `cert`.
-    pub fn confirm(&mut self, cert: Certificate, tx_hash: Option<B256>) {
-        self.status = BlobStatus::Confirmed;
-        self.certificate = Some(cert);
-        self.commitment = Some(zg_primitives::to_hex(
-            &AltDaCommitment::Generic(cert).to_bytes(),
-        ));
-        self.tx_hash = tx_hash;
-        self.pending_anchor = None;
-        self.reason = None;
-    }
-
-    /// The chain submission of a pending anchor.
-    pub fn submission(&self) -> Option<CommitRootSubmission> {
-        let p = self.pending_anchor.as_ref()?;
-        Some(CommitRootSubmission {
-            dataRoot: self.data_root?,
-            epoch: U256::from(p.epoch),
-            quorumId: U256::from(p.quorum_id),
-            blobCount: U256::from(p.blob_count),
-            signersBitmap: p.signers_bitmap.clone(),
-            aggregateSignature: p.aggregate_signature.clone(),
-        })
-    }
-}
 
 /// The disperser's journal. Cheap to clone.
 #[derive(Clone)]

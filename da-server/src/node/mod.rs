@@ -17,8 +17,8 @@ use axum::Router;
 use axum::routing::get;
 use libp2p::Multiaddr;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::{Kzg, epoch_registration_message};
 
 use crate::chain::{ChainClient, ChainConfig};
@@ -30,17 +30,11 @@ use crate::net::{NetConfig, Network};
 pub use service::NodeService;
 pub use store::NodeStore;
 
-/// Misbehaviour a test can switch on in a node.
-#[cfg(feature = "test-utils")]
-#[derive(Clone, Debug, Default)]
-pub struct Faults {
-    /// Serve cells with flipped bytes.
-    pub corrupt_cells: bool,
-    /// Answer store requests with a signature over the wrong message.
-    pub garbage_signature: bool,
-    /// Sign without keeping the columns, and answer samples with empty columns.
-    pub forget_columns: bool,
-}
+/// Wraps the node's request handler before the network serves it: a layer of
+/// middleware over the store / sample / header protocols (admission, tracing, or the
+/// misbehaviour of a fault test's node).
+pub type HandlerLayer =
+    Arc<dyn Fn(Arc<NodeService>) -> Arc<dyn crate::net::InboundHandler> + Send + Sync>;
 
 /// DA node settings.
 #[derive(Clone, Debug)]
@@ -73,9 +67,6 @@ pub struct NodeConfig {
     pub lottery_interval: Duration,
     /// Most wins submitted per round.
     pub lottery_max_per_round: usize,
-    /// Injected misbehaviour (tests).
-    #[cfg(feature = "test-utils")]
-    pub faults: Faults,
 }
 
 impl NodeConfig {
@@ -96,8 +87,6 @@ impl NodeConfig {
             sample_lottery: true,
             lottery_interval: Duration::from_secs(2),
             lottery_max_per_round: 4,
-            #[cfg(feature = "test-utils")]
-            faults: Faults::default(),
         }
     }
 }
@@ -135,26 +124,30 @@ pub struct RunningNode {
     pub http_addr: SocketAddr,
     /// The node's sampling of the other quorums' anchors, if enabled.
     pub sampling: Option<zg_sampler::LightClient>,
-    cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-    net_task: JoinHandle<()>,
+    tasks: Supervisor,
 }
 
 impl RunningNode {
     /// Stops in order: the network (no new requests), the background loops and HTTP,
     /// then flushes the store.
     pub async fn shutdown(self) -> Result<(), StoreError> {
-        self.cancel.cancel();
-        let _ = self.net_task.await;
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.tasks.shutdown().await;
         self.service.store().flush()
     }
 
-    /// Resolves when the node is cancelled.
+    /// Resolves when the node is cancelled (by its owner, or by a failed task).
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.tasks.token().cancelled().await
+    }
+
+    /// Green until a background task fails.
+    pub fn health(&self) -> Health {
+        self.tasks.health()
+    }
+
+    /// Resolves when a background task failed (the node then stops itself).
+    pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
+        self.tasks.failed()
     }
 }
 
@@ -164,6 +157,16 @@ pub async fn start(
     config: NodeConfig,
     http: TcpListener,
     cancel: CancellationToken,
+) -> Result<RunningNode, NodeError> {
+    start_with(config, http, cancel, None).await
+}
+
+/// [`start`] with the request handler wrapped by `layer` before the network serves it.
+pub async fn start_with(
+    config: NodeConfig,
+    http: TcpListener,
+    cancel: CancellationToken,
+    layer: Option<HandlerLayer>,
 ) -> Result<RunningNode, NodeError> {
     let kzg = Kzg::mainnet();
     let store = NodeStore::open(&config.datadir)?;
@@ -178,16 +181,22 @@ pub async fn start(
         config.max_concurrent_stores,
         metrics.clone(),
     );
-    #[cfg(feature = "test-utils")]
-    let service = service.with_faults(config.faults.clone());
     let service = Arc::new(service);
+    let handler: Arc<dyn crate::net::InboundHandler> = match &layer {
+        Some(wrap) => wrap(service.clone()),
+        None => service.clone(),
+    };
     let (network, net_task) = Network::start(
         config.keys.p2p.clone(),
         config.net.clone(),
-        Some(service.clone() as Arc<dyn crate::net::InboundHandler>),
+        Some(handler),
         cancel.child_token(),
     )
     .await?;
+    let mut tasks = Supervisor::new(cancel.clone());
+    tasks.spawn("node network", async move {
+        let _ = net_task.await;
+    });
     let socket = match &config.external_addr {
         Some(a) => {
             let a = a.clone();
@@ -205,7 +214,6 @@ pub async fn start(
             .ok_or_else(|| NetError::Setup("no listen address to publish".into()))?,
     };
     let http_addr = http.local_addr()?;
-    let mut tasks = Vec::new();
 
     // Sampling of the other quorums' anchors, from the head at the first start on.
     let sampling = if config.sample_other_quorums {
@@ -220,7 +228,7 @@ pub async fn start(
             zg_sampler::Sampler::new(network.clone(), chain.clone(), kzg, config.sampling.clone());
         let client = zg_sampler::LightClient::open(sc, sampler, chain.clone())
             .map_err(|e| NodeError::Sampler(e.to_string()))?;
-        tasks.push(tokio::spawn(client.clone().run(cancel.child_token())));
+        tasks.spawn("node sampler", client.clone().run(cancel.child_token()));
         Some(client)
     } else {
         None
@@ -234,24 +242,30 @@ pub async fn start(
     if let Err(e) = reg.register_once().await {
         tracing::warn!(target: "zg_da::node", error = %e, "registration not complete yet");
     }
-    tasks.push(tokio::spawn(
+    tasks.spawn(
+        "node registration",
         reg.run(config.registration_interval, cancel.child_token()),
-    ));
+    );
     if config.sample_lottery {
         let lottery = lottery::Lottery {
             service: service.clone(),
             max_per_round: config.lottery_max_per_round,
         };
-        tasks.push(tokio::spawn(
+        tasks.spawn(
+            "node lottery",
             lottery.run(config.lottery_interval, cancel.child_token()),
-        ));
+        );
     }
-    tasks.push(tokio::spawn(prune_loop(
-        service.clone(),
-        config.retention,
-        config.prune_interval,
-        cancel.child_token(),
-    )));
+    tasks.spawn(
+        "node retention",
+        prune_loop(
+            service.clone(),
+            config.retention,
+            config.prune_interval,
+            cancel.child_token(),
+        ),
+    );
+    let health = tasks.health();
     let app = Router::new()
         .route("/metrics", get(move || async move { metrics.render() }))
         .route(
@@ -260,13 +274,13 @@ pub async fn start(
                 let service = service.clone();
                 let socket = socket.clone();
                 move || async move {
-                    axum::Json(serde_json::json!({
-                        "status": "ok",
+                    let (status, body) = health.report(serde_json::json!({
                         "role": "node",
                         "address": service.address(),
                         "socket": socket,
                         "payloads": service.store().payload_count(),
-                    }))
+                    }));
+                    (status, axum::Json(body))
                 }
             }),
         );
@@ -278,14 +292,11 @@ pub async fn start(
         None => app,
     };
     let http_cancel = cancel.child_token();
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(http, app)
+    tasks.spawn_fallible("node http", async move {
+        axum::serve(http, app)
             .with_graceful_shutdown(async move { http_cancel.cancelled().await })
             .await
-        {
-            tracing::error!(target: "zg_da::node", error = %e, "http server failed");
-        }
-    }));
+    });
     tracing::info!(target: "zg_da::node", address = %config.keys.address(), %socket, %http_addr, "DA node started");
     Ok(RunningNode {
         service,
@@ -293,9 +304,7 @@ pub async fn start(
         socket,
         http_addr,
         sampling,
-        cancel,
         tasks,
-        net_task,
     })
 }
 

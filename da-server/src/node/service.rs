@@ -38,8 +38,6 @@ pub struct NodeService {
     admission: Semaphore,
     max_concurrent: usize,
     metrics: Arc<NodeMetrics>,
-    #[cfg(feature = "test-utils")]
-    faults: super::Faults,
 }
 
 impl std::fmt::Debug for NodeService {
@@ -94,15 +92,7 @@ impl NodeService {
             admission: Semaphore::new(max_concurrent),
             max_concurrent,
             metrics,
-            #[cfg(feature = "test-utils")]
-            faults: super::Faults::default(),
         }
-    }
-
-    #[cfg(feature = "test-utils")]
-    pub(super) fn with_faults(mut self, faults: super::Faults) -> Self {
-        self.faults = faults;
-        self
     }
 
     /// The node's store.
@@ -163,7 +153,10 @@ impl NodeService {
         }
         let store = self.store.clone();
         let root = req.data_root;
-        if let Some(sig) = blocking(move || store.attestation(&root, epoch, quorum_id)).await? {
+        if let Some(sig) = blocking(move || store.attestation(&root, epoch, quorum_id))
+            .await
+            .map_err(internal)?
+        {
             self.metrics
                 .store_requests
                 .get_or_create(&result("repeat"))
@@ -199,25 +192,12 @@ impl NodeService {
         .await?;
         let message = attestation_message(chain_id, root, epoch, quorum_id, blob_count);
         let signature = self.keys.bls.sign(&message);
-        #[cfg(feature = "test-utils")]
-        let signature = if self.faults.garbage_signature {
-            self.keys
-                .bls
-                .sign(&alloy_primitives::B256::repeat_byte(0x66))
-        } else {
-            signature
-        };
         let store = self.store.clone();
         let bytes: usize = req.columns.iter().map(|c| c.cells.len() * 2096).sum();
-        #[cfg(feature = "test-utils")]
-        let keep_columns = !self.faults.forget_columns;
-        #[cfg(not(feature = "test-utils"))]
-        let keep_columns = true;
         let put_req = req.clone();
         let new = blocking(move || {
             let fresh = store.header(&root)?.is_none();
-            let columns: &[zg_primitives::Column] =
-                if keep_columns { &put_req.columns } else { &[] };
+            let columns: &[zg_primitives::Column] = &put_req.columns;
             let cert = zg_primitives::Certificate {
                 epoch,
                 quorum_id,
@@ -226,7 +206,8 @@ impl NodeService {
             store.put(&cert, &put_req.header, columns, &signature, now())?;
             Ok::<_, crate::error::StoreError>(fresh)
         })
-        .await?;
+        .await
+        .map_err(internal)?;
         if new {
             self.metrics.payloads.inc();
         }
@@ -258,24 +239,12 @@ impl NodeService {
             }
         }
         let store = self.store.clone();
-        #[cfg(feature = "test-utils")]
-        let forget = self.faults.forget_columns;
         let cols = blocking(move || {
             if store.header(&req.data_root)?.is_none() {
                 return Ok(Err(SampleRefusal::NotFound));
             }
             let mut out = Vec::with_capacity(req.columns.len());
             for &c in &req.columns {
-                #[cfg(feature = "test-utils")]
-                if forget {
-                    // Claims the column, holds nothing.
-                    out.push(zg_primitives::Column {
-                        index: c,
-                        cells: Vec::new(),
-                        proofs: Vec::new(),
-                    });
-                    continue;
-                }
                 match store.column(&req.data_root, c)? {
                     Some(col) => out.push(col),
                     None => return Ok(Err(SampleRefusal::NotHeld(c))),
@@ -285,24 +254,7 @@ impl NodeService {
         })
         .await
         .map_err(|e| SampleRefusal::Internal(e.to_string()))??;
-        #[cfg(feature = "test-utils")]
-        let cols = self.apply_sample_faults(cols);
         Ok(cols)
-    }
-
-    #[cfg(feature = "test-utils")]
-    fn apply_sample_faults(
-        &self,
-        mut cols: Vec<zg_primitives::Column>,
-    ) -> Vec<zg_primitives::Column> {
-        if self.faults.corrupt_cells {
-            for c in &mut cols {
-                for cell in &mut c.cells {
-                    cell.as_bytes_mut()[100] ^= 0x01;
-                }
-            }
-        }
-        cols
     }
 
     /// Serves a stored header.
@@ -343,10 +295,9 @@ impl From<JoinFailure> for crate::error::StoreError {
     }
 }
 
-impl From<crate::error::StoreError> for StoreRefusal {
-    fn from(e: crate::error::StoreError) -> Self {
-        StoreRefusal::Internal(e.to_string())
-    }
+/// A store failure while serving a request: refused as internal.
+fn internal(e: crate::error::StoreError) -> StoreRefusal {
+    StoreRefusal::Internal(e.to_string())
 }
 
 impl InboundHandler for NodeService {

@@ -17,8 +17,8 @@ use zg_primitives::{
     BYTES_PER_CELL, BlobHeader, BlsSignature, Cell, Certificate, Column, KzgProof,
 };
 
-use crate::db;
 use crate::error::StoreError;
+use zg_node_kit::db;
 
 const HEADERS: &str = "headers";
 const COLUMNS: &str = "columns";
@@ -252,6 +252,21 @@ impl NodeStore {
             self.db.write_opt(batch, &db::durable())?;
         }
         Ok(pruned)
+    }
+
+    /// Removes a payload's columns, keeping its header and attestations: the node
+    /// then serves nothing of it and wins no sampling round with it, though it signed.
+    /// (Retention uses [`NodeStore::prune`]; this serves operators freeing the cells of
+    /// one payload, and fault tests modelling a node that throws its columns away.)
+    pub fn drop_columns(&self, root: &B256) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            db::cf(&self.db, COLUMNS),
+            column_key(root, 0),
+            column_key(root, u16::MAX),
+        );
+        self.db.write_opt(batch, &db::durable())?;
+        Ok(())
     }
 
     /// Number of payloads held.

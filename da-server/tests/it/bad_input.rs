@@ -13,7 +13,7 @@ use zg_primitives::{
     StoreRequest, StoreResponse, custody_columns, encode,
 };
 
-use zg_da_server::testing::{Cluster, ClusterOptions, DISPERSER_ACCOUNT, dev_signer, payload};
+use zg_testkit::da::{Cluster, ClusterOptions, DISPERSER_ACCOUNT, dev_signer, payload};
 
 const TOKEN: &str = "test-token-0123456789";
 
@@ -382,11 +382,10 @@ async fn libp2p_protocols_refuse_bad_requests() {
 
     // A node outside the quorum refuses.
     let keys = zg_da_server::NodeKeys::from_eth_key(dev_signer(0), b"outsider");
-    let dir = zg_da_server::testing::TempDir::new("outsider");
+    let dir = zg_testkit::da::TempDir::new("outsider");
     let mut config = cluster.node_config(0);
     config.keys = keys;
     config.datadir = dir.0.clone();
-    config.faults = Default::default();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let outsider = zg_da_server::node::start(config, http, CancellationToken::new())
         .await

@@ -2,7 +2,7 @@ use alloy::transports::http::reqwest;
 use zg_da_server::BlobStatus;
 use zg_primitives::{AltDaCommitment, BlobHeader, Certificate};
 
-use zg_da_server::testing::{Cluster, ClusterOptions, payload};
+use zg_testkit::da::{Cluster, ClusterOptions, payload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn put_and_get_are_byte_identical() {
@@ -31,25 +31,15 @@ async fn put_and_get_are_byte_identical() {
         assert!(headers.contains_key("x-zg-recovered"));
 
         // The status document and the header endpoint.
-        let s: serde_json::Value = cluster
-            .http
-            .get(cluster.api(&format!("/v1/blobs/{}", rec.id)))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s: serde_json::Value =
+            zg_testkit::get_json(&cluster.http, cluster.api(&format!("/v1/blobs/{}", rec.id)))
+                .await;
         assert_eq!(s["status"], "confirmed");
-        let h: BlobHeader = cluster
-            .http
-            .get(cluster.api(&format!("/v1/blobs/{}/header", cert.data_root)))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: BlobHeader = zg_testkit::get_json(
+            &cluster.http,
+            cluster.api(&format!("/v1/blobs/{}/header", cert.data_root)),
+        )
+        .await;
         assert_eq!(h.data_root(), cert.data_root);
         assert_eq!(h.payload_len as usize, len);
     }
@@ -109,25 +99,13 @@ async fn same_payload_twice_is_one_dispersal() {
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     assert!(resp.bytes().await.unwrap().as_ref() == data.as_slice());
     // Metrics are exposed.
-    let m = cluster
-        .http
-        .get(cluster.api("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = zg_testkit::get_text(&cluster.http, cluster.api("/metrics")).await;
     assert!(m.contains("zg_da_disperser_anchored_total"), "{m}");
-    let node_metrics = cluster
-        .http
-        .get(format!("http://{}/metrics", cluster.node(0).http_addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let node_metrics = zg_testkit::get_text(
+        &cluster.http,
+        format!("http://{}/metrics", cluster.node(0).http_addr),
+    )
+    .await;
     assert!(
         node_metrics.contains("zg_da_node_store_requests_total"),
         "{node_metrics}"

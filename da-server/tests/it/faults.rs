@@ -1,6 +1,6 @@
-use zg_da_server::node::Faults;
+use zg_testkit::byzantine::Faults;
 
-use zg_da_server::testing::{Cluster, ClusterOptions, payload};
+use zg_testkit::da::{Cluster, ClusterOptions, payload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_down_certify_four_down_recover() {
@@ -74,15 +74,8 @@ async fn byzantine_nodes_are_dropped_and_reported() {
     assert!(body == data);
     let mut reported = String::new();
     for _ in 0..100 {
-        reported = cluster
-            .http
-            .get(cluster.api("/metrics"))
-            .send()
+        reported = zg_testkit::get_text(&cluster.http, cluster.api("/metrics"))
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
             .to_lowercase();
         if [0, 2].iter().all(|&i| {
             reported.contains(&format!(
@@ -103,15 +96,7 @@ async fn byzantine_nodes_are_dropped_and_reported() {
     }
     let a1 = cluster.node_keys[1].address().to_string().to_lowercase();
     assert!(!reported.contains(&format!("reported_nodes_total{{node=\"{a1}\"}}")));
-    let metrics = cluster
-        .http
-        .get(cluster.api("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = zg_testkit::get_text(&cluster.http, cluster.api("/metrics")).await;
     assert!(
         metrics
             .to_lowercase()

@@ -8,7 +8,7 @@ use zg_da_server::{BlobStatus, Frame, NetConfig, Network};
 use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDAEntrance};
 use zg_primitives::{Kzg, SampleRequest, SampleResponse, custody_columns, verify_columns};
 
-use zg_da_server::testing::{Cluster, ClusterOptions, payload};
+use zg_testkit::da::{Cluster, ClusterOptions, payload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn disperser_restart_mid_dispersal_completes_once() {
@@ -149,7 +149,7 @@ async fn killed_node_process_keeps_acknowledged_columns() {
         ..ClusterOptions::default()
     })
     .await;
-    let dir = zg_da_server::testing::TempDir::new("process-node");
+    let dir = zg_testkit::da::TempDir::new("process-node");
     let key = dir.0.join("node.key");
     cluster.node_keys[EXTERNAL].write(&key).unwrap();
     let address = cluster.node_keys[EXTERNAL].address();

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
-use zg_da_server::testing::{Cluster, ClusterOptions, payload};
 use zg_sampler::Availability;
+use zg_testkit::da::{Cluster, ClusterOptions, payload};
 
 /// With two quorums of four, the nodes of the quorum that did not certify a payload
 /// sample it and report it available (in their API too); the certifying members skip it.
@@ -45,15 +45,7 @@ async fn nodes_sample_the_other_quorums() {
         cluster.node(others[0]).http_addr,
         cert.data_root
     );
-    let v: serde_json::Value = cluster
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = zg_testkit::get_json(&cluster.http, url).await;
     assert_eq!(v["latest"]["status"], "available", "{v}");
     // Members skip their own quorum's data.
     for &i in &members {
@@ -83,8 +75,8 @@ async fn lottery(contracts: bool) {
     use alloy::rpc::types::{Filter, TransactionRequest};
     use alloy::sol_types::{SolCall, SolEvent};
     use alloy_primitives::{Bytes, U256};
-    use zg_da_server::node::Faults;
     use zg_primitives::abi::{DA_SAMPLING_ADDRESS, IDASampling};
+    use zg_testkit::byzantine::Faults;
 
     const PERIOD: u64 = 10;
     let forgetful = 5;
@@ -181,15 +173,8 @@ async fn lottery(contracts: bool) {
     }
     // Metrics say so as well.
     let node = cluster.node(honest[0]);
-    let text = cluster
-        .http
-        .get(format!("http://{}/metrics", node.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text =
+        zg_testkit::get_text(&cluster.http, format!("http://{}/metrics", node.http_addr)).await;
     assert!(
         text.contains("zg_da_node_sample_wins_total{result=\"accepted\"}"),
         "{text}"

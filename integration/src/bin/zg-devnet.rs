@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 use zg_integration::{
     Component, DemoEndpoints, Devnet, DevnetConfig, Plan, run_component, run_demo,
 };
-use zg_primitives::runtime::{TempDir, init_tracing_with, shutdown_signal};
+use zg_node_kit::LogArgs;
+use zg_node_kit::runtime::{TempDir, init_tracing_with, shutdown_signal};
 
 /// The zg-da devnet: chain, DA nodes, disperser and op-plugin on loopback.
 #[derive(Debug, Parser)]
@@ -93,9 +94,8 @@ struct Cli {
     /// Exit after the demo instead of serving until Ctrl-C.
     #[arg(long = "exit-after-demo", env = "ZG_DEVNET_EXIT_AFTER_DEMO")]
     exit_after_demo: bool,
-    /// Log format: text or json.
-    #[arg(long = "log.format", env = "ZG_LOG_FORMAT", default_value = "text")]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -120,9 +120,6 @@ enum Cmd {
         /// Node libp2p TCP port.
         #[arg(long = "p2p-port", default_value_t = 0)]
         p2p_port: u16,
-        /// Node misbehaves: corrupt cells, garbage signatures.
-        #[arg(long = "byzantine")]
-        byzantine: bool,
         /// op-plugin state directory.
         #[arg(long = "plugin-datadir")]
         plugin_datadir: Option<PathBuf>,
@@ -137,7 +134,7 @@ async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
     // The devnet prints its own summary; components log warnings and up unless RUST_LOG
     // says otherwise.
-    init_tracing_with(&cli.log_format, "warn,libp2p_kad=error");
+    init_tracing_with(&cli.log.log_format, "warn,libp2p_kad=error");
     if !(cli.block_time.is_finite() && cli.block_time > 0.0) {
         eyre::bail!("--block-time must be a positive number of seconds");
     }
@@ -147,7 +144,6 @@ async fn main() -> eyre::Result<()> {
         addr,
         index,
         p2p_port,
-        byzantine,
         plugin_datadir,
         disperser_url,
     }) = cli.command
@@ -163,11 +159,7 @@ async fn main() -> eyre::Result<()> {
         config.contracts = cli.contracts;
         let component = match kind.as_str() {
             "chain" => Component::Chain,
-            "node" => Component::Node {
-                index,
-                p2p_port,
-                byzantine,
-            },
+            "node" => Component::Node { index, p2p_port },
             "disperser" => Component::Disperser,
             "storage" => Component::Storage,
             "compute" => Component::Compute {

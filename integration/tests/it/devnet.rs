@@ -148,14 +148,7 @@ async fn devnet_demo_restart_and_clean_shutdown() {
     assert_eq!(get(format!("{plugin}{path}")).await, (200, body));
     // The compute broker came back with its service still acknowledged.
     let compute = devnet.endpoint("compute");
-    let svc: serde_json::Value = http
-        .get(format!("{compute}/v1/service"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let svc: serde_json::Value = zg_testkit::get_json(&http, format!("{compute}/v1/service")).await;
     assert_eq!(svc["teeSignerAcknowledged"], true, "{svc}");
     assert_eq!(svc["url"], compute);
     // And it certifies new data.

@@ -11,8 +11,10 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use alloy::transports::http::reqwest;
+use zg_integration::DevnetConfig;
 use zg_integration::demo::batcher_body;
-use zg_integration::{DevnetConfig, ProcessStack};
+
+use crate::ProcessStack;
 use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDAEntrance};
 
 use crate::TempDir;
@@ -236,14 +238,8 @@ async fn process_byzantine_node() {
         .to_lowercase();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let m = http
-            .get(format!("{disperser}/metrics"))
-            .send()
+        let m = zg_testkit::get_text(&http, format!("{disperser}/metrics"))
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
             .to_lowercase();
         if m.contains(&format!("reported_nodes_total{{node=\"{bad_addr}\"}}")) {
             break;
@@ -322,14 +318,7 @@ async fn process_faults_storage_and_compute() {
         .connect_http(stack.rpc.parse().unwrap());
     let http = reqwest::Client::new();
     let compute = stack.compute_url();
-    let svc: serde_json::Value = http
-        .get(format!("{compute}/v1/service"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let svc: serde_json::Value = zg_testkit::get_json(&http, format!("{compute}/v1/service")).await;
     let provider: alloy::primitives::Address = svc["provider"].as_str().unwrap().parse().unwrap();
     let ether = U256::from(10u64).pow(U256::from(18));
     tx(

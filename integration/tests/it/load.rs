@@ -82,14 +82,7 @@ async fn thousand_puts_from_32_clients() {
         };
         assert!(chain.commitment_exists(&cert).await.unwrap(), "anchor {i}");
     }
-    let metrics = http
-        .get(format!("{plugin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = zg_testkit::get_text(&http, format!("{plugin}/metrics")).await;
     assert!(!metrics.contains("status=\"500\""), "{metrics}");
     assert!(!metrics.contains("status=\"503\""), "{metrics}");
     devnet.shutdown().await.unwrap();

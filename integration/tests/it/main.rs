@@ -5,5 +5,7 @@ mod bad_input;
 mod devnet;
 mod faults;
 mod load;
+mod processes;
 
-pub use zg_primitives::runtime::TempDir;
+pub use processes::{Proc, ProcessStack};
+pub use zg_node_kit::runtime::TempDir;

@@ -1,6 +1,6 @@
 use std::io::{Read, Write};
-use zg_da_server::testing::{Cluster, ClusterOptions, TempDir};
 use zg_primitives::{AltDaCommitment, Certificate};
+use zg_testkit::da::{Cluster, ClusterOptions, TempDir};
 
 use tokio_util::sync::CancellationToken;
 use zg_da_server::ClientToken;

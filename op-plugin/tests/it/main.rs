@@ -14,8 +14,8 @@ use alloy::transports::http::reqwest;
 use alloy_primitives::{B256, keccak256};
 use tokio_util::sync::CancellationToken;
 use zg_da_server::ChainConfig;
-use zg_da_server::testing::{Cluster, TempDir};
 use zg_op_plugin::{Frame, PluginConfig, RunningPlugin, UpstreamConfig, encode_frames};
+use zg_testkit::da::{Cluster, TempDir};
 
 /// Starts a plugin against the cluster's disperser (over HTTP) and DA nodes.
 pub async fn start_plugin(
@@ -151,7 +151,7 @@ impl OpClient {
 
 /// A batcher body: derivation version 0 and one frame of `len` data bytes.
 pub fn batch(len: usize, seed: u64) -> Vec<u8> {
-    let data = zg_da_server::testing::payload(len, seed);
+    let data = zg_testkit::da::payload(len, seed);
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&seed.to_be_bytes());
     encode_frames(&[Frame {

@@ -1,9 +1,9 @@
 use alloy_primitives::U256;
 use futures::future::join_all;
-use zg_da_server::testing::{Cluster, ClusterOptions, TempDir, dev_signer};
 use zg_da_server::{ChainClient, ChainConfig, DisperserConfig};
 use zg_op_plugin::{PluginConfig, UpstreamConfig};
 use zg_primitives::{AltDaCommitment, Certificate};
+use zg_testkit::da::{Cluster, ClusterOptions, TempDir, dev_signer};
 
 use crate::{OpClient, batch, keccak_commitment, metric, start_plugin};
 
@@ -128,7 +128,7 @@ async fn generic_and_keccak_round_trips() {
     cluster.shutdown().await;
 }
 
-/// The plugin with its own disperser in the process (`--disperser.embedded`).
+/// The plugin with a disperser in its own process (`UpstreamConfig::Local`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_disperser_round_trip() {
     let cluster = Cluster::start(ClusterOptions::default()).await;
@@ -149,10 +149,22 @@ async fn embedded_disperser_round_trip() {
         account,
         ChainConfig::new(cluster.chain.rpc_url()),
     );
+    // The disperser runs in this process and is handed to the plugin as its
+    // certificate source (the plugin crate itself knows only `zg_da_client::Disperse`).
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let embedded =
+        zg_da_server::disperser::start(dc, api, tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
+    let d = embedded.disperser.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plugin = zg_op_plugin::start(
         config,
-        UpstreamConfig::Embedded(Box::new(dc)),
+        UpstreamConfig::Local {
+            disperser: std::sync::Arc::new(d.clone()),
+            retriever: d.retriever().clone(),
+            chain: d.chain().clone(),
+        },
         listener,
         tokio_util::sync::CancellationToken::new(),
     )
@@ -185,5 +197,6 @@ async fn embedded_disperser_round_trip() {
         refused.message()
     );
     plugin.shutdown().await.unwrap();
+    embedded.shutdown().await.unwrap();
     cluster.shutdown().await;
 }

@@ -1,4 +1,4 @@
-use zg_da_server::testing::{Cluster, ClusterOptions, TempDir};
+use zg_testkit::da::{Cluster, ClusterOptions, TempDir};
 
 use crate::{OpClient, batch, keccak_commitment, metric, start_plugin};
 

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use zg_da_server::testing::{Cluster, ClusterOptions, TempDir};
+use zg_testkit::da::{Cluster, ClusterOptions, TempDir};
 
 use crate::{OpClient, batch, start_plugin, start_plugin_at};
 

@@ -8,10 +8,10 @@ use alloy::transports::http::reqwest;
 use alloy_primitives::B256;
 use tokio_util::sync::CancellationToken;
 use zg_da_client::{ChainConfig, NetConfig};
-use zg_da_server::node::Faults;
-use zg_da_server::testing::{Cluster, ClusterOptions, TempDir, payload};
 use zg_primitives::{Certificate, custody_columns};
 use zg_sampler::{Availability, ClientConfig, RunningSampler, SampleReport, SamplerConfig};
+use zg_testkit::byzantine::Faults;
+use zg_testkit::da::{Cluster, ClusterOptions, TempDir, payload};
 
 async fn start_sampler(cluster: &Cluster, dir: &TempDir) -> RunningSampler {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -133,14 +133,7 @@ async fn all_up_every_anchor_available_and_restart_resumes() {
     );
     assert_eq!(get("/v1/availability/0x1234".into()).await.0, 400);
     assert_eq!(get("/v1/blocks/nope".into()).await.0, 400);
-    let metrics = http
-        .get(format!("{}/metrics", sampler.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = zg_testkit::get_text(&http, format!("{}/metrics", sampler.url())).await;
     assert!(
         metrics.contains("zg_sampler_payloads_total{status=\"available\"} 3"),
         "{metrics}"

@@ -4,7 +4,7 @@
 use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use zg_primitives::jsonrpc::{RpcError, ok, opt_param, param};
+use zg_node_kit::jsonrpc::{RpcError, ok, opt_param, param};
 
 use super::Kv;
 use crate::error::NodeError;

@@ -15,9 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
-use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
-};
+use rocksdb::{DB, Direction, IteratorMode, WriteBatch};
+use zg_node_kit::db;
 
 use crate::error::StoreError;
 
@@ -115,21 +114,17 @@ pub struct KvState {
 impl KvState {
     /// Opens (or creates) the state at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        let cfs = [CF_DATA, CF_ACL, CF_TX, CF_META]
-            .into_iter()
-            .map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         Ok(Self {
-            db: Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?),
+            db: db::open_with(
+                path,
+                &[CF_DATA, CF_ACL, CF_TX, CF_META],
+                rocksdb::DBCompressionType::None,
+            )?,
         })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("column families are created at open")
+        db::cf(&self.db, name)
     }
 
     /// The next submission seq to replay.
@@ -184,9 +179,7 @@ impl KvState {
             b.put_cf(self.cf(CF_TX), ver, r.as_bytes());
         }
         b.put_cf(self.cf(CF_META), NEXT, (seq + 1).to_be_bytes());
-        let mut w = WriteOptions::default();
-        w.set_sync(true);
-        self.db.write_opt(b, &w)?;
+        self.db.write_opt(b, &db::durable())?;
         Ok(())
     }
 

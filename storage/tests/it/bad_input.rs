@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use zg_storage::testing::Stack;
 use zg_storage::{ClientError, FileMerkle, NodeClient, SEGMENT_SIZE, SegmentWithProof};
+use zg_testkit::storage::Stack;
 
 use crate::random;
 

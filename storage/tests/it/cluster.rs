@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use zg_storage::testing::Stack;
 use zg_storage::{Downloader, NodeClient, SEGMENT_SIZE, UploadOptions};
+use zg_testkit::storage::Stack;
 
 use crate::random;
 
@@ -32,7 +32,7 @@ async fn any_k_of_n_nodes_serve_every_file_and_an_empty_node_is_repaired() {
     let up = zg_storage::Uploader::new(
         vec![stack.client(0)],
         &stack.chain.rpc_url(),
-        zg_storage::testing::dev_signer(0),
+        zg_testkit::storage::dev_signer(0),
         zg_primitives::abi::FLOW_ADDRESS,
     )
     .unwrap();

@@ -4,8 +4,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use zg_storage::testing::{Stack, TempDir};
 use zg_storage::{Downloader, FileMerkle, NodeClient, SEGMENT_SIZE};
+use zg_testkit::storage::{Stack, TempDir};
 
 use crate::{random, segments};
 
@@ -76,7 +76,7 @@ async fn sigkill_keeps_every_acknowledged_segment() {
     let up = zg_storage::Uploader::new(
         vec![c.clone()],
         &chain,
-        zg_storage::testing::dev_signer(4),
+        zg_testkit::storage::dev_signer(4),
         zg_primitives::abi::FLOW_ADDRESS,
     )
     .unwrap();

@@ -6,9 +6,9 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256};
 use serde_json::{Value, json};
 use zg_storage::kv::{AclEntry, AclOp, KeyValueSegment, StreamData, ValueSegment, Write};
-use zg_storage::testing::{Stack, dev_signer};
 use zg_storage::types::{STREAM_DOMAIN, to_base64};
 use zg_storage::{ClientError, NodeClient, UploadOptions};
+use zg_testkit::storage::{Stack, dev_signer};
 
 const S: B256 = B256::repeat_byte(0x51);
 const OTHER: B256 = B256::repeat_byte(0x77);

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use zg_storage::testing::Stack;
 use zg_storage::{Downloader, FileMerkle, SEGMENT_SIZE, UploadOptions};
+use zg_testkit::storage::Stack;
 
 use crate::{random, segments};
 

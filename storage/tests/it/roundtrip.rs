@@ -3,8 +3,8 @@
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy_primitives::U256;
 use zg_primitives::abi::FLOW_ADDRESS;
-use zg_storage::testing::Stack;
 use zg_storage::{Downloader, SEGMENT_SIZE, UploadOptions};
+use zg_testkit::storage::Stack;
 
 use crate::{pattern, random, root_of};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use zg_primitives::abi::FLOW_ADDRESS;
 use zg_storage::Downloader;
-use zg_storage::testing::{Stack, dev_signer};
+use zg_testkit::storage::{Stack, dev_signer};
 
 use crate::root_of;
 

@@ -1,22 +1,15 @@
-//! Test harness (feature `test-utils`): a real chain and storage nodes on loopback ports.
+//! The storage harness: a real chain and storage nodes on loopback ports.
 #![allow(missing_docs)]
 
 use std::time::Duration;
 
-use alloy::signers::local::PrivateKeySigner;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, RunningChain};
 
-use crate::client::{NodeClient, Uploader};
-use crate::node::{NodeConfig, StorageNode};
+use zg_storage::{NodeClient, NodeConfig, StorageNode, Uploader};
 
-/// A fresh temporary directory, removed on drop.
-pub use zg_primitives::runtime::TempDir;
-
-pub fn dev_signer(i: u32) -> PrivateKeySigner {
-    zg_chain::dev_account(i)
-}
+pub use crate::{TempDir, dev_signer};
 
 /// A chain (one block per transaction unless `block_time` is set) and storage nodes.
 #[derive(Debug)]
@@ -119,7 +112,7 @@ impl Stack {
     async fn start_node_on(&self, i: usize, listener: TcpListener) -> StorageNode {
         let mut config = test_node_config(&self.chain.rpc_url());
         config.kv_streams = self.kv_streams.clone();
-        config.cluster = self.cluster_k.map(|k| crate::cluster::ClusterConfig {
+        config.cluster = self.cluster_k.map(|k| zg_storage::ClusterConfig {
             members: (0..self.node_addrs.len())
                 .map(|j| self.node_url(j))
                 .collect(),
@@ -128,7 +121,7 @@ impl Stack {
             token: CLUSTER_TOKEN.into(),
             repair_interval: Duration::from_millis(200),
         });
-        crate::node::start(
+        zg_storage::start(
             &self.node_dirs[i].0,
             config,
             listener,

@@ -1,8 +1,10 @@
-//! Reading request bodies under a size limit without buffering oversized ones (shared
-//! by the disperser API and the op-plugin).
+//! HTTP plumbing of the servers: request bodies read under a size limit without
+//! buffering oversized ones, and JSON error answers.
 
+use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
 /// Bytes of an oversized body read and discarded before answering, so the client reads
@@ -66,4 +68,14 @@ pub fn close_connection(r: &mut axum::response::Response) {
         header::CONNECTION,
         header::HeaderValue::from_static("close"),
     );
+}
+
+/// The JSON error answer of the servers: `{"error": kind, "message": text}` with
+/// `status`; `kind` is a short machine-readable word (`bad_request`, `unavailable`, …).
+pub fn json_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": kind, "message": message.into() })),
+    )
+        .into_response()
 }

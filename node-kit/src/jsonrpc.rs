@@ -1,4 +1,4 @@
-//! JSON-RPC 2.0 over HTTP (feature `jsonrpc`), shared by the chain node and the storage
+//! JSON-RPC 2.0 over HTTP, shared by the chain node and the storage
 //! node: single and batch requests, the standard error codes, a request body limit, plus
 //! `GET /health` and `GET /metrics` on the same port. A server is an [`RpcService`];
 //! [`param`] and [`opt_param`] read positional parameters with typed errors.

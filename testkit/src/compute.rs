@@ -1,5 +1,5 @@
-//! Test harness (feature `test-utils`): a real chain, the echo upstream and brokers on
-//! loopback ports, and the user-side chain calls of 0G's SDK flow.
+//! The compute harness: a real chain, the echo upstream and brokers on loopback ports,
+//! and the user-side chain calls of 0G's SDK flow.
 #![allow(missing_docs)]
 
 use std::path::PathBuf;
@@ -19,15 +19,10 @@ use zg_primitives::abi::{
     SERVING_ADDRESS,
 };
 
-use crate::broker::{Broker, BrokerConfig, ServiceSpec, start};
-use crate::upstream::ECHO_MODEL;
+use zg_compute::upstream::ECHO_MODEL;
+use zg_compute::{Broker, BrokerConfig, ServiceSpec, start};
 
-/// A fresh temporary directory, removed on drop.
-pub use zg_primitives::runtime::TempDir;
-
-pub fn dev_signer(i: u32) -> PrivateKeySigner {
-    zg_chain::dev_account(i)
-}
+pub use crate::{TempDir, dev_signer};
 
 pub fn ether(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))
@@ -51,7 +46,7 @@ pub const OUTPUT_PRICE: u64 = 2_000_000_000_000;
 pub struct Stack {
     pub chain: RunningChain,
     pub upstream: String,
-    pub upstream_stats: crate::upstream::EchoStats,
+    pub upstream_stats: zg_compute::upstream::EchoStats,
     pub provider_key: PrivateKeySigner,
     pub tee_key: PrivateKeySigner,
     pub owner: DynProvider,
@@ -74,7 +69,7 @@ impl Stack {
         let chain = zg_chain::start(&dir.0, config, listener, cancel.child_token())
             .await
             .unwrap();
-        let (upstream, upstream_stats) = crate::upstream::spawn_echo(cancel.child_token())
+        let (upstream, upstream_stats) = zg_compute::upstream::spawn_echo(cancel.child_token())
             .await
             .unwrap();
         let owner = provider_for(&chain.rpc_url(), dev_signer(0));

@@ -1,6 +1,8 @@
 //! The devnet with every component in its own OS process (`zg-devnet component …`), for
 //! fault tests: a process can be killed with SIGKILL and restarted on the same state and
-//! ports, exactly as an operator's would.
+//! ports, exactly as an operator's would. A Byzantine DA node is this test binary run
+//! again ([`byzantine_node_main`]): the misbehaviour wraps the node's request handler
+//! (`zg_testkit::byzantine`), which no release binary contains.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,7 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::devnet::{DevnetConfig, DevnetError, Plan};
+use zg_integration::{Component, DevnetConfig, DevnetError, Plan, run_component_with};
+use zg_testkit::byzantine::Faults;
+
+/// The environment variable that makes [`byzantine_node_main`] run a node.
+const BYZANTINE_ENV: &str = "ZG_IT_BYZANTINE_NODE";
 
 /// How long a component may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -26,6 +32,15 @@ pub struct Proc {
 
 impl Proc {
     fn spawn(exe: &Path, args: &[String], name: &str) -> Result<Self, DevnetError> {
+        Self::spawn_env(exe, args, &[], name)
+    }
+
+    fn spawn_env(
+        exe: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        name: &str,
+    ) -> Result<Self, DevnetError> {
         let fail = |reason: String| DevnetError::Start {
             component: name.to_string(),
             reason,
@@ -59,6 +74,7 @@ impl Proc {
         };
         let mut child = Command::new(exe)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -249,16 +265,12 @@ impl ProcessStack {
         };
         s.start_chain()?;
         s.plan.deploy_modules(&s.rpc).await?;
-        let exe = s.exe.clone();
-        let args: Vec<(usize, Vec<String>)> =
-            (0..s.nodes.len()).map(|i| (i, s.node_args(i))).collect();
+        let launches: Vec<(usize, Launch)> =
+            (0..s.nodes.len()).map(|i| (i, s.node_launch(i))).collect();
         // Nodes start in parallel (each loads the KZG setup and registers).
-        let started: Vec<_> = args
+        let started: Vec<_> = launches
             .into_iter()
-            .map(|(i, a)| {
-                let exe = exe.clone();
-                std::thread::spawn(move || Proc::spawn(&exe, &a, &format!("node {i}")))
-            })
+            .map(|(i, l)| std::thread::spawn(move || l.spawn(&format!("node {i}"))))
             .collect();
         for (i, h) in started.into_iter().enumerate() {
             s.nodes[i] = Some(h.join().expect("spawn thread")?);
@@ -295,9 +307,37 @@ impl ProcessStack {
         args
     }
 
-    fn node_args(&self, i: usize) -> Vec<String> {
-        let mut a = self.common_args("node");
-        a.extend([
+    /// How node `i` is started: `zg-devnet component node …`, or for a Byzantine node
+    /// this test binary running [`byzantine_node_main`] with the same settings.
+    fn node_launch(&self, i: usize) -> Launch {
+        if self.byzantine.contains(&i) {
+            let c = &self.plan.config;
+            let spec = serde_json::json!({
+                "datadir": c.datadir,
+                "nodes": c.nodes,
+                "threshold": self.plan.threshold,
+                "block_time": c.block_time.as_secs_f64(),
+                "epoch_blocks": c.epoch_blocks,
+                "contracts": c.contracts,
+                "rpc": self.rpc,
+                "index": i,
+                "p2p_port": self.node_ports[i],
+            });
+            return Launch {
+                exe: std::env::current_exe().expect("the test binary's path"),
+                args: [
+                    "processes::byzantine_node_main",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                ]
+                .map(String::from)
+                .to_vec(),
+                env: vec![(BYZANTINE_ENV, spec.to_string())],
+            };
+        }
+        let mut args = self.common_args("node");
+        args.extend([
             "--index".into(),
             i.to_string(),
             "--p2p-port".into(),
@@ -305,10 +345,11 @@ impl ProcessStack {
             "--addr".into(),
             "127.0.0.1:0".into(),
         ]);
-        if self.byzantine.contains(&i) {
-            a.push("--byzantine".into());
+        Launch {
+            exe: self.exe.clone(),
+            args,
+            env: Vec::new(),
         }
-        a
     }
 
     /// Starts (or restarts) the chain on its port.
@@ -321,8 +362,7 @@ impl ProcessStack {
 
     /// Starts (or restarts) node `i`.
     pub fn start_node(&mut self, i: usize) -> Result<(), DevnetError> {
-        let a = self.node_args(i);
-        self.nodes[i] = Some(Proc::spawn(&self.exe, &a, &format!("node {i}"))?);
+        self.nodes[i] = Some(self.node_launch(i).spawn(&format!("node {i}"))?);
         Ok(())
     }
 
@@ -430,4 +470,62 @@ impl ProcessStack {
         }
         clean
     }
+}
+
+/// A process to start: executable, arguments, extra environment.
+struct Launch {
+    exe: PathBuf,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Launch {
+    fn spawn(self, name: &str) -> Result<Proc, DevnetError> {
+        Proc::spawn_env(&self.exe, &self.args, &self.env, name)
+    }
+}
+
+/// Not a test: the entry point of the Byzantine DA node process that
+/// [`ProcessStack`] starts by running this test binary again with `ZG_IT_BYZANTINE_NODE`
+/// set. The node serves corrupted cells and signs garbage, through the
+/// `zg_testkit::byzantine` wrapper around its request handler. Without the variable
+/// (the suite's own `--ignored` run) it returns at once.
+#[test]
+#[ignore = "the Byzantine node process of the fault tests, started by ProcessStack"]
+fn byzantine_node_main() {
+    let Ok(spec) = std::env::var(BYZANTINE_ENV) else {
+        return;
+    };
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("node spec");
+    let mut config = DevnetConfig::new(spec["datadir"].as_str().expect("datadir").into());
+    config.nodes = spec["nodes"].as_u64().expect("nodes") as usize;
+    config.threshold = spec["threshold"].as_u64().map(|t| t as usize);
+    config.block_time = Duration::from_secs_f64(spec["block_time"].as_f64().expect("block_time"));
+    config.epoch_blocks = spec["epoch_blocks"].as_u64().expect("epoch_blocks");
+    config.contracts = spec["contracts"].as_bool().unwrap_or(false);
+    let index = spec["index"].as_u64().expect("index") as usize;
+    let p2p_port = spec["p2p_port"].as_u64().expect("p2p_port") as u16;
+    let rpc = spec["rpc"].as_str().expect("rpc").to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        let plan = Plan::new(config).expect("plan");
+        let faults = Faults {
+            corrupt_cells: true,
+            garbage_signature: true,
+            forget_columns: false,
+        };
+        let layer = faults.layer(&plan.node_keys(index));
+        run_component_with(
+            plan,
+            Component::Node { index, p2p_port },
+            Some(rpc),
+            "127.0.0.1:0".parse().expect("address"),
+            layer,
+        )
+        .await
+        .expect("the Byzantine node runs until SIGTERM");
+    });
 }

@@ -1,16 +1,17 @@
-//! Test and benchmark harness (feature `test-utils`): a chain, eight DA nodes and a
+//! The DA cluster harness: a chain, eight DA nodes (any of them Byzantine) and a
 //! disperser on loopback ports, in this process.
 #![allow(missing_docs)]
 
 use std::time::Duration;
 
-use crate::node::Faults;
-use crate::{
+use zg_da_server::{
     AccessConfig, BlobRecord, ChainClient, ChainConfig, DisperserConfig, NetConfig, NodeConfig,
     NodeKeys, RunningDisperser, RunningNode,
 };
+
+pub use crate::byzantine::Faults;
+pub use crate::{TempDir, dev_signer, init_tracing, payload, percentile, write_bench_report};
 use alloy::providers::Provider;
-use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
 use alloy_primitives::U256;
 use tokio_util::sync::CancellationToken;
@@ -18,19 +19,6 @@ use zg_chain::{Genesis, NodeConfig as ChainNodeConfig, RunningChain};
 
 /// Blocks per epoch in tests: large enough that no test crosses an epoch by accident.
 pub const EPOCH_BLOCKS: u64 = 200;
-
-/// A fresh temporary directory, removed on drop.
-pub use zg_primitives::runtime::TempDir;
-
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .try_init();
-}
-
-pub fn dev_signer(i: u32) -> PrivateKeySigner {
-    zg_chain::dev_account(i)
-}
 
 /// A change to the test chain's genesis.
 pub type GenesisTweak = std::sync::Arc<dyn Fn(&mut Genesis) + Send + Sync>;
@@ -143,10 +131,12 @@ impl Cluster {
         let own: Vec<usize> = (0..NODES)
             .filter(|i| !options.external_nodes.contains(i))
             .collect();
-        let starts = own.iter().map(|&i| cluster.node_config(i));
-        let started = futures::future::join_all(starts.map(|c| async move {
+        let starts = own
+            .iter()
+            .map(|&i| (cluster.node_config(i), cluster.node_layer(i)));
+        let started = futures::future::join_all(starts.map(|(c, layer)| async move {
             let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            crate::node::start(c, http, CancellationToken::new())
+            zg_da_server::node::start_with(c, http, CancellationToken::new(), layer)
                 .await
                 .unwrap()
         }))
@@ -225,16 +215,25 @@ impl Cluster {
         c.registration_interval = Duration::from_millis(500);
         c.sample_lottery = self.options.lottery;
         c.lottery_interval = Duration::from_millis(200);
-        c.faults = self.node_faults[i].clone();
         c
+    }
+
+    /// The misbehaviour of node `i`, as a layer over its handler (none if honest).
+    pub fn node_layer(&self, i: usize) -> Option<zg_da_server::node::HandlerLayer> {
+        self.node_faults[i].layer(&self.node_keys[i])
     }
 
     pub async fn start_node(&mut self, i: usize) {
         assert!(self.nodes[i].is_none());
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let node = crate::node::start(self.node_config(i), http, CancellationToken::new())
-            .await
-            .unwrap();
+        let node = zg_da_server::node::start_with(
+            self.node_config(i),
+            http,
+            CancellationToken::new(),
+            self.node_layer(i),
+        )
+        .await
+        .unwrap();
         self.nodes[i] = Some(node);
     }
 
@@ -264,9 +263,10 @@ impl Cluster {
     pub async fn start_disperser(&mut self) {
         assert!(self.disperser.is_none());
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let d = crate::disperser::start(self.disperser_config(), http, CancellationToken::new())
-            .await
-            .unwrap();
+        let d =
+            zg_da_server::disperser::start(self.disperser_config(), http, CancellationToken::new())
+                .await
+                .unwrap();
         self.disperser = Some(d);
     }
 
@@ -337,42 +337,4 @@ impl Cluster {
         }
         self.chain.shutdown().await.unwrap();
     }
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-/// The `p` quantile (0 ≤ p ≤ 1, nearest rank) of `samples`, which it sorts.
-pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[i]
-}
-
-/// Prints a benchmark report and writes it to `target/bench/{name}.json` of the
-/// workspace, adding the machine's core count to an object report.
-pub fn write_bench_report(name: &str, report: &serde_json::Value) {
-    let mut report = report.clone();
-    if let Some(o) = report.as_object_mut() {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0);
-        o.insert("cores".into(), serde_json::json!(cores));
-    }
-    let report = &report;
-    let text = serde_json::to_string_pretty(report).unwrap();
-    println!("{text}");
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join(format!("{name}.json")), text);
 }

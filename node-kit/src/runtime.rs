@@ -1,5 +1,5 @@
-//! Process helpers shared by the binaries and test harnesses (feature `runtime`):
-//! logging setup, the shutdown signal and a self-removing temporary directory.
+//! Process helpers shared by the binaries and test harnesses: logging setup, the
+//! shutdown signal and a self-removing temporary directory.
 
 use std::path::PathBuf;
 

@@ -1,0 +1,199 @@
+//! The pipeline: each accepted request goes queued → encoding → dispersing →
+//! anchoring → confirmed (or failed). The payload travels in memory from `submit` to
+//! the encoder (a resumed request reads it from the journal once); the journal records
+//! only the states a restart resumes from, once each.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{B256, Bytes};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use zg_primitives::encode;
+
+use super::{BlobRecord, BlobStatus, Disperser, anchor, blocking};
+use crate::error::{DisperseError, StoreError};
+use crate::metrics::result;
+
+/// A request for the pipeline: its id, and its payload unless it was resumed from the
+/// journal.
+#[derive(Debug)]
+pub(super) struct Work {
+    pub(super) id: B256,
+    pub(super) payload: Option<Bytes>,
+}
+
+impl Disperser {
+    pub(super) async fn run_pipeline(
+        self,
+        mut work: mpsc::UnboundedReceiver<Work>,
+        cancel: CancellationToken,
+    ) {
+        let slots = Arc::new(Semaphore::new(self.inner.config.max_in_flight.max(1)));
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            let job = tokio::select! {
+                _ = cancel.cancelled() => break,
+                job = work.recv() => match job { Some(job) => job, None => break },
+                Some(_) = running.join_next(), if !running.is_empty() => continue,
+            };
+            let permit = tokio::select! {
+                _ = cancel.cancelled() => break,
+                p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            };
+            let this = self.clone();
+            let task_cancel = cancel.clone();
+            running.spawn(async move {
+                this.inner.metrics.in_flight.inc();
+                tokio::select! {
+                    _ = task_cancel.cancelled() => {}
+                    _ = this.process(job, permit) => {}
+                }
+                this.inner.metrics.in_flight.dec();
+            });
+        }
+        // Unfinished requests stay journaled and resume at the next start.
+        running.shutdown().await;
+    }
+
+    /// Takes one request through the pipeline from wherever it stands. `slot` (a place
+    /// among the requests that encode and disperse at once) is given back as soon as the
+    /// request waits for anchoring, which costs no CPU and is batched.
+    async fn process(&self, job: Work, slot: OwnedSemaphorePermit) {
+        let id = job.id;
+        let started = Instant::now();
+        let mut record = match self.status(id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(target: "zg_da::disperser", %id, error = %e, "journal read failed");
+                return;
+            }
+        };
+        if record.status.is_terminal() {
+            return;
+        }
+        match self.drive(&mut record, job.payload, slot).await {
+            Ok(()) => {
+                self.inner
+                    .metrics
+                    .finished
+                    .get_or_create(&result("confirmed"))
+                    .inc();
+                self.inner
+                    .metrics
+                    .put_seconds
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                if matches!(e, DisperseError::Shutdown | DisperseError::Store(_)) {
+                    tracing::warn!(target: "zg_da::disperser", %id, error = %e, "request interrupted");
+                    return;
+                }
+                record.fail(&e.to_failure());
+                self.inner
+                    .metrics
+                    .finished
+                    .get_or_create(&result("failed"))
+                    .inc();
+                tracing::warn!(target: "zg_da::disperser", %id, error = %e, "request failed");
+                if let Err(e) = self.save(&mut record).await {
+                    tracing::error!(target: "zg_da::disperser", %id, error = %e, "journal write failed");
+                }
+            }
+        }
+    }
+
+    async fn drive(
+        &self,
+        record: &mut BlobRecord,
+        payload: Option<Bytes>,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<(), DisperseError> {
+        let id = record.id;
+        if record.status != BlobStatus::Anchoring || record.pending_anchor.is_none() {
+            record.status = BlobStatus::Encoding;
+            self.touch(record);
+            let payload =
+                match payload {
+                    Some(p) => p,
+                    None => {
+                        let journal = self.inner.journal.clone();
+                        Bytes::from(blocking(move || journal.payload(&id)).await?.ok_or_else(
+                            || {
+                                StoreError::corrupt(
+                                    id.to_string(),
+                                    "payload missing from the journal",
+                                )
+                            },
+                        )?)
+                    }
+                };
+            let kzg = self.inner.kzg;
+            let max = self.inner.config.max_payload;
+            let t = Instant::now();
+            let encoded = tokio::task::spawn_blocking(move || encode(kzg, &payload, max))
+                .await
+                .map_err(|e| DisperseError::Encode(e.to_string()))??;
+            self.inner
+                .metrics
+                .encode_seconds
+                .observe(t.elapsed().as_secs_f64());
+            record.data_root = Some(encoded.data_root);
+            record.blob_count = Some(encoded.header.blob_count);
+            record.status = BlobStatus::Dispersing;
+            self.touch(record);
+            let (pending, count, threshold) = self.certify(Arc::new(encoded)).await?;
+            record.signers = Some((count, threshold));
+            record.pending_anchor = Some(pending);
+            record.status = BlobStatus::Anchoring;
+            self.save(record).await?;
+        }
+        drop(slot);
+        self.anchor(record).await
+    }
+
+    /// Anchors a signed record, retrying what the chain may accept later.
+    async fn anchor(&self, record: &mut BlobRecord) -> Result<(), DisperseError> {
+        let id = record.id;
+        let submission = record
+            .submission()
+            .expect("pending anchor with a data_root");
+        let cert = zg_primitives::Certificate {
+            epoch: submission.epoch.saturating_to(),
+            quorum_id: submission.quorumId.saturating_to(),
+            data_root: submission.dataRoot,
+        };
+        let mut last_err = String::new();
+        let deadline = Instant::now() + self.inner.config.chain_grace;
+        for attempt in 0.. {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.inner
+                .anchor
+                .send(anchor::Job {
+                    submission: submission.clone(),
+                    cert,
+                    reply: tx,
+                })
+                .await
+                .map_err(|_| DisperseError::Shutdown)?;
+            match rx.await.map_err(|_| DisperseError::Shutdown)? {
+                Ok(tx_hash) => {
+                    record.confirm(cert, tx_hash);
+                    self.save(record).await?;
+                    tracing::info!(target: "zg_da::disperser", %id, data_root = %cert.data_root, epoch = cert.epoch, quorum = cert.quorum_id, "confirmed");
+                    return Ok(());
+                }
+                Err(e) => {
+                    last_err = e.to_string();
+                    let attempts_left = attempt + 1 < self.inner.config.anchor_attempts;
+                    if !e.is_retryable() || (!attempts_left && Instant::now() >= deadline) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
+                }
+            }
+        }
+        Err(DisperseError::Anchor(last_err))
+    }
+}

@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+#[cfg(feature = "db")]
+pub mod db;
+pub mod http;
+pub mod jsonrpc;
+pub mod metrics;
+pub mod runtime;
+pub mod supervise;
+pub mod tx;
+
+pub use cli::{ChainRpcArgs, LogArgs};
+#[cfg(feature = "db")]
+pub use db::StoreError;
+pub use http::{BodyError, close_connection, json_error, read_limited};
+pub use metrics::{Labels, encode_registry, render_registry, result};
+pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};
+pub use supervise::{Health, Supervisor, TaskFailure, until_shutdown};
+pub use tx::{TxError, await_receipt, call, send_and_confirm, send_call};

@@ -1,0 +1,164 @@
+//! Typed chain calls: an `eth_call` decoded as the Solidity function's return type, and
+//! "send a call, await its receipt" with a [`TxError`] that says how to react.
+
+use std::time::{Duration, Instant};
+
+use alloy::network::TransactionBuilder;
+use alloy::providers::Provider;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::sol_types::SolCall;
+use alloy::transports::TransportError;
+use alloy_primitives::{Address, B256, Bytes, U256};
+
+/// How often a receipt is polled for (the bundled chain answers in milliseconds).
+const RECEIPT_POLL: Duration = Duration::from_millis(20);
+
+/// A chain call or transaction failed, classified by how the caller should react.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// The endpoint is unreachable or the transport failed: retry.
+    #[error("chain unavailable: {0}")]
+    Unavailable(String),
+    /// The node answered with a JSON-RPC error other than a revert: retry.
+    #[error("chain rpc error: {0}")]
+    Rpc(String),
+    /// The call or transaction reverted (at estimation or execution): the request
+    /// itself is refused in the current state.
+    #[error("reverted: {message}")]
+    Reverted {
+        /// The node's message, or which transaction reverted.
+        message: String,
+        /// The revert data, when the node returned it (decode with the ABI's errors).
+        data: Option<Bytes>,
+    },
+    /// No receipt in time: retry later (the transaction may still land).
+    #[error("no receipt for {hash} within {waited:?}")]
+    Timeout {
+        /// The transaction.
+        hash: B256,
+        /// How long was waited.
+        waited: Duration,
+    },
+    /// A return value did not decode: the endpoint does not serve this ABI.
+    #[error("undecodable return of {0}")]
+    Decode(String),
+}
+
+impl TxError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Rpc(_) | Self::Timeout { .. }
+        )
+    }
+
+    /// The revert data, if this is a revert that carried some.
+    pub fn revert_data(&self) -> Option<&Bytes> {
+        match self {
+            Self::Reverted { data, .. } => data.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Classifies a transport error: a JSON-RPC error with revert data (or a message
+    /// naming a revert) is [`TxError::Reverted`], another JSON-RPC error is
+    /// [`TxError::Rpc`], anything else [`TxError::Unavailable`].
+    pub fn from_transport(e: TransportError) -> Self {
+        if let Some(resp) = e.as_error_resp() {
+            let data = resp.as_revert_data();
+            if data.is_some() || resp.message.contains("revert") {
+                return Self::Reverted {
+                    message: resp.message.to_string(),
+                    data,
+                };
+            }
+            return Self::Rpc(format!("{} (code {})", resp.message, resp.code));
+        }
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<TransportError> for TxError {
+    fn from(e: TransportError) -> Self {
+        Self::from_transport(e)
+    }
+}
+
+/// `eth_call` of `call` on `to` at the latest block, decoded as its return type.
+pub async fn call<C: SolCall>(
+    provider: &impl Provider,
+    to: Address,
+    call: &C,
+) -> Result<C::Return, TxError> {
+    let tx = TransactionRequest::default()
+        .with_to(to)
+        .with_input(Bytes::from(call.abi_encode()));
+    let out = provider.call(tx).await?;
+    C::abi_decode_returns(&out).map_err(|e| TxError::Decode(format!("{}: {e}", C::SIGNATURE)))
+}
+
+/// Sends `tx` (the provider fills nonce, gas and fees and signs) and waits up to
+/// `timeout` for its receipt; a receipt with a failed status is [`TxError::Reverted`].
+pub async fn send_and_confirm(
+    provider: &impl Provider,
+    tx: TransactionRequest,
+    timeout: Duration,
+) -> Result<TransactionReceipt, TxError> {
+    let pending = provider.send_transaction(tx).await?;
+    let hash = *pending.tx_hash();
+    let receipt = await_receipt(provider, hash, timeout).await?;
+    if receipt.status() {
+        Ok(receipt)
+    } else {
+        Err(TxError::Reverted {
+            message: format!("transaction {hash} reverted"),
+            data: None,
+        })
+    }
+}
+
+/// Sends a transaction calling `call` on `to` with `value` attached and waits for its
+/// receipt (see [`send_and_confirm`]); a revert names the function.
+pub async fn send_call<C: SolCall>(
+    provider: &impl Provider,
+    to: Address,
+    call: &C,
+    value: U256,
+    timeout: Duration,
+) -> Result<TransactionReceipt, TxError> {
+    let tx = TransactionRequest::default()
+        .with_to(to)
+        .with_value(value)
+        .with_input(Bytes::from(call.abi_encode()));
+    send_and_confirm(provider, tx, timeout)
+        .await
+        .map_err(|e| match e {
+            TxError::Reverted { message, data } => TxError::Reverted {
+                message: format!("{}: {message}", C::SIGNATURE),
+                data,
+            },
+            e => e,
+        })
+}
+
+/// Polls for the receipt of `hash` until `timeout`.
+pub async fn await_receipt(
+    provider: &impl Provider,
+    hash: B256,
+    timeout: Duration,
+) -> Result<TransactionReceipt, TxError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(r) = provider.get_transaction_receipt(hash).await? {
+            return Ok(r);
+        }
+        if Instant::now() >= deadline {
+            return Err(TxError::Timeout {
+                hash,
+                waited: timeout,
+            });
+        }
+        tokio::time::sleep(RECEIPT_POLL).await;
+    }
+}
