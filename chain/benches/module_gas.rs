@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, U256, keccak256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy_sol_types::SolCall;
@@ -27,32 +27,24 @@ use zg_primitives::{
     epoch_registration_message, sample_quality, signer_bitmap,
 };
 
+// The chain tests' helpers (a provider per key, a transaction mined, blocks mined);
+// this bench uses a few of them.
+#[allow(dead_code)]
+#[path = "../tests/it/helpers.rs"]
+mod helpers;
+
+use helpers::{mine_to, mined, provider};
+
 const CHAIN: u64 = 31337;
 const EPOCH_BLOCKS: u64 = 1000;
 const PERIOD: u64 = 50;
-
-fn provider(url: &str, who: PrivateKeySigner) -> DynProvider {
-    ProviderBuilder::default()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(EthereumWallet::from(who))
-        .connect_http(url.parse().unwrap())
-        .erased()
-}
 
 async fn send(p: &DynProvider, to: Address, data: Vec<u8>, value: U256) -> TransactionReceipt {
     let tx = TransactionRequest::default()
         .with_to(to)
         .with_input(data)
         .with_value(value);
-    let r = p
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = mined(p, tx).await;
     assert!(r.status(), "transaction reverted");
     r
 }
@@ -62,16 +54,6 @@ async fn view<C: SolCall>(p: &DynProvider, to: Address, c: C) -> C::Return {
         .with_to(to)
         .with_input(c.abi_encode());
     C::abi_decode_returns(&p.call(tx).await.unwrap()).unwrap()
-}
-
-async fn mine_to(p: &DynProvider, block: u64) {
-    let head = p.get_block_number().await.unwrap();
-    if block > head {
-        let _: Value = p
-            .raw_request("anvil_mine".into(), (format!("{:#x}", block - head),))
-            .await
-            .unwrap();
-    }
 }
 
 struct Member {

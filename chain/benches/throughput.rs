@@ -122,6 +122,18 @@ async fn main() {
         })
         .collect();
     let nonce = |a: &PrivateKeySigner| node.pending_nonce(&a.address()).unwrap();
+    // One call to the signers module, sent by `eth`.
+    let to_signers = |eth: &PrivateKeySigner, data: Vec<u8>| {
+        node.submit_raw(&sign(
+            eth,
+            nonce(eth),
+            DA_SIGNERS_ADDRESS,
+            U256::ZERO,
+            data,
+            1_000_000,
+        ))
+        .unwrap();
+    };
     for (eth, bls) in &signers {
         let c = IDASigners::registerSignerCall {
             signer: IDASigners::SignerDetail {
@@ -131,15 +143,7 @@ async fn main() {
             },
             pop: Bytes::copy_from_slice(&bls.proof_of_possession(CHAIN, eth.address()).0),
         };
-        node.submit_raw(&sign(
-            eth,
-            nonce(eth),
-            DA_SIGNERS_ADDRESS,
-            U256::ZERO,
-            c.abi_encode(),
-            1_000_000,
-        ))
-        .unwrap();
+        to_signers(eth, c.abi_encode());
     }
     drain(&node).await;
     let epoch = node.head().header.number / 1_000 + 1;
@@ -148,15 +152,7 @@ async fn main() {
         let c = IDASigners::registerNextEpochCall {
             signature: Bytes::copy_from_slice(&sig.0),
         };
-        node.submit_raw(&sign(
-            eth,
-            nonce(eth),
-            DA_SIGNERS_ADDRESS,
-            U256::ZERO,
-            c.abi_encode(),
-            1_000_000,
-        ))
-        .unwrap();
+        to_signers(eth, c.abi_encode());
     }
     drain(&node).await;
     while node.head().header.number < epoch * 1_000 {

@@ -86,9 +86,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records one JSON-RPC request. Unknown method names are folded into one label.
-    pub fn observe_rpc(&self, method: &str, ok: bool, took: Duration) {
-        let method = if crate::rpc::is_known_method(method) {
+    /// Records one JSON-RPC request; `known` is whether the node serves `method` (unknown
+    /// method names are folded into one label).
+    pub fn observe_rpc(&self, method: &str, known: bool, ok: bool, took: Duration) {
+        let method = if known {
             method.to_string()
         } else {
             "unknown".into()

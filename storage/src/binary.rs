@@ -1,4 +1,4 @@
-//! A binary upload path beside 0G's JSON-RPC (our extension; 0G's SDKs keep using
+//! The body format of a binary upload path beside 0G's JSON-RPC (our extension; 0G's SDKs keep using
 //! `zgs_uploadSegments*`): `POST /v1/segments/{txSeq}` with the segments as raw bytes
 //! instead of base64 inside JSON, checked and stored exactly as the JSON path does.
 //!
@@ -7,22 +7,12 @@
 //! path length u8 ‖ path bits (bit j of byte j/8, LSB first)`. The root and file size
 //! are the submission's. Answers `200 {"stored": n}`; a refusal is `400` (bad input),
 //! `404` (unknown submission), `429` (too many uploads in flight), `503` (cluster
-//! unavailable) or `500`, with a JSON `message`.
-
-use std::sync::Arc;
+//! unavailable) or `500`, with a JSON `message`. The route itself is the API's
+//! (`api::binary_router`).
 
 use alloy_primitives::B256;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 
-use crate::api::StorageApi;
-use crate::error::NodeError;
 use crate::merkle::FileProof;
-use crate::types::SegmentWithProof;
 
 /// Most lemma entries a proof may carry.
 const MAX_LEMMA: usize = 66;
@@ -98,57 +88,6 @@ pub fn decode_segments(mut body: &[u8]) -> Result<Vec<BinarySegment>, String> {
         });
     }
     Ok(out)
-}
-
-fn refuse(status: StatusCode, message: String) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "message": message })),
-    )
-        .into_response()
-}
-
-async fn upload(State(api): State<Arc<StorageApi>>, Path(seq): Path<u64>, body: Bytes) -> Response {
-    let segments = match decode_segments(&body) {
-        Ok(s) => s,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("body: {e}")),
-    };
-    let tx = match api.store().tx(seq) {
-        Ok(Some(tx)) => tx,
-        Ok(None) => return refuse(StatusCode::NOT_FOUND, format!("submission {seq} not found")),
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    let n = segments.len();
-    let segments = segments
-        .into_iter()
-        .map(|s| SegmentWithProof {
-            root: tx.root,
-            data: s.data,
-            index: s.index,
-            proof: s.proof,
-            file_size: tx.size,
-        })
-        .collect();
-    match api.upload(segments, Some(seq)).await {
-        Ok(()) => axum::Json(serde_json::json!({ "stored": n })).into_response(),
-        Err(e) => {
-            let status = match &e {
-                NodeError::InvalidParams { .. } => StatusCode::BAD_REQUEST,
-                NodeError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-                NodeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                NodeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            refuse(status, e.to_string())
-        }
-    }
-}
-
-/// The binary upload route, with the body limit `max_body`.
-pub fn router(api: Arc<StorageApi>, max_body: usize) -> Router {
-    Router::new()
-        .route("/v1/segments/{seq}", post(upload))
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(api)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use zg_primitives::abi::{IFlow, IMarket};
 
 use crate::merkle::{FileMerkle, segment_upload_data};
-use crate::types::{FileInfo, SegmentWithProof, ShardConfig, Status, from_base64};
+use crate::types::{FileInfo, SegmentWithProof, ShardConfig, ShardItem, Status, from_base64};
 
 /// A client-side failure, classified by how to react.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -206,7 +206,7 @@ impl NodeClient {
         &self,
         token: &str,
         seq: u64,
-        items: &[crate::cluster::ShardItem],
+        items: &[ShardItem],
     ) -> Result<(), ClientError> {
         let _: serde_json::Value = self
             .request("zgs_putShards", serde_json::json!([token, seq, items]))
@@ -220,7 +220,7 @@ impl NodeClient {
         token: &str,
         seq: u64,
         index: u64,
-    ) -> Result<Option<crate::cluster::ShardItem>, ClientError> {
+    ) -> Result<Option<ShardItem>, ClientError> {
         self.request("zgs_getShard", serde_json::json!([token, seq, index]))
             .await
     }

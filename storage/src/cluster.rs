@@ -12,13 +12,12 @@
 use std::time::Duration;
 
 use alloy_primitives::{B256, keccak256};
-use serde::{Deserialize, Serialize};
 
 use crate::client::{ClientError, NodeClient};
 use crate::erasure::Coding;
-use crate::merkle::{FileLayout, FileProof};
-use crate::store::{ShardRecord, TxRecord};
-use crate::types::base64_bytes;
+use crate::merkle::FileLayout;
+use crate::store::TxRecord;
+use crate::types::{CheckedSegment, ShardItem};
 
 /// Cluster membership and coding.
 #[derive(Clone, Debug)]
@@ -33,39 +32,6 @@ pub struct ClusterConfig {
     pub token: String,
     /// Pause between repair passes.
     pub repair_interval: Duration,
-}
-
-/// One shard of one segment, as members exchange it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ShardItem {
-    /// Segment index in the file.
-    pub index: u64,
-    /// The segment's root (its leaf in the file tree).
-    pub leaf: B256,
-    /// Proof of `leaf` against the file root (absent when the sender lacks leaves).
-    pub proof: Option<FileProof>,
-    /// The segment's length in bytes.
-    pub seg_len: u32,
-    /// The shard's position.
-    pub position: u16,
-    /// keccak256 of every shard of the segment, by position.
-    pub manifest: Vec<B256>,
-    /// The shard's bytes (base64 on the wire).
-    #[serde(with = "base64_bytes")]
-    pub data: Vec<u8>,
-}
-
-impl ShardItem {
-    /// The record a member stores.
-    pub fn record(&self) -> ShardRecord {
-        ShardRecord {
-            seg_len: self.seg_len,
-            position: self.position,
-            manifest: self.manifest.clone(),
-            data: self.data.clone(),
-        }
-    }
 }
 
 /// A running cluster view: the code and clients of the other members.
@@ -125,10 +91,7 @@ impl Cluster {
 
     /// Encodes checked segments `(index, data, leaf, proof)` into the shards of every
     /// position: `out[position]` lists that member's items.
-    pub fn encode(
-        &self,
-        segments: &[crate::api::CheckedSegment],
-    ) -> Result<Vec<Vec<ShardItem>>, String> {
+    pub fn encode(&self, segments: &[CheckedSegment]) -> Result<Vec<Vec<ShardItem>>, String> {
         use rayon::prelude::*;
         let coded: Vec<Vec<ShardItem>> = segments
             .par_iter()

@@ -10,13 +10,14 @@ pub mod kv;
 pub mod merkle;
 pub mod metrics;
 pub mod node;
+mod replay;
 pub mod store;
 pub mod sync;
 pub mod types;
 
 pub use api::{ApiLimits, StorageApi};
 pub use client::{ClientError, Downloader, NodeClient, UploadOptions, UploadReceipt, Uploader};
-pub use cluster::{ClusterConfig, ShardItem};
+pub use cluster::ClusterConfig;
 pub use erasure::{Coding, CodingError};
 pub use error::{ChainError, NodeError, StoreError};
 pub use merkle::{
@@ -24,4 +25,4 @@ pub use merkle::{
 };
 pub use node::{NodeConfig, StartError, StorageNode, start};
 pub use store::{Store, SyncCursor, TxRecord};
-pub use types::{FileInfo, SegmentWithProof, ShardConfig, Status, Transaction};
+pub use types::{FileInfo, SegmentWithProof, ShardConfig, ShardItem, Status, Transaction};

@@ -166,7 +166,7 @@ pub async fn start(
         kv.clone(),
     ));
     let replay = kv.map(|kv| {
-        tokio::spawn(crate::kv::replay_loop(
+        tokio::spawn(crate::replay::replay_loop(
             api.clone(),
             kv,
             config.poll_interval,
@@ -179,7 +179,7 @@ pub async fn start(
         .map(|c| tokio::spawn(repair_loop(api.clone(), c.repair_interval, cancel.clone())));
     let server_cancel = cancel.clone();
     let app = zg_node_kit::jsonrpc::router(api.clone(), config.max_request_bytes)
-        .merge(crate::binary::router(api.clone(), config.max_request_bytes));
+        .merge(crate::api::binary_router(api.clone(), config.max_request_bytes));
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { server_cancel.cancelled().await })

@@ -21,7 +21,7 @@ use zg_node_kit::db::{self, durable};
 
 use crate::error::StoreError;
 use crate::merkle::FileLayout;
-use crate::types::{FileInfo, Transaction, stream_ids};
+use crate::types::{FileInfo, ShardItem, Transaction, stream_ids};
 
 const CF_TX: &str = "tx";
 const CF_ROOT: &str = "root";
@@ -111,6 +111,18 @@ pub struct ShardRecord {
     /// The shard's bytes.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+}
+
+impl ShardItem {
+    /// The record a member stores.
+    pub fn record(&self) -> ShardRecord {
+        ShardRecord {
+            seg_len: self.seg_len,
+            position: self.position,
+            manifest: self.manifest.clone(),
+            data: self.data.clone(),
+        }
+    }
 }
 
 /// How far the node has followed the chain.

@@ -185,3 +185,27 @@ mod tests {
         assert_eq!(serde_json::from_value::<SegmentWithProof>(v).unwrap(), s);
     }
 }
+
+/// One shard of one segment, as members exchange it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardItem {
+    /// Segment index in the file.
+    pub index: u64,
+    /// The segment's root (its leaf in the file tree).
+    pub leaf: B256,
+    /// Proof of `leaf` against the file root (absent when the sender lacks leaves).
+    pub proof: Option<FileProof>,
+    /// The segment's length in bytes.
+    pub seg_len: u32,
+    /// The shard's position.
+    pub position: u16,
+    /// keccak256 of every shard of the segment, by position.
+    pub manifest: Vec<B256>,
+    /// The shard's bytes (base64 on the wire).
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// A checked segment: index, bytes, leaf (segment root) and proof.
+pub type CheckedSegment = (u64, Vec<u8>, B256, FileProof);

@@ -5,12 +5,12 @@
 //! (non-zero), `fees.collected`.
 
 use alloy_primitives::{Address, Bytes, U256};
-use alloy_sol_types::{SolCall, SolEvent, SolInterface};
+use alloy_sol_types::{SolCall, SolEvent};
 use revm::context::ContextTr;
 use zg_primitives::abi::IDAEntrance;
 use zg_primitives::{BlsError, BlsSignature, attestation_message, verify_quorum_aggregate};
 
-use super::{Call, Exit, gas, quorum_members, signer_pubkey, slot, word};
+use super::{Call, Exit, decode_call, gas, quorum_members, signer_pubkey, slot, word};
 
 /// Most blobs one commitment may declare (a 4 GiB payload).
 const MAX_BLOB_COUNT: u64 = 1 << 16;
@@ -30,15 +30,9 @@ pub(super) fn dispatch<CTX: ContextTr>(
     input: &[u8],
 ) -> Result<Bytes, Exit> {
     use IDAEntrance::IDAEntranceCalls as C;
-    let Ok(decoded) = C::abi_decode(input) else {
-        return Err(Exit::Revert(Bytes::new()));
-    };
     // Only `deposit` takes value; anything else sent with value reverts (and the EVM rolls
     // the transfer back).
-    if !call.value.is_zero() && !matches!(decoded, C::deposit(_)) {
-        // As a Solidity non-payable function: revert without data.
-        return Err(Exit::Revert(Bytes::new()));
-    }
+    let decoded = decode_call(call, input, |c| matches!(c, C::deposit(_)))?;
     match decoded {
         C::deposit(_) => {
             call.require_mutable()?;

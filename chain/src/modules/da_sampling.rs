@@ -20,7 +20,7 @@
 //! `sample.done(r, root, epoch, quorum, column, blob)` = 1.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy_sol_types::{SolCall, SolEvent, SolInterface};
+use alloy_sol_types::{SolCall, SolEvent};
 use revm::context::ContextTr;
 use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDASampling};
 use zg_primitives::{
@@ -30,7 +30,7 @@ use zg_primitives::{
 
 use super::da_entrance::anchor_slot;
 use super::da_signers::epoch_of;
-use super::{Call, Exit, gas, quorum_members, slot, word};
+use super::{Call, Exit, decode_call, gas, quorum_members, slot, word};
 
 fn last_slot() -> U256 {
     slot("sample.last", &[])
@@ -130,13 +130,7 @@ pub(super) fn dispatch<CTX: ContextTr>(
     input: &[u8],
 ) -> Result<Bytes, Exit> {
     use IDASampling::IDASamplingCalls as C;
-    let Ok(decoded) = C::abi_decode(input) else {
-        return Err(Exit::Revert(Bytes::new()));
-    };
-    if !call.value.is_zero() {
-        // As a Solidity non-payable function: revert without data.
-        return Err(Exit::Revert(Bytes::new()));
-    }
+    let decoded = decode_call(call, input, |_: &C| false)?;
     let da = &call.genesis.da;
     match decoded {
         C::currentRound(_) => {

@@ -12,12 +12,12 @@
 //! for `e` closes when `e` starts, so the quorums are fixed from the first block of `e`.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy_sol_types::{SolCall, SolEvent, SolInterface};
+use alloy_sol_types::{SolCall, SolEvent};
 use revm::context::ContextTr;
 use zg_primitives::abi::{DA_SIGNERS_ADDRESS, IDASigners};
 use zg_primitives::{BlsPublicKey, BlsSignature, bls, epoch_registration_message, verify_pop};
 
-use super::{Call, Exit, addr_word, gas, slot, word, word_addr};
+use super::{Call, Exit, addr_word, decode_call, gas, slot, word, word_addr};
 
 /// Longest socket (libp2p multiaddr) accepted.
 const MAX_SOCKET_LEN: usize = 512;
@@ -120,9 +120,8 @@ pub(super) fn dispatch<CTX: ContextTr>(
     input: &[u8],
 ) -> Result<Bytes, Exit> {
     use IDASigners::IDASignersCalls as C;
-    let Ok(decoded) = C::abi_decode(input) else {
-        return Err(Exit::Revert(Bytes::new()));
-    };
+    // Every function takes value (the module keeps it).
+    let decoded = decode_call(call, input, |_: &C| true)?;
     match decoded {
         C::registerSigner(c) => {
             call.require_mutable()?;

@@ -12,11 +12,11 @@
 //! Storage: `flow.length` (next free entry, 0 meaning 1), `flow.count` (submissions).
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy_sol_types::{SolCall, SolEvent, SolInterface};
+use alloy_sol_types::{SolCall, SolEvent};
 use revm::context::ContextTr;
 use zg_primitives::abi::{FLOW_ADDRESS, IFlow, IMarket, MARKET_ADDRESS};
 
-use super::{Call, Exit, slot};
+use super::{Call, Exit, decode_call, slot};
 
 /// Entries per segment (256 KiB).
 const SEGMENT_ENTRIES: u128 = 1024;
@@ -156,13 +156,9 @@ pub(super) fn dispatch_flow<CTX: ContextTr>(
     input: &[u8],
 ) -> Result<Bytes, Exit> {
     use IFlow::IFlowCalls as C;
-    let Ok(decoded) = C::abi_decode(input) else {
-        return Err(Exit::Revert(Bytes::new()));
-    };
-    let payable = matches!(decoded, C::submit_0(_) | C::submit_1(_) | C::batchSubmit(_));
-    if !call.value.is_zero() && !payable {
-        return Err(Exit::Revert(Bytes::new()));
-    }
+    let decoded = decode_call(call, input, |c| {
+        matches!(c, C::submit_0(_) | C::submit_1(_) | C::batchSubmit(_))
+    })?;
     let mut paid = call.value;
     let single = |p: Placed| (p.index, p.digest, p.start, p.length);
     match decoded {
@@ -239,12 +235,7 @@ pub(super) fn dispatch_market<CTX: ContextTr>(
     input: &[u8],
 ) -> Result<Bytes, Exit> {
     use IMarket::IMarketCalls as C;
-    let Ok(decoded) = C::abi_decode(input) else {
-        return Err(Exit::Revert(Bytes::new()));
-    };
-    if !call.value.is_zero() {
-        return Err(Exit::Revert(Bytes::new()));
-    }
+    let decoded = decode_call(call, input, |_: &C| false)?;
     match decoded {
         C::pricePerSector(_) => Ok(IMarket::pricePerSectorCall::abi_encode_returns(
             &call.genesis.storage.price_per_sector,

@@ -13,7 +13,7 @@ mod da_signers;
 pub mod flow;
 
 use alloy_primitives::{Address, B256, Bytes, Log, U256, keccak256};
-use alloy_sol_types::SolError;
+use alloy_sol_types::{SolError, SolInterface};
 use revm::context::{Cfg, ContextTr, JournalTr};
 use revm::context_interface::Block as _;
 use revm::handler::{EthPrecompiles, PrecompileProvider, precompile_output_to_interpreter_result};
@@ -169,6 +169,23 @@ impl Exit {
     pub(crate) fn error<E: SolError>(e: E) -> Self {
         Self::Revert(Bytes::from(e.abi_encode()))
     }
+}
+
+/// Decodes a module call's input as one of the functions of `C`, as a Solidity contract's
+/// dispatcher does: input that matches no function reverts without data, and so does value
+/// sent to a function `payable` refuses (a non-payable function).
+pub(crate) fn decode_call<C: SolInterface, CTX>(
+    call: &Call<'_, CTX>,
+    input: &[u8],
+    payable: impl FnOnce(&C) -> bool,
+) -> Result<C, Exit> {
+    let Ok(decoded) = C::abi_decode(input) else {
+        return Err(Exit::Revert(Bytes::new()));
+    };
+    if !call.value.is_zero() && !payable(&decoded) {
+        return Err(Exit::Revert(Bytes::new()));
+    }
+    Ok(decoded)
 }
 
 /// One module call in progress: context, caller, value and gas accounting.

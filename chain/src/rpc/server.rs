@@ -22,7 +22,8 @@ impl RpcService for EthApi {
     }
 
     fn observe(&self, method: &str, ok: bool, took: Duration) {
-        self.metrics().observe_rpc(method, ok, took);
+        self.metrics()
+            .observe_rpc(method, super::is_known_method(method), ok, took);
     }
 
     fn health(&self) -> Result<Value, RpcError> {

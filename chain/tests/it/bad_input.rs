@@ -15,59 +15,60 @@ async fn malformed_requests_get_json_rpc_errors() {
     let chain = start(&dir, dev_genesis(), Duration::ZERO).await;
     let url = chain.rpc_url();
     let code = |v: &serde_json::Value| v["error"]["code"].as_i64();
+    let message = |v: &serde_json::Value| v["error"]["message"].as_str().unwrap().to_string();
 
-    let (_, r) = raw_rpc(&url, "{not json").await;
-    assert_eq!(code(&r), Some(-32700));
-    let (_, r) = raw_rpc(&url, r#"{"jsonrpc":"2.0","id":1}"#).await;
-    assert_eq!(code(&r), Some(-32600));
-    let (_, r) = raw_rpc(&url, r#"{"jsonrpc":"1.0","id":1,"method":"eth_chainId"}"#).await;
-    assert_eq!(code(&r), Some(-32600));
-    let (_, r) = raw_rpc(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"eth_nope","params":[]}"#,
-    )
-    .await;
-    assert_eq!(code(&r), Some(-32601));
-    let (_, r) = raw_rpc(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x12"]}"#,
-    )
-    .await;
-    assert_eq!(code(&r), Some(-32602));
-    let (_, r) = raw_rpc(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":{}}"#,
-    )
-    .await;
-    assert_eq!(code(&r), Some(-32602));
-    let (_, r) = raw_rpc(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0xzz", false]}"#,
-    )
-    .await;
-    assert_eq!(code(&r), Some(-32602));
-    let (_, r) = raw_rpc(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0xdeadbeef"]}"#,
-    )
-    .await;
-    assert_eq!(code(&r), Some(-32602));
+    // Each request and the error code it gets.
+    for (body, want) in [
+        ("{not json", -32700),
+        (r#"{"jsonrpc":"2.0","id":1}"#, -32600),
+        (r#"{"jsonrpc":"1.0","id":1,"method":"eth_chainId"}"#, -32600),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_nope","params":[]}"#,
+            -32601,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x12"]}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":{}}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0xzz", false]}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0xdeadbeef"]}"#,
+            -32602,
+        ),
+    ] {
+        let (_, r) = raw_rpc(&url, body).await;
+        assert_eq!(code(&r), Some(want), "{body}");
+    }
     let (_, r) = raw_rpc(
         &url,
         r#"{"jsonrpc":"2.0","id":1,"method":"anvil_mine","params":["0x6"]}"#,
     )
     .await;
     assert_eq!(r["result"], json!("0x6"));
-    let (_, r) = raw_rpc(&url, r#"{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x5","toBlock":"0x1"}]}"#).await;
-    assert_eq!(code(&r), Some(-32602));
-    let (_, r) = raw_rpc(&url, r#"{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"blockHash":"0x1111111111111111111111111111111111111111111111111111111111111111"}]}"#).await;
-    assert_eq!(code(&r), Some(-32000));
-    let (_, r) = raw_rpc(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"anvil_mine","params":["0xfffff"]}"#,
-    )
-    .await;
-    assert_eq!(code(&r), Some(-32602));
+    for (body, want) in [
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x5","toBlock":"0x1"}]}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"blockHash":"0x1111111111111111111111111111111111111111111111111111111111111111"}]}"#,
+            -32000,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"anvil_mine","params":["0xfffff"]}"#,
+            -32602,
+        ),
+    ] {
+        let (_, r) = raw_rpc(&url, body).await;
+        assert_eq!(code(&r), Some(want), "{body}");
+    }
     // Batches, including an empty one and a mixed one.
     let (_, r) = raw_rpc(&url, "[]").await;
     assert_eq!(code(&r), Some(-32600));
@@ -110,13 +111,7 @@ async fn malformed_requests_get_json_rpc_errors() {
         }
     };
     let r = send_raw(base().with_nonce(0).with_gas_limit(20_000)).await;
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("intrinsic gas too low"),
-        "{r}"
-    );
+    assert!(message(&r).contains("intrinsic gas too low"), "{r}");
     let r = send_raw(
         base()
             .with_nonce(0)
@@ -124,29 +119,11 @@ async fn malformed_requests_get_json_rpc_errors() {
             .with_value(U256::MAX / U256::from(2)),
     )
     .await;
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("insufficient funds"),
-        "{r}"
-    );
+    assert!(message(&r).contains("insufficient funds"), "{r}");
     let r = send_raw(base().with_nonce(0).with_gas_limit(40_000_000)).await;
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("exceeds block gas limit"),
-        "{r}"
-    );
+    assert!(message(&r).contains("exceeds block gas limit"), "{r}");
     let r = send_raw(base().with_nonce(0).with_gas_limit(21_000).with_chain_id(1)).await;
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("invalid chain id"),
-        "{r}"
-    );
+    assert!(message(&r).contains("invalid chain id"), "{r}");
     let ok = send_raw(base().with_nonce(0).with_gas_limit(21_000)).await;
     assert!(ok["result"].is_string(), "{ok}");
     let dup = send_raw(base().with_nonce(0).with_gas_limit(21_000)).await;
@@ -166,13 +143,7 @@ async fn malformed_requests_get_json_rpc_errors() {
             .with_value(U256::from(9)),
     )
     .await;
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("nonce too low"),
-        "{r}"
-    );
+    assert!(message(&r).contains("nonce too low"), "{r}");
 
     // Health and metrics.
     let client = alloy::transports::http::reqwest::Client::new();

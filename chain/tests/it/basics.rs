@@ -34,13 +34,7 @@ fn counter_code(start: u64) -> Bytes {
 
 pub(crate) async fn deploy_counter(p: &alloy::providers::DynProvider, start: u64) -> Address {
     let tx = TransactionRequest::default().with_deploy_code(counter_code(start));
-    let receipt = p
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = mined(p, tx).await;
     assert!(receipt.status());
     receipt.contract_address.unwrap()
 }
@@ -66,18 +60,12 @@ async fn transfers_blocks_and_fees() {
     let tx = TransactionRequest::default()
         .with_to(bob)
         .with_value(U256::from(12345));
-    let receipt = p
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = mined(&p, tx).await;
     assert!(receipt.status());
     assert_eq!(receipt.gas_used, 21_000);
     assert_eq!(p.get_balance(bob).await.unwrap(), U256::from(12345));
     assert_eq!(p.get_transaction_count(alice.address()).await.unwrap(), 1);
-    let fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+    let fee = gas_cost(&receipt);
     assert_eq!(
         p.get_balance(alice.address()).await.unwrap(),
         ten_k - U256::from(12345) - fee
@@ -132,29 +120,13 @@ async fn transfers_blocks_and_fees() {
         .with_to(bob)
         .with_value(U256::from(1))
         .with_gas_price(2_000_000_000);
-    assert!(
-        p.send_transaction(legacy)
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap()
-            .status()
-    );
+    assert!(mined(&p, legacy).await.status());
     let al = TransactionRequest::default()
         .with_to(bob)
         .with_value(U256::from(1))
         .with_gas_price(2_000_000_000)
         .with_access_list(Default::default());
-    assert!(
-        p.send_transaction(al)
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap()
-            .status()
-    );
+    assert!(mined(&p, al).await.status());
 
     let history = p
         .get_fee_history(4, BlockNumberOrTag::Latest, &[25.0, 75.0])
@@ -271,26 +243,14 @@ async fn contracts_reverts_logs_and_estimates() {
         .with_to(addr)
         .with_input(call.abi_encode());
     let est = p.estimate_gas(req.clone()).await.unwrap();
-    let r = p
-        .send_transaction(req.clone().with_gas_limit(est))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = mined(&p, req.clone().with_gas_limit(est)).await;
     assert!(r.status());
     assert!(
         est < r.gas_used * 12 / 10,
         "estimate {est} vs used {}",
         r.gas_used
     );
-    let r = p
-        .send_transaction(req.with_gas_limit(est / 2))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = mined(&p, req.with_gas_limit(est / 2)).await;
     assert!(!r.status(), "half the estimate runs out of gas");
 
     // A contract calling a module (precompile) from inside the EVM.

@@ -275,17 +275,14 @@ async fn compute_ledger_serving_settlement_and_refunds() {
     let settle = |items: Vec<S::TEESettlementData>| {
         S::settleFeesWithTEECall { settlements: items }.abi_encode()
     };
+    // One item: the user's `fee` to the provider, signed by the acknowledged signer.
+    let settle_user = |fee: U256, nonce: u64| {
+        settle(vec![settlement(chain_id, &tee, u_addr, p_addr, fee, nonce)])
+    };
     let r = ok(
         &prov,
         SERVING_ADDRESS,
-        settle(vec![settlement(
-            chain_id,
-            &tee,
-            u_addr,
-            p_addr,
-            ether(1),
-            10,
-        )]),
+        settle_user(ether(1), 10),
         U256::ZERO,
     )
     .await;
@@ -332,7 +329,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
         results(&r).iter().map(|x| x.1).collect::<Vec<_>>(),
         vec![0, 2, 5, 4]
     );
-    let gas = U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+    let gas = gas_cost(&r);
     assert_eq!(
         prov.get_balance(p_addr).await.unwrap(),
         prov_before + ether(1) - gas
@@ -374,14 +371,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
     let r = ok(
         &prov,
         SERVING_ADDRESS,
-        settle(vec![settlement(
-            chain_id,
-            &tee,
-            u_addr,
-            p_addr,
-            ether(5),
-            30,
-        )]),
+        settle_user(ether(5), 30),
         U256::ZERO,
     )
     .await;
@@ -452,7 +442,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
         U256::ZERO,
     )
     .await;
-    let gas = U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+    let gas = gas_cost(&r);
     assert_eq!(
         user.get_balance(u_addr).await.unwrap(),
         wallet + ether(7) - gas
@@ -575,7 +565,7 @@ async fn compute_ledger_serving_settlement_and_refunds() {
         U256::ZERO,
     )
     .await;
-    let gas = U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+    let gas = gas_cost(&r);
     assert_eq!(
         prov.get_balance(p_addr).await.unwrap(),
         before + ether(100) - gas

@@ -6,6 +6,7 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent, SolInterface};
+use zg_chain::{Genesis, RunningChain};
 use zg_primitives::abi::{IDAEntrance, IDASigners};
 use zg_primitives::{
     BlsSecretKey, BlsSignature, aggregate_signatures, attestation_message,
@@ -101,6 +102,31 @@ pub(crate) struct DaSigner {
     pub(crate) p: DynProvider,
 }
 
+/// Starts an automining chain with `genesis` and the DA modules of `imp`, and makes the
+/// eight DA signers (dev accounts 1 to 8, each with its own BLS key). Returns the chain,
+/// its URL and the signers.
+pub(crate) async fn start_da(
+    dir: &TempDir,
+    genesis: Genesis,
+    imp: Impl,
+) -> (RunningChain, String, Vec<DaSigner>) {
+    let da = genesis.da.clone();
+    let chain = start(dir, genesis, Duration::ZERO).await;
+    let url = chain.rpc_url();
+    use_impl(imp, &url, &da).await;
+    let signers = (1..=8)
+        .map(|i| {
+            let eth = signer(i);
+            DaSigner {
+                p: provider(&url, eth.clone()),
+                eth,
+                bls: BlsSecretKey::from_ikm(&[i as u8; 32]).unwrap(),
+            }
+        })
+        .collect();
+    (chain, url, signers)
+}
+
 pub(crate) async fn register(s: &DaSigner, socket: &str) -> Result<(), Bytes> {
     let detail = IDASigners::SignerDetail {
         signer: s.eth.address(),
@@ -168,20 +194,7 @@ async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
     let mut genesis = dev_genesis();
     genesis.da.epoch_blocks = 40;
     let blob_fee = genesis.da.blob_fee;
-    let da = genesis.da.clone();
-    let chain = start(&dir, genesis, Duration::ZERO).await;
-    let url = chain.rpc_url();
-    use_impl(imp, &url, &da).await;
-    let signers: Vec<DaSigner> = (1..=8)
-        .map(|i| {
-            let eth = signer(i);
-            DaSigner {
-                p: provider(&url, eth.clone()),
-                eth,
-                bls: BlsSecretKey::from_ikm(&[i as u8; 32]).unwrap(),
-            }
-        })
-        .collect();
+    let (chain, url, signers) = start_da(&dir, genesis, imp).await;
 
     // Registration, with every refusal path.
     for (i, s) in signers.iter().enumerate() {
@@ -609,13 +622,7 @@ async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
             .abi_encode(),
         )
         .with_gas_limit(1_000_000);
-    let r = disperser
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = mined(&disperser, tx).await;
     assert!(!r.status());
     let exists = IDAEntrance::commitmentExistsCall {
         dataRoot: root,
@@ -686,7 +693,7 @@ async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
     )
     .await
     .unwrap();
-    let gas = U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+    let gas = gas_cost(&r);
     assert_eq!(
         disperser.get_balance(d_addr).await.unwrap(),
         before + after - gas

@@ -2,15 +2,13 @@
 //! `submitSamplingResponse`, the round views and the target adjustment, against real
 //! anchors of a real encoded payload.
 
-use std::time::Duration;
-
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::sol_types::{SolCall, SolEvent, SolInterface};
 use zg_primitives::abi::{IDAEntrance, IDASampling, IDASigners};
 use zg_primitives::{
-    BlsSecretKey, BlsSignature, EncodedPayload, Kzg, aggregate_signatures, attestation_message,
-    encode, sample_quality, signer_bitmap,
+    BlsSignature, EncodedPayload, Kzg, aggregate_signatures, attestation_message, encode,
+    sample_quality, signer_bitmap,
 };
 
 use crate::da_modules::*;
@@ -22,15 +20,6 @@ const WINDOW: u64 = 1;
 const MAX_WINS: u64 = 3;
 
 type SErr = IDASampling::IDASamplingErrors;
-
-async fn mine_to(p: &DynProvider, block: u64) {
-    let head = p.get_block_number().await.unwrap();
-    if block > head {
-        p.raw_request::<_, String>("anvil_mine".into(), (format!("{:#x}", block - head),))
-            .await
-            .unwrap();
-    }
-}
 
 async fn mine_to_next_round(p: &DynProvider) -> u64 {
     // Automine: the head becomes the round's first block, later transactions land in it.
@@ -168,20 +157,7 @@ async fn sampling_rounds_accept_and_revert_paths(imp: Impl) {
     // Half of all cells win the first round, so every path is easy to reach.
     let initial = U256::MAX >> 1;
     genesis.da.sample_initial_target = initial;
-    let da = genesis.da.clone();
-    let chain = start(&dir, genesis, Duration::ZERO).await;
-    let url = chain.rpc_url();
-    use_impl(imp, &url, &da).await;
-    let signers: Vec<DaSigner> = (1..=8)
-        .map(|i| {
-            let eth = signer(i);
-            DaSigner {
-                p: provider(&url, eth.clone()),
-                eth,
-                bls: BlsSecretKey::from_ikm(&[i as u8; 32]).unwrap(),
-            }
-        })
-        .collect();
+    let (chain, url, signers) = start_da(&dir, genesis, imp).await;
     let by_addr = |a: Address| signers.iter().find(|s| s.eth.address() == a).unwrap();
     let funder = provider(&url, signer(0));
     let p = call(&funder, sampling_addr(), IDASampling::sampleParamsCall {}).await;

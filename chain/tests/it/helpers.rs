@@ -1,7 +1,9 @@
 use std::time::Duration;
 
 use alloy::network::EthereumWallet;
+use alloy::primitives::U256;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, NodeConfig, RunningChain};
@@ -50,6 +52,21 @@ pub(crate) fn provider(url: &str, who: PrivateKeySigner) -> DynProvider {
         .erased()
 }
 
+/// Sends `tx` and waits for its receipt.
+pub(crate) async fn mined(p: &DynProvider, tx: TransactionRequest) -> TransactionReceipt {
+    p.send_transaction(tx)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap()
+}
+
+/// What the sender paid for the gas of a mined transaction.
+pub(crate) fn gas_cost(r: &TransactionReceipt) -> U256 {
+    U256::from(r.gas_used) * U256::from(r.effective_gas_price)
+}
+
 /// Raw JSON-RPC request; returns the parsed response body and HTTP status.
 pub(crate) async fn raw_rpc(url: &str, body: impl Into<String>) -> (u16, serde_json::Value) {
     let resp = alloy::transports::http::reqwest::Client::new()
@@ -77,6 +94,16 @@ pub(crate) async fn wait_block(p: &DynProvider, n: u64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("block {n} not reached");
+}
+
+/// Mines empty blocks (`anvil_mine`) until the head is block `block`.
+pub(crate) async fn mine_to(p: &DynProvider, block: u64) {
+    let head = p.get_block_number().await.unwrap();
+    if block > head {
+        p.raw_request::<_, String>("anvil_mine".into(), (format!("{:#x}", block - head),))
+            .await
+            .unwrap();
+    }
 }
 
 /// The JSON-RPC error payload inside a contract call error.

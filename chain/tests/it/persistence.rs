@@ -48,15 +48,7 @@ async fn kill_9_resumes_same_head_state_and_pending_txs() {
         let tx = TransactionRequest::default()
             .with_to(to)
             .with_value(U256::from(i));
-        assert!(
-            p.send_transaction(tx)
-                .await
-                .unwrap()
-                .get_receipt()
-                .await
-                .unwrap()
-                .status()
-        );
+        assert!(mined(&p, tx).await.status());
     }
     let n = p.get_block_number().await.unwrap();
     let block = p
@@ -126,13 +118,7 @@ async fn graceful_restart_in_process() {
     let tx = TransactionRequest::default()
         .with_to(Address::repeat_byte(0x44))
         .with_value(U256::from(5));
-    let r = p
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = mined(&p, tx).await;
     let head = chain.node.head();
     chain.shutdown().await.unwrap();
     let chain = start(&dir, dev_genesis(), Duration::ZERO).await;

@@ -5,11 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use alloy::transports::http::reqwest;
 use alloy_primitives::U256;
 use zg_testkit::compute::*;
 
-use crate::{api_key, chat, hello};
+use crate::{api_key, chat, hello, unsettled_fee};
 
 fn spawn(stack: &Stack, datadir: &std::path::Path, addr: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_zg-compute-broker"))
@@ -54,15 +53,7 @@ fn spawn(stack: &Stack, datadir: &std::path::Path, addr: &str) -> (Child, String
 }
 
 async fn unsettled(url: &str, key: &str, user: alloy_primitives::Address) -> U256 {
-    let v: serde_json::Value = reqwest::Client::new()
-        .get(format!("{url}/v1/user/{user}/unsettledfee"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = unsettled_fee(url, key, user).await.json().await.unwrap();
     v["unsettledFee"].as_str().unwrap().parse().unwrap()
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use zg_primitives::abi::{ILedgerManager as L, INFERENCE_SERVICE_NAME, LEDGER_ADDRESS};
 use zg_testkit::compute::*;
 
-use crate::{api_key, chat, hello};
+use crate::{api_key, chat, hello, unsettled_fee};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_flow_request_settle_refund() {
@@ -92,22 +92,13 @@ async fn user_flow_request_settle_refund() {
     let total = fee1 + fee2 + fee3;
 
     // The SDK's unsettled-fee route, for this user only.
-    let fee: serde_json::Value = reqwest::Client::new()
-        .get(format!("{url}/v1/user/{}/unsettledfee", user.address()))
-        .bearer_auth(&key)
-        .send()
+    let fee: serde_json::Value = unsettled_fee(&url, &key, user.address())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(fee["unsettledFee"], total.to_string());
-    let other = reqwest::Client::new()
-        .get(format!("{url}/v1/user/{}/unsettledfee", provider))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let other = unsettled_fee(&url, &key, provider).await;
     assert_eq!(other.status(), 401);
 
     // Settlement: one item for the user, paid to the provider.

@@ -38,6 +38,16 @@ pub(crate) async fn chat(
     (status, v, headers)
 }
 
+/// GETs the SDK's unsettled-fee route of `user` with the session `key`.
+pub(crate) async fn unsettled_fee(broker: &str, key: &str, user: Address) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{broker}/v1/user/{user}/unsettledfee"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub(crate) fn hello(words: &str) -> Value {
     json!({"model": zg_compute::upstream::ECHO_MODEL, "messages": [
         {"role": "system", "content": "be brief"},

@@ -3,13 +3,38 @@
 
 use alloy::providers::Provider;
 use alloy::signers::SignerSync;
-use alloy_primitives::{B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 use zg_compute::{InFlight, Store};
 use zg_primitives::abi::{IInferenceServing as S, SERVING_ADDRESS, tee_settlement_digest};
 use zg_testkit::compute::*;
 
 use crate::{api_key, chat, hello};
+
+/// The stack's TEE key's signature of a settlement of `fee` from `user` to `provider`
+/// under `nonce` and `hash`, as the broker signs one.
+fn tee_signature(
+    stack: &Stack,
+    chain_id: u64,
+    provider: Address,
+    user: &PrivateKeySigner,
+    fee: U256,
+    hash: B256,
+    nonce: u64,
+) -> Bytes {
+    let digest = tee_settlement_digest(
+        chain_id,
+        SERVING_ADDRESS,
+        hash,
+        U256::from(nonce),
+        provider,
+        user.address(),
+        fee,
+    );
+    let sig = stack.tee_key.sign_hash_sync(&digest).unwrap();
+    sig.as_bytes().to_vec().into()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_unsettled_fees_and_settles_once() {
@@ -49,23 +74,14 @@ async fn restart_keeps_unsettled_fees_and_settles_once() {
     let chain_id = up.get_chain_id().await.unwrap();
     let nonce = store.next_nonce(0).unwrap();
     let hash = B256::repeat_byte(0x42);
-    let digest = tee_settlement_digest(
-        chain_id,
-        SERVING_ADDRESS,
-        hash,
-        U256::from(nonce),
-        provider,
-        user.address(),
-        owed2,
-    );
-    let sig = stack.tee_key.sign_hash_sync(&digest).unwrap();
+    let sig = tee_signature(&stack, chain_id, provider, &user, owed2, hash, nonce);
     let item = InFlight {
         user: user.address(),
         ids: pending.iter().map(|r| r.id).collect(),
         total_fee: owed2,
         requests_hash: hash,
         nonce,
-        signature: sig.as_bytes().to_vec().into(),
+        signature: sig,
         tx: None,
     };
     store
@@ -114,16 +130,7 @@ async fn restart_keeps_unsettled_fees_and_settles_once() {
     let store = Store::open(&dir.0.join("db")).unwrap();
     let nonce = store.next_nonce(0).unwrap();
     let big = ether(5);
-    let digest = tee_settlement_digest(
-        chain_id,
-        SERVING_ADDRESS,
-        hash,
-        U256::from(nonce),
-        provider,
-        user.address(),
-        big,
-    );
-    let sig = stack.tee_key.sign_hash_sync(&digest).unwrap();
+    let sig = tee_signature(&stack, chain_id, provider, &user, big, hash, nonce);
     let call = S::settleFeesWithTEECall {
         settlements: vec![S::TEESettlementData {
             user: user.address(),
@@ -131,7 +138,7 @@ async fn restart_keeps_unsettled_fees_and_settles_once() {
             totalFee: big,
             requestsHash: hash,
             nonce: U256::from(nonce),
-            signature: sig.as_bytes().to_vec().into(),
+            signature: sig.clone(),
         }],
     };
     let tx = alloy::rpc::types::TransactionRequest::default()
@@ -151,7 +158,7 @@ async fn restart_keeps_unsettled_fees_and_settles_once() {
         total_fee: big,
         requests_hash: hash,
         nonce,
-        signature: sig.as_bytes().to_vec().into(),
+        signature: sig,
         tx: Some(sent.transaction_hash),
     };
     store

@@ -17,6 +17,16 @@ fn sdk_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
 }
 
+/// Runs `cmd` in `dir`; panics with `what` and its stderr unless it succeeds.
+fn run(cmd: &mut Command, dir: &Path, what: &str) {
+    let out = cmd.current_dir(dir).output().expect(what);
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn venv_python() -> Option<PathBuf> {
     let ok = Command::new("python3")
         .arg("--version")
@@ -36,18 +46,13 @@ fn venv_python() -> Option<PathBuf> {
     let stamp = dir.join(".venv/installed.txt");
     let want = std::fs::read_to_string(dir.join("requirements.txt")).unwrap();
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
-        let out = Command::new("python3")
-            .args(["-m", "venv", ".venv"])
-            .current_dir(&dir)
-            .output()
-            .expect("python3 -m venv");
-        assert!(
-            out.status.success(),
-            "venv: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run(
+            Command::new("python3").args(["-m", "venv", ".venv"]),
+            &dir,
+            "venv",
         );
-        let out = Command::new(&py)
-            .args([
+        run(
+            Command::new(&py).args([
                 "-m",
                 "pip",
                 "install",
@@ -55,14 +60,9 @@ fn venv_python() -> Option<PathBuf> {
                 "--disable-pip-version-check",
                 "-r",
                 "requirements.txt",
-            ])
-            .current_dir(&dir)
-            .output()
-            .expect("pip install");
-        assert!(
-            out.status.success(),
-            "pip: {}",
-            String::from_utf8_lossy(&out.stderr)
+            ]),
+            &dir,
+            "pip",
         );
         std::fs::write(&stamp, want).unwrap();
     }

@@ -19,6 +19,17 @@ async fn wait_seen(c: &NodeClient, seq: u64) {
     panic!("submission {seq} not seen");
 }
 
+/// A random file of `size` bytes submitted on chain (not uploaded) from account 0, once
+/// node 0 has seen it: the client of node 0, the data, its tree and the submission.
+async fn submitted(stack: &Stack, size: usize) -> (NodeClient, Vec<u8>, FileMerkle, u64) {
+    let c = stack.client(0);
+    let data = random(size);
+    let m = FileMerkle::new(&data).unwrap();
+    let (seq, _, _) = stack.uploader(0).submit(&m, &[]).await.unwrap();
+    wait_seen(&c, seq).await;
+    (c, data, m, seq)
+}
+
 fn segment(data: &[u8], m: &FileMerkle, i: u64) -> SegmentWithProof {
     SegmentWithProof {
         root: m.root(),
@@ -87,11 +98,7 @@ async fn raw_post(addr: std::net::SocketAddr, body: &[u8]) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_segments_are_refused_and_nothing_is_stored() {
     let stack = Stack::dev(1).await;
-    let c = stack.client(0);
-    let data = random(3 * SEGMENT_SIZE + 1000);
-    let m = FileMerkle::new(&data).unwrap();
-    let (seq, _, _) = stack.uploader(0).submit(&m, &[]).await.unwrap();
-    wait_seen(&c, seq).await;
+    let (c, data, m, seq) = submitted(&stack, 3 * SEGMENT_SIZE + 1000).await;
 
     // tampered data
     let mut s = segment(&data, &m, 1);
@@ -175,29 +182,23 @@ async fn bad_segments_are_refused_and_nothing_is_stored() {
     // not downloadable before finalized
     assert_eq!(c.download_chunks(seq, 0, 1).await.unwrap(), None);
 
-    // malformed calls
-    let r: Result<Value, _> = c.request("zgs_getFileInfoByTxSeq", json!(["zero"])).await;
-    assert!(
-        matches!(r, Err(ClientError::Refused { code: -32602, .. })),
-        "{r:?}"
-    );
-    let r: Result<Value, _> = c.request("zgs_getFileInfo", json!([])).await;
-    assert!(
-        matches!(r, Err(ClientError::Refused { code: -32602, .. })),
-        "{r:?}"
-    );
-    let r: Result<Value, _> = c
-        .request("zgs_uploadSegmentsByTxSeq", json!([[{"root": 1}], seq]))
-        .await;
-    assert!(
-        matches!(r, Err(ClientError::Refused { code: -32602, .. })),
-        "{r:?}"
-    );
-    let r: Result<Value, _> = c.request("zgs_noSuchMethod", json!([])).await;
-    assert!(
-        matches!(r, Err(ClientError::Refused { code: -32601, .. })),
-        "{r:?}"
-    );
+    // malformed calls, and the error code each gets
+    for (method, params, want) in [
+        ("zgs_getFileInfoByTxSeq", json!(["zero"]), -32602),
+        ("zgs_getFileInfo", json!([]), -32602),
+        (
+            "zgs_uploadSegmentsByTxSeq",
+            json!([[{"root": 1}], seq]),
+            -32602,
+        ),
+        ("zgs_noSuchMethod", json!([]), -32601),
+    ] {
+        let r: Result<Value, _> = c.request(method, params).await;
+        assert!(
+            matches!(r, Err(ClientError::Refused { code, .. }) if code == want),
+            "{method}: {r:?}"
+        );
+    }
     let (status, body) = raw_post(stack.node_addrs[0], b"{not json").await;
     assert_eq!(status, 200);
     assert!(body.contains("-32700"), "{body}");
@@ -273,11 +274,7 @@ async fn bad_downloads_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_upload_path_checks_as_the_json_one() {
     let stack = Stack::dev(1).await;
-    let c = stack.client(0);
-    let data = random(2 * SEGMENT_SIZE + 512);
-    let m = FileMerkle::new(&data).unwrap();
-    let (seq, _, _) = stack.uploader(0).submit(&m, &[]).await.unwrap();
-    wait_seen(&c, seq).await;
+    let (c, data, m, seq) = submitted(&stack, 2 * SEGMENT_SIZE + 512).await;
     let seg = |i: u64| zg_storage::merkle::segment_upload_data(&data, i);
     let proof = |i: u64| m.tree.proof(i as usize).unwrap();
     let http = |r: Result<(), ClientError>, status: u16, text: &str| match r {

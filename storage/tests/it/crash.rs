@@ -4,10 +4,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use zg_storage::{Downloader, FileMerkle, NodeClient, SEGMENT_SIZE};
+use zg_storage::{FileMerkle, NodeClient, SEGMENT_SIZE};
 use zg_testkit::storage::{Stack, TempDir};
 
-use crate::{random, segments};
+use crate::{download_from, random, segments};
 
 /// A node process, SIGKILLed when dropped (also when the test fails).
 struct Proc(Child);
@@ -103,23 +103,11 @@ async fn sigkill_keeps_every_acknowledged_segment() {
         .await
         .unwrap();
     assert!(c.file_info_by_seq(seq).await.unwrap().unwrap().finalized);
-    assert!(
-        Downloader::new(vec![c.clone()])
-            .download(m.root())
-            .await
-            .unwrap()
-            == data
-    );
+    assert!(download_from(&c, &m).await == data);
 
     // killed again after finalizing: still complete
     child.kill();
     let _child = spawn(&dir, port, &chain);
     ready(&c).await;
-    assert!(
-        Downloader::new(vec![c.clone()])
-            .download(m.root())
-            .await
-            .unwrap()
-            == data
-    );
+    assert!(download_from(&c, &m).await == data);
 }

@@ -30,6 +30,24 @@ fn acl(op: AclOp, key: &str, account: Address) -> AclEntry {
     }
 }
 
+/// A transaction based on `version` that writes `writes`.
+fn writes(version: u64, writes: Vec<Write>) -> StreamData {
+    StreamData {
+        version,
+        writes,
+        ..Default::default()
+    }
+}
+
+/// A transaction based on `version` that applies `acls`.
+fn acls(version: u64, acls: Vec<AclEntry>) -> StreamData {
+    StreamData {
+        version,
+        acls,
+        ..Default::default()
+    }
+}
+
 /// Uploads `sd` from dev account `who`; returns its seq.
 async fn put(stack: &Stack, who: u32, sd: &StreamData) -> u64 {
     put_raw(stack, who, &sd.encode().unwrap(), sd.tags()).await
@@ -88,16 +106,15 @@ async fn kv_replays_with_versions_permissions_and_access_control() {
     let s1 = put(
         &stack,
         0,
-        &StreamData {
-            version: latest,
-            writes: vec![
+        &writes(
+            latest,
+            vec![
                 write("a", "1"),
                 write("b", "2"),
                 write("c", "3"),
                 write("a", "one"),
             ],
-            ..Default::default()
-        },
+        ),
     )
     .await;
     assert_eq!(result(&c, s1).await, "Commit");
@@ -108,30 +125,20 @@ async fn kv_replays_with_versions_permissions_and_access_control() {
     assert!(!flag(&c, "kv_isAdmin", json!([addr(1), S])).await);
 
     // someone else may not write it
-    let s2 = put(
-        &stack,
-        1,
-        &StreamData {
-            version: latest,
-            writes: vec![write("a", "intruder")],
-            ..Default::default()
-        },
-    )
-    .await;
+    let s2 = put(&stack, 1, &writes(latest, vec![write("a", "intruder")])).await;
     assert_eq!(result(&c, s2).await, "SenderNoWritePermission");
 
     // the admin grants account 1 the writer role and makes "sp" special
     let s3 = put(
         &stack,
         0,
-        &StreamData {
-            version: latest,
-            acls: vec![
+        &acls(
+            latest,
+            vec![
                 acl(AclOp::GrantWriter, "", addr(1)),
                 acl(AclOp::SetKeyToSpecial, "sp", Address::ZERO),
             ],
-            ..Default::default()
-        },
+        ),
     )
     .await;
     assert_eq!(result(&c, s3).await, "Commit");
@@ -155,27 +162,9 @@ async fn kv_replays_with_versions_permissions_and_access_control() {
     );
 
     // the writer writes normal keys, not the special one; nor may it grant admin
-    let s4 = put(
-        &stack,
-        1,
-        &StreamData {
-            version: latest,
-            writes: vec![write("a", "two")],
-            ..Default::default()
-        },
-    )
-    .await;
+    let s4 = put(&stack, 1, &writes(latest, vec![write("a", "two")])).await;
     assert_eq!(result(&c, s4).await, "Commit");
-    let s5 = put(
-        &stack,
-        1,
-        &StreamData {
-            version: latest,
-            writes: vec![write("sp", "x")],
-            ..Default::default()
-        },
-    )
-    .await;
+    let s5 = put(&stack, 1, &writes(latest, vec![write("sp", "x")])).await;
     assert_eq!(
         result(&c, s5).await,
         format!(
@@ -186,11 +175,7 @@ async fn kv_replays_with_versions_permissions_and_access_control() {
     let s6 = put(
         &stack,
         1,
-        &StreamData {
-            version: latest,
-            acls: vec![acl(AclOp::GrantAdmin, "", addr(2))],
-            ..Default::default()
-        },
+        &acls(latest, vec![acl(AclOp::GrantAdmin, "", addr(2))]),
     )
     .await;
     assert_eq!(
@@ -273,27 +258,17 @@ async fn kv_replays_with_versions_permissions_and_access_control() {
     let s10 = put(
         &stack,
         0,
-        &StreamData {
-            version: latest,
-            writes: vec![Write {
+        &writes(
+            latest,
+            vec![Write {
                 stream: OTHER,
                 key: b"k".to_vec(),
                 value: b"v".to_vec(),
             }],
-            ..Default::default()
-        },
+        ),
     )
     .await;
-    let s11 = put(
-        &stack,
-        0,
-        &StreamData {
-            version: latest,
-            writes: vec![write("d", "4")],
-            ..Default::default()
-        },
-    )
-    .await;
+    let s11 = put(&stack, 0, &writes(latest, vec![write("d", "4")])).await;
     assert_eq!(result(&c, s11).await, "Commit");
     let skipped: Option<String> = c
         .request("kv_getTransactionResult", json!([s10.to_string()]))

@@ -8,7 +8,7 @@ mod restart;
 mod roundtrip;
 mod sdk;
 
-use zg_storage::{FileMerkle, SegmentWithProof};
+use zg_storage::{Downloader, FileMerkle, NodeClient, SegmentWithProof};
 
 /// Deterministic file contents (byte i = i % 251, as the 0G SDK vectors use).
 pub(crate) fn pattern(size: usize) -> Vec<u8> {
@@ -42,4 +42,12 @@ pub(crate) fn segments(
             file_size: data.len() as u64,
         })
         .collect()
+}
+
+/// The file of `m` as downloaded from node `c` alone.
+pub(crate) async fn download_from(c: &NodeClient, m: &FileMerkle) -> Vec<u8> {
+    Downloader::new(vec![c.clone()])
+        .download(m.root())
+        .await
+        .unwrap()
 }

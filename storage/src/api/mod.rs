@@ -2,6 +2,9 @@
 //! shapes and error conventions (`-32602 Invalid params: <param>` with the reason as
 //! `data`; `already uploaded and finalized` for a complete file).
 
+mod binary;
+mod check;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,17 +14,18 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use zg_node_kit::jsonrpc::{RpcError, RpcService, ok, param, take_param};
 
-use crate::cluster::{Cluster, ShardItem};
+use crate::cluster::Cluster;
 use crate::error::NodeError;
-use crate::merkle::{
-    CHUNK_SIZE, FileLayout, FileProof, SEGMENT_CHUNKS, SEGMENT_HEIGHT, Tree, zero_root,
-};
+use crate::merkle::{CHUNK_SIZE, SEGMENT_CHUNKS, SEGMENT_HEIGHT, Tree, zero_root};
 use crate::metrics::Metrics;
 use crate::store::{ShardRecord, Store, TxRecord};
 use crate::sync::SyncState;
 use crate::types::{
-    NetworkIdentity, ProtocolVersion, SegmentWithProof, ShardConfig, Status, to_base64,
+    NetworkIdentity, ProtocolVersion, SegmentWithProof, ShardConfig, ShardItem, Status, to_base64,
 };
+
+pub use binary::router as binary_router;
+pub use check::check_segments;
 
 /// The methods served.
 pub const METHODS: &[&str] = &[
@@ -525,6 +529,17 @@ impl StorageApi {
         }))
     }
 
+    /// The submission a download's first parameter names: a `tx_seq` for the
+    /// `…ByTxSeq` methods, else a file root.
+    fn named_tx(&self, method: &str, p: &[Value]) -> Result<Option<TxRecord>, RpcError> {
+        let tx = if method.ends_with("ByTxSeq") {
+            self.store.tx(param(p, 0, "tx_seq")?)
+        } else {
+            self.store.tx_of_root(&param(p, 0, "root")?)
+        };
+        Ok(tx.map_err(NodeError::from)?)
+    }
+
     /// Dispatches one call.
     pub async fn call(&self, method: &str, mut params: Vec<Value>) -> Result<Value, RpcError> {
         // Uploads move their (large) segments out of the request rather than copy them.
@@ -583,12 +598,7 @@ impl StorageApi {
                 ok(0)?
             }
             "zgs_downloadSegment" | "zgs_downloadSegmentByTxSeq" => {
-                let tx = if method.ends_with("ByTxSeq") {
-                    self.store.tx(param(p, 0, "tx_seq")?)
-                } else {
-                    self.store.tx_of_root(&param(p, 0, "root")?)
-                }
-                .map_err(NodeError::from)?;
+                let tx = self.named_tx(method, p)?;
                 let start: u64 = param(p, 1, "start_index")?;
                 let end: u64 = param(p, 2, "end_index")?;
                 match tx {
@@ -597,12 +607,7 @@ impl StorageApi {
                 }
             }
             "zgs_downloadSegmentWithProof" | "zgs_downloadSegmentWithProofByTxSeq" => {
-                let tx = if method.ends_with("ByTxSeq") {
-                    self.store.tx(param(p, 0, "tx_seq")?)
-                } else {
-                    self.store.tx_of_root(&param(p, 0, "root")?)
-                }
-                .map_err(NodeError::from)?;
+                let tx = self.named_tx(method, p)?;
                 let index: u64 = param(p, 1, "index")?;
                 match tx {
                     Some(tx) => ok(self.download_with_proof(&tx, index).await?)?,
@@ -633,77 +638,6 @@ impl StorageApi {
         };
         Ok(v)
     }
-}
-
-/// A checked segment: index, bytes, leaf (segment root) and proof.
-pub type CheckedSegment = (u64, Vec<u8>, B256, FileProof);
-
-/// Validates segments as 0G's node does (sizes, root, file size, Merkle proof against
-/// the submitted root) and returns `(index, data, leaf, proof)` to store.
-pub fn check_segments(
-    tx: &TxRecord,
-    segments: Vec<SegmentWithProof>,
-) -> Result<Vec<CheckedSegment>, NodeError> {
-    use rayon::prelude::*;
-    let layout = tx.layout();
-    segments
-        .into_par_iter()
-        .map(|s| check_segment(tx, &layout, s))
-        .collect()
-}
-
-fn check_segment(
-    tx: &TxRecord,
-    layout: &FileLayout,
-    s: SegmentWithProof,
-) -> Result<CheckedSegment, NodeError> {
-    if s.root != tx.root {
-        return Err(NodeError::invalid("root", "data root and tx seq not match"));
-    }
-    if s.file_size != tx.size {
-        return Err(NodeError::invalid(
-            "file_size",
-            format!(
-                "file size {} does not match the submitted {}",
-                s.file_size, tx.size
-            ),
-        ));
-    }
-    if s.data.is_empty() || !s.data.len().is_multiple_of(CHUNK_SIZE) {
-        return Err(NodeError::invalid(
-            "data",
-            format!(
-                "segment of {} bytes is not whole 256-byte chunks",
-                s.data.len()
-            ),
-        ));
-    }
-    if s.index >= layout.segments() {
-        return Err(NodeError::invalid(
-            "index",
-            format!(
-                "segment {} is beyond the file's {} segments",
-                s.index,
-                layout.segments()
-            ),
-        ));
-    }
-    let want = layout.segment_len(s.index);
-    if s.data.len() != want {
-        return Err(NodeError::invalid(
-            "data",
-            format!(
-                "segment {} must be {want} bytes, got {}",
-                s.index,
-                s.data.len()
-            ),
-        ));
-    }
-    let leaf = layout.segment_root(s.index, &s.data);
-    s.proof
-        .verify(&leaf, &tx.root, s.index, layout.proof_leaves())
-        .map_err(|e| NodeError::invalid("proof", e.to_string()))?;
-    Ok((s.index, s.data, leaf, s.proof))
 }
 
 impl RpcService for StorageApi {
