@@ -17,25 +17,13 @@ struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// Data directory (created if missing).
-    #[arg(
-        long = "datadir",
-        env = "ZG_CHAIN_DATADIR",
-        default_value = "./data/chain"
-    )]
+    #[arg(long = "datadir", env = "ZG_CHAIN_DATADIR", default_value = "./data/chain")]
     datadir: PathBuf,
     /// JSON-RPC listen address.
-    #[arg(
-        long = "http.addr",
-        env = "ZG_CHAIN_HTTP_ADDR",
-        default_value = "127.0.0.1:8545"
-    )]
+    #[arg(long = "http.addr", env = "ZG_CHAIN_HTTP_ADDR", default_value = "127.0.0.1:8545")]
     http_addr: String,
     /// Block interval in seconds (fractions allowed); 0 mines each transaction at once.
-    #[arg(
-        long = "block-time",
-        env = "ZG_CHAIN_BLOCK_TIME",
-        default_value_t = 1.0
-    )]
+    #[arg(long = "block-time", env = "ZG_CHAIN_BLOCK_TIME", default_value_t = 1.0)]
     block_time: f64,
     /// Genesis file (JSON); the built-in dev genesis when absent.
     #[arg(long = "genesis", env = "ZG_CHAIN_GENESIS")]
@@ -99,11 +87,7 @@ struct DeployArgs {
     #[arg(long = "da.sample-period", env = "ZG_DEPLOY_DA_SAMPLE_PERIOD")]
     sample_period: Option<u64>,
     /// Seconds to wait for each creation's receipt.
-    #[arg(
-        long = "receipt-timeout",
-        env = "ZG_DEPLOY_RECEIPT_TIMEOUT",
-        default_value_t = 120
-    )]
+    #[arg(long = "receipt-timeout", env = "ZG_DEPLOY_RECEIPT_TIMEOUT", default_value_t = 120)]
     receipt_timeout: u64,
 }
 

@@ -54,18 +54,10 @@ enum Cmd {
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
     /// Listen address.
-    #[arg(
-        long = "addr",
-        env = "ZG_COMPUTE_ADDR",
-        default_value = "127.0.0.1:3080"
-    )]
+    #[arg(long = "addr", env = "ZG_COMPUTE_ADDR", default_value = "127.0.0.1:3080")]
     addr: String,
     /// Store directory.
-    #[arg(
-        long = "datadir",
-        env = "ZG_COMPUTE_DATADIR",
-        default_value = "./data/compute-broker"
-    )]
+    #[arg(long = "datadir", env = "ZG_COMPUTE_DATADIR", default_value = "./data/compute-broker")]
     datadir: PathBuf,
     #[command(flatten)]
     chain: ChainRpcArgs,
@@ -90,11 +82,7 @@ struct ServeArgs {
     #[arg(long = "upstream.key", env = "ZG_COMPUTE_UPSTREAM_KEY")]
     upstream_key: Option<String>,
     /// Upstream timeout, seconds.
-    #[arg(
-        long = "upstream.timeout",
-        env = "ZG_COMPUTE_UPSTREAM_TIMEOUT",
-        default_value_t = 600
-    )]
+    #[arg(long = "upstream.timeout", env = "ZG_COMPUTE_UPSTREAM_TIMEOUT", default_value_t = 600)]
     upstream_timeout: u64,
     /// Wei a sub-account must keep free beyond its unsettled fees.
     #[arg(
@@ -104,11 +92,7 @@ struct ServeArgs {
     )]
     min_locked_balance: U256,
     /// Seconds between settlement rounds.
-    #[arg(
-        long = "settle.interval",
-        env = "ZG_COMPUTE_SETTLE_INTERVAL",
-        default_value_t = 300.0
-    )]
+    #[arg(long = "settle.interval", env = "ZG_COMPUTE_SETTLE_INTERVAL", default_value_t = 300.0)]
     settle_interval: f64,
     /// Wei of unsettled fees that trigger an immediate settlement of a user.
     #[arg(
@@ -137,11 +121,7 @@ struct ServeArgs {
     #[arg(long = "service.model", env = "ZG_COMPUTE_SERVICE_MODEL", default_value = zg_compute::upstream::ECHO_MODEL)]
     model: String,
     /// Service type.
-    #[arg(
-        long = "service.type",
-        env = "ZG_COMPUTE_SERVICE_TYPE",
-        default_value = "chatbot"
-    )]
+    #[arg(long = "service.type", env = "ZG_COMPUTE_SERVICE_TYPE", default_value = "chatbot")]
     service_type: String,
     /// Verifiability (`TeeML` or `standard`).
     #[arg(

@@ -148,11 +148,7 @@ pub struct ChainArgs {
     #[command(flatten)]
     rpc: zg_node_kit::ChainRpcArgs,
     /// Seconds to wait for a transaction receipt.
-    #[arg(
-        long = "chain.receipt-timeout",
-        env = "ZG_CHAIN_RECEIPT_TIMEOUT",
-        default_value_t = 60
-    )]
+    #[arg(long = "chain.receipt-timeout", env = "ZG_CHAIN_RECEIPT_TIMEOUT", default_value_t = 60)]
     receipt_timeout: u64,
     #[command(flatten)]
     modules: ModuleArgs,

@@ -26,6 +26,29 @@ pub enum ChainClientError {
     Config(String),
 }
 
+/// Why a DA component (node, disperser, op-plugin, light client) could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its store failed to open.
+    #[error(transparent)]
+    Store(#[from] zg_node_kit::StoreError),
+    /// libp2p could not start.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The chain is unreachable or does not serve the DA modules.
+    #[error(transparent)]
+    Chain(#[from] ChainClientError),
+    /// A listener failed.
+    #[error("http: {0}")]
+    Http(#[from] std::io::Error),
+    /// The settings are refused (an exposed API without access control, say).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Persisted state (a checkpoint, results) could not be opened.
+    #[error("state: {0}")]
+    State(String),
+}
+
 impl ChainClientError {
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {

@@ -13,6 +13,6 @@ pub use chain::{
 pub use disperse::{
     BlobRecord, BlobStatus, Disperse, DisperseFailure, FailureKind, PendingAnchor, RemoteDisperser,
 };
-pub use error::{ChainClientError, NetError, RetrieveError};
+pub use error::{ChainClientError, NetError, RetrieveError, StartError};
 pub use net::{Frame, InboundHandler, NetConfig, Network};
 pub use retrieval::{NodeReport, Retrieved, Retriever};

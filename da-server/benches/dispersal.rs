@@ -23,11 +23,7 @@ async fn put(d: &Disperser, data: Vec<u8>) -> Certificate {
 }
 
 fn main() {
-    let quick = std::env::var("ZG_BENCH_QUICK").is_ok();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, quick) = zg_testkit::bench_runtime();
     rt.block_on(async move {
         let kzg = Kzg::mainnet();
         let mut cluster = Cluster::start(ClusterOptions::default()).await;

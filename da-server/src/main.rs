@@ -46,21 +46,13 @@ struct P2pArgs {
     )]
     listen: Vec<String>,
     /// Kademlia bootstrap peers (`…/p2p/<peer id>`).
-    #[arg(
-        long = "p2p.bootstrap",
-        env = "ZG_DA_P2P_BOOTSTRAP",
-        value_delimiter = ','
-    )]
+    #[arg(long = "p2p.bootstrap", env = "ZG_DA_P2P_BOOTSTRAP", value_delimiter = ',')]
     bootstrap: Vec<String>,
     /// Largest libp2p message in bytes.
     #[arg(long = "p2p.max-message", env = "ZG_DA_P2P_MAX_MESSAGE", default_value_t = 64 * 1024 * 1024)]
     max_message: u64,
     /// Per-request timeout in seconds.
-    #[arg(
-        long = "p2p.request-timeout",
-        env = "ZG_DA_P2P_REQUEST_TIMEOUT",
-        default_value_t = 30
-    )]
+    #[arg(long = "p2p.request-timeout", env = "ZG_DA_P2P_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout: u64,
 }
 
@@ -90,11 +82,7 @@ impl P2pArgs {
 #[derive(Debug, Args)]
 struct NodeArgs {
     /// Data directory (created if missing).
-    #[arg(
-        long = "datadir",
-        env = "ZG_DA_DATADIR",
-        default_value = "./data/da-node"
-    )]
+    #[arg(long = "datadir", env = "ZG_DA_DATADIR", default_value = "./data/da-node")]
     datadir: PathBuf,
     /// Key file made by `keygen`.
     #[arg(long = "key", env = "ZG_DA_KEY")]
@@ -107,18 +95,10 @@ struct NodeArgs {
     #[arg(long = "p2p.external", env = "ZG_DA_P2P_EXTERNAL")]
     external: Option<String>,
     /// `/health` and `/metrics` listen address.
-    #[arg(
-        long = "http.addr",
-        env = "ZG_DA_HTTP_ADDR",
-        default_value = "127.0.0.1:9400"
-    )]
+    #[arg(long = "http.addr", env = "ZG_DA_HTTP_ADDR", default_value = "127.0.0.1:9400")]
     http_addr: String,
     /// Store requests processed at once.
-    #[arg(
-        long = "store.max-concurrent",
-        env = "ZG_DA_STORE_MAX_CONCURRENT",
-        default_value_t = 16
-    )]
+    #[arg(long = "store.max-concurrent", env = "ZG_DA_STORE_MAX_CONCURRENT", default_value_t = 16)]
     max_concurrent: usize,
     /// Retention in seconds.
     #[arg(long = "store.retention", env = "ZG_DA_STORE_RETENTION", default_value_t = 14 * 24 * 3600)]
@@ -139,11 +119,7 @@ struct NodeArgs {
     )]
     sampling: bool,
     /// Columns sampled per payload.
-    #[arg(
-        long = "sampling.samples",
-        env = "ZG_DA_SAMPLING_SAMPLES",
-        default_value_t = 16
-    )]
+    #[arg(long = "sampling.samples", env = "ZG_DA_SAMPLING_SAMPLES", default_value_t = 16)]
     samples: usize,
     /// Take part in the chain's sampling lottery (submit winning stored cells).
     #[arg(
@@ -165,11 +141,7 @@ struct NodeArgs {
 #[derive(Debug, Args)]
 struct DisperserArgs {
     /// Data directory (created if missing).
-    #[arg(
-        long = "datadir",
-        env = "ZG_DA_DATADIR",
-        default_value = "./data/disperser"
-    )]
+    #[arg(long = "datadir", env = "ZG_DA_DATADIR", default_value = "./data/disperser")]
     datadir: PathBuf,
     /// Key file made by `keygen` (its Ethereum key pays deposits and anchoring).
     #[arg(long = "key", env = "ZG_DA_KEY")]
@@ -179,21 +151,13 @@ struct DisperserArgs {
     #[command(flatten)]
     p2p: P2pArgs,
     /// API listen address (loopback unless tokens are configured).
-    #[arg(
-        long = "http.addr",
-        env = "ZG_DA_HTTP_ADDR",
-        default_value = "127.0.0.1:51001"
-    )]
+    #[arg(long = "http.addr", env = "ZG_DA_HTTP_ADDR", default_value = "127.0.0.1:51001")]
     http_addr: String,
     /// Largest payload in bytes.
     #[arg(long = "max-payload", env = "ZG_DA_MAX_PAYLOAD", default_value_t = zg_primitives::DEFAULT_MAX_PAYLOAD)]
     max_payload: usize,
     /// Requests in the pipeline at once.
-    #[arg(
-        long = "max-in-flight",
-        env = "ZG_DA_MAX_IN_FLIGHT",
-        default_value_t = 8
-    )]
+    #[arg(long = "max-in-flight", env = "ZG_DA_MAX_IN_FLIGHT", default_value_t = 8)]
     max_in_flight: usize,
     /// Allowed API clients as `name:token` (repeat or comma-separate).
     #[arg(long = "auth.token", env = "ZG_DA_AUTH_TOKENS", value_delimiter = ',')]

@@ -5,12 +5,7 @@
 #[derive(Clone, Debug, clap::Args)]
 pub struct LogArgs {
     /// Log format: text or json (filter with RUST_LOG, default info).
-    #[arg(
-        long = "log.format",
-        env = "ZG_LOG_FORMAT",
-        default_value = "text",
-        global = true
-    )]
+    #[arg(long = "log.format", env = "ZG_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
 }
 
@@ -25,11 +20,7 @@ impl LogArgs {
 #[derive(Clone, Debug, clap::Args)]
 pub struct ChainRpcArgs {
     /// Chain JSON-RPC endpoint.
-    #[arg(
-        long = "chain.rpc",
-        env = "ZG_CHAIN_RPC",
-        default_value = "http://127.0.0.1:8545"
-    )]
+    #[arg(long = "chain.rpc", env = "ZG_CHAIN_RPC", default_value = "http://127.0.0.1:8545")]
     pub chain_rpc: String,
 }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
+mod error;
 #[cfg(feature = "db")]
 pub mod db;
 pub mod http;
@@ -11,8 +12,7 @@ pub mod supervise;
 pub mod tx;
 
 pub use cli::{ChainRpcArgs, LogArgs};
-#[cfg(feature = "db")]
-pub use db::StoreError;
+pub use error::StoreError;
 pub use http::{BodyError, close_connection, json_error, read_limited};
 pub use metrics::{Labels, encode_registry, render_registry, result};
 pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};

@@ -91,11 +91,7 @@ fn summary(mut lat: Vec<f64>, wall: Duration) -> serde_json::Value {
 }
 
 fn main() {
-    let quick = std::env::var("ZG_BENCH_QUICK").is_ok();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, quick) = zg_testkit::bench_runtime();
     rt.block_on(async move {
         let cluster = Cluster::start(ClusterOptions {
             block_time: Some(BLOCK_TIME),

@@ -12,11 +12,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use zg_da_client::{
-    ChainClient, ChainClientError, ChainConfig, Disperse, NetConfig, NetError, Network,
-    RemoteDisperser, Retriever,
-};
-use zg_node_kit::{Health, StoreError, Supervisor, TaskFailure};
+pub use zg_da_client::StartError;
+use zg_da_client::{ChainClient, ChainConfig, Disperse, NetConfig, Network, RemoteDisperser, Retriever};
+use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::Kzg;
 
 pub use error::PluginError;
@@ -51,23 +49,6 @@ pub enum UpstreamConfig {
         /// Chain access (`commitmentExists`).
         chain: ChainClient,
     },
-}
-
-/// Why the plugin could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Store failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Network failure.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// Chain failure.
-    #[error(transparent)]
-    Chain(#[from] ChainClientError),
-    /// Listener failure.
-    #[error("http: {0}")]
-    Http(#[from] std::io::Error),
 }
 
 /// A running plugin.

@@ -16,18 +16,10 @@ use zg_op_plugin::{DEFAULT_MAX_BLOB_SIZE, PluginConfig, UpstreamConfig};
 #[command(name = "zg-op-plugin", version, about)]
 struct Cli {
     /// Listen address of the alt-DA API (the OP convention is port 3100).
-    #[arg(
-        long = "addr",
-        env = "ZG_OP_PLUGIN_ADDR",
-        default_value = "127.0.0.1:3100"
-    )]
+    #[arg(long = "addr", env = "ZG_OP_PLUGIN_ADDR", default_value = "127.0.0.1:3100")]
     addr: String,
     /// Directory of the plugin's store (keccak mappings, payload cache).
-    #[arg(
-        long = "datadir",
-        env = "ZG_OP_PLUGIN_DATADIR",
-        default_value = "./data/op-plugin"
-    )]
+    #[arg(long = "datadir", env = "ZG_OP_PLUGIN_DATADIR", default_value = "./data/op-plugin")]
     datadir: PathBuf,
     /// Disperser API URL.
     #[arg(
@@ -42,18 +34,10 @@ struct Cli {
     #[command(flatten)]
     chain: ChainArgs,
     /// Seconds a put waits for its certificate before answering 503.
-    #[arg(
-        long = "put.timeout",
-        env = "ZG_OP_PLUGIN_PUT_TIMEOUT",
-        default_value_t = 120
-    )]
+    #[arg(long = "put.timeout", env = "ZG_OP_PLUGIN_PUT_TIMEOUT", default_value_t = 120)]
     put_timeout: u64,
     /// Seconds a get may spend on DA retrieval before answering 503.
-    #[arg(
-        long = "get.timeout",
-        env = "ZG_OP_PLUGIN_GET_TIMEOUT",
-        default_value_t = 60
-    )]
+    #[arg(long = "get.timeout", env = "ZG_OP_PLUGIN_GET_TIMEOUT", default_value_t = 60)]
     get_timeout: u64,
     /// Per-request libp2p timeout in seconds (retrieval from DA nodes).
     #[arg(

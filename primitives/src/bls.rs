@@ -144,9 +144,29 @@ pub fn attestation_message(
     quorum_id: u64,
     blob_count: u32,
 ) -> B256 {
+    payload_digest(
+        ATTESTATION_DOMAIN,
+        chain_id,
+        data_root,
+        epoch,
+        quorum_id,
+        blob_count,
+    )
+}
+
+/// `keccak256(abi.encode(domain, chain_id, data_root, epoch, quorum_id, blob_count))`:
+/// the digest of one payload's placement in one quorum, under a domain string.
+pub(crate) fn payload_digest(
+    domain: &str,
+    chain_id: u64,
+    data_root: B256,
+    epoch: u64,
+    quorum_id: u64,
+    blob_count: u32,
+) -> B256 {
     keccak256(
         (
-            ATTESTATION_DOMAIN.to_string(),
+            domain.to_string(),
             U256::from(chain_id),
             data_root,
             U256::from(epoch),

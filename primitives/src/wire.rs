@@ -30,16 +30,13 @@ pub fn store_request_digest(
     quorum_id: u64,
     blob_count: u32,
 ) -> B256 {
-    keccak256(
-        (
-            STORE_REQUEST_DOMAIN.to_string(),
-            U256::from(chain_id),
-            data_root,
-            U256::from(epoch),
-            U256::from(quorum_id),
-            U256::from(blob_count),
-        )
-            .abi_encode_params(),
+    crate::bls::payload_digest(
+        STORE_REQUEST_DOMAIN,
+        chain_id,
+        data_root,
+        epoch,
+        quorum_id,
+        blob_count,
     )
 }
 

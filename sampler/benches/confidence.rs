@@ -15,11 +15,7 @@ use zg_sampler::{Availability, ClientConfig, SamplerConfig};
 use zg_testkit::da::{Cluster, ClusterOptions, TempDir, payload, percentile, write_bench_report};
 
 fn main() {
-    let quick = std::env::var("ZG_BENCH_QUICK").is_ok();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, quick) = zg_testkit::bench_runtime();
     rt.block_on(async move {
         let kzg = Kzg::mainnet();
         let raw = rust_eth_kzg::DASContext::new(

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use zg_da_client::{ChainClient, ChainClientError, ChainConfig, NetConfig, NetError, Network};
+use zg_da_client::{ChainClient, ChainConfig, NetConfig, Network};
 use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::Kzg;
 
@@ -21,22 +21,7 @@ pub use draw::{draw, draw_columns};
 pub use metrics::SamplerMetrics;
 pub use sampler::{Availability, SampleReport, Sampler, SamplerConfig};
 
-/// Why the light client could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Chain access.
-    #[error(transparent)]
-    Chain(#[from] ChainClientError),
-    /// libp2p.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// Checkpoint or results.
-    #[error(transparent)]
-    State(#[from] ClientError),
-    /// HTTP listener.
-    #[error("http: {0}")]
-    Http(#[from] std::io::Error),
-}
+pub use zg_da_client::StartError;
 
 /// A running light client.
 #[derive(Debug)]
@@ -85,7 +70,7 @@ pub async fn start(
     let keypair = libp2p::identity::Keypair::generate_ed25519();
     let (network, net_task) = Network::start(keypair, net, None, cancel.child_token()).await?;
     let sampler = Sampler::new(network, chain.clone(), Kzg::mainnet(), sampler);
-    let client = LightClient::open(config, sampler, chain)?;
+    let client = LightClient::open(config, sampler, chain).map_err(|e| StartError::State(e.to_string()))?;
     let mut tasks = Supervisor::new(cancel.clone());
     let app = api::router_with_health(client.clone(), cancel.clone(), tasks.health());
     let stop = cancel.clone();

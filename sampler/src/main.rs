@@ -17,32 +17,16 @@ struct Cli {
     #[command(flatten)]
     chain: ChainArgs,
     /// Blocks an anchor must be buried under before it is sampled.
-    #[arg(
-        long = "chain.confirmations",
-        env = "ZG_SAMPLER_CONFIRMATIONS",
-        default_value_t = 0
-    )]
+    #[arg(long = "chain.confirmations", env = "ZG_SAMPLER_CONFIRMATIONS", default_value_t = 0)]
     confirmations: u64,
     /// First block to follow when there is no checkpoint.
-    #[arg(
-        long = "chain.start-block",
-        env = "ZG_SAMPLER_START_BLOCK",
-        default_value_t = 0
-    )]
+    #[arg(long = "chain.start-block", env = "ZG_SAMPLER_START_BLOCK", default_value_t = 0)]
     start_block: u64,
     /// API listen address.
-    #[arg(
-        long = "http.addr",
-        env = "ZG_SAMPLER_HTTP_ADDR",
-        default_value = "127.0.0.1:3300"
-    )]
+    #[arg(long = "http.addr", env = "ZG_SAMPLER_HTTP_ADDR", default_value = "127.0.0.1:3300")]
     http_addr: String,
     /// Directory of the checkpoint and results.
-    #[arg(
-        long = "datadir",
-        env = "ZG_SAMPLER_DATADIR",
-        default_value = "./data/sampler"
-    )]
+    #[arg(long = "datadir", env = "ZG_SAMPLER_DATADIR", default_value = "./data/sampler")]
     datadir: PathBuf,
     /// Columns sampled per payload (raised to what the target needs).
     #[arg(long = "samples", env = "ZG_SAMPLER_SAMPLES", default_value_t = 16)]
@@ -51,25 +35,13 @@ struct Cli {
     #[arg(long = "target", env = "ZG_SAMPLER_TARGET", default_value_t = 0.9999)]
     target: f64,
     /// Payloads sampled at once.
-    #[arg(
-        long = "concurrency",
-        env = "ZG_SAMPLER_CONCURRENCY",
-        default_value_t = 4
-    )]
+    #[arg(long = "concurrency", env = "ZG_SAMPLER_CONCURRENCY", default_value_t = 4)]
     concurrency: usize,
     /// Seconds allowed per sample request.
-    #[arg(
-        long = "p2p.request-timeout",
-        env = "ZG_SAMPLER_P2P_TIMEOUT",
-        default_value_t = 10
-    )]
+    #[arg(long = "p2p.request-timeout", env = "ZG_SAMPLER_P2P_TIMEOUT", default_value_t = 10)]
     timeout: u64,
     /// Results kept in memory.
-    #[arg(
-        long = "max-results",
-        env = "ZG_SAMPLER_MAX_RESULTS",
-        default_value_t = 100_000
-    )]
+    #[arg(long = "max-results", env = "ZG_SAMPLER_MAX_RESULTS", default_value_t = 100_000)]
     max_results: usize,
     #[command(flatten)]
     log: LogArgs,

@@ -79,18 +79,10 @@ struct RemoteArgs {
 #[derive(Debug, Args)]
 struct NodeArgs {
     /// Data directory (RocksDB).
-    #[arg(
-        long = "datadir",
-        env = "ZG_STORAGE_DATADIR",
-        default_value = "./data/storage"
-    )]
+    #[arg(long = "datadir", env = "ZG_STORAGE_DATADIR", default_value = "./data/storage")]
     datadir: PathBuf,
     /// JSON-RPC listen address (0G's default port is 5678).
-    #[arg(
-        long = "rpc.addr",
-        env = "ZG_STORAGE_RPC_ADDR",
-        default_value = "127.0.0.1:5678"
-    )]
+    #[arg(long = "rpc.addr", env = "ZG_STORAGE_RPC_ADDR", default_value = "127.0.0.1:5678")]
     rpc_addr: String,
     /// Largest JSON-RPC request body in bytes.
     #[arg(long = "rpc.max-request-bytes", env = "ZG_STORAGE_RPC_MAX_REQUEST_BYTES", default_value_t = NodeConfig::default().max_request_bytes)]
@@ -101,43 +93,23 @@ struct NodeArgs {
     #[command(flatten)]
     chain: ChainArgs,
     /// Milliseconds between chain polls when caught up.
-    #[arg(
-        long = "chain.poll-ms",
-        env = "ZG_STORAGE_CHAIN_POLL_MS",
-        default_value_t = 500
-    )]
+    #[arg(long = "chain.poll-ms", env = "ZG_STORAGE_CHAIN_POLL_MS", default_value_t = 500)]
     poll_ms: u64,
     /// Erasure-coded cluster: every member's JSON-RPC URL in shard order, this node
     /// included (comma-separated; empty: no cluster, whole segments).
-    #[arg(
-        long = "cluster.members",
-        env = "ZG_STORAGE_CLUSTER_MEMBERS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "cluster.members", env = "ZG_STORAGE_CLUSTER_MEMBERS", value_delimiter = ',')]
     cluster_members: Vec<String>,
     /// This node's position in `--cluster.members`.
-    #[arg(
-        long = "cluster.index",
-        env = "ZG_STORAGE_CLUSTER_INDEX",
-        default_value_t = 0
-    )]
+    #[arg(long = "cluster.index", env = "ZG_STORAGE_CLUSTER_INDEX", default_value_t = 0)]
     cluster_index: usize,
     /// Data shards: any this many members rebuild every file.
     #[arg(long = "cluster.k", env = "ZG_STORAGE_CLUSTER_K", default_value_t = 2)]
     cluster_k: usize,
     /// Shared secret of cluster calls.
-    #[arg(
-        long = "cluster.token",
-        env = "ZG_STORAGE_CLUSTER_TOKEN",
-        default_value = ""
-    )]
+    #[arg(long = "cluster.token", env = "ZG_STORAGE_CLUSTER_TOKEN", default_value = "")]
     cluster_token: String,
     /// KV streams to replay (comma-separated 0x-hex ids; empty: no KV layer).
-    #[arg(
-        long = "kv.streams",
-        env = "ZG_STORAGE_KV_STREAMS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "kv.streams", env = "ZG_STORAGE_KV_STREAMS", value_delimiter = ',')]
     kv_streams: Vec<B256>,
     /// Milliseconds between repair passes.
     #[arg(

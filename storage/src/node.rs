@@ -178,8 +178,9 @@ pub async fn start(
         .as_ref()
         .map(|c| tokio::spawn(repair_loop(api.clone(), c.repair_interval, cancel.clone())));
     let server_cancel = cancel.clone();
-    let app = zg_node_kit::jsonrpc::router(api.clone(), config.max_request_bytes)
-        .merge(crate::api::binary_router(api.clone(), config.max_request_bytes));
+    let app = zg_node_kit::jsonrpc::router(api.clone(), config.max_request_bytes).merge(
+        crate::api::binary_router(api.clone(), config.max_request_bytes),
+    );
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { server_cancel.cancelled().await })

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use zg_da_server::{
-    AccessConfig, BlobRecord, ChainClient, ChainConfig, DisperserConfig, NetConfig, NodeConfig,
+    AccessConfig, BlobRecord, ChainClient, ChainConfig, DisperserConfig, NetConfig, Network, NodeConfig,
     NodeKeys, RunningDisperser, RunningNode,
 };
 
@@ -337,4 +337,34 @@ impl Cluster {
         }
         self.chain.shutdown().await.unwrap();
     }
+}
+
+/// A libp2p client (fresh identity, default settings, serving nothing) for asking DA
+/// nodes directly; keep the task handle alive while it is used.
+pub async fn client_network() -> (Network, tokio::task::JoinHandle<()>) {
+    Network::start(
+        libp2p::identity::Keypair::generate_ed25519(),
+        NetConfig::default(),
+        None,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("a libp2p client starts")
+}
+
+/// Every log of `event` emitted by `address` since genesis.
+pub async fn logs_of(
+    provider: &impl Provider,
+    address: alloy_primitives::Address,
+    event: alloy_primitives::B256,
+) -> Vec<alloy::rpc::types::Log> {
+    provider
+        .get_logs(
+            &alloy::rpc::types::Filter::new()
+                .address(address)
+                .event_signature(event)
+                .from_block(0),
+        )
+        .await
+        .expect("eth_getLogs")
 }

@@ -112,3 +112,14 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
         .await
         .expect("a JSON body")
 }
+
+/// A bench binary's multi-threaded runtime, and whether `ZG_BENCH_QUICK` asks for a
+/// short run (CI's smoke run of the benches).
+pub fn bench_runtime() -> (tokio::runtime::Runtime, bool) {
+    let quick = std::env::var("ZG_BENCH_QUICK").is_ok();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    (rt, quick)
+}

@@ -158,25 +158,7 @@ impl RunningDisperser {
     }
 }
 
-/// Why a disperser could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Journal failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Network failure.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// Chain failure.
-    #[error(transparent)]
-    Chain(#[from] crate::error::ChainClientError),
-    /// Access configuration refused (an exposed API without tokens).
-    #[error("access: {0}")]
-    Access(String),
-    /// HTTP listener failure.
-    #[error("http: {0}")]
-    Http(#[from] std::io::Error),
-}
+pub use zg_da_client::StartError;
 
 /// Starts a disperser: journal, libp2p client, anchoring worker, pipeline and HTTP API
 /// on `http`. Unfinished requests from a previous run are resumed.
@@ -189,7 +171,7 @@ pub async fn start(
     config
         .access
         .check_exposure(&http_addr)
-        .map_err(StartError::Access)?;
+        .map_err(|e| StartError::Config(format!("access: {e}")))?;
     let kzg = Kzg::mainnet();
     let journal = Journal::open(&config.datadir)?;
     let chain = ChainClient::connect(config.chain.clone(), Some(config.signer.clone())).await?;

@@ -92,24 +92,7 @@ impl NodeConfig {
 }
 
 /// Why a node could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// Store failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Network failure.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// Chain failure.
-    #[error(transparent)]
-    Chain(#[from] ChainClientError),
-    /// HTTP listener failure.
-    #[error("http: {0}")]
-    Http(#[from] std::io::Error),
-    /// The sampler's state could not be opened.
-    #[error("sampler: {0}")]
-    Sampler(String),
-}
+pub type NodeError = zg_da_client::StartError;
 
 /// A running DA node.
 #[derive(Debug)]
@@ -227,7 +210,7 @@ pub async fn start_with(
         let sampler =
             zg_sampler::Sampler::new(network.clone(), chain.clone(), kzg, config.sampling.clone());
         let client = zg_sampler::LightClient::open(sc, sampler, chain.clone())
-            .map_err(|e| NodeError::Sampler(e.to_string()))?;
+            .map_err(|e| NodeError::State(format!("sampler: {e}")))?;
         tasks.spawn("node sampler", client.clone().run(cancel.child_token()));
         Some(client)
     } else {

@@ -232,14 +232,7 @@ fn refusal(r: StoreResponse) -> StoreRefusal {
 async fn libp2p_protocols_refuse_bad_requests() {
     let mut cluster = Cluster::start(ClusterOptions::default()).await;
     let chain_id = cluster.chain_client().await.chain_id();
-    let (net, _task) = Network::start(
-        libp2p::identity::Keypair::generate_ed25519(),
-        NetConfig::default(),
-        None,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (net, _task) = zg_testkit::da::client_network().await;
     let socket = cluster.node(0).socket.clone();
     // Quorum members are ordered by ballot: node 0 is member `me`.
     let quorum = cluster

@@ -45,16 +45,9 @@ async fn disperser_restart_mid_dispersal_completes_once() {
     let cert = rec.certificate.unwrap();
     // Anchored exactly once.
     let chain = cluster.chain_client().await;
-    let logs = chain
-        .provider()
-        .get_logs(
-            &Filter::new()
-                .address(DA_ENTRANCE_ADDRESS)
-                .event_signature(IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH)
-                .from_block(0),
-        )
-        .await
-        .unwrap();
+    let logs = zg_testkit::da::logs_of(
+        chain.provider(),
+        DA_ENTRANCE_ADDRESS, IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH).await;
     let anchors = logs
         .iter()
         .filter_map(|l| IDAEntrance::ErasureCommitmentVerified::decode_log_data(l.data()).ok())
@@ -102,14 +95,7 @@ async fn node_restart_keeps_its_columns() {
     cluster.stop_node(3).await;
     cluster.start_node(3).await;
     // Ask the restarted node directly for its columns.
-    let (client, _task) = Network::start(
-        libp2p::identity::Keypair::generate_ed25519(),
-        NetConfig::default(),
-        None,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (client, _task) = zg_testkit::da::client_network().await;
     let cols = custody_columns(me, 8);
     let resp = client
         .sample(
@@ -188,14 +174,7 @@ async fn killed_node_process_keeps_acknowledged_columns() {
     let quorum = chain.quorum(1, 0).await.unwrap().unwrap();
     let member = quorum.member(address).unwrap().clone();
     let cols = custody_columns(member.index, 8);
-    let (client, _task) = Network::start(
-        libp2p::identity::Keypair::generate_ed25519(),
-        NetConfig::default(),
-        None,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (client, _task) = zg_testkit::da::client_network().await;
     let header = cluster
         .node(0)
         .service

@@ -152,15 +152,7 @@ async fn lottery(contracts: bool) {
         "a node without its columns cannot win"
     );
     // Every recorded win is a custodian's cell of the anchored payload, under the target.
-    let logs = p
-        .get_logs(
-            &Filter::new()
-                .address(sampling)
-                .event_signature(IDASampling::SampleWin::SIGNATURE_HASH)
-                .from_block(0),
-        )
-        .await
-        .unwrap();
+    let logs = zg_testkit::da::logs_of(&p, sampling, IDASampling::SampleWin::SIGNATURE_HASH).await;
     assert!(logs.len() >= honest.len());
     for l in &logs {
         let w = IDASampling::SampleWin::decode_log(&l.inner).unwrap();

@@ -25,25 +25,13 @@ struct Cli {
     #[arg(long = "threshold", env = "ZG_DEVNET_THRESHOLD")]
     threshold: Option<usize>,
     /// Chain block time in seconds.
-    #[arg(
-        long = "block-time",
-        env = "ZG_DEVNET_BLOCK_TIME",
-        default_value_t = 1.0
-    )]
+    #[arg(long = "block-time", env = "ZG_DEVNET_BLOCK_TIME", default_value_t = 1.0)]
     block_time: f64,
     /// Blocks per epoch.
-    #[arg(
-        long = "epoch-blocks",
-        env = "ZG_DEVNET_EPOCH_BLOCKS",
-        default_value_t = 100
-    )]
+    #[arg(long = "epoch-blocks", env = "ZG_DEVNET_EPOCH_BLOCKS", default_value_t = 100)]
     epoch_blocks: u64,
     /// Chain JSON-RPC address.
-    #[arg(
-        long = "chain.addr",
-        env = "ZG_DEVNET_CHAIN_ADDR",
-        default_value = "127.0.0.1:8545"
-    )]
+    #[arg(long = "chain.addr", env = "ZG_DEVNET_CHAIN_ADDR", default_value = "127.0.0.1:8545")]
     chain_addr: String,
     /// Disperser API address.
     #[arg(
@@ -53,11 +41,7 @@ struct Cli {
     )]
     disperser_addr: String,
     /// op-plugin address (op-batcher's and op-node's `--altda.da-server`).
-    #[arg(
-        long = "plugin.addr",
-        env = "ZG_DEVNET_PLUGIN_ADDR",
-        default_value = "127.0.0.1:3100"
-    )]
+    #[arg(long = "plugin.addr", env = "ZG_DEVNET_PLUGIN_ADDR", default_value = "127.0.0.1:3100")]
     plugin_addr: String,
     /// Anchor through the DA modules as Solidity contracts (deployed on the chain at the
     /// first start) instead of the bundled precompiles.
@@ -67,25 +51,13 @@ struct Cli {
     #[arg(long = "demo", env = "ZG_DEVNET_DEMO")]
     demo: bool,
     /// Light-client (sampler) API address.
-    #[arg(
-        long = "sampler.addr",
-        env = "ZG_DEVNET_SAMPLER_ADDR",
-        default_value = "127.0.0.1:3300"
-    )]
+    #[arg(long = "sampler.addr", env = "ZG_DEVNET_SAMPLER_ADDR", default_value = "127.0.0.1:3300")]
     sampler_addr: String,
     /// Storage node JSON-RPC address (0G's `zgs_*` and `kv_*`; 0G's default port).
-    #[arg(
-        long = "storage.addr",
-        env = "ZG_DEVNET_STORAGE_ADDR",
-        default_value = "127.0.0.1:5678"
-    )]
+    #[arg(long = "storage.addr", env = "ZG_DEVNET_STORAGE_ADDR", default_value = "127.0.0.1:5678")]
     storage_addr: String,
     /// Compute broker address (OpenAI-compatible API under `/v1/proxy`).
-    #[arg(
-        long = "compute.addr",
-        env = "ZG_DEVNET_COMPUTE_ADDR",
-        default_value = "127.0.0.1:3080"
-    )]
+    #[arg(long = "compute.addr", env = "ZG_DEVNET_COMPUTE_ADDR", default_value = "127.0.0.1:3080")]
     compute_addr: String,
     /// OpenAI-compatible upstream of the broker (`…/v1`; default: the bundled
     /// deterministic echo server).

@@ -79,15 +79,7 @@ async fn confirmed(http: &reqwest::Client, url: &str, id: &str) -> B256 {
 /// How many times each data_root was anchored.
 async fn anchors(rpc: &str) -> HashMap<B256, usize> {
     let p = ProviderBuilder::new().connect_http(rpc.parse().unwrap());
-    let logs = p
-        .get_logs(
-            &Filter::new()
-                .address(DA_ENTRANCE_ADDRESS)
-                .event_signature(IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH)
-                .from_block(0),
-        )
-        .await
-        .unwrap();
+    let logs = zg_testkit::da::logs_of(&p, DA_ENTRANCE_ADDRESS, IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH).await;
     let mut out = HashMap::new();
     for l in logs {
         let e = IDAEntrance::ErasureCommitmentVerified::decode_log(&l.inner).unwrap();
