@@ -5,6 +5,7 @@ pub mod disperse;
 pub mod error;
 pub mod net;
 pub mod retrieval;
+pub mod traits;
 
 pub use chain::{
     ChainArgs, ChainClient, ChainConfig, ModuleAddresses, ModuleArgs, Quorum, QuorumMember,
@@ -16,3 +17,4 @@ pub use disperse::{
 pub use error::{ChainClientError, NetError, RetrieveError, StartError};
 pub use net::{Frame, InboundHandler, NetConfig, Network};
 pub use retrieval::{NodeReport, Retrieved, Retriever};
+pub use traits::{ColumnNetwork, DaChain};

@@ -23,6 +23,7 @@ use zg_primitives::{
 use crate::chain::{ChainClient, Quorum, QuorumMember};
 use crate::error::RetrieveError;
 use crate::net::{Frame, Network};
+use crate::traits::{ColumnNetwork, DaChain};
 
 /// Stragglers get this many times the first answer's latency before their columns are
 /// asked of other members.
@@ -57,10 +58,13 @@ pub struct Retrieved {
 }
 
 /// Fetches headers and payloads from DA nodes. Cheap to clone.
+///
+/// Generic over the column network and the chain (libp2p and the JSON-RPC client by
+/// default; in-memory fakes in tests).
 #[derive(Clone, Debug)]
-pub struct Retriever {
-    network: Network,
-    chain: ChainClient,
+pub struct Retriever<N = Network, C = ChainClient> {
+    network: N,
+    chain: C,
     kzg: &'static Kzg,
     reports: Option<tokio::sync::mpsc::UnboundedSender<NodeReport>>,
 }
@@ -72,9 +76,9 @@ enum Fetched {
     Failed(NodeReport),
 }
 
-impl Retriever {
+impl<N: ColumnNetwork, C: DaChain> Retriever<N, C> {
     /// A retriever over a running network (client or node) and a chain client.
-    pub fn new(network: Network, chain: ChainClient, kzg: &'static Kzg) -> Self {
+    pub fn new(network: N, chain: C, kzg: &'static Kzg) -> Self {
         Self {
             network,
             chain,
@@ -94,7 +98,7 @@ impl Retriever {
     }
 
     /// The network handle.
-    pub fn network(&self) -> &Network {
+    pub fn network(&self) -> &N {
         &self.network
     }
 

@@ -10,7 +10,7 @@ use alloy_primitives::Address;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
-use zg_da_client::{ChainClient, Frame, Network, QuorumMember, Retriever};
+use zg_da_client::{ChainClient, ColumnNetwork, DaChain, Frame, Network, QuorumMember, Retriever};
 use zg_primitives::{
     BlobHeader, Certificate, Column, Kzg, SampleRefusal, SampleRequest, SampleResponse, custodian,
     verify_columns,
@@ -109,23 +109,21 @@ struct MemberOutcome {
 }
 
 /// Samples payloads. Cheap to clone.
+///
+/// Generic over the column network and the chain (libp2p and the JSON-RPC client by
+/// default; in-memory fakes in tests).
 #[derive(Clone, Debug)]
-pub struct Sampler {
-    network: Network,
-    chain: ChainClient,
-    retriever: Retriever,
+pub struct Sampler<N = Network, C = ChainClient> {
+    network: N,
+    chain: C,
+    retriever: Retriever<N, C>,
     kzg: &'static Kzg,
     config: Arc<SamplerConfig>,
 }
 
-impl Sampler {
+impl<N: ColumnNetwork, C: DaChain> Sampler<N, C> {
     /// A sampler over a running network and chain client.
-    pub fn new(
-        network: Network,
-        chain: ChainClient,
-        kzg: &'static Kzg,
-        config: SamplerConfig,
-    ) -> Self {
+    pub fn new(network: N, chain: C, kzg: &'static Kzg, config: SamplerConfig) -> Self {
         Self {
             retriever: Retriever::new(network.clone(), chain.clone(), kzg),
             network,

@@ -3,6 +3,7 @@
 pub mod byzantine;
 pub mod compute;
 pub mod da;
+pub mod fakes;
 pub mod storage;
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
 
+pub use fakes::{FakeChain, FakeCluster, FakeNetwork, FakeNode, Faults, encoded_payload, kzg};
 /// A fresh temporary directory, removed on drop.
 pub use zg_node_kit::TempDir;
 

@@ -1,0 +1,253 @@
+//! [`FakeChain`]: the DA modules in memory.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, U256, keccak256};
+use parking_lot::Mutex;
+use zg_da_client::{ChainClientError, DaChain, Quorum, QuorumMember};
+use zg_primitives::abi::IDAEntrance::CommitRootSubmission;
+use zg_primitives::{
+    BlsPublicKey, BlsSignature, Certificate, attestation_message, verify_quorum_aggregate,
+};
+
+/// The DA modules of a chain, in memory: epochs, quorums (members with real BLS keys),
+/// deposits and the blob fee, and anchored commitments. Anchoring checks each
+/// submission's aggregate BLS signature against the quorum like the chain does; a
+/// transaction with one bad submission reverts as a whole.
+///
+/// Every method of [`DaChain`] counts its calls ([`FakeChain::calls`]) and fails with
+/// the error set by [`FakeChain::set_outage`], if any. Cheap to clone (shared state).
+#[derive(Clone, Debug)]
+pub struct FakeChain {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    chain_id: u64,
+    epoch: u64,
+    quorums: BTreeMap<(u64, u64), Arc<Quorum>>,
+    anchored: Vec<CommitRootSubmission>,
+    anchored_set: HashSet<(B256, u64, u64)>,
+    deposits: HashMap<Address, U256>,
+    blob_fee: U256,
+    outage: Option<ChainClientError>,
+    calls: HashMap<&'static str, usize>,
+    transactions: u64,
+}
+
+impl FakeChain {
+    /// A chain in epoch 0 with no quorums, a blob fee of 1 wei and no deposits.
+    pub fn new(chain_id: u64) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(State {
+                chain_id,
+                epoch: 0,
+                quorums: BTreeMap::new(),
+                anchored: Vec::new(),
+                anchored_set: HashSet::new(),
+                deposits: HashMap::new(),
+                blob_fee: U256::from(1),
+                outage: None,
+                calls: HashMap::new(),
+                transactions: 0,
+            })),
+        }
+    }
+
+    /// Moves to `epoch`.
+    pub fn set_epoch(&self, epoch: u64) {
+        self.inner.lock().epoch = epoch;
+    }
+
+    /// Forms the next quorum of `epoch` (ids count from 0 per epoch); members get their
+    /// position as index.
+    pub fn add_quorum(
+        &self,
+        epoch: u64,
+        threshold: usize,
+        members: Vec<QuorumMember>,
+    ) -> Arc<Quorum> {
+        let mut s = self.inner.lock();
+        let quorum_id = s.quorums.range((epoch, 0)..=(epoch, u64::MAX)).count() as u64;
+        let members = members
+            .into_iter()
+            .enumerate()
+            .map(|(index, m)| QuorumMember { index, ..m })
+            .collect();
+        let q = Arc::new(Quorum {
+            epoch,
+            quorum_id,
+            threshold,
+            members,
+        });
+        s.quorums.insert((epoch, quorum_id), q.clone());
+        q
+    }
+
+    /// Replaces a member's socket (a node that moved), keeping the quorum otherwise.
+    pub fn move_member(&self, epoch: u64, quorum_id: u64, index: usize, socket: String) {
+        let mut s = self.inner.lock();
+        if let Some(q) = s.quorums.get_mut(&(epoch, quorum_id)) {
+            let q = Arc::make_mut(q);
+            if let Some(m) = q.members.get_mut(index) {
+                m.socket = socket;
+            }
+        }
+    }
+
+    /// Sets the deposit of `account`.
+    pub fn set_deposit(&self, account: Address, amount: U256) {
+        self.inner.lock().deposits.insert(account, amount);
+    }
+
+    /// Sets the fee per blob.
+    pub fn set_blob_fee(&self, fee: U256) {
+        self.inner.lock().blob_fee = fee;
+    }
+
+    /// Every call fails with `error` until cleared with `None` (an unreachable endpoint,
+    /// say [`ChainClientError::Unavailable`]).
+    pub fn set_outage(&self, error: Option<ChainClientError>) {
+        self.inner.lock().outage = error;
+    }
+
+    /// Records `cert` as anchored without checking signatures (a payload placed by a
+    /// test directly, see [`crate::FakeCluster::place`]).
+    pub fn anchor_unchecked(&self, cert: &Certificate) {
+        self.inner
+            .lock()
+            .anchored_set
+            .insert((cert.data_root, cert.epoch, cert.quorum_id));
+    }
+
+    /// The submissions anchored through [`DaChain::submit_commit_roots`], in order.
+    pub fn anchored(&self) -> Vec<CommitRootSubmission> {
+        self.inner.lock().anchored.clone()
+    }
+
+    /// How many times the [`DaChain`] method `method` was called (`"quorum"`,
+    /// `"submit_commit_roots"`, …).
+    pub fn calls(&self, method: &str) -> usize {
+        self.inner.lock().calls.get(method).copied().unwrap_or(0)
+    }
+
+    /// Counts a call and returns the outage error, if any.
+    fn enter(
+        &self,
+        method: &'static str,
+    ) -> Result<parking_lot::MutexGuard<'_, State>, ChainClientError> {
+        let mut s = self.inner.lock();
+        *s.calls.entry(method).or_insert(0) += 1;
+        match &s.outage {
+            Some(e) => Err(e.clone()),
+            None => Ok(s),
+        }
+    }
+}
+
+/// Checks one submission like the entrance module: known quorum, enough signers, and an
+/// aggregate signature of theirs over the attestation message.
+fn check_submission(s: &State, sub: &CommitRootSubmission) -> Result<(), String> {
+    let epoch: u64 = sub.epoch.saturating_to();
+    let quorum_id: u64 = sub.quorumId.saturating_to();
+    let quorum = s
+        .quorums
+        .get(&(epoch, quorum_id))
+        .ok_or_else(|| format!("UnknownQuorum({epoch}, {quorum_id})"))?;
+    let pubkeys: Vec<BlsPublicKey> = quorum
+        .members
+        .iter()
+        .map(|m| {
+            m.pubkey
+                .ok_or_else(|| format!("member {} has no key", m.address))
+        })
+        .collect::<Result<_, _>>()?;
+    let aggregate = BlsSignature::try_from(sub.aggregateSignature.as_ref())
+        .map_err(|e| format!("InvalidSignature({e})"))?;
+    let blob_count: u32 = sub.blobCount.saturating_to();
+    if blob_count == 0 {
+        return Err("ZeroBlobs".into());
+    }
+    let message = attestation_message(s.chain_id, sub.dataRoot, epoch, quorum_id, blob_count);
+    verify_quorum_aggregate(
+        &pubkeys,
+        &sub.signersBitmap,
+        &aggregate,
+        &message,
+        quorum.threshold,
+    )
+    .map_err(|e| format!("InvalidSignature({e})"))?;
+    Ok(())
+}
+
+impl DaChain for FakeChain {
+    fn chain_id(&self) -> u64 {
+        self.inner.lock().chain_id
+    }
+
+    async fn epoch(&self) -> Result<u64, ChainClientError> {
+        Ok(self.enter("epoch")?.epoch)
+    }
+
+    async fn quorum(
+        &self,
+        epoch: u64,
+        quorum_id: u64,
+    ) -> Result<Option<Arc<Quorum>>, ChainClientError> {
+        Ok(self
+            .enter("quorum")?
+            .quorums
+            .get(&(epoch, quorum_id))
+            .cloned())
+    }
+
+    async fn quorums(&self, epoch: u64) -> Result<Vec<Arc<Quorum>>, ChainClientError> {
+        let s = self.enter("quorums")?;
+        Ok(s.quorums
+            .range((epoch, 0)..=(epoch, u64::MAX))
+            .map(|(_, q)| q.clone())
+            .collect())
+    }
+
+    async fn commitment_exists(&self, cert: &Certificate) -> Result<bool, ChainClientError> {
+        let s = self.enter("commitment_exists")?;
+        Ok(s.anchored_set
+            .contains(&(cert.data_root, cert.epoch, cert.quorum_id)))
+    }
+
+    async fn submit_commit_roots(
+        &self,
+        submissions: Vec<CommitRootSubmission>,
+    ) -> Result<B256, ChainClientError> {
+        let mut s = self.enter("submit_commit_roots")?;
+        for sub in &submissions {
+            check_submission(&s, sub).map_err(|e| {
+                ChainClientError::Reverted(format!("submitVerifiedCommitRoots reverted: {e}"))
+            })?;
+        }
+        s.transactions += 1;
+        let hash = keccak256(s.transactions.to_be_bytes());
+        for sub in submissions {
+            let key = (
+                sub.dataRoot,
+                sub.epoch.saturating_to(),
+                sub.quorumId.saturating_to(),
+            );
+            if s.anchored_set.insert(key) {
+                s.anchored.push(sub);
+            }
+        }
+        Ok(hash)
+    }
+
+    async fn deposit_of(&self, account: Address) -> Result<U256, ChainClientError> {
+        let s = self.enter("deposit_of")?;
+        Ok(s.deposits.get(&account).copied().unwrap_or_default())
+    }
+
+    async fn blob_fee(&self) -> Result<U256, ChainClientError> {
+        Ok(self.enter("blob_fee")?.blob_fee)
+    }
+}
