@@ -17,4 +17,4 @@ pub use disperse::{
 pub use error::{ChainClientError, NetError, RetrieveError, StartError};
 pub use net::{Frame, InboundHandler, NetConfig, Network};
 pub use retrieval::{NodeReport, Retrieved, Retriever};
-pub use traits::{ColumnNetwork, DaChain};
+pub use traits::{ColumnNetwork, DaChain, check_deposit};

@@ -68,6 +68,26 @@ pub trait DaChain: Clone + Send + Sync + 'static {
     fn blob_fee(&self) -> impl Future<Output = Result<U256, ChainClientError>> + Send;
 }
 
+/// The deposit check of a store request: `disperser` holds at least the fee of
+/// `blob_count` blobs in the entrance module (and not nothing).
+pub async fn check_deposit<C: DaChain>(
+    chain: &C,
+    disperser: Address,
+    blob_count: u32,
+) -> Result<(), zg_primitives::StoreRefusal> {
+    let internal = |e: ChainClientError| zg_primitives::StoreRefusal::Internal(e.to_string());
+    let fee = chain.blob_fee().await.map_err(internal)? * U256::from(blob_count);
+    let balance = chain.deposit_of(disperser).await.map_err(internal)?;
+    if balance < fee || balance.is_zero() {
+        return Err(zg_primitives::StoreRefusal::NoDeposit {
+            disperser,
+            balance,
+            required: fee,
+        });
+    }
+    Ok(())
+}
+
 /// Requests to a DA node at a socket (its on-chain libp2p multiaddr): the three
 /// protocols `/zg/da/store/1`, `/zg/da/sample/1` and `/zg/da/header/1`.
 pub trait ColumnNetwork: Clone + Send + Sync + 'static {

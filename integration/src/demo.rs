@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::transports::http::reqwest;
 use alloy_primitives::keccak256;
-use zg_op_plugin::{Frame, encode_frames};
+use zg_op_plugin::single_frame;
 use zg_primitives::AltDaCommitment;
 
 /// What the demo did and measured.
@@ -81,12 +81,7 @@ pub fn batcher_body(len: usize) -> Vec<u8> {
         .collect();
     let mut channel_id = [0u8; 16];
     channel_id.copy_from_slice(&keccak256(&data)[..16]);
-    encode_frames(&[Frame {
-        channel_id,
-        number: 0,
-        data: &data,
-        is_last: true,
-    }])
+    single_frame(channel_id, &data, true)
 }
 
 async fn call(

@@ -1,9 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
-mod error;
 #[cfg(feature = "db")]
 pub mod db;
+mod error;
 pub mod http;
 pub mod jsonrpc;
 pub mod metrics;

@@ -128,7 +128,7 @@ impl Supervisor {
                 Ok(Err(_)) if cancel.is_cancelled() => return,
                 Ok(Ok(())) => "stopped unexpectedly".to_string(),
                 Ok(Err(e)) => format!("failed: {e}"),
-                Err(panic) => format!("panicked: {}", panic_message(&panic)),
+                Err(panic) => format!("panicked: {}", panic_message(&*panic)),
             };
             let failure = TaskFailure {
                 task: name.to_string(),

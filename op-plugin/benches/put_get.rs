@@ -14,7 +14,7 @@ use alloy::transports::http::reqwest;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use zg_da_server::{ChainConfig, NetConfig};
-use zg_op_plugin::{Frame, PluginConfig, RunningPlugin, UpstreamConfig, encode_frames};
+use zg_op_plugin::{PluginConfig, RunningPlugin, UpstreamConfig, single_frame};
 use zg_testkit::da::{Cluster, ClusterOptions, TempDir, payload, percentile, write_bench_report};
 
 const FRAME_BYTES: usize = 120_000;
@@ -40,12 +40,7 @@ fn frame(seed: u64) -> Vec<u8> {
     let data = payload(FRAME_BYTES - 24, seed);
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&seed.to_be_bytes());
-    encode_frames(&[Frame {
-        channel_id: id,
-        number: 0,
-        data: &data,
-        is_last: false,
-    }])
+    single_frame(id, &data, false)
 }
 
 /// Runs `requests` in `concurrency` workers; latencies in ms and wall time.

@@ -132,6 +132,17 @@ pub fn encode_frames(frames: &[Frame<'_>]) -> Vec<u8> {
     out
 }
 
+/// A derivation-data body of one frame: frame 0 of channel `channel_id`, carrying
+/// `data` (the channel's last frame when `is_last`).
+pub fn single_frame(channel_id: ChannelId, data: &[u8], is_last: bool) -> Vec<u8> {
+    encode_frames(&[Frame {
+        channel_id,
+        number: 0,
+        data,
+        is_last,
+    }])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

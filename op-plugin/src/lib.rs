@@ -13,12 +13,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 pub use zg_da_client::StartError;
-use zg_da_client::{ChainClient, ChainConfig, Disperse, NetConfig, Network, RemoteDisperser, Retriever};
+use zg_da_client::{
+    ChainClient, ChainConfig, Disperse, NetConfig, Network, RemoteDisperser, Retriever,
+};
 use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::Kzg;
 
 pub use error::PluginError;
-pub use frames::{Frame, FrameError, encode_frames, parse_frames};
+pub use frames::{Frame, FrameError, encode_frames, parse_frames, single_frame};
 pub use metrics::PluginMetrics;
 pub use plugin::{DEFAULT_MAX_BLOB_SIZE, Plugin, PluginConfig, Source};
 pub use server::router;

@@ -1,8 +1,7 @@
 //! Messages of the libp2p request-response protocols between disperser, DA nodes and
 //! samplers (carried by libp2p's CBOR codec).
 
-use alloy_primitives::{Address, B256, Signature, U256, keccak256};
-use alloy_sol_types::SolValue;
+use alloy_primitives::{Address, B256, Signature, U256};
 use serde::{Deserialize, Serialize};
 
 use crate::bls::BlsSignature;
@@ -94,6 +93,34 @@ impl StoreRequest {
             Signature::from_raw_array(raw).map_err(|e| DisperserSignatureError(e.to_string()))?;
         sig.recover_address_from_prehash(&self.digest())
             .map_err(|e| DisperserSignatureError(e.to_string()))
+    }
+
+    /// The checks a node makes before any chain look-up: the request is for `chain_id`,
+    /// its header derives its data_root, and the disperser signed it; the disperser.
+    pub fn check_origin(&self, chain_id: u64) -> Result<Address, StoreRefusal> {
+        if self.chain_id != chain_id {
+            return Err(StoreRefusal::WrongChain {
+                expected: chain_id,
+                got: self.chain_id,
+            });
+        }
+        self.header
+            .verify(&self.data_root)
+            .map_err(|e| StoreRefusal::HeaderMismatch(e.to_string()))?;
+        self.recover_disperser()
+            .map_err(|e| StoreRefusal::BadSignature(e.to_string()))
+    }
+
+    /// The columns sent are exactly the custody columns of member `index` of a quorum
+    /// of `size`.
+    pub fn check_custody(&self, index: usize, size: usize) -> Result<(), StoreRefusal> {
+        let expected = crate::custody_columns(index, size);
+        let mut got: Vec<u16> = self.columns.iter().map(|c| c.index).collect();
+        got.sort_unstable();
+        if got != expected {
+            return Err(StoreRefusal::WrongColumns { expected, got });
+        }
+        Ok(())
     }
 }
 
@@ -191,6 +218,31 @@ pub struct SampleRequest {
     pub data_root: B256,
     /// Columns wanted (at most [`MAX_SAMPLE_COLUMNS`], distinct).
     pub columns: Vec<u16>,
+}
+
+impl SampleRequest {
+    /// Checks the request's shape: 1 to [`MAX_SAMPLE_COLUMNS`] distinct columns, each
+    /// below the extended blob's width (what a node checks before any lookup).
+    pub fn check(&self) -> Result<(), SampleRefusal> {
+        if self.columns.is_empty() || self.columns.len() > MAX_SAMPLE_COLUMNS {
+            return Err(SampleRefusal::Malformed(format!(
+                "{} columns requested, allowed 1..={MAX_SAMPLE_COLUMNS}",
+                self.columns.len()
+            )));
+        }
+        let mut seen = [false; crate::CELLS_PER_EXT_BLOB];
+        for &c in &self.columns {
+            if usize::from(c) >= crate::CELLS_PER_EXT_BLOB {
+                return Err(SampleRefusal::Malformed(format!("column {c} out of range")));
+            }
+            if std::mem::replace(&mut seen[usize::from(c)], true) {
+                return Err(SampleRefusal::Malformed(format!(
+                    "column {c} requested twice"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `/zg/da/sample/1` response.

@@ -70,7 +70,8 @@ pub async fn start(
     let keypair = libp2p::identity::Keypair::generate_ed25519();
     let (network, net_task) = Network::start(keypair, net, None, cancel.child_token()).await?;
     let sampler = Sampler::new(network, chain.clone(), Kzg::mainnet(), sampler);
-    let client = LightClient::open(config, sampler, chain).map_err(|e| StartError::State(e.to_string()))?;
+    let client =
+        LightClient::open(config, sampler, chain).map_err(|e| StartError::State(e.to_string()))?;
     let mut tasks = Supervisor::new(cancel.clone());
     let app = api::router_with_health(client.clone(), cancel.clone(), tasks.health());
     let stop = cancel.clone();

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use zg_da_server::{
-    AccessConfig, BlobRecord, ChainClient, ChainConfig, DisperserConfig, NetConfig, Network, NodeConfig,
-    NodeKeys, RunningDisperser, RunningNode,
+    AccessConfig, BlobRecord, ChainClient, ChainConfig, DisperserConfig, NetConfig, Network,
+    NodeConfig, NodeKeys, RunningDisperser, RunningNode,
 };
 
 pub use crate::byzantine::Faults;
@@ -367,4 +367,16 @@ pub async fn logs_of(
         )
         .await
         .expect("eth_getLogs")
+}
+
+impl Cluster {
+    /// Quorum `quorum_id` of `epoch`, as the chain has it.
+    pub async fn quorum(&self, epoch: u64, quorum_id: u64) -> std::sync::Arc<zg_da_client::Quorum> {
+        self.chain_client()
+            .await
+            .quorum(epoch, quorum_id)
+            .await
+            .expect("quorum lookup")
+            .expect("the quorum exists")
+    }
 }

@@ -28,7 +28,7 @@ use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::{Certificate, CodecError, Kzg};
 
 use crate::chain::{ChainClient, ChainConfig};
-use crate::error::{DisperseError, NetError, StoreError};
+use crate::error::{DisperseError, StoreError};
 use crate::metrics::DisperserMetrics;
 use crate::net::{NetConfig, Network};
 use crate::retrieval::Retriever;

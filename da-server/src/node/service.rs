@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::Address;
 use futures::future::BoxFuture;
 use libp2p::PeerId;
 use tokio::sync::Semaphore;
-use zg_primitives::wire::MAX_SAMPLE_COLUMNS;
 use zg_primitives::{
-    BlsSignature, CELLS_PER_EXT_BLOB, HeaderRequest, HeaderResponse, Kzg, SampleRefusal,
-    SampleRequest, SampleResponse, StoreRefusal, StoreRequest, StoreResponse, attestation_message,
-    custody_columns, verify_columns,
+    BlsSignature, HeaderRequest, HeaderResponse, Kzg, SampleRefusal, SampleRequest, SampleResponse,
+    StoreRefusal, StoreRequest, StoreResponse, attestation_message, verify_columns,
 };
 
 use super::store::NodeStore;
@@ -123,18 +121,7 @@ impl NodeService {
             ))
         })?;
         let chain_id = self.chain.chain_id();
-        if req.chain_id != chain_id {
-            return Err(StoreRefusal::WrongChain {
-                expected: chain_id,
-                got: req.chain_id,
-            });
-        }
-        req.header
-            .verify(&req.data_root)
-            .map_err(|e| StoreRefusal::HeaderMismatch(e.to_string()))?;
-        let disperser = req
-            .recover_disperser()
-            .map_err(|e| StoreRefusal::BadSignature(e.to_string()))?;
+        let disperser = req.check_origin(chain_id)?;
         let (epoch, quorum_id) = (req.epoch, req.quorum_id);
         let quorum = self
             .chain
@@ -145,12 +132,7 @@ impl NodeService {
         let member = quorum
             .member(self.address())
             .ok_or(StoreRefusal::NotInQuorum { epoch, quorum_id })?;
-        let expected = custody_columns(member.index, quorum.members.len());
-        let mut got: Vec<u16> = req.columns.iter().map(|c| c.index).collect();
-        got.sort_unstable();
-        if got != expected {
-            return Err(StoreRefusal::WrongColumns { expected, got });
-        }
+        req.check_custody(member.index, quorum.members.len())?;
         let store = self.store.clone();
         let root = req.data_root;
         if let Some(sig) = blocking(move || store.attestation(&root, epoch, quorum_id))
@@ -164,24 +146,7 @@ impl NodeService {
             return Ok(sig);
         }
         let blob_count = req.header.blob_count;
-        let fee = self
-            .chain
-            .blob_fee()
-            .await
-            .map_err(|e| StoreRefusal::Internal(e.to_string()))?
-            * U256::from(blob_count);
-        let balance = self
-            .chain
-            .deposit_of(disperser)
-            .await
-            .map_err(|e| StoreRefusal::Internal(e.to_string()))?;
-        if balance < fee || balance.is_zero() {
-            return Err(StoreRefusal::NoDeposit {
-                disperser,
-                balance,
-                required: fee,
-            });
-        }
+        zg_da_client::check_deposit(&self.chain, disperser, blob_count).await?;
         let kzg = self.kzg;
         let req = Arc::new(req);
         let verify_req = req.clone();
@@ -221,23 +186,7 @@ impl NodeService {
         &self,
         req: SampleRequest,
     ) -> Result<Vec<zg_primitives::Column>, SampleRefusal> {
-        if req.columns.is_empty() || req.columns.len() > MAX_SAMPLE_COLUMNS {
-            return Err(SampleRefusal::Malformed(format!(
-                "{} columns requested, allowed 1..={MAX_SAMPLE_COLUMNS}",
-                req.columns.len()
-            )));
-        }
-        let mut seen = [false; CELLS_PER_EXT_BLOB];
-        for &c in &req.columns {
-            if usize::from(c) >= CELLS_PER_EXT_BLOB {
-                return Err(SampleRefusal::Malformed(format!("column {c} out of range")));
-            }
-            if std::mem::replace(&mut seen[usize::from(c)], true) {
-                return Err(SampleRefusal::Malformed(format!(
-                    "column {c} requested twice"
-                )));
-            }
-        }
+        req.check()?;
         let store = self.store.clone();
         let cols = blocking(move || {
             if store.header(&req.data_root)?.is_none() {

@@ -6,7 +6,7 @@ use alloy::transports::http::reqwest;
 use alloy_primitives::B256;
 use tokio_util::sync::CancellationToken;
 use zg_da_server::disperser::ClientToken;
-use zg_da_server::{AccessConfig, Frame, NetConfig, Network};
+use zg_da_server::{AccessConfig, Frame, Network};
 use zg_primitives::wire::store_request_digest;
 use zg_primitives::{
     HeaderRequest, HeaderResponse, Kzg, SampleRefusal, SampleRequest, SampleResponse, StoreRefusal,
@@ -235,13 +235,7 @@ async fn libp2p_protocols_refuse_bad_requests() {
     let (net, _task) = zg_testkit::da::client_network().await;
     let socket = cluster.node(0).socket.clone();
     // Quorum members are ordered by ballot: node 0 is member `me`.
-    let quorum = cluster
-        .chain_client()
-        .await
-        .quorum(1, 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let quorum = cluster.quorum(1, 0).await;
     let me = quorum.member(cluster.node_keys[0].address()).unwrap().index;
     let other = (me + 1) % 8;
 

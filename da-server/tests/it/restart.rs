@@ -1,10 +1,7 @@
 use std::time::Duration;
 
-use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
 use alloy_sol_types::SolEvent;
-use tokio_util::sync::CancellationToken;
-use zg_da_server::{BlobStatus, Frame, NetConfig, Network};
+use zg_da_server::{BlobStatus, Frame, Network};
 use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDAEntrance};
 use zg_primitives::{Kzg, SampleRequest, SampleResponse, custody_columns, verify_columns};
 
@@ -47,7 +44,10 @@ async fn disperser_restart_mid_dispersal_completes_once() {
     let chain = cluster.chain_client().await;
     let logs = zg_testkit::da::logs_of(
         chain.provider(),
-        DA_ENTRANCE_ADDRESS, IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH).await;
+        DA_ENTRANCE_ADDRESS,
+        IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH,
+    )
+    .await;
     let anchors = logs
         .iter()
         .filter_map(|l| IDAEntrance::ErasureCommitmentVerified::decode_log_data(l.data()).ok())
@@ -84,13 +84,7 @@ async fn node_restart_keeps_its_columns() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let quorum = cluster
-        .chain_client()
-        .await
-        .quorum(1, 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let quorum = cluster.quorum(1, 0).await;
     let me = quorum.member(cluster.node_keys[3].address()).unwrap().index;
     cluster.stop_node(3).await;
     cluster.start_node(3).await;

@@ -72,7 +72,7 @@ async fn whole_stack_on_the_solidity_contracts() {
 
 async fn lottery(contracts: bool) {
     use alloy::providers::Provider;
-    use alloy::rpc::types::{Filter, TransactionRequest};
+    use alloy::rpc::types::TransactionRequest;
     use alloy::sol_types::{SolCall, SolEvent};
     use alloy_primitives::{Bytes, U256};
     use zg_primitives::abi::{DA_SAMPLING_ADDRESS, IDASampling};

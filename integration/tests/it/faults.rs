@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use alloy::transports::http::reqwest;
 use zg_integration::DevnetConfig;
@@ -79,7 +78,12 @@ async fn confirmed(http: &reqwest::Client, url: &str, id: &str) -> B256 {
 /// How many times each data_root was anchored.
 async fn anchors(rpc: &str) -> HashMap<B256, usize> {
     let p = ProviderBuilder::new().connect_http(rpc.parse().unwrap());
-    let logs = zg_testkit::da::logs_of(&p, DA_ENTRANCE_ADDRESS, IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH).await;
+    let logs = zg_testkit::da::logs_of(
+        &p,
+        DA_ENTRANCE_ADDRESS,
+        IDAEntrance::ErasureCommitmentVerified::SIGNATURE_HASH,
+    )
+    .await;
     let mut out = HashMap::new();
     for l in logs {
         let e = IDAEntrance::ErasureCommitmentVerified::decode_log(&l.inner).unwrap();

@@ -14,7 +14,7 @@ use alloy::transports::http::reqwest;
 use alloy_primitives::{B256, keccak256};
 use tokio_util::sync::CancellationToken;
 use zg_da_server::ChainConfig;
-use zg_op_plugin::{Frame, PluginConfig, RunningPlugin, UpstreamConfig, encode_frames};
+use zg_op_plugin::{PluginConfig, RunningPlugin, UpstreamConfig};
 use zg_testkit::da::{Cluster, TempDir};
 
 /// Starts a plugin against the cluster's disperser (over HTTP) and DA nodes.
@@ -154,12 +154,7 @@ pub fn batch(len: usize, seed: u64) -> Vec<u8> {
     let data = zg_testkit::da::payload(len, seed);
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&seed.to_be_bytes());
-    encode_frames(&[Frame {
-        channel_id: id,
-        number: 0,
-        data: &data,
-        is_last: true,
-    }])
+    zg_op_plugin::single_frame(id, &data, true)
 }
 
 /// The keccak commitment bytes of `data`.

@@ -184,13 +184,7 @@ async fn withheld_columns_and_corrupt_cells_are_caught() {
     let sampler = start_sampler(&cluster, &dir).await;
     // Three columns of node 7's custody fail and it is reported; three of its
     // neighbour's verify. (Custody follows the member's place in the quorum.)
-    let quorum = cluster
-        .chain_client()
-        .await
-        .quorum(cert.epoch, cert.quorum_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let quorum = cluster.quorum(cert.epoch, cert.quorum_id).await;
     let bad = quorum
         .members
         .iter()

@@ -5,15 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256};
 use parking_lot::{Mutex, RwLock};
 use zg_da_client::net::parse_peer_addr;
 use zg_da_client::{ColumnNetwork, DaChain, Frame, NetError};
-use zg_primitives::wire::MAX_SAMPLE_COLUMNS;
 use zg_primitives::{
-    BlobHeader, BlsPublicKey, BlsSecretKey, BlsSignature, CELLS_PER_EXT_BLOB, Column,
-    HeaderRequest, HeaderResponse, Kzg, SampleRefusal, SampleRequest, SampleResponse, StoreRefusal,
-    StoreRequest, StoreResponse, attestation_message, custody_columns, verify_columns,
+    BlobHeader, BlsPublicKey, BlsSecretKey, BlsSignature, Column, HeaderRequest, HeaderResponse,
+    Kzg, SampleRefusal, SampleRequest, SampleResponse, StoreRefusal, StoreRequest, StoreResponse,
+    attestation_message, verify_columns,
 };
 
 use super::chain::FakeChain;
@@ -179,23 +178,7 @@ impl FakeNode {
 
     /// `/zg/da/sample/1`, as the DA node serves it.
     fn sample(&self, req: SampleRequest, faults: &Faults) -> Result<Vec<Column>, SampleRefusal> {
-        if req.columns.is_empty() || req.columns.len() > MAX_SAMPLE_COLUMNS {
-            return Err(SampleRefusal::Malformed(format!(
-                "{} columns requested, allowed 1..={MAX_SAMPLE_COLUMNS}",
-                req.columns.len()
-            )));
-        }
-        let mut seen = [false; CELLS_PER_EXT_BLOB];
-        for &c in &req.columns {
-            if usize::from(c) >= CELLS_PER_EXT_BLOB {
-                return Err(SampleRefusal::Malformed(format!("column {c} out of range")));
-            }
-            if std::mem::replace(&mut seen[usize::from(c)], true) {
-                return Err(SampleRefusal::Malformed(format!(
-                    "column {c} requested twice"
-                )));
-            }
-        }
+        req.check()?;
         let held = self.held.lock();
         let Some(payload) = held.get(&req.data_root) else {
             return Err(SampleRefusal::NotFound);
@@ -251,18 +234,7 @@ impl FakeNode {
         faults: &Faults,
     ) -> Result<BlsSignature, StoreRefusal> {
         let chain_id = chain.chain_id();
-        if req.chain_id != chain_id {
-            return Err(StoreRefusal::WrongChain {
-                expected: chain_id,
-                got: req.chain_id,
-            });
-        }
-        req.header
-            .verify(&req.data_root)
-            .map_err(|e| StoreRefusal::HeaderMismatch(e.to_string()))?;
-        let disperser = req
-            .recover_disperser()
-            .map_err(|e| StoreRefusal::BadSignature(e.to_string()))?;
+        let disperser = req.check_origin(chain_id)?;
         let (epoch, quorum_id) = (req.epoch, req.quorum_id);
         let quorum = chain
             .quorum(epoch, quorum_id)
@@ -272,33 +244,13 @@ impl FakeNode {
         let member = quorum
             .member(self.address)
             .ok_or(StoreRefusal::NotInQuorum { epoch, quorum_id })?;
-        let expected = custody_columns(member.index, quorum.members.len());
-        let mut got: Vec<u16> = req.columns.iter().map(|c| c.index).collect();
-        got.sort_unstable();
-        if got != expected {
-            return Err(StoreRefusal::WrongColumns { expected, got });
-        }
+        req.check_custody(member.index, quorum.members.len())?;
         let root = req.data_root;
         if let Some(sig) = self.attestations.lock().get(&(root, epoch, quorum_id)) {
             return Ok(*sig);
         }
         let blob_count = req.header.blob_count;
-        let fee = chain
-            .blob_fee()
-            .await
-            .map_err(|e| StoreRefusal::Internal(e.to_string()))?
-            * U256::from(blob_count);
-        let balance = chain
-            .deposit_of(disperser)
-            .await
-            .map_err(|e| StoreRefusal::Internal(e.to_string()))?;
-        if balance < fee || balance.is_zero() {
-            return Err(StoreRefusal::NoDeposit {
-                disperser,
-                balance,
-                required: fee,
-            });
-        }
+        zg_da_client::check_deposit(chain, disperser, blob_count).await?;
         let req = Arc::new(req);
         let checked = req.clone();
         tokio::task::spawn_blocking(move || {
