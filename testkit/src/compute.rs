@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alloy::network::{EthereumWallet, TransactionBuilder};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::network::TransactionBuilder;
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, Bytes, U256};
@@ -22,20 +22,10 @@ use zg_primitives::abi::{
 use zg_compute::upstream::ECHO_MODEL;
 use zg_compute::{Broker, BrokerConfig, ServiceSpec, start};
 
-pub use crate::{TempDir, dev_signer};
+pub use crate::{TempDir, dev_signer, provider_for};
 
 pub fn ether(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))
-}
-
-pub fn provider_for(url: &str, who: PrivateKeySigner) -> DynProvider {
-    ProviderBuilder::default()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(EthereumWallet::from(who))
-        .connect_http(url.parse().unwrap())
-        .erased()
 }
 
 /// Input and output prices of the test service, wei per token.

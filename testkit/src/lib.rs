@@ -28,6 +28,20 @@ pub fn dev_signer(i: u32) -> PrivateKeySigner {
     zg_chain::dev_account(i)
 }
 
+/// A provider signing as `who` at `url`, with simple nonce management (the pending count
+/// each time: a cached manager also counts transactions whose gas estimation failed,
+/// leaving nonce gaps that tests provoke on purpose).
+pub fn provider_for(url: &str, who: PrivateKeySigner) -> alloy::providers::DynProvider {
+    use alloy::providers::{Provider, ProviderBuilder};
+    ProviderBuilder::default()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(alloy::network::EthereumWallet::from(who))
+        .connect_http(url.parse().expect("an http URL"))
+        .erased()
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

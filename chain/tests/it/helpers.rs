@@ -1,8 +1,7 @@
 use std::time::Duration;
 
-use alloy::network::EthereumWallet;
 use alloy::primitives::U256;
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use tokio_util::sync::CancellationToken;
@@ -40,16 +39,7 @@ pub(crate) fn signer(i: u32) -> PrivateKeySigner {
 }
 
 pub(crate) fn provider(url: &str, who: PrivateKeySigner) -> DynProvider {
-    // Simple nonce management (the pending count each time): the default cached manager
-    // also counts transactions whose gas estimation failed, leaving nonce gaps that
-    // these tests provoke on purpose.
-    ProviderBuilder::default()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(EthereumWallet::from(who))
-        .connect_http(url.parse().unwrap())
-        .erased()
+    zg_testkit::provider_for(url, who)
 }
 
 /// Sends `tx` and waits for its receipt.
