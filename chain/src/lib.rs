@@ -16,8 +16,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use zg_node_kit::{Health, Supervisor, TaskFailure};
 
 pub use config::{
     ComputeParams, DEV_ACCOUNT_0, DEV_MNEMONIC, DaParams, Genesis, NodeConfig, StorageParams,
@@ -34,9 +34,7 @@ pub struct RunningChain {
     pub node: Node,
     /// Where JSON-RPC listens.
     pub rpc_addr: SocketAddr,
-    cancel: CancellationToken,
-    miner: JoinHandle<()>,
-    server: JoinHandle<std::io::Result<()>>,
+    tasks: Supervisor,
 }
 
 impl RunningChain {
@@ -48,15 +46,24 @@ impl RunningChain {
     /// Stops in order: the RPC server (no new requests), then block production, then the
     /// store is flushed.
     pub async fn shutdown(self) -> Result<(), ChainError> {
-        self.cancel.cancel();
-        let _ = self.server.await;
-        let _ = self.miner.await;
+        self.tasks.shutdown().await;
         self.node.shutdown()
     }
 
     /// Resolves when the node stops by itself (a fatal error) or is cancelled.
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.tasks.token().cancelled().await
+    }
+
+    /// Resolves when a task (block production, the RPC server) failed; the node then
+    /// stops itself.
+    pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
+        self.tasks.failed()
+    }
+
+    /// Green until a task failed.
+    pub fn health(&self) -> Health {
+        self.tasks.health()
     }
 }
 
@@ -74,17 +81,22 @@ pub async fn start(
         .local_addr()
         .map_err(|e| ChainError::Config(e.to_string()))?;
     let api = Arc::new(EthApi::new(node.clone()));
-    let miner = tokio::spawn(node.clone().run_miner(cancel.child_token()));
-    let server_cancel = cancel.clone();
-    let server = tokio::spawn(rpc::serve(listener, api, max_body, async move {
-        server_cancel.cancelled().await
-    }));
+    let mut tasks = Supervisor::new(cancel.clone());
+    let server_cancel = cancel.child_token();
+    tasks.spawn_fallible(
+        "chain rpc",
+        rpc::serve(listener, api, max_body, async move {
+            server_cancel.cancelled().await
+        }),
+    );
+    tasks.spawn_fallible(
+        "chain block production",
+        node.clone().run_miner(cancel.child_token()),
+    );
     tracing::info!(target: "zg_chain", %rpc_addr, chain_id = node.chain_id(), head = node.head().header.number, "chain node started");
     Ok(RunningChain {
         node,
         rpc_addr,
-        cancel,
-        miner,
-        server,
+        tasks,
     })
 }

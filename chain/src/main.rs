@@ -8,7 +8,7 @@ use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, NodeConfig};
 use zg_node_kit::LogArgs;
-use zg_node_kit::runtime::shutdown_signal;
+use zg_node_kit::until_shutdown;
 
 /// The bundled EVM chain node with the DA modules.
 #[derive(Debug, Parser)]
@@ -189,10 +189,9 @@ async fn main() -> eyre::Result<()> {
     let cancel = CancellationToken::new();
     let chain = zg_chain::start(&args.datadir, config, listener, cancel.clone()).await?;
     println!("zg-chain listening on {}", chain.rpc_url());
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
-        _ = chain.cancelled() => tracing::error!("node stopped"),
-    }
+    let outcome = until_shutdown(chain.failed()).await;
+    tracing::info!("shutting down");
     chain.shutdown().await?;
+    outcome.wrap_err("zg-chain stopped")?;
     Ok(())
 }

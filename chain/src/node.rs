@@ -386,7 +386,7 @@ impl Node {
     }
 
     /// Runs the block producer until `cancel`.
-    pub async fn run_miner(self, cancel: CancellationToken) {
+    pub async fn run_miner(self, cancel: CancellationToken) -> Result<(), ChainError> {
         let block_time = self.inner.config.block_time;
         loop {
             if block_time.is_zero() {
@@ -417,14 +417,14 @@ impl Node {
                 Err(e) => {
                     tracing::error!(target: "zg_chain::miner", error = %e, "block production failed");
                     if e.is_fatal() {
-                        cancel.cancel();
-                        break;
+                        return Err(e);
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         }
         tracing::info!(target: "zg_chain::miner", "block producer stopped");
+        Ok(())
     }
 
     /// Produces one block now (also `evm_mine`). Returns its number.

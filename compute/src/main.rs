@@ -249,9 +249,10 @@ async fn main() -> eyre::Result<()> {
                 broker.url(),
                 broker.provider()
             );
-            shutdown_signal().await;
+            let outcome = zg_node_kit::until_shutdown(broker.failed()).await;
             tracing::info!("shutting down");
             broker.shutdown().await;
+            outcome.wrap_err("zg-compute-broker stopped")?;
         }
     }
     Ok(())

@@ -194,6 +194,11 @@ impl DisperserMetrics {
         Arc::new(m)
     }
 
+    /// The text exposition as a string.
+    pub fn encode(&self) -> String {
+        zg_node_kit::metrics::encode_registry(&self.registry.lock())
+    }
+
     /// The text exposition.
     pub fn render(&self) -> Response {
         render_registry(&self.registry.lock())

@@ -8,7 +8,6 @@ use alloy_primitives::{Address, B256};
 use clap::{Args, Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
-use zg_node_kit::runtime::shutdown_signal;
 use zg_node_kit::{ChainRpcArgs, LogArgs};
 use zg_primitives::abi::FLOW_ADDRESS;
 use zg_storage::{
@@ -166,11 +165,10 @@ async fn main() -> eyre::Result<()> {
             let cancel = CancellationToken::new();
             let node = zg_storage::start(&a.datadir, config, listener, cancel.clone()).await?;
             println!("zg-storage node on {}", node.rpc_url());
-            tokio::select! {
-                _ = shutdown_signal() => tracing::info!(target: "zg_storage", "shutting down"),
-                _ = node.cancelled() => tracing::error!(target: "zg_storage", "stopped by a fatal error"),
-            }
+            let outcome = zg_node_kit::until_shutdown(node.failed()).await;
+            tracing::info!(target: "zg_storage", "shutting down");
             node.shutdown().await?;
+            outcome.wrap_err("zg-storage stopped")?;
         }
         Command::Upload { file, key, remote } => {
             let data =

@@ -8,8 +8,8 @@ use std::time::Duration;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy_primitives::Address;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::abi::FLOW_ADDRESS;
 
 use crate::api::{ApiLimits, StorageApi};
@@ -73,11 +73,7 @@ pub struct StorageNode {
     /// Where JSON-RPC listens.
     pub rpc_addr: SocketAddr,
     store: Store,
-    cancel: CancellationToken,
-    server: JoinHandle<std::io::Result<()>>,
-    follower: JoinHandle<()>,
-    repair: Option<JoinHandle<()>>,
-    replay: Option<JoinHandle<()>>,
+    tasks: Supervisor,
 }
 
 impl StorageNode {
@@ -93,17 +89,23 @@ impl StorageNode {
 
     /// Resolves when the node is cancelled (or stopped by a store failure).
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.tasks.token().cancelled().await
+    }
+
+    /// Resolves when a task (the follower, the server, replay or repair) failed; the
+    /// node then stops itself.
+    pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
+        self.tasks.failed()
+    }
+
+    /// Green until a task failed.
+    pub fn health(&self) -> Health {
+        self.tasks.health()
     }
 
     /// Stops in order: the RPC server, the follower, then the store is flushed.
     pub async fn shutdown(self) -> Result<(), StoreError> {
-        self.cancel.cancel();
-        let _ = self.server.await;
-        for task in [self.repair, self.replay].into_iter().flatten() {
-            let _ = task.await;
-        }
-        let _ = self.follower.await;
+        self.tasks.shutdown().await;
         self.store.flush()
     }
 }
@@ -129,7 +131,8 @@ pub async fn start(
     let provider = ProviderBuilder::default().connect_http(url).erased();
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(SyncState::default());
-    let follower = tokio::spawn(follow(
+    let mut tasks = Supervisor::new(cancel.clone());
+    let follower = follow(
         store.clone(),
         provider,
         SyncConfig {
@@ -139,8 +142,8 @@ pub async fn start(
         },
         state.clone(),
         metrics.clone(),
-        cancel.clone(),
-    ));
+        cancel.child_token(),
+    );
     let cluster = config
         .cluster
         .clone()
@@ -165,52 +168,52 @@ pub async fn start(
         cluster,
         kv.clone(),
     ));
-    let replay = kv.map(|kv| {
-        tokio::spawn(crate::replay::replay_loop(
-            api.clone(),
-            kv,
-            config.poll_interval,
-            cancel.clone(),
-        ))
-    });
-    let repair = config
-        .cluster
-        .as_ref()
-        .map(|c| tokio::spawn(repair_loop(api.clone(), c.repair_interval, cancel.clone())));
-    let server_cancel = cancel.clone();
+    let server_cancel = cancel.child_token();
     let app = zg_node_kit::jsonrpc::router(api.clone(), config.max_request_bytes).merge(
         crate::api::binary_router(api.clone(), config.max_request_bytes),
     );
-    let server = tokio::spawn(async move {
+    tasks.spawn_fallible("storage rpc", async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { server_cancel.cancelled().await })
             .await
     });
+    if let Some(kv) = kv {
+        tasks.spawn_fallible(
+            "storage kv replay",
+            crate::replay::replay_loop(api.clone(), kv, config.poll_interval, cancel.child_token()),
+        );
+    }
+    if let Some(c) = config.cluster.as_ref() {
+        tasks.spawn_fallible(
+            "storage repair",
+            repair_loop(api.clone(), c.repair_interval, cancel.child_token()),
+        );
+    }
+    tasks.spawn_fallible("storage follower", follower);
     tracing::info!(target: "zg_storage", %rpc_addr, flow = %config.flow, chain = %config.chain_rpc, "storage node started");
     Ok(StorageNode {
         rpc_addr,
         store,
-        cancel,
-        server,
-        follower,
-        repair,
-        replay,
+        tasks,
     })
 }
 
 /// Repairs this member's missing shards from the cluster every `interval`.
-async fn repair_loop(api: Arc<StorageApi>, interval: Duration, cancel: CancellationToken) {
+async fn repair_loop(
+    api: Arc<StorageApi>,
+    interval: Duration,
+    cancel: CancellationToken,
+) -> Result<(), StoreError> {
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(interval) => {}
         }
         match api.repair_pass(256).await {
             Ok(_) => {}
             Err(crate::error::NodeError::Store(e)) => {
                 tracing::error!(target: "zg_storage::cluster", error = %e, "store failed; stopping");
-                cancel.cancel();
-                return;
+                return Err(e);
             }
             Err(e) => {
                 tracing::warn!(target: "zg_storage::cluster", error = %e, "repair pass failed")

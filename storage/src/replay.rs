@@ -71,15 +71,14 @@ pub(crate) async fn replay_loop(
     kv: Arc<Kv>,
     poll: Duration,
     cancel: CancellationToken,
-) {
+) -> Result<(), crate::error::StoreError> {
     loop {
         let wait = match step(&api, &kv).await {
             Ok(Step::Done) => Duration::ZERO,
             Ok(Step::Wait) => poll,
             Err(NodeError::Store(e)) => {
                 tracing::error!(target: "zg_storage::kv", error = %e, "store failed; stopping");
-                cancel.cancel();
-                return;
+                return Err(e);
             }
             Err(e) => {
                 tracing::warn!(target: "zg_storage::kv", error = %e, "replay step failed; retrying");
@@ -88,13 +87,13 @@ pub(crate) async fn replay_loop(
         };
         if wait.is_zero() {
             if cancel.is_cancelled() {
-                return;
+                return Ok(());
             }
             tokio::task::yield_now().await;
             continue;
         }
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
     }

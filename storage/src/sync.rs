@@ -134,7 +134,7 @@ async fn step(
 }
 
 /// Follows the chain until `cancel`; chain errors are logged and retried, a store
-/// failure stops the follower (and cancels the node).
+/// failure ends the follower with that error (its supervisor then stops the node).
 pub async fn follow(
     store: Store,
     provider: DynProvider,
@@ -142,7 +142,7 @@ pub async fn follow(
     state: Arc<SyncState>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
-) {
+) -> Result<(), crate::error::StoreError> {
     let mut failing = false;
     loop {
         let wait = match step(&store, &provider, &config, &state, &metrics).await {
@@ -166,12 +166,11 @@ pub async fn follow(
             }
             Err(StepError::Store(e)) => {
                 tracing::error!(target: "zg_storage::sync", error = %e, "store failed; stopping");
-                cancel.cancel();
-                return;
+                return Err(e);
             }
         };
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
     }

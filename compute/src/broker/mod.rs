@@ -29,9 +29,9 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::abi::{IInferenceServing as S, SERVING_ADDRESS};
 
 use crate::chain::ChainClient;
@@ -155,6 +155,7 @@ struct Inner {
     settle_now: Notify,
     settling: tokio::sync::Mutex<()>,
     busy: Mutex<std::collections::HashMap<Address, usize>>,
+    health: Health,
 }
 
 /// A running broker.
@@ -162,9 +163,7 @@ pub struct Broker {
     /// Where it listens.
     pub addr: SocketAddr,
     inner: Arc<Inner>,
-    cancel: CancellationToken,
-    server: JoinHandle<std::io::Result<()>>,
-    settler: JoinHandle<()>,
+    tasks: Supervisor,
 }
 
 impl std::fmt::Debug for Broker {
@@ -215,7 +214,9 @@ pub async fn start(
         .read_timeout(config.upstream_timeout)
         .build()
         .map_err(|e| BrokerError::Upstream(e.to_string()))?;
+    let mut tasks = Supervisor::new(cancel.clone());
     let inner = Arc::new(Inner {
+        health: tasks.health(),
         config,
         chain,
         store,
@@ -230,21 +231,18 @@ pub async fn start(
         .local_addr()
         .map_err(|e| BrokerError::Store(e.to_string()))?;
     let app = router(inner.clone());
-    let c = cancel.clone();
-    let server = tokio::spawn(async move {
+    let c = cancel.child_token();
+    tasks.spawn_fallible("broker http", async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(c.cancelled_owned())
             .await
     });
-    let settler = tokio::spawn(settle_loop(inner.clone(), cancel.clone()));
+    tasks.spawn(
+        "broker settlement",
+        settle_loop(inner.clone(), cancel.child_token()),
+    );
     info!(target: "zg_compute", %addr, provider = %inner.chain.address, "broker listening");
-    Ok(Broker {
-        addr,
-        inner,
-        cancel,
-        server,
-        settler,
-    })
+    Ok(Broker { addr, inner, tasks })
 }
 
 impl Broker {
@@ -270,9 +268,12 @@ impl Broker {
 
     /// Stops serving (in-flight requests finish), then the settler; the store closes last.
     pub async fn shutdown(self) {
-        self.cancel.cancel();
-        let _ = self.server.await;
-        let _ = self.settler.await;
+        self.tasks.shutdown().await;
+    }
+
+    /// Resolves when a task (the server, the settler) failed; the broker then stops.
+    pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
+        self.tasks.failed()
     }
 }
 
@@ -287,6 +288,12 @@ fn router(inner: Arc<Inner>) -> Router {
 }
 
 async fn health(State(inner): State<Arc<Inner>>) -> Response {
+    if inner.health.failure().is_some() {
+        let (status, body) = inner
+            .health
+            .report(json!({ "ok": false, "provider": inner.chain.address }));
+        return (status, axum::Json(body)).into_response();
+    }
     let pending = inner.store.pending_count();
     axum::Json(json!({"ok": true, "provider": inner.chain.address, "unsettledRequests": pending}))
         .into_response()

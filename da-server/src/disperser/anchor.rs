@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 use zg_primitives::Certificate;
 use zg_primitives::abi::IDAEntrance::CommitRootSubmission;
 
-use crate::chain::ChainClient;
 use crate::error::ChainClientError;
 use crate::metrics::DisperserMetrics;
+use zg_da_client::DaChain;
 
 /// One submission to anchor.
 pub(super) struct Job {
@@ -23,8 +23,8 @@ pub(super) struct Job {
     pub(super) reply: oneshot::Sender<Result<Option<B256>, ChainClientError>>,
 }
 
-pub(super) async fn run(
-    chain: ChainClient,
+pub(super) async fn run<C: DaChain>(
+    chain: C,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     metrics: Arc<DisperserMetrics>,
@@ -49,7 +49,7 @@ pub(super) async fn run(
     }
 }
 
-async fn anchor_batch(chain: &ChainClient, batch: Vec<Job>, metrics: &DisperserMetrics) {
+async fn anchor_batch<C: DaChain>(chain: &C, batch: Vec<Job>, metrics: &DisperserMetrics) {
     let subs: Vec<CommitRootSubmission> = batch.iter().map(|j| j.submission.clone()).collect();
     metrics.anchor_txs.inc();
     match chain.submit_commit_roots(subs).await {
@@ -88,8 +88,8 @@ async fn anchor_batch(chain: &ChainClient, batch: Vec<Job>, metrics: &DisperserM
     }
 }
 
-async fn confirm(
-    chain: &ChainClient,
+async fn confirm<C: DaChain>(
+    chain: &C,
     cert: &Certificate,
     hash: Option<B256>,
 ) -> Result<Option<B256>, ChainClientError> {

@@ -28,11 +28,12 @@ use super::{BlobStatus, Disperser};
 use crate::error::{DisperseError, RetrieveError};
 use crate::metrics::result;
 use zg_da_client::disperse::FailureKind;
+use zg_da_client::{ColumnNetwork, DaChain};
 use zg_node_kit::Health;
 
 #[derive(Clone)]
-struct Api {
-    disperser: Disperser,
+struct Api<N, C> {
+    disperser: Disperser<N, C>,
     access: Arc<Access>,
     health: Health,
 }
@@ -57,7 +58,7 @@ impl IntoResponse for ApiError {
 
 use zg_node_kit::json_error as error;
 
-fn denied(api: &Api, d: Denied) -> Response {
+fn denied<N: ColumnNetwork, C: DaChain>(api: &Api<N, C>, d: Denied) -> Response {
     api.disperser
         .metrics()
         .access_denied
@@ -70,27 +71,37 @@ fn denied(api: &Api, d: Denied) -> Response {
     )
 }
 
-pub(super) fn router(disperser: Disperser, tasks: Health) -> Router {
+pub(super) fn router<N: ColumnNetwork, C: DaChain>(
+    disperser: Disperser<N, C>,
+    tasks: Health,
+) -> Router {
     let api = Api {
         access: Arc::new(Access::new(disperser.inner.config.access.clone())),
         disperser,
         health: tasks,
     };
     let v1 = Router::new()
-        .route("/v1/blobs", post(put_blob))
-        .route("/v1/blobs/{id}", get(get_status))
-        .route("/v1/blobs/{id}/header", get(get_header))
-        .route("/v1/blobs/{id}/data", get(get_data))
-        .layer(middleware::from_fn_with_state(api.clone(), authorize));
+        .route("/v1/blobs", post(put_blob::<N, C>))
+        .route("/v1/blobs/{id}", get(get_status::<N, C>))
+        .route("/v1/blobs/{id}/header", get(get_header::<N, C>))
+        .route("/v1/blobs/{id}/data", get(get_data::<N, C>))
+        .layer(middleware::from_fn_with_state(
+            api.clone(),
+            authorize::<N, C>,
+        ));
     Router::new()
         .merge(v1)
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/health", get(health::<N, C>))
+        .route("/metrics", get(metrics::<N, C>))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(api)
 }
 
-async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Response {
+async fn authorize<N: ColumnNetwork, C: DaChain>(
+    State(api): State<Api<N, C>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     match api.access.authorize(req.headers()) {
         Ok(client) => {
             req.extensions_mut().insert(Client(client));
@@ -100,7 +111,7 @@ async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Resp
     }
 }
 
-async fn health(State(api): State<Api>) -> Response {
+async fn health<N: ColumnNetwork, C: DaChain>(State(api): State<Api<N, C>>) -> Response {
     if api.health.failure().is_some() {
         let (status, body) = api
             .health
@@ -114,7 +125,7 @@ async fn health(State(api): State<Api>) -> Response {
             serde_json::json!({
                 "status": "ok",
                 "role": "disperser",
-                "account": api.disperser.chain().account(),
+                "account": api.disperser.account(),
                 "epoch": epoch,
             }),
         ),
@@ -126,7 +137,7 @@ async fn health(State(api): State<Api>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics(State(api): State<Api>) -> Response {
+async fn metrics<N: ColumnNetwork, C: DaChain>(State(api): State<Api<N, C>>) -> Response {
     api.disperser.metrics().render()
 }
 
@@ -136,8 +147,8 @@ struct PutQuery {
     wait: bool,
 }
 
-async fn put_blob(
-    State(api): State<Api>,
+async fn put_blob<N: ColumnNetwork, C: DaChain>(
+    State(api): State<Api<N, C>>,
     Extension(client): Extension<Client>,
     query: Result<Query<PutQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
@@ -236,7 +247,10 @@ fn parse_b256(s: &str, what: &str) -> Result<B256, ApiError> {
         .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_id", format!("{what}: {e}")).into())
 }
 
-async fn get_status(State(api): State<Api>, Path(id): Path<String>) -> Response {
+async fn get_status<N: ColumnNetwork, C: DaChain>(
+    State(api): State<Api<N, C>>,
+    Path(id): Path<String>,
+) -> Response {
     let id = match parse_b256(&id, "request id") {
         Ok(id) => id,
         Err(r) => return r.into_response(),
@@ -254,8 +268,8 @@ struct CertQuery {
     quorum_id: Option<u64>,
 }
 
-async fn certificate(
-    api: &Api,
+async fn certificate<N: ColumnNetwork, C: DaChain>(
+    api: &Api<N, C>,
     root: &str,
     query: Result<Query<CertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Certificate, ApiError> {
@@ -301,7 +315,7 @@ async fn certificate(
     })
 }
 
-fn retrieve_error(api: &Api, e: RetrieveError) -> Response {
+fn retrieve_error<N: ColumnNetwork, C: DaChain>(api: &Api<N, C>, e: RetrieveError) -> Response {
     api.disperser
         .metrics()
         .retrievals
@@ -317,8 +331,8 @@ fn retrieve_error(api: &Api, e: RetrieveError) -> Response {
     error(status, "retrieval_failed", e.to_string())
 }
 
-async fn get_header(
-    State(api): State<Api>,
+async fn get_header<N: ColumnNetwork, C: DaChain>(
+    State(api): State<Api<N, C>>,
     Path(root): Path<String>,
     query: Result<Query<CertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -332,8 +346,8 @@ async fn get_header(
     }
 }
 
-async fn get_data(
-    State(api): State<Api>,
+async fn get_data<N: ColumnNetwork, C: DaChain>(
+    State(api): State<Api<N, C>>,
     Path(root): Path<String>,
     query: Result<Query<CertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {

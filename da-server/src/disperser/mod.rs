@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use zg_da_client::disperse::{BoxFuture, Disperse, DisperseFailure, remaining};
+use zg_da_client::{ColumnNetwork, DaChain};
 use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::{Certificate, CodecError, Kzg};
 
@@ -98,17 +99,35 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The disperser's core. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Disperser {
-    inner: Arc<Inner>,
+/// The disperser's core, over a chain `C` and a column network `N` (the real ones by
+/// default; [`start_with`] takes any, such as the test kit's in-memory fakes). Cheap to
+/// clone.
+pub struct Disperser<N = Network, C = ChainClient> {
+    inner: Arc<Inner<N, C>>,
 }
 
-struct Inner {
+impl<N, C> Clone for Disperser<N, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<N, C> std::fmt::Debug for Disperser<N, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disperser")
+            .field("account", &self.inner.signer.address())
+            .field("journal", &self.inner.journal)
+            .finish()
+    }
+}
+
+struct Inner<N, C> {
     journal: Journal,
-    chain: ChainClient,
-    network: Network,
-    retriever: Retriever,
+    chain: C,
+    network: N,
+    retriever: Retriever<N, C>,
     kzg: &'static Kzg,
     signer: PrivateKeySigner,
     config: DisperserConfig,
@@ -120,26 +139,17 @@ struct Inner {
     accept_lock: tokio::sync::Mutex<()>,
 }
 
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Disperser")
-            .field("account", &self.signer.address())
-            .field("journal", &self.journal)
-            .finish()
-    }
-}
-
 /// A running disperser.
 #[derive(Debug)]
-pub struct RunningDisperser {
+pub struct RunningDisperser<N = Network, C = ChainClient> {
     /// The core (submit, status, retrieval).
-    pub disperser: Disperser,
+    pub disperser: Disperser<N, C>,
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
     tasks: Supervisor,
 }
 
-impl RunningDisperser {
+impl<N, C> RunningDisperser<N, C> {
     /// Stops in order: the anchoring worker, the pipeline, the HTTP API and the
     /// network, then flushes the journal. Unfinished requests resume at the next start.
     pub async fn shutdown(self) -> Result<(), StoreError> {
@@ -160,24 +170,47 @@ impl RunningDisperser {
 
 pub use zg_da_client::StartError;
 
-/// Starts a disperser: journal, libp2p client, anchoring worker, pipeline and HTTP API
-/// on `http`. Unfinished requests from a previous run are resumed.
+/// Starts a disperser: journal, chain client, libp2p client, anchoring worker, pipeline
+/// and HTTP API on `http`. Unfinished requests from a previous run are resumed.
 pub async fn start(
     config: DisperserConfig,
     http: TcpListener,
     cancel: CancellationToken,
 ) -> Result<RunningDisperser, StartError> {
+    check_exposure(&config, &http)?;
+    let chain = ChainClient::connect(config.chain.clone(), Some(config.signer.clone())).await?;
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let (network, net_task) =
+        Network::start(keypair, config.net.clone(), None, cancel.child_token()).await?;
+    let mut running = start_with(config, chain, network, http, cancel).await?;
+    running.tasks.spawn("disperser network", async move {
+        let _ = net_task.await;
+    });
+    Ok(running)
+}
+
+fn check_exposure(config: &DisperserConfig, http: &TcpListener) -> Result<SocketAddr, StartError> {
     let http_addr = http.local_addr()?;
     config
         .access
         .check_exposure(&http_addr)
         .map_err(|e| StartError::Config(format!("access: {e}")))?;
+    Ok(http_addr)
+}
+
+/// Starts a disperser over a given chain and column network (`config.chain` and
+/// `config.net` are not used): journal, anchoring worker, pipeline and HTTP API on
+/// `http`. Unfinished requests from a previous run are resumed.
+pub async fn start_with<N: ColumnNetwork, C: DaChain>(
+    config: DisperserConfig,
+    chain: C,
+    network: N,
+    http: TcpListener,
+    cancel: CancellationToken,
+) -> Result<RunningDisperser<N, C>, StartError> {
+    let http_addr = check_exposure(&config, &http)?;
     let kzg = Kzg::mainnet();
     let journal = Journal::open(&config.datadir)?;
-    let chain = ChainClient::connect(config.chain.clone(), Some(config.signer.clone())).await?;
-    let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let (network, net_task) =
-        Network::start(keypair, config.net.clone(), None, cancel.child_token()).await?;
     let metrics = DisperserMetrics::new();
     let (anchor_tx, anchor_rx) = mpsc::channel(1024);
     let (work_tx, work_rx) = mpsc::unbounded_channel();
@@ -248,9 +281,6 @@ pub async fn start(
             .with_graceful_shutdown(async move { api_cancel.cancelled().await })
             .await
     });
-    tasks.spawn("disperser network", async move {
-        let _ = net_task.await;
-    });
     tracing::info!(target: "zg_da::disperser", account = %config.signer.address(), %http_addr, "disperser started");
     Ok(RunningDisperser {
         disperser,
@@ -259,15 +289,20 @@ pub async fn start(
     })
 }
 
-impl Disperser {
+impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
     /// The retrieval client.
-    pub fn retriever(&self) -> &Retriever {
+    pub fn retriever(&self) -> &Retriever<N, C> {
         &self.inner.retriever
     }
 
     /// The chain client.
-    pub fn chain(&self) -> &ChainClient {
+    pub fn chain(&self) -> &C {
         &self.inner.chain
+    }
+
+    /// The account that signs store requests, pays and anchors.
+    pub fn account(&self) -> alloy_primitives::Address {
+        self.inner.signer.address()
     }
 
     /// The journal.
@@ -422,7 +457,7 @@ impl Disperser {
     }
 }
 
-impl Disperse for Disperser {
+impl<N: ColumnNetwork, C: DaChain> Disperse for Disperser<N, C> {
     fn disperse(
         &self,
         payload: Bytes,

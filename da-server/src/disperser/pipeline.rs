@@ -14,6 +14,7 @@ use zg_primitives::encode;
 use super::{BlobRecord, BlobStatus, Disperser, anchor, blocking};
 use crate::error::{DisperseError, StoreError};
 use crate::metrics::result;
+use zg_da_client::{ColumnNetwork, DaChain};
 
 /// A request for the pipeline: its id, and its payload unless it was resumed from the
 /// journal.
@@ -23,7 +24,7 @@ pub(super) struct Work {
     pub(super) payload: Option<Bytes>,
 }
 
-impl Disperser {
+impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
     pub(super) async fn run_pipeline(
         self,
         mut work: mpsc::UnboundedReceiver<Work>,

@@ -19,6 +19,7 @@ use super::{Disperser, PendingAnchor};
 use crate::chain::{Quorum, QuorumMember};
 use crate::error::{DisperseError, NetError};
 use crate::net::Frame;
+use zg_da_client::{ColumnNetwork, DaChain};
 
 /// The order in which a payload tries `n` quorums: payloads spread over the quorums by
 /// the last byte of their data_root, the others follow if one falls short.
@@ -31,7 +32,7 @@ pub(super) fn quorum_order(data_root: &B256, n: usize) -> impl Iterator<Item = u
     (0..n).map(move |k| (start + k) % n)
 }
 
-impl Disperser {
+impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
     /// Whether some quorum of the current (or previous) epoch exists.
     pub async fn has_quorum(&self) -> Result<bool, DisperseError> {
         Ok(!self.candidate_quorums().await?.is_empty())

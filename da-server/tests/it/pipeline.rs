@@ -1,0 +1,250 @@
+//! The disperser's pipeline over the test kit's in-memory chain and column network
+//! (`zg_testkit::fakes`): real KZG, BLS, journal and HTTP API, no chain process and no
+//! libp2p, so each case takes well under a second. The real-process cases in the other
+//! modules stay the top of the pyramid.
+
+use std::time::{Duration, Instant};
+
+use alloy::transports::http::reqwest;
+use alloy_primitives::{Bytes, U256};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use zg_da_client::disperse::{Disperse, FailureKind};
+use zg_da_client::{ChainClientError, ChainConfig};
+use zg_da_server::disperser::{RunningDisperser, start_with};
+use zg_da_server::{BlobStatus, DisperserConfig};
+use zg_node_kit::TempDir;
+use zg_primitives::signer_bitmap;
+use zg_testkit::fakes::{FakeChain, FakeCluster, FakeNetwork, Faults};
+use zg_testkit::payload;
+
+type FakeDisperser = RunningDisperser<FakeNetwork, FakeChain>;
+
+fn config(cluster: &FakeCluster, dir: &TempDir) -> DisperserConfig {
+    let mut c = DisperserConfig::new(
+        dir.0.clone(),
+        cluster.disperser.clone(),
+        // Not used: the chain is the cluster's fake.
+        ChainConfig::new("http://unused.invalid"),
+    );
+    c.signature_grace = Duration::from_millis(50);
+    c.store_attempts = 2;
+    c.chain_grace = Duration::from_secs(5);
+    c
+}
+
+async fn start(cluster: &FakeCluster, config: DisperserConfig) -> FakeDisperser {
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_with(
+        config,
+        cluster.chain.clone(),
+        cluster.network.clone(),
+        http,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_pipeline_certifies_anchors_and_serves() {
+    let cluster = FakeCluster::new(4, 3);
+    let dir = TempDir::new("pipeline-ok");
+    let d = start(&cluster, config(&cluster, &dir)).await;
+    let data = payload(100_000, 1);
+    let cert = d
+        .disperser
+        .disperse(Bytes::from(data.clone()), deadline())
+        .await
+        .unwrap();
+    assert_eq!((cert.epoch, cert.quorum_id), (1, 0));
+    let anchored = cluster.chain.anchored();
+    assert_eq!(anchored.len(), 1, "one anchoring transaction");
+    assert_eq!(anchored[0].dataRoot, cert.data_root);
+    for node in &cluster.nodes {
+        assert_eq!(node.store_requests(), 1, "each member got its columns once");
+        assert!(!node.held_columns(&cert.data_root).is_empty());
+    }
+    let got = d.disperser.retriever().retrieve(&cert).await.unwrap();
+    assert_eq!(got.payload, data);
+    // The same payload again is the same request: no second dispersal.
+    let again = d
+        .disperser
+        .disperse(Bytes::from(data), deadline())
+        .await
+        .unwrap();
+    assert_eq!(again, cert);
+    assert_eq!(cluster.node(0).store_requests(), 1);
+    // The HTTP API runs over the same core.
+    let url = format!("http://{}/v1/blobs/{}/data", d.http_addr, cert.data_root);
+    let resp = reqwest::get(url).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.bytes().await.unwrap().len(), 100_000);
+    d.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_pipeline_leaves_out_offline_and_lying_members() {
+    let cluster = FakeCluster::new(5, 3);
+    cluster.set_faults(1, Faults::offline());
+    cluster.set_faults(
+        3,
+        Faults {
+            garbage_signature: true,
+            ..Faults::default()
+        },
+    );
+    let dir = TempDir::new("pipeline-bad-members");
+    let mut config = config(&cluster, &dir);
+    // One attempt, so the offline member's failure is in before the grace period ends.
+    config.store_attempts = 1;
+    let d = start(&cluster, config).await;
+    let cert = d
+        .disperser
+        .disperse(Bytes::from(payload(50_000, 2)), deadline())
+        .await
+        .unwrap();
+    let anchored = cluster.chain.anchored();
+    assert_eq!(
+        anchored[0].signersBitmap.to_vec(),
+        signer_bitmap(5, [0, 2, 4]).unwrap(),
+        "only the honest members' signatures are aggregated"
+    );
+    let rec = d
+        .disperser
+        .status(keccak(&payload(50_000, 2)))
+        .await
+        .unwrap();
+    assert_eq!(rec.unwrap().signers, Some((3, 3)));
+    let metrics = d.disperser.metrics().encode();
+    assert!(metrics.contains("reason=\"unreachable\""), "{metrics}");
+    assert!(metrics.contains("reason=\"bad_signature\""), "{metrics}");
+    assert_eq!(cert.data_root, anchored[0].dataRoot);
+    d.shutdown().await.unwrap();
+}
+
+fn keccak(data: &[u8]) -> alloy_primitives::B256 {
+    alloy_primitives::keccak256(data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_pipeline_below_threshold_fails_as_retry_later() {
+    let cluster = FakeCluster::new(4, 3);
+    cluster.set_faults(0, Faults::offline());
+    cluster.set_faults(2, Faults::offline());
+    let dir = TempDir::new("pipeline-no-quorum");
+    let d = start(&cluster, config(&cluster, &dir)).await;
+    let err = d
+        .disperser
+        .disperse(Bytes::from(payload(10_000, 3)), deadline())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::RetryLater, "{err:?}");
+    assert!(err.message.contains("2 of the 3 signatures"), "{err:?}");
+    assert!(cluster.chain.anchored().is_empty(), "nothing anchored");
+    let rec = d
+        .disperser
+        .status(keccak(&payload(10_000, 3)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.status, BlobStatus::Failed);
+    assert_eq!(rec.failure, Some(FailureKind::RetryLater));
+    // Members back: the same payload is retried and certified.
+    cluster.set_faults(0, Faults::default());
+    d.disperser
+        .disperse(Bytes::from(payload(10_000, 3)), deadline())
+        .await
+        .unwrap();
+    assert_eq!(cluster.chain.anchored().len(), 1);
+    d.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_pipeline_without_deposit_is_refused_by_every_member() {
+    let cluster = FakeCluster::new(4, 3);
+    cluster
+        .chain
+        .set_deposit(cluster.disperser.address(), U256::ZERO);
+    let dir = TempDir::new("pipeline-no-deposit");
+    let d = start(&cluster, config(&cluster, &dir)).await;
+    let err = d
+        .disperser
+        .disperse(Bytes::from(payload(10_000, 4)), deadline())
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("0 of the 3 signatures"), "{err:?}");
+    let metrics = d.disperser.metrics().encode();
+    assert!(metrics.contains("reason=\"no_deposit\""), "{metrics}");
+    // A refusal that cannot change is not retried.
+    assert_eq!(cluster.node(0).store_requests(), 1);
+    d.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_pipeline_rides_out_a_chain_outage() {
+    let cluster = FakeCluster::new(4, 3);
+    let dir = TempDir::new("pipeline-outage");
+    let d = start(&cluster, config(&cluster, &dir)).await;
+    cluster
+        .chain
+        .set_outage(Some(ChainClientError::Unavailable("restarting".into())));
+    let record = d.disperser.submit(payload(20_000, 5)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let waiting = d.disperser.status(record.id).await.unwrap().unwrap();
+    assert!(!waiting.status.is_terminal(), "{waiting:?}");
+    cluster.chain.set_outage(None);
+    let done = d
+        .disperser
+        .wait(record.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(done.status, BlobStatus::Confirmed, "{done:?}");
+    d.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_pipeline_resumes_after_restart_from_the_journal() {
+    let cluster = FakeCluster::new(4, 3);
+    for i in 0..4 {
+        cluster.set_faults(i, Faults::slow(Duration::from_secs(30)));
+    }
+    let dir = TempDir::new("pipeline-restart");
+    let d = start(&cluster, config(&cluster, &dir)).await;
+    let data = payload(30_000, 6);
+    let record = d.disperser.submit(data.clone()).await.unwrap();
+    zg_testkit::eventually(
+        "dispersing",
+        Duration::from_secs(20),
+        Duration::from_millis(5),
+        || {
+            let d = d.disperser.clone();
+            async move {
+                let s = d.status(record.id).await.unwrap().unwrap().status;
+                (s == BlobStatus::Dispersing).then_some(())
+            }
+        },
+    )
+    .await;
+    // Stopped mid-dispersal: the payload exists only in the journal now.
+    d.shutdown().await.unwrap();
+    for i in 0..4 {
+        cluster.set_faults(i, Faults::default());
+    }
+    let d = start(&cluster, config(&cluster, &dir)).await;
+    let done = d
+        .disperser
+        .wait(record.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(done.status, BlobStatus::Confirmed, "{done:?}");
+    let cert = done.certificate.unwrap();
+    let got = d.disperser.retriever().retrieve(&cert).await.unwrap();
+    assert_eq!(got.payload, data);
+    assert_eq!(cluster.chain.anchored().len(), 1);
+    d.shutdown().await.unwrap();
+}
