@@ -203,14 +203,42 @@ pub struct NodeConfig {
     pub genesis: Genesis,
     /// Block interval; zero mines a block for each transaction as it arrives.
     pub block_time: Duration,
-    /// Largest JSON-RPC request body.
-    pub max_request_bytes: usize,
     /// Most blocks one `eth_getLogs` may scan.
     pub max_logs_range: u64,
     /// Most pending transactions.
     pub max_pool_txs: usize,
     /// Coinbase of produced blocks.
     pub coinbase: Address,
+    /// Serve the state-bending development methods (`evm_mine`, `anvil_mine`); only on
+    /// a loopback bind.
+    pub dev: bool,
+    /// JSON-RPC limits.
+    pub rpc: RpcConfig,
+}
+
+/// Limits of the node's JSON-RPC API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcConfig {
+    /// Most gas one `eth_call` / `eth_estimateGas` execution may use (geth: 50M).
+    pub gas_cap: u64,
+    /// Wall-clock budget of one heavy call (EVM execution, log and receipt scans), and
+    /// the longest it waits for a place.
+    pub evm_timeout: Duration,
+    /// Heavy calls at once (each on its own blocking thread).
+    pub max_heavy: usize,
+    /// The server's limits: body, batch size, time per request, hosts, concurrency.
+    pub server: zg_node_kit::jsonrpc::RpcLimits,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            gas_cap: 50_000_000,
+            evm_timeout: Duration::from_secs(5),
+            max_heavy: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            server: zg_node_kit::jsonrpc::RpcLimits::new(10 * 1024 * 1024),
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -218,10 +246,11 @@ impl Default for NodeConfig {
         Self {
             genesis: Genesis::default(),
             block_time: Duration::from_secs(1),
-            max_request_bytes: 10 * 1024 * 1024,
             max_logs_range: 10_000,
             max_pool_txs: 10_000,
             coinbase: Address::ZERO,
+            dev: false,
+            rpc: RpcConfig::default(),
         }
     }
 }

@@ -75,17 +75,22 @@ pub async fn start(
     listener: TcpListener,
     cancel: CancellationToken,
 ) -> Result<RunningChain, ChainError> {
-    let max_body = config.max_request_bytes;
-    let node = Node::open(datadir, config)?;
     let rpc_addr = listener
         .local_addr()
         .map_err(|e| ChainError::Config(e.to_string()))?;
+    if config.dev && !rpc_addr.ip().is_loopback() {
+        return Err(ChainError::Config(format!(
+            "the development methods (--dev) are served on loopback only, not on {rpc_addr}"
+        )));
+    }
+    let limits = config.rpc.server.clone();
+    let node = Node::open(datadir, config)?;
     let api = Arc::new(EthApi::new(node.clone()));
     let mut tasks = Supervisor::new(cancel.clone());
     let server_cancel = cancel.child_token();
     tasks.spawn_fallible(
         "chain rpc",
-        rpc::serve(listener, api, max_body, async move {
+        rpc::serve(listener, api, limits, async move {
             server_cancel.cancelled().await
         }),
     );

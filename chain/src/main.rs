@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_chain::{Genesis, NodeConfig};
+use zg_node_kit::HttpArgs;
 use zg_node_kit::LogArgs;
 use zg_node_kit::until_shutdown;
 
@@ -46,6 +47,30 @@ struct Args {
     /// Largest JSON-RPC request body in bytes.
     #[arg(long = "http.max-body", env = "ZG_CHAIN_HTTP_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
     max_body: usize,
+    /// Serve the development methods `evm_mine` and `anvil_mine` (loopback binds only).
+    #[arg(long = "dev", env = "ZG_CHAIN_DEV")]
+    dev: bool,
+    /// Most gas one eth_call / eth_estimateGas execution may use.
+    #[arg(long = "rpc.gas-cap", env = "ZG_CHAIN_RPC_GAS_CAP", default_value_t = 50_000_000)]
+    gas_cap: u64,
+    /// Seconds one heavy call (EVM execution, log scan) may run or wait for a place.
+    #[arg(long = "rpc.evm-timeout", env = "ZG_CHAIN_RPC_EVM_TIMEOUT", default_value_t = 5.0)]
+    evm_timeout: f64,
+    /// Heavy calls run at once (default: the number of cores).
+    #[arg(long = "rpc.max-heavy", env = "ZG_CHAIN_RPC_MAX_HEAVY")]
+    max_heavy: Option<usize>,
+    /// Calls per JSON-RPC batch.
+    #[arg(long = "rpc.max-batch", env = "ZG_CHAIN_RPC_MAX_BATCH", default_value_t = zg_node_kit::jsonrpc::MAX_BATCH)]
+    max_batch: usize,
+    /// Seconds one JSON-RPC request (a whole batch) may take.
+    #[arg(
+        long = "rpc.request-timeout",
+        env = "ZG_CHAIN_RPC_REQUEST_TIMEOUT",
+        default_value_t = 10.0
+    )]
+    request_timeout: f64,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -174,10 +199,31 @@ async fn main() -> eyre::Result<()> {
     if !(args.block_time.is_finite() && args.block_time >= 0.0) {
         eyre::bail!("--block-time must be a non-negative number of seconds");
     }
+    let seconds = |v: f64, flag: &str| -> eyre::Result<Duration> {
+        if !(v.is_finite() && v > 0.0) {
+            eyre::bail!("{flag} must be a positive number of seconds");
+        }
+        Ok(Duration::from_secs_f64(v))
+    };
+    let mut rpc = zg_chain::config::RpcConfig {
+        gas_cap: args.gas_cap,
+        evm_timeout: seconds(args.evm_timeout, "--rpc.evm-timeout")?,
+        ..Default::default()
+    };
+    if let Some(n) = args.max_heavy {
+        rpc.max_heavy = n.max(1);
+    }
+    rpc.server = zg_node_kit::jsonrpc::RpcLimits {
+        max_body: args.max_body,
+        max_batch: args.max_batch.max(1),
+        call_timeout: seconds(args.request_timeout, "--rpc.request-timeout")?,
+        http: args.http.limits(),
+    };
     let config = NodeConfig {
         genesis,
         block_time: Duration::from_secs_f64(args.block_time),
-        max_request_bytes: args.max_body,
+        dev: args.dev,
+        rpc,
         ..NodeConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.http_addr)

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub txs: Counter,
     /// Time to build and commit a block.
     pub block_seconds: Histogram,
+    /// Heavy calls refused because every heavy-call place stayed busy.
+    pub rpc_refused: Counter,
     rpc: Family<RpcLabels, Counter<u64, AtomicU64>>,
     rpc_seconds: Histogram,
 }
@@ -49,6 +51,12 @@ impl Default for Metrics {
         let block_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let rpc = Family::<RpcLabels, Counter<u64, AtomicU64>>::default();
         let rpc_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let rpc_refused = Counter::default();
+        registry.register(
+            "rpc_heavy_refused",
+            "Heavy JSON-RPC calls refused while the node was busy",
+            rpc_refused.clone(),
+        );
         registry.register("head_block", "Number of the head block", head.clone());
         registry.register("pool_transactions", "Pending transactions", pool.clone());
         registry.register("blocks", "Blocks produced", blocks.clone());
@@ -79,6 +87,7 @@ impl Default for Metrics {
             blocks,
             txs,
             block_seconds,
+            rpc_refused,
             rpc,
             rpc_seconds,
         }

@@ -11,7 +11,7 @@ use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_compute::{BrokerConfig, ServiceSpec, SessionToken};
 use zg_node_kit::runtime::shutdown_signal;
-use zg_node_kit::{ChainRpcArgs, LogArgs};
+use zg_node_kit::{ChainRpcArgs, HttpArgs, LogArgs};
 use zg_primitives::abi::SERVING_ADDRESS;
 
 /// 0G-compatible compute provider broker.
@@ -20,6 +20,8 @@ use zg_primitives::abi::SERVING_ADDRESS;
 struct Cli {
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -224,6 +226,7 @@ async fn main() -> eyre::Result<()> {
                 a.upstream_url.clone(),
             );
             c.serving = a.serving;
+            c.http = cli.http.limits();
             c.upstream_key = a.upstream_key.clone();
             c.upstream_timeout = Duration::from_secs(a.upstream_timeout);
             c.min_locked_balance = a.min_locked_balance;

@@ -206,9 +206,14 @@ pub async fn serve_echo(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, echo_router(EchoStats::default()))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = zg_node_kit::HttpLimits::default();
+    zg_node_kit::guard::serve(
+        listener,
+        echo_router(EchoStats::default()),
+        &limits,
+        shutdown,
+    )
+    .await
 }
 
 /// Starts the echo upstream on a loopback port in a task; returns its base URL

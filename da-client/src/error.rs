@@ -92,9 +92,24 @@ pub enum RetrieveError {
         /// Quorum.
         quorum_id: u64,
     },
-    /// No member served a header matching the data_root.
+    /// No member served a header matching the data_root, and so many said they do not
+    /// hold it that fewer than the threshold could: the payload is gone (or was never
+    /// certified).
     #[error("no quorum member served the header of {0}")]
     HeaderUnavailable(String),
+    /// No member served a header, but enough of them failed to answer (unreachable,
+    /// timed out, Byzantine) that the payload may still exist: retry later.
+    #[error(
+        "no quorum member served the header of {data_root}: {not_found} of {members} said they do not hold it, the others did not answer"
+    )]
+    MembersUnavailable {
+        /// The data_root asked for.
+        data_root: String,
+        /// Members that answered "not found".
+        not_found: usize,
+        /// Quorum size.
+        members: usize,
+    },
     /// Fewer than 64 verified columns could be fetched.
     #[error("only {got} of the 64 needed columns could be fetched and verified")]
     NotEnoughColumns {

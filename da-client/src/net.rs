@@ -164,6 +164,7 @@ type Rr<Req, Resp> = request_response::Behaviour<CborCodec<Req, Resp>>;
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
 struct Behaviour {
+    limits: libp2p::connection_limits::Behaviour,
     store: Rr<StoreRequest, StoreResponse>,
     sample: Rr<SampleRequest, SampleResponse>,
     header: Rr<HeaderRequest, HeaderResponse>,
@@ -208,7 +209,17 @@ pub struct NetConfig {
     pub max_concurrent_streams: usize,
     /// Kademlia bootstrap peers (`…/p2p/<id>`).
     pub bootstrap: Vec<Multiaddr>,
+    /// Established connections at most, in total (inbound and outbound).
+    pub max_connections: u32,
+    /// Established connections at most per peer.
+    pub max_connections_per_peer: u32,
+    /// Inbound connections still in their handshake at most.
+    pub max_pending_incoming: u32,
 }
+
+/// Largest sample or header request: both are a few dozen bytes of CBOR (a data_root,
+/// a cell list of at most 128 indices), so nothing bigger is read.
+pub const MAX_SMALL_REQUEST_BYTES: u64 = 4 * 1024;
 
 impl Default for NetConfig {
     fn default() -> Self {
@@ -219,6 +230,9 @@ impl Default for NetConfig {
             request_timeout: Duration::from_secs(30),
             max_concurrent_streams: 64,
             bootstrap: Vec::new(),
+            max_connections: 1024,
+            max_connections_per_peer: 4,
+            max_pending_incoming: 128,
         }
     }
 }
@@ -294,6 +308,10 @@ impl Network {
             .with_max_concurrent_streams(config.max_concurrent_streams);
         let (maxq, maxr) = (config.max_request_bytes, config.max_response_bytes);
         let no_bootstrap = config.bootstrap.is_empty();
+        let conn_limits = libp2p::connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(config.max_connections))
+            .with_max_established_per_peer(Some(config.max_connections_per_peer))
+            .with_max_pending_incoming(Some(config.max_pending_incoming));
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(
@@ -313,18 +331,19 @@ impl Network {
                     kad_cfg.set_periodic_bootstrap_interval(None);
                 }
                 Behaviour {
+                    limits: libp2p::connection_limits::Behaviour::new(conn_limits),
                     store: request_response::Behaviour::with_codec(
                         CborCodec::new(maxq, maxr),
                         [(StreamProtocol::new(STORE_PROTOCOL), support.clone())],
                         rr_config.clone(),
                     ),
                     sample: request_response::Behaviour::with_codec(
-                        CborCodec::new(maxq, maxr),
+                        CborCodec::new(MAX_SMALL_REQUEST_BYTES, maxr),
                         [(StreamProtocol::new(SAMPLE_PROTOCOL), support.clone())],
                         rr_config.clone(),
                     ),
                     header: request_response::Behaviour::with_codec(
-                        CborCodec::new(maxq, maxr),
+                        CborCodec::new(MAX_SMALL_REQUEST_BYTES, maxr),
                         [(StreamProtocol::new(HEADER_PROTOCOL), support.clone())],
                         rr_config.clone(),
                     ),

@@ -146,6 +146,7 @@ impl<N: ColumnNetwork, C: DaChain> Retriever<N, C> {
             })
             .collect();
         let mut reports = Vec::new();
+        let mut not_found = 0;
         while let Some((m, r)) = asks.next().await {
             match r {
                 Ok(Frame::Msg(HeaderResponse::Found(h))) => match h.verify(&cert.data_root) {
@@ -153,6 +154,7 @@ impl<N: ColumnNetwork, C: DaChain> Retriever<N, C> {
                     Err(e) => reports.push(report(m, true, format!("bad header: {e}"))),
                 },
                 Ok(Frame::Msg(HeaderResponse::NotFound)) => {
+                    not_found += 1;
                     reports.push(report(m, false, "header not found".into()))
                 }
                 Ok(Frame::Msg(HeaderResponse::Malformed(e))) => {
@@ -162,7 +164,20 @@ impl<N: ColumnNetwork, C: DaChain> Retriever<N, C> {
                 Err(e) => reports.push(report(m, false, e.to_string())),
             }
         }
-        Err(RetrieveError::HeaderUnavailable(cert.data_root.to_string()))
+        // A certified payload was stored by at least `threshold` members: only when more
+        // than `n - threshold` say they do not hold it is it gone. Otherwise the silent
+        // members may hold it (an outage is not "missing data": op-node reads 404 as
+        // that).
+        let members = quorum.members.len();
+        if not_found > members.saturating_sub(quorum.threshold.max(1)) {
+            Err(RetrieveError::HeaderUnavailable(cert.data_root.to_string()))
+        } else {
+            Err(RetrieveError::MembersUnavailable {
+                data_root: cert.data_root.to_string(),
+                not_found,
+                members,
+            })
+        }
     }
 
     /// Retrieves and verifies a certified payload.

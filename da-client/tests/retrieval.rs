@@ -317,6 +317,43 @@ async fn unknown_quorum_unknown_payload_and_chain_outage() {
     assert!(retriever.retrieve(&cert).await.is_ok());
 }
 
+/// Every member unreachable is an outage, not missing data (op-node reads 404 as
+/// "missing"): only when more members than `n - threshold` say they do not hold a
+/// payload is it unknown.
+#[tokio::test]
+async fn an_outage_of_the_members_is_not_missing_data() {
+    let (cluster, _, cert) = setup();
+    let retriever = cluster.retriever();
+    let n = cluster.nodes.len();
+    for i in 0..n {
+        cluster.set_faults(i, Faults::offline());
+    }
+    let e = retriever.retrieve(&cert).await.unwrap_err();
+    assert!(
+        matches!(e, RetrieveError::MembersUnavailable { not_found: 0, .. }),
+        "{e:?}"
+    );
+    assert!(!e.is_not_found());
+    // An unknown payload while just as many members are down as could hold it: still
+    // "unavailable"; with one more member answering "not found": unknown.
+    for i in 0..n {
+        cluster.set_faults(i, Faults::default());
+    }
+    let unknown = Certificate {
+        data_root: alloy_primitives::B256::repeat_byte(9),
+        ..cert
+    };
+    let threshold = cluster.quorum.threshold;
+    for i in 0..threshold {
+        cluster.set_faults(i, Faults::offline());
+    }
+    let e = retriever.retrieve(&unknown).await.unwrap_err();
+    assert!(!e.is_not_found(), "{e:?}");
+    cluster.set_faults(threshold - 1, Faults::default());
+    let e = retriever.retrieve(&unknown).await.unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+}
+
 /// A payload dispersed through the fake nodes' store protocol (KZG-checked, BLS-signed,
 /// anchored with a verified aggregate) comes back exactly.
 #[tokio::test]

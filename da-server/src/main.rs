@@ -9,7 +9,7 @@ use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_da_client::ChainArgs;
 use zg_da_server::{AccessConfig, ClientToken, DisperserConfig, NetConfig, NodeConfig, NodeKeys};
-use zg_node_kit::{LogArgs, until_shutdown};
+use zg_node_kit::{HttpArgs, LogArgs, until_shutdown};
 
 /// DA node and disperser of the zg-da stack.
 #[derive(Debug, Parser)]
@@ -19,6 +19,8 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,14 +195,15 @@ async fn main() -> eyre::Result<()> {
             println!("peer id        {}", keys.p2p.public().to_peer_id());
             Ok(())
         }
-        Command::Node(args) => run_node(args).await,
-        Command::Disperser(args) => run_disperser(args).await,
+        Command::Node(args) => run_node(args, cli.http.limits()).await,
+        Command::Disperser(args) => run_disperser(args, cli.http.limits()).await,
     }
 }
 
-async fn run_node(args: NodeArgs) -> eyre::Result<()> {
+async fn run_node(args: NodeArgs, http: zg_node_kit::HttpLimits) -> eyre::Result<()> {
     let keys = NodeKeys::read(&args.key)?;
     let mut config = NodeConfig::new(args.datadir.clone(), keys, args.chain.config());
+    config.http = http;
     config.net = args.p2p.config(true)?;
     config.external_addr = args
         .external
@@ -231,10 +234,11 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
     Ok(outcome?)
 }
 
-async fn run_disperser(args: DisperserArgs) -> eyre::Result<()> {
+async fn run_disperser(args: DisperserArgs, http: zg_node_kit::HttpLimits) -> eyre::Result<()> {
     let keys = NodeKeys::read(&args.key)?;
     let mut config =
         DisperserConfig::new(args.datadir.clone(), keys.eth.clone(), args.chain.config());
+    config.http = http;
     config.net = args.p2p.config(false)?;
     config.max_payload = args.max_payload;
     config.max_in_flight = args.max_in_flight.max(1);

@@ -282,6 +282,8 @@ impl Plan {
         ChainNodeConfig {
             genesis,
             block_time: self.config.block_time,
+            // The devnet moves epochs along with `anvil_mine` (it binds loopback only).
+            dev: true,
             ..ChainNodeConfig::default()
         }
     }

@@ -24,6 +24,38 @@ pub struct ChainRpcArgs {
     pub chain_rpc: String,
 }
 
+/// The limits of a server's HTTP API (see [`crate::guard`]).
+#[derive(Clone, Debug, clap::Args)]
+pub struct HttpArgs {
+    /// Host names clients use to reach the HTTP API besides its address
+    /// (comma-separated); other `Host` and `Origin` names are refused (DNS rebinding,
+    /// cross-site requests).
+    #[arg(
+        long = "http.allowed-hosts",
+        env = "ZG_HTTP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Requests served at once; more are answered 503 at once.
+    #[arg(long = "http.max-concurrent", env = "ZG_HTTP_MAX_CONCURRENT", default_value_t = crate::guard::DEFAULT_MAX_CONCURRENT, global = true)]
+    pub max_concurrent: usize,
+    /// Most seconds per request.
+    #[arg(long = "http.timeout", env = "ZG_HTTP_TIMEOUT", default_value_t = crate::guard::DEFAULT_REQUEST_TIMEOUT.as_secs(), global = true)]
+    pub timeout_secs: u64,
+}
+
+impl HttpArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> crate::guard::HttpLimits {
+        crate::guard::HttpLimits {
+            allowed_hosts: self.allowed_hosts.clone(),
+            max_concurrent: self.max_concurrent,
+            request_timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -36,6 +68,8 @@ mod tests {
         log: LogArgs,
         #[command(flatten)]
         chain: ChainRpcArgs,
+        #[command(flatten)]
+        http: HttpArgs,
     }
 
     #[test]
@@ -47,5 +81,8 @@ mod tests {
             .unwrap();
         assert_eq!(c.log.log_format, "json");
         assert_eq!(c.chain.chain_rpc, "http://h:1");
+        assert_eq!(c.http.limits(), crate::guard::HttpLimits::default());
+        let c = Cli::try_parse_from(["x", "--http.allowed-hosts", "a.example,b.example"]).unwrap();
+        assert_eq!(c.http.limits().allowed_hosts, ["a.example", "b.example"]);
     }
 }

@@ -34,10 +34,44 @@ pub mod codes {
     pub const SERVER_ERROR: i64 = -32000;
     /// Execution reverted, with revert data (geth's convention).
     pub const EXECUTION_REVERTED: i64 = 3;
+    /// The request ran out of its time budget (geth's code).
+    pub const TIMEOUT: i64 = -32002;
+    /// A limit was exceeded: too much work, too many requests (geth's code).
+    pub const LIMIT_EXCEEDED: i64 = -32005;
 }
 
 /// Most requests one batch may carry.
 pub const MAX_BATCH: usize = 1000;
+
+/// Default time budget of one request (a batch shares one budget).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Limits of a JSON-RPC server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcLimits {
+    /// Largest request body.
+    pub max_body: usize,
+    /// Most calls in one batch.
+    pub max_batch: usize,
+    /// Time budget of one HTTP request: a single call, or every call of a batch
+    /// together. Calls not started within it answer `LIMIT_EXCEEDED`; a call still
+    /// running at its end answers `TIMEOUT`.
+    pub call_timeout: Duration,
+    /// The HTTP server's limits (hosts, concurrency).
+    pub http: crate::guard::HttpLimits,
+}
+
+impl RpcLimits {
+    /// Defaults with a body limit of `max_body`.
+    pub fn new(max_body: usize) -> Self {
+        Self {
+            max_body,
+            max_batch: MAX_BATCH,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            http: crate::guard::HttpLimits::default(),
+        }
+    }
+}
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,7 +192,11 @@ fn error_object(id: Value, e: &RpcError) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": err })
 }
 
-async fn handle_one<S: RpcService>(svc: &S, req: Value) -> Option<Value> {
+async fn handle_one<S: RpcService>(
+    svc: &S,
+    req: Value,
+    deadline: tokio::time::Instant,
+) -> Option<Value> {
     let Value::Object(obj) = req else {
         return Some(error_object(
             Value::Null,
@@ -199,7 +237,20 @@ async fn handle_one<S: RpcService>(svc: &S, req: Value) -> Option<Value> {
     let span = tracing::debug_span!(target: "zg_rpc", "rpc", method);
     let _enter = span.enter();
     let started = Instant::now();
-    let result = svc.call(method, params).await;
+    let result = if tokio::time::Instant::now() >= deadline {
+        Err(RpcError::new(
+            codes::LIMIT_EXCEEDED,
+            "the request's time budget is spent; send fewer calls per batch",
+        ))
+    } else {
+        match tokio::time::timeout_at(deadline, svc.call(method, params)).await {
+            Ok(r) => r,
+            Err(_) => Err(RpcError::new(
+                codes::TIMEOUT,
+                format!("{method} ran out of the request's time budget"),
+            )),
+        }
+    };
     svc.observe(method, result.is_ok(), started.elapsed());
     if is_notification {
         return None;
@@ -213,7 +264,11 @@ async fn handle_one<S: RpcService>(svc: &S, req: Value) -> Option<Value> {
     })
 }
 
-async fn rpc<S: RpcService>(State(svc): State<Arc<S>>, body: Bytes) -> Response {
+async fn rpc<S: RpcService>(
+    State((svc, limits)): State<(Arc<S>, Arc<RpcLimits>)>,
+    body: Bytes,
+) -> Response {
+    let deadline = tokio::time::Instant::now() + limits.call_timeout;
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -231,18 +286,18 @@ async fn rpc<S: RpcService>(State(svc): State<Arc<S>>, body: Bytes) -> Response 
                     &RpcError::new(codes::INVALID_REQUEST, "empty batch"),
                 ));
             }
-            if reqs.len() > MAX_BATCH {
+            if reqs.len() > limits.max_batch {
                 return json_response(error_object(
                     Value::Null,
                     &RpcError::new(
                         codes::INVALID_REQUEST,
-                        format!("batch of {} exceeds {MAX_BATCH}", reqs.len()),
+                        format!("batch of {} exceeds {}", reqs.len(), limits.max_batch),
                     ),
                 ));
             }
             let mut out = Vec::with_capacity(reqs.len());
             for r in reqs {
-                if let Some(v) = handle_one(&*svc, r).await {
+                if let Some(v) = handle_one(&*svc, r, deadline).await {
                     out.push(v);
                 }
             }
@@ -252,7 +307,7 @@ async fn rpc<S: RpcService>(State(svc): State<Arc<S>>, body: Bytes) -> Response 
                 json_response(Value::Array(out))
             }
         }
-        single => match handle_one(&*svc, single).await {
+        single => match handle_one(&*svc, single, deadline).await {
             Some(v) => json_response(v),
             None => StatusCode::NO_CONTENT.into_response(),
         },
@@ -263,14 +318,14 @@ fn json_response(v: Value) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
-async fn health<S: RpcService>(State(svc): State<Arc<S>>) -> Response {
+async fn health<S: RpcService>(State((svc, _)): State<(Arc<S>, Arc<RpcLimits>)>) -> Response {
     match svc.health() {
         Ok(v) => json_response(v),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.message).into_response(),
     }
 }
 
-async fn metrics<S: RpcService>(State(svc): State<Arc<S>>) -> Response {
+async fn metrics<S: RpcService>(State((svc, _)): State<(Arc<S>, Arc<RpcLimits>)>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -281,24 +336,25 @@ async fn metrics<S: RpcService>(State(svc): State<Arc<S>>) -> Response {
         .into_response()
 }
 
-/// The router: `POST /` JSON-RPC, `GET /health`, `GET /metrics`.
-pub fn router<S: RpcService>(svc: Arc<S>, max_body: usize) -> Router {
-    Router::new()
-        .route("/", post(rpc::<S>))
-        .route("/health", get(health::<S>))
-        .route("/metrics", get(metrics::<S>))
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(svc)
+/// The router: `POST /` JSON-RPC (a JSON API: see [`crate::guard::json_only`]),
+/// `GET /health`, `GET /metrics`. Serve it behind [`crate::guard`].
+pub fn router<S: RpcService>(svc: Arc<S>, limits: &RpcLimits) -> Router {
+    crate::guard::json_only(
+        Router::new()
+            .route("/", post(rpc::<S>))
+            .route("/health", get(health::<S>))
+            .route("/metrics", get(metrics::<S>))
+            .layer(DefaultBodyLimit::max(limits.max_body))
+            .with_state((svc, Arc::new(limits.clone()))),
+    )
 }
 
-/// Serves `svc` on `listener` until `shutdown` resolves.
+/// Serves `svc` on `listener`, behind the guard, until `shutdown` resolves.
 pub async fn serve<S: RpcService>(
     listener: TcpListener,
     svc: Arc<S>,
-    max_body: usize,
+    limits: &RpcLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(svc, max_body))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::guard::serve(listener, router(svc, limits), &limits.http, shutdown).await
 }

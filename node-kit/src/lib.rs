@@ -4,6 +4,7 @@ pub mod cli;
 #[cfg(feature = "db")]
 pub mod db;
 mod error;
+pub mod guard;
 pub mod http;
 pub mod jsonrpc;
 pub mod metrics;
@@ -11,8 +12,9 @@ pub mod runtime;
 pub mod supervise;
 pub mod tx;
 
-pub use cli::{ChainRpcArgs, LogArgs};
+pub use cli::{ChainRpcArgs, HttpArgs, LogArgs};
 pub use error::StoreError;
+pub use guard::HttpLimits;
 pub use http::{BodyError, close_connection, json_error, read_limited};
 pub use metrics::{Labels, encode_registry, render_registry, result};
 pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};

@@ -77,9 +77,9 @@ impl From<RetrieveError> for PluginError {
     fn from(e: RetrieveError) -> Self {
         match &e {
             e if e.is_not_found() => Self::NotFound(e.to_string()),
-            RetrieveError::NotEnoughColumns { .. } | RetrieveError::Chain(_) => {
-                Self::Unavailable(e.to_string())
-            }
+            RetrieveError::NotEnoughColumns { .. }
+            | RetrieveError::MembersUnavailable { .. }
+            | RetrieveError::Chain(_) => Self::Unavailable(e.to_string()),
             _ => Self::Internal(e.to_string()),
         }
     }

@@ -118,13 +118,12 @@ pub async fn start(
             chain,
         } => (disperser, retriever, chain, None),
     };
+    let limits = config.http.clone();
     let plugin = Plugin::new(config, store, dispersal, retriever, chain, tasks.health());
     let app = router(plugin.clone());
     let shutdown = cancel.clone();
     tasks.spawn_fallible("op-plugin http", async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
+        zg_node_kit::guard::serve(listener, app, &limits, shutdown.cancelled_owned()).await
     });
     if let Some(net) = net {
         tasks.spawn("op-plugin network", async move {

@@ -8,7 +8,7 @@ use clap::Parser;
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_da_client::{ChainArgs, NetConfig};
-use zg_node_kit::{LogArgs, until_shutdown};
+use zg_node_kit::{HttpArgs, LogArgs, until_shutdown};
 use zg_op_plugin::{DEFAULT_MAX_BLOB_SIZE, PluginConfig, UpstreamConfig};
 
 /// OP Stack alt-DA server of the zg-da stack.
@@ -65,6 +65,8 @@ struct Cli {
     strict_frames: bool,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 #[tokio::main]
@@ -72,6 +74,7 @@ async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
     cli.log.init();
     let mut config = PluginConfig::new(cli.datadir.clone());
+    config.http = cli.http.limits();
     config.max_blob_size = cli.max_blob_size;
     config.put_timeout = Duration::from_secs(cli.put_timeout);
     config.get_timeout = Duration::from_secs(cli.get_timeout);

@@ -41,6 +41,8 @@ pub struct PluginConfig {
     pub verify_on_read: bool,
     /// Reject put bodies that are not OP derivation data (version 0 frames) with 400.
     pub strict_frames: bool,
+    /// The HTTP server's limits (hosts, concurrency, time per request).
+    pub http: zg_node_kit::HttpLimits,
 }
 
 impl PluginConfig {
@@ -54,6 +56,7 @@ impl PluginConfig {
             cache_bytes: 512 * 1024 * 1024,
             verify_on_read: true,
             strict_frames: false,
+            http: zg_node_kit::HttpLimits::default(),
         }
     }
 }

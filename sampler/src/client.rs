@@ -49,6 +49,8 @@ pub struct ClientConfig {
     /// Anchors of quorums that include this member are not sampled (a DA node samples
     /// the other quorums' data).
     pub skip_quorums_of: Option<alloy_primitives::Address>,
+    /// The HTTP server's limits (hosts, concurrency, time per request).
+    pub http: zg_node_kit::HttpLimits,
 }
 
 impl ClientConfig {
@@ -63,6 +65,7 @@ impl ClientConfig {
             concurrency: 4,
             max_results: 100_000,
             skip_quorums_of: None,
+            http: zg_node_kit::HttpLimits::default(),
         }
     }
 }

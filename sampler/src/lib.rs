@@ -70,15 +70,14 @@ pub async fn start(
     let keypair = libp2p::identity::Keypair::generate_ed25519();
     let (network, net_task) = Network::start(keypair, net, None, cancel.child_token()).await?;
     let sampler = Sampler::new(network, chain.clone(), Kzg::mainnet(), sampler);
+    let limits = config.http.clone();
     let client =
         LightClient::open(config, sampler, chain).map_err(|e| StartError::State(e.to_string()))?;
     let mut tasks = Supervisor::new(cancel.clone());
     let app = api::router_with_health(client.clone(), cancel.clone(), tasks.health());
     let stop = cancel.clone();
     tasks.spawn_fallible("sampler http", async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
+        zg_node_kit::guard::serve(http, app, &limits, stop.cancelled_owned()).await
     });
     tasks.spawn("sampler follower", client.clone().run(cancel.child_token()));
     tasks.spawn("sampler network", async move {

@@ -7,7 +7,7 @@ use clap::Parser;
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
 use zg_da_client::{ChainArgs, NetConfig};
-use zg_node_kit::{LogArgs, until_shutdown};
+use zg_node_kit::{HttpArgs, LogArgs, until_shutdown};
 use zg_sampler::{ClientConfig, SamplerConfig};
 
 /// Data-availability sampling light client of the zg-da stack.
@@ -45,6 +45,8 @@ struct Cli {
     max_results: usize,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 #[tokio::main]
@@ -63,6 +65,7 @@ async fn main() -> eyre::Result<()> {
         ..SamplerConfig::default()
     };
     let mut config = ClientConfig::new(cli.datadir.clone());
+    config.http = cli.http.limits();
     config.confirmations = cli.confirmations;
     config.start_block = cli.start_block;
     config.concurrency = cli.concurrency.max(1);

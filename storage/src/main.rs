@@ -8,7 +8,7 @@ use alloy_primitives::{Address, B256};
 use clap::{Args, Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
-use zg_node_kit::{ChainRpcArgs, LogArgs};
+use zg_node_kit::{ChainRpcArgs, HttpArgs, LogArgs};
 use zg_primitives::abi::FLOW_ADDRESS;
 use zg_storage::{
     ApiLimits, ClusterConfig, Downloader, NodeClient, NodeConfig, UploadOptions, Uploader,
@@ -22,6 +22,8 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +155,7 @@ async fn main() -> eyre::Result<()> {
                     ..ApiLimits::default()
                 },
                 kv_streams: a.kv_streams,
+                http: cli.http.limits(),
                 cluster: (!a.cluster_members.is_empty()).then(|| ClusterConfig {
                     members: a.cluster_members,
                     me: a.cluster_index,

@@ -38,6 +38,8 @@ pub struct NodeConfig {
     pub cluster: Option<ClusterConfig>,
     /// KV streams to replay (empty: no KV layer).
     pub kv_streams: Vec<alloy_primitives::B256>,
+    /// The HTTP server's limits (hosts, concurrency, time per request).
+    pub http: zg_node_kit::HttpLimits,
 }
 
 impl Default for NodeConfig {
@@ -52,6 +54,7 @@ impl Default for NodeConfig {
             limits: ApiLimits::default(),
             cluster: None,
             kv_streams: Vec::new(),
+            http: zg_node_kit::HttpLimits::default(),
         }
     }
 }
@@ -169,13 +172,19 @@ pub async fn start(
         kv.clone(),
     ));
     let server_cancel = cancel.child_token();
-    let app = zg_node_kit::jsonrpc::router(api.clone(), config.max_request_bytes).merge(
+    let rpc_limits = zg_node_kit::jsonrpc::RpcLimits {
+        call_timeout: Duration::from_secs(60),
+        ..zg_node_kit::jsonrpc::RpcLimits::new(config.max_request_bytes)
+    };
+    let app = zg_node_kit::jsonrpc::router(api.clone(), &rpc_limits).merge(
         crate::api::binary_router(api.clone(), config.max_request_bytes),
     );
+    let http = config.http.clone();
     tasks.spawn_fallible("storage rpc", async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_cancel.cancelled().await })
-            .await
+        zg_node_kit::guard::serve(listener, app, &http, async move {
+            server_cancel.cancelled().await
+        })
+        .await
     });
     if let Some(kv) = kv {
         tasks.spawn_fallible(

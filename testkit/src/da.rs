@@ -85,6 +85,7 @@ impl Cluster {
         let config = ChainNodeConfig {
             genesis,
             block_time: options.block_time.unwrap_or(Duration::ZERO),
+            dev: true,
             ..ChainNodeConfig::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -29,6 +29,8 @@ use crate::node::Node;
 pub const DEFAULT_TIP: u128 = 1_000_000_000;
 /// Most blocks one `eth_feeHistory` covers.
 const MAX_FEE_HISTORY: u64 = 1024;
+/// Most blocks one `anvil_mine` produces.
+const MAX_DEV_BLOCKS: u64 = 10_000;
 
 impl From<ChainError> for RpcError {
     fn from(e: ChainError) -> Self {
@@ -101,16 +103,92 @@ fn hex_u64(n: u64) -> Value {
     Value::String(format!("{n:#x}"))
 }
 
-/// The `eth_` API over a node.
-#[derive(Debug)]
+/// Methods that read many blocks, recover signers or run the EVM: they run on the
+/// blocking pool, at most [`crate::config::RpcConfig::max_heavy`] at once, within the
+/// EVM time budget.
+const HEAVY: &[&str] = &[
+    "eth_call",
+    "eth_estimateGas",
+    "eth_getLogs",
+    "eth_getBlockReceipts",
+    "eth_getTransactionReceipt",
+    "eth_feeHistory",
+    "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+];
+
+/// Most `rewardPercentiles` in one `eth_feeHistory` (as geth).
+const MAX_REWARD_PERCENTILES: usize = 100;
+
+/// Most logs one `eth_getLogs` returns.
+const MAX_LOGS: usize = 10_000;
+
+/// The wall-clock budget of one heavy call.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    deadline: std::time::Instant,
+}
+
+impl Budget {
+    fn check(&self, what: &str) -> Result<(), RpcError> {
+        if std::time::Instant::now() >= self.deadline {
+            return Err(RpcError::new(
+                codes::TIMEOUT,
+                format!("{what} exceeded the node's time budget for one call"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The `eth_` API over a node. Cheap to clone.
+#[derive(Clone, Debug)]
 pub struct EthApi {
     node: Node,
+    heavy: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl EthApi {
     /// The API of `node`.
     pub fn new(node: Node) -> Self {
-        Self { node }
+        let heavy = std::sync::Arc::new(tokio::sync::Semaphore::new(
+            node.config().rpc.max_heavy.max(1),
+        ));
+        Self { node, heavy }
+    }
+
+    /// Runs a heavy call on the blocking pool once one of the node's heavy-call places
+    /// is free (waiting at most the EVM time budget), within that budget. A panic in it
+    /// is an internal error of this call, never of the node.
+    async fn heavy<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&EthApi, &Budget) -> Result<T, RpcError> + Send + 'static,
+    ) -> Result<T, RpcError> {
+        let budget_time = self.node.config().rpc.evm_timeout;
+        let permit =
+            match tokio::time::timeout(budget_time, self.heavy.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    self.node.metrics().rpc_refused.inc();
+                    return Err(RpcError::new(
+                        codes::LIMIT_EXCEEDED,
+                        "the node is busy with other heavy requests; retry later",
+                    ));
+                }
+            };
+        let api = self.clone();
+        let budget = Budget {
+            deadline: std::time::Instant::now() + budget_time,
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&api, &budget)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(target: "zg_chain::rpc", error = %e, "a heavy call panicked");
+            Err(RpcError::internal("internal error"))
+        })
     }
 
     /// The node's metrics.
@@ -126,7 +204,49 @@ impl EthApi {
 
     /// Dispatches one call.
     pub async fn call(&self, method: &str, p: Vec<Value>) -> Result<Value, RpcError> {
+        match method {
+            "evm_mine" | "anvil_mine" => self.dev_call(method, &p).await,
+            m if HEAVY.contains(&m) => {
+                let m = m.to_string();
+                self.heavy(move |api, budget| api.call_sync(&m, &p, budget))
+                    .await
+            }
+            _ => {
+                let budget = Budget {
+                    deadline: std::time::Instant::now() + self.node.config().rpc.evm_timeout,
+                };
+                self.call_sync(method, &p, &budget)
+            }
+        }
+    }
+
+    /// The state-bending development methods: only on a node started with `dev`.
+    async fn dev_call(&self, method: &str, p: &[Value]) -> Result<Value, RpcError> {
         let n = &self.node;
+        if !n.config().dev {
+            return Err(RpcError::method_not_found(method));
+        }
+        match method {
+            "evm_mine" => ok(hex_u64(n.mine_one().await?)),
+            _ => {
+                let count = opt_param::<U64>(p, 0, "blocks")?.map_or(1, |c| c.to::<u64>());
+                if count > MAX_DEV_BLOCKS {
+                    return Err(RpcError::invalid_params(format!(
+                        "at most {MAX_DEV_BLOCKS} blocks per call"
+                    )));
+                }
+                let mut last = n.head().header.number;
+                for _ in 0..count {
+                    last = n.mine_one().await?;
+                }
+                ok(hex_u64(last))
+            }
+        }
+    }
+
+    fn call_sync(&self, method: &str, p: &[Value], budget: &Budget) -> Result<Value, RpcError> {
+        let n = &self.node;
+        let p = p.to_vec();
         match method {
             "web3_clientVersion" => ok(format!("zg-chain/v{}", env!("CARGO_PKG_VERSION"))),
             "web3_sha3" => ok(alloy_primitives::keccak256(param::<Bytes>(&p, 0, "data")?)),
@@ -141,7 +261,7 @@ impl EthApi {
             "eth_gasPrice" => ok(U256::from(u128::from(n.next_base_fee()) + DEFAULT_TIP)),
             "eth_maxPriorityFeePerGas" => ok(U256::from(DEFAULT_TIP)),
             "eth_blobBaseFee" => ok(hex_u64(1)),
-            "eth_feeHistory" => self.fee_history(&p),
+            "eth_feeHistory" => self.fee_history(&p, budget),
             "eth_getBalance" => {
                 let a: Address = param(&p, 0, "address")?;
                 self.latest_state(opt_param(&p, 1, "block")?)?;
@@ -262,30 +382,21 @@ impl EthApi {
                 let req: TransactionRequest = param(&p, 0, "transaction")?;
                 self.latest_state(opt_param(&p, 1, "block")?)?;
                 let req = call_request(req)?;
-                let gas = req.gas.unwrap_or(n.config().genesis.gas_limit);
+                let gas = req
+                    .gas
+                    .unwrap_or(n.config().genesis.gas_limit)
+                    .min(n.config().rpc.gas_cap);
                 let (result, _) = self.execute(&req, gas)?;
                 ok(result_output(result)?)
             }
             "eth_estimateGas" => {
                 let req: TransactionRequest = param(&p, 0, "transaction")?;
                 self.latest_state(opt_param(&p, 1, "block")?)?;
-                ok(hex_u64(self.estimate_gas(&call_request(req)?)?))
+                ok(hex_u64(self.estimate_gas(&call_request(req)?, budget)?))
             }
             "eth_getLogs" => {
                 let f: Filter = param(&p, 0, "filter")?;
-                ok(self.logs(&f)?)
-            }
-            "evm_mine" => ok(hex_u64(n.mine_one().await?)),
-            "anvil_mine" => {
-                let count = opt_param::<U64>(&p, 0, "blocks")?.map_or(1, |c| c.to::<u64>());
-                if count > 10_000 {
-                    return Err(RpcError::invalid_params("at most 10000 blocks per call"));
-                }
-                let mut last = n.head().header.number;
-                for _ in 0..count {
-                    last = n.mine_one().await?;
-                }
-                ok(hex_u64(last))
+                ok(self.logs(&f, budget)?)
             }
             _ => Err(RpcError::new(
                 codes::METHOD_NOT_FOUND,
@@ -422,7 +533,7 @@ impl EthApi {
         Ok(out)
     }
 
-    fn logs(&self, f: &Filter) -> Result<Vec<Log>, RpcError> {
+    fn logs(&self, f: &Filter, budget: &Budget) -> Result<Vec<Log>, RpcError> {
         let store = self.node.store();
         let head = self.node.head().header.number;
         let (from, to) = match &f.block_option {
@@ -458,31 +569,57 @@ impl EthApi {
         }
         let mut out = Vec::new();
         for num in from..=to {
+            budget.check("eth_getLogs")?;
             let header = self.header(num)?;
             if !f.matches_bloom(header.logs_bloom) {
                 continue;
             }
-            for r in self.receipts(num)? {
-                for l in r.inner.logs() {
-                    if f.matches(&l.inner) {
-                        out.push(l.clone());
+            let hash = header.hash_slow();
+            let txs = store.block_txs(num)?;
+            let receipts = store.receipts(num)?;
+            let mut log_index = 0u64;
+            for (i, (tx, r)) in txs.iter().zip(&receipts).enumerate() {
+                for l in alloy_consensus::TxReceipt::logs(r) {
+                    if f.matches(l) {
+                        out.push(Log {
+                            inner: l.clone(),
+                            block_hash: Some(hash),
+                            block_number: Some(num),
+                            block_timestamp: Some(header.timestamp),
+                            transaction_hash: Some(*tx.tx_hash()),
+                            transaction_index: Some(i as u64),
+                            log_index: Some(log_index),
+                            removed: false,
+                        });
                     }
+                    log_index += 1;
                 }
             }
-            if out.len() > 100_000 {
-                return Err(RpcError::server("query returned more than 100000 results"));
+            if out.len() > MAX_LOGS {
+                return Err(RpcError::new(
+                    codes::LIMIT_EXCEEDED,
+                    format!("query returned more than {MAX_LOGS} results; narrow the range"),
+                ));
             }
         }
         Ok(out)
     }
 
-    fn fee_history(&self, p: &[Value]) -> Result<Value, RpcError> {
+    fn fee_history(&self, p: &[Value], budget: &Budget) -> Result<Value, RpcError> {
         let count: U64 = param(p, 0, "blockCount")?;
         let newest: BlockNumberOrTag = param(p, 1, "newestBlock")?;
         let percentiles: Option<Vec<f64>> = opt_param(p, 2, "rewardPercentiles")?;
         let bad = |ps: &Vec<f64>| {
             ps.iter().any(|x| !(0.0..=100.0).contains(x)) || ps.windows(2).any(|w| w[0] > w[1])
         };
+        if percentiles
+            .as_ref()
+            .is_some_and(|ps| ps.len() > MAX_REWARD_PERCENTILES)
+        {
+            return Err(RpcError::invalid_params(format!(
+                "at most {MAX_REWARD_PERCENTILES} reward percentiles"
+            )));
+        }
         if percentiles.as_ref().is_some_and(bad) {
             return Err(RpcError::invalid_params(
                 "reward percentiles must be ascending values in [0, 100]",
@@ -497,6 +634,7 @@ impl EthApi {
         let mut ratios = Vec::new();
         let mut rewards = Vec::new();
         for num in oldest..=newest {
+            budget.check("eth_feeHistory")?;
             let h = self.header(num)?;
             let base = h.base_fee_per_gas.unwrap_or_default();
             base_fees.push(u128::from(base));
@@ -585,16 +723,20 @@ impl EthApi {
         }
     }
 
-    fn estimate_gas(&self, req: &CallRequest) -> Result<u64, RpcError> {
+    fn estimate_gas(&self, req: &CallRequest, budget: &Budget) -> Result<u64, RpcError> {
+        let config = self.node.config();
         let cap = req
             .gas
-            .unwrap_or(self.node.config().genesis.gas_limit)
-            .min(self.node.config().genesis.gas_limit);
+            .unwrap_or(config.genesis.gas_limit)
+            .min(config.genesis.gas_limit)
+            .min(config.rpc.gas_cap);
         let (result, used) = self.execute(req, cap)?;
         result_output(result)?;
         // Gas used is a lower bound (refunds, the 63/64 rule): search upwards from it.
-        let fits =
-            |gas: u64| -> Result<bool, RpcError> { Ok(self.execute(req, gas)?.0.is_success()) };
+        let fits = |gas: u64| -> Result<bool, RpcError> {
+            budget.check("eth_estimateGas")?;
+            Ok(self.execute(req, gas)?.0.is_success())
+        };
         let mut lo = used.saturating_sub(1).max(20_999);
         let first = (used + used / 64 + 2_300).min(cap);
         if fits(first)? {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use zg_node_kit::jsonrpc::{self, RpcService};
+use zg_node_kit::jsonrpc::{self, RpcLimits, RpcService};
 
 use super::{EthApi, RpcError};
 
@@ -36,16 +36,16 @@ impl RpcService for EthApi {
 }
 
 /// The router: `POST /` JSON-RPC, `GET /health`, `GET /metrics`.
-pub fn router(api: Arc<EthApi>, max_body: usize) -> Router {
-    jsonrpc::router(api, max_body)
+pub fn router(api: Arc<EthApi>, limits: &RpcLimits) -> Router {
+    jsonrpc::router(api, limits)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, behind the node kit's HTTP guard.
 pub async fn serve(
     listener: TcpListener,
     api: Arc<EthApi>,
-    max_body: usize,
+    limits: RpcLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    jsonrpc::serve(listener, api, max_body, shutdown).await
+    jsonrpc::serve(listener, api, &limits, shutdown).await
 }

@@ -25,7 +25,11 @@ pub(crate) async fn start(dir: &TempDir, genesis: Genesis, block_time: Duration)
     let config = NodeConfig {
         genesis,
         block_time,
-        max_request_bytes: 1024 * 1024,
+        dev: true,
+        rpc: zg_chain::config::RpcConfig {
+            server: zg_node_kit::jsonrpc::RpcLimits::new(1024 * 1024),
+            ..Default::default()
+        },
         ..NodeConfig::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

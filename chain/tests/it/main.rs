@@ -8,4 +8,5 @@ mod da_sampling;
 mod deploy;
 mod flow;
 mod helpers;
+mod hostile;
 mod persistence;

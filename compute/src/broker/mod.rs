@@ -103,6 +103,8 @@ pub struct BrokerConfig {
     pub max_response_bytes: usize,
     /// Register or update this service on start.
     pub register: Option<ServiceSpec>,
+    /// The HTTP server's limits (hosts, concurrency, time to the response's head).
+    pub http: zg_node_kit::HttpLimits,
 }
 
 impl BrokerConfig {
@@ -130,6 +132,7 @@ impl BrokerConfig {
             max_user_concurrency: 5,
             max_response_bytes: 64 * 1024 * 1024,
             register: None,
+            http: zg_node_kit::HttpLimits::default(),
         }
     }
 }
@@ -232,10 +235,9 @@ pub async fn start(
         .map_err(|e| BrokerError::Store(e.to_string()))?;
     let app = router(inner.clone());
     let c = cancel.child_token();
+    let limits = inner.config.http.clone();
     tasks.spawn_fallible("broker http", async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(c.cancelled_owned())
-            .await
+        zg_node_kit::guard::serve(listener, app, &limits, c.cancelled_owned()).await
     });
     tasks.spawn(
         "broker settlement",

@@ -323,9 +323,9 @@ fn retrieve_error<N: ColumnNetwork, C: DaChain>(api: &Api<N, C>, e: RetrieveErro
         .inc();
     let status = match &e {
         e if e.is_not_found() => StatusCode::NOT_FOUND,
-        RetrieveError::NotEnoughColumns { .. } | RetrieveError::Chain(_) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        RetrieveError::NotEnoughColumns { .. }
+        | RetrieveError::MembersUnavailable { .. }
+        | RetrieveError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, "retrieval_failed", e.to_string())

@@ -68,6 +68,8 @@ pub struct DisperserConfig {
     pub wait_timeout: Duration,
     /// API access control.
     pub access: AccessConfig,
+    /// The HTTP server's limits (hosts, concurrency, time per request).
+    pub http: zg_node_kit::HttpLimits,
 }
 
 impl DisperserConfig {
@@ -87,6 +89,7 @@ impl DisperserConfig {
             anchor_max_batch: 32,
             wait_timeout: Duration::from_secs(300),
             access: AccessConfig::default(),
+            http: zg_node_kit::HttpLimits::default(),
         }
     }
 }
@@ -276,10 +279,15 @@ pub async fn start_with<N: ColumnNetwork, C: DaChain>(
     }
     let app = api::router(disperser.clone(), tasks.health());
     let api_cancel = cancel.child_token();
+    let limits = config.http.clone();
     tasks.spawn_fallible("disperser http", async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move { api_cancel.cancelled().await })
-            .await
+        zg_node_kit::guard::serve(
+            http,
+            app,
+            &limits,
+            async move { api_cancel.cancelled().await },
+        )
+        .await
     });
     tracing::info!(target: "zg_da::disperser", account = %config.signer.address(), %http_addr, "disperser started");
     Ok(RunningDisperser {

@@ -67,6 +67,8 @@ pub struct NodeConfig {
     pub lottery_interval: Duration,
     /// Most wins submitted per round.
     pub lottery_max_per_round: usize,
+    /// The HTTP server's limits (hosts, concurrency, time per request).
+    pub http: zg_node_kit::HttpLimits,
 }
 
 impl NodeConfig {
@@ -87,6 +89,7 @@ impl NodeConfig {
             sample_lottery: true,
             lottery_interval: Duration::from_secs(2),
             lottery_max_per_round: 4,
+            http: zg_node_kit::HttpLimits::default(),
         }
     }
 }
@@ -275,10 +278,15 @@ pub async fn start_with(
         None => app,
     };
     let http_cancel = cancel.child_token();
+    let limits = config.http.clone();
     tasks.spawn_fallible("node http", async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
-            .await
+        zg_node_kit::guard::serve(
+            http,
+            app,
+            &limits,
+            async move { http_cancel.cancelled().await },
+        )
+        .await
     });
     tracing::info!(target: "zg_da::node", address = %config.keys.address(), %socket, %http_addr, "DA node started");
     Ok(RunningNode {

@@ -261,6 +261,24 @@ async fn libp2p_protocols_refuse_bad_requests() {
         Frame::Msg(HeaderResponse::Malformed(_)) => {}
         other => panic!("{other:?}"),
     }
+    // Sample and header requests are tiny: a 1 MiB one is cut off at 4 KiB (the stream
+    // is reset, nothing is buffered or answered), and the node keeps serving.
+    let big = vec![0xa0; 1 << 20];
+    assert!(net.sample(&socket, Frame::Raw(big.clone())).await.is_err());
+    assert!(net.header(&socket, Frame::Raw(big)).await.is_err());
+    match net
+        .header(
+            &socket,
+            Frame::Msg(zg_primitives::HeaderRequest {
+                data_root: B256::repeat_byte(7),
+            }),
+        )
+        .await
+        .unwrap()
+    {
+        Frame::Msg(HeaderResponse::NotFound) => {}
+        other => panic!("{other:?}"),
+    }
 
     let enc = encode(Kzg::mainnet(), &payload(100_000, 5), 1 << 24).unwrap();
     let disperser = dev_signer(DISPERSER_ACCOUNT);

@@ -195,7 +195,7 @@ async fn chunked_put(addr: std::net::SocketAddr, chunks: usize, size: usize) -> 
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
             .unwrap();
-        let head = "POST /put HTTP/1.1\r\nHost: plugin\r\nTransfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n\r\n";
+        let head = format!("POST /put HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n\r\n");
         s.write_all(head.as_bytes()).unwrap();
         for _ in 0..chunks {
             let mut c = format!("{size:x}\r\n").into_bytes();
