@@ -162,14 +162,15 @@ fn parse_key(hex_key: &str) -> eyre::Result<PrivateKeySigner> {
         .wrap_err("not a hex secp256k1 private key")
 }
 
-/// The settlement key kept in `path`, created on first use.
+/// The settlement key kept in `path` (mode 0600, refused when others can read it),
+/// created atomically on first use.
 fn tee_key_file(path: &Path) -> eyre::Result<PrivateKeySigner> {
-    if let Ok(s) = std::fs::read_to_string(path) {
-        return parse_key(&s);
+    if path.exists() {
+        let bytes = zg_node_kit::read_secret(path)?;
+        return parse_key(&String::from_utf8_lossy(&bytes));
     }
     let k = PrivateKeySigner::random();
-    std::fs::write(path, hex::encode(k.to_bytes()))
-        .wrap_err_with(|| format!("writing {}", path.display()))?;
+    zg_node_kit::write_secret(path, hex::encode(k.to_bytes()).as_bytes())?;
     Ok(k)
 }
 

@@ -2,7 +2,6 @@
 //! identity, in one JSON file written with mode 0600. Keys are never logged: the
 //! types' `Debug` shows public parts only.
 
-use std::io::Write;
 use std::path::Path;
 
 use alloy::signers::local::PrivateKeySigner;
@@ -40,6 +39,17 @@ pub enum KeyError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl From<zg_node_kit::SecretFileError> for KeyError {
+    fn from(e: zg_node_kit::SecretFileError) -> Self {
+        match e {
+            zg_node_kit::SecretFileError::Io { path, source } => Self::Io { path, source },
+            zg_node_kit::SecretFileError::Permissions { path, mode } => {
+                Self::Permissions { path, mode }
+            }
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -109,12 +119,9 @@ impl NodeKeys {
         self.bls.public_key()
     }
 
-    /// Writes a new key file with mode 0600; refuses to overwrite an existing file.
+    /// Writes a new key file with mode 0600, atomically; refuses to overwrite an
+    /// existing file.
     pub fn write(&self, path: &Path) -> Result<(), KeyError> {
-        let io = |source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
         let p2p_secret = self
             .p2p
             .clone()
@@ -133,46 +140,14 @@ impl NodeKeys {
             p2p_secret: B256::from_slice(p2p_secret.as_ref()),
         };
         let text = serde_json::to_string_pretty(&json).expect("key file serializes");
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(path).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        Ok(())
+        Ok(zg_node_kit::write_secret(path, text.as_bytes())?)
     }
 
     /// Reads a key file; refuses files that group or others can read.
     pub fn read(path: &Path) -> Result<Self, KeyError> {
         let p = path.display().to_string();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)
-                .map_err(|source| KeyError::Io {
-                    path: p.clone(),
-                    source,
-                })?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Permissions {
-                    path: p,
-                    mode: mode & 0o777,
-                });
-            }
-        }
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
-            path: p.clone(),
-            source,
-        })?;
+        let bytes = zg_node_kit::read_secret(path)?;
+        let text = String::from_utf8_lossy(&bytes);
         let invalid = |reason: String| KeyError::Invalid {
             path: p.clone(),
             reason,

@@ -9,6 +9,7 @@ pub mod http;
 pub mod jsonrpc;
 pub mod metrics;
 pub mod runtime;
+pub mod secret;
 pub mod supervise;
 pub mod tx;
 
@@ -18,5 +19,6 @@ pub use guard::HttpLimits;
 pub use http::{BodyError, close_connection, json_error, read_limited};
 pub use metrics::{Labels, encode_registry, render_registry, result};
 pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};
+pub use secret::{SecretFileError, read_secret, write_secret};
 pub use supervise::{Health, Supervisor, TaskFailure, until_shutdown};
 pub use tx::{TxError, await_receipt, call, send_and_confirm, send_call};

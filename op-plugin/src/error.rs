@@ -21,6 +21,10 @@ pub enum PluginError {
     /// over to L1; op-node retries).
     #[error("{0}")]
     Unavailable(String),
+    /// The disperser handed over a certificate that does not verify (wrong data_root,
+    /// not anchored): HTTP 503, so op-batcher retries or fails over; nothing is cached.
+    #[error("{0}")]
+    BadCertificate(String),
     /// A fault of the plugin or its disperser: HTTP 500.
     #[error("{0}")]
     Internal(String),
@@ -33,7 +37,7 @@ impl PluginError {
             Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
             Self::TooLarge(_) => 413,
-            Self::Unavailable(_) => 503,
+            Self::Unavailable(_) | Self::BadCertificate(_) => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -45,6 +49,7 @@ impl PluginError {
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "too_large",
             Self::Unavailable(_) => "unavailable",
+            Self::BadCertificate(_) => "bad_certificate",
             Self::Internal(_) => "internal",
         }
     }

@@ -256,6 +256,7 @@ impl Plugin {
             Ok((_, true)) => "duplicate",
             Ok((_, false)) => "dispersed",
             Err(PluginError::BadRequest(_) | PluginError::TooLarge(_)) => "refused",
+            Err(PluginError::BadCertificate(_)) => "bad_certificate",
             Err(_) => "failed",
         };
         self.inner
@@ -300,6 +301,7 @@ impl Plugin {
             .dispersal
             .disperse(alloy_primitives::Bytes::from(body.clone()), deadline)
             .await?;
+        self.verify_certificate(&cert, &body).await?;
         let store = self.inner.store.clone();
         blocking(move || {
             store.record_put(&key, &cert)?;
@@ -391,6 +393,41 @@ impl Plugin {
         blocking(move || Ok(store.cache(&cert, &cached)?)).await?;
         self.update_cache_gauges();
         Ok((payload, source))
+    }
+
+    /// A certificate the disperser handed over is checked before it is cached or
+    /// returned: it names the body's data_root (recomputed from the blobs' KZG
+    /// commitments) and it is anchored on chain.
+    async fn verify_certificate(
+        &self,
+        cert: &Certificate,
+        body: &Bytes,
+    ) -> Result<(), PluginError> {
+        let payload = body.clone();
+        let root = tokio::task::spawn_blocking(move || {
+            zg_primitives::payload_data_root(zg_primitives::Kzg::mainnet(), &payload, usize::MAX)
+        })
+        .await
+        .map_err(|e| PluginError::Internal(format!("data_root task: {e}")))?
+        .map_err(|e| PluginError::Internal(format!("computing the data_root: {e}")))?;
+        if root != cert.data_root {
+            tracing::warn!(target: "zg_op_plugin", claimed = %cert.data_root, actual = %root, "the disperser's certificate is for other data");
+            return Err(PluginError::BadCertificate(format!(
+                "the disperser's certificate names data_root {}, the body's is {root}; not accepted",
+                cert.data_root
+            )));
+        }
+        match self.inner.chain.commitment_exists(cert).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!(target: "zg_op_plugin", data_root = %cert.data_root, epoch = cert.epoch, quorum = cert.quorum_id, "the disperser's certificate is not anchored");
+                Err(PluginError::BadCertificate(format!(
+                    "the disperser's certificate for {} (epoch {}, quorum {}) is not anchored on chain; not accepted",
+                    cert.data_root, cert.epoch, cert.quorum_id
+                )))
+            }
+            Err(e) => Err(PluginError::Unavailable(format!("chain: {e}"))),
+        }
     }
 
     /// Verify on read: the certificate is anchored on chain. Positive answers are

@@ -185,6 +185,9 @@ sol! {
 
         error NotEnoughFee(uint256 price, uint256 amount, uint256 paid);
         error InvalidSubmission();
+        /// A submission on behalf of an account other than the caller (it would act as
+        /// that account, a KV stream's admin or writer say).
+        error NotSubmitter(address submitter, address caller);
 
         function submit(Submission calldata submission) external payable returns (uint256 index, bytes32 digest, uint256 startIndex, uint256 length);
         function submit(SubmitterSubmission calldata submission) external payable returns (uint256 index, bytes32 digest, uint256 startIndex, uint256 length);

@@ -24,8 +24,8 @@ pub use commitment::{AltDaCommitment, Certificate, CommitmentError};
 pub use constants::*;
 pub use custody::{custodian, custody_columns, min_threshold, recovery_nodes};
 pub use encoding::{
-    Column, ColumnError, EncodeError, EncodedPayload, RecoverError, encode, recover_payload,
-    verify_columns,
+    Column, ColumnError, EncodeError, EncodedPayload, RecoverError, encode, payload_data_root,
+    recover_payload, verify_columns,
 };
 pub use header::{BlobHeader, HeaderError, MerkleProof, data_root, merkle_root};
 pub use kzg::{

@@ -182,6 +182,14 @@ pub(super) fn dispatch_flow<CTX: ContextTr>(
             if submitter.is_zero() {
                 return Err(invalid());
             }
+            // The submitter is who the storage and KV layers take the data from: only
+            // that account may name itself.
+            if submitter != call.caller {
+                return Err(Exit::error(IFlow::NotSubmitter {
+                    submitter,
+                    caller: call.caller,
+                }));
+            }
             let p = single(submit_one(call, submitter, c.submission.data, &mut paid)?);
             Ok(
                 IFlow::submit_1Call::abi_encode_returns(&IFlow::submit_1Return {

@@ -96,9 +96,36 @@ async fn flow_places_charges_and_refuses_as_0g() {
     assert_eq!(ev[0].identity, alloy::primitives::keccak256(&roots));
     assert_eq!(p.get_balance(FLOW_ADDRESS).await.unwrap(), fee);
 
-    // 0G's newer ABI, on behalf of a submitter; a multi-segment file starts on a segment
-    let submitter = Address::repeat_byte(0x42);
+    // 0G's newer ABI, naming the submitter; a multi-segment file starts on a segment
+    // boundary. Only the caller may name itself: naming another account (to act as a
+    // KV stream's admin or writer, say) reverts.
     let s2 = submission(262_145, &[10, 7]);
+    let other = Address::repeat_byte(0x42);
+    let err = send(
+        &p,
+        FLOW_ADDRESS,
+        IFlow::submit_1Call {
+            submission: IFlow::SubmitterSubmission {
+                data: s2.clone(),
+                submitter: other,
+            },
+        }
+        .abi_encode(),
+        price * U256::from(1152),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Bytes::from(
+            IFlow::NotSubmitter {
+                submitter: other,
+                caller: who.address()
+            }
+            .abi_encode()
+        )
+    );
+    let submitter = who.address();
     let r = send(
         &p,
         FLOW_ADDRESS,

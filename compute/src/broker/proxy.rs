@@ -45,9 +45,11 @@ pub(super) async fn proxy(
             (e.kind(), e.into_response())
         }
     };
-    inner
-        .metrics
-        .request(&route, outcome, started.elapsed().as_secs_f64());
+    inner.metrics.request(
+        metric_route(&route),
+        outcome,
+        started.elapsed().as_secs_f64(),
+    );
     resp
 }
 
@@ -64,6 +66,16 @@ impl BrokerError {
             Self::Upstream(_) => "upstream",
             Self::Store(_) => "store",
         }
+    }
+}
+
+/// The metric label of a route: the billed routes and `/models` by name, anything else
+/// one `other` label (a random path must not mint a new time series).
+fn metric_route(route: &str) -> &str {
+    if route == "/models" || BILLED_ROUTES.contains(&route) {
+        route
+    } else {
+        "other"
     }
 }
 
@@ -298,4 +310,18 @@ async fn send(up: reqwest::RequestBuilder) -> Result<(StatusCode, reqwest::Respo
         .map_err(|e| BrokerError::Upstream(format!("unreachable: {e}")))?;
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     Ok((status, resp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_routes_share_one_metric_label() {
+        assert_eq!(metric_route("/chat/completions"), "/chat/completions");
+        assert_eq!(metric_route("/models"), "/models");
+        for random in ["/x", "/a/b/c", "/chat/completions/../../etc", ""] {
+            assert_eq!(metric_route(random), "other");
+        }
+    }
 }

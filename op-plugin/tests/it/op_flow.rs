@@ -2,7 +2,7 @@ use alloy_primitives::U256;
 use futures::future::join_all;
 use zg_da_server::{ChainClient, ChainConfig, DisperserConfig};
 use zg_op_plugin::{PluginConfig, UpstreamConfig};
-use zg_primitives::{AltDaCommitment, Certificate};
+use zg_primitives::{AltDaCommitment, Certificate, Kzg};
 use zg_testkit::da::{Cluster, ClusterOptions, TempDir, dev_signer};
 
 use crate::{OpClient, batch, keccak_commitment, metric, start_plugin};
@@ -197,6 +197,69 @@ async fn embedded_disperser_round_trip() {
         refused.message()
     );
     plugin.shutdown().await.unwrap();
+
+    // A disperser that lies: the certificate of other (anchored) data, then one with
+    // the body's data_root that was never anchored. Both are refused with 503 and
+    // nothing is cached or remembered.
+    let other = batch(30_000, 10);
+    let unanchored = Certificate {
+        data_root: zg_primitives::payload_data_root(Kzg::mainnet(), &other, usize::MAX).unwrap(),
+        ..cert
+    };
+    for (lie, needle) in [(cert, "names data_root"), (unanchored, "not anchored")] {
+        let dir = TempDir::new("plugin-lied-to");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let lying = zg_op_plugin::start(
+            PluginConfig::new(dir.0.clone()),
+            UpstreamConfig::Local {
+                disperser: std::sync::Arc::new(Lying(lie)),
+                retriever: d.retriever().clone(),
+                chain: d.chain().clone(),
+            },
+            listener,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let c = OpClient::new(&lying);
+        let put = c.put_generic(&other).await;
+        assert_eq!(put.status, 503, "{}", String::from_utf8_lossy(&put.body));
+        assert!(put.message().contains(needle), "{}", put.message());
+        let commitment = AltDaCommitment::Generic(lie).to_bytes();
+        if lie == unanchored {
+            // Not cached: a get of the lie finds nothing anchored.
+            assert_eq!(c.get(&commitment).await.status, 404);
+        }
+        let metrics = String::from_utf8(c.get_path("/metrics").await.body).unwrap();
+        assert!(metrics.contains("result=\"bad_certificate\""), "{metrics}");
+        lying.shutdown().await.unwrap();
+    }
     embedded.shutdown().await.unwrap();
     cluster.shutdown().await;
+}
+
+/// A certificate source that answers every put with the same certificate.
+#[derive(Debug)]
+struct Lying(Certificate);
+
+impl zg_da_client::Disperse for Lying {
+    fn disperse(
+        &self,
+        _payload: alloy_primitives::Bytes,
+        _deadline: std::time::Instant,
+    ) -> zg_da_client::disperse::BoxFuture<'_, Result<Certificate, zg_da_client::DisperseFailure>>
+    {
+        let cert = self.0;
+        Box::pin(async move { Ok(cert) })
+    }
+
+    fn status(
+        &self,
+        _id: alloy_primitives::B256,
+    ) -> zg_da_client::disperse::BoxFuture<
+        '_,
+        Result<Option<zg_da_client::BlobRecord>, zg_da_client::DisperseFailure>,
+    > {
+        Box::pin(async { Ok(None) })
+    }
 }

@@ -4,7 +4,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use zg_primitives::{
     Column, ColumnError, DEFAULT_MAX_PAYLOAD, Kzg, KzgError, RecoverError, custody_columns, encode,
-    recover_payload, verify_columns,
+    payload_data_root, recover_payload, verify_columns,
 };
 
 fn payload(len: usize, seed: u64) -> Vec<u8> {
@@ -20,6 +20,17 @@ fn encode_verify_recover_from_random_halves() {
     enc.header.validate().unwrap();
     assert_eq!(enc.header.blob_count, 3);
     assert_eq!(enc.data_root, enc.header.data_root());
+    // The commitments-only path gives the same root, and another payload another one.
+    assert_eq!(
+        payload_data_root(kzg, &data, DEFAULT_MAX_PAYLOAD).unwrap(),
+        enc.data_root
+    );
+    let mut other = data.clone();
+    other[299_999] ^= 1;
+    assert_ne!(
+        payload_data_root(kzg, &other, DEFAULT_MAX_PAYLOAD).unwrap(),
+        enc.data_root
+    );
     for (i, c) in enc.header.commitments.iter().enumerate() {
         let p = enc.header.inclusion_proof(i).unwrap();
         assert!(p.verify_commitment(c, enc.header.payload_len, &enc.data_root));
