@@ -68,7 +68,12 @@ async fn main() {
     let config = NodeConfig {
         genesis,
         block_time: Duration::from_secs(3600),
-        max_pool_txs: 100_000,
+        pool: zg_chain::mempool::PoolLimits {
+            max: 100_000,
+            per_sender: 1_000,
+            max_nonce_gap: 1_000,
+            ..Default::default()
+        },
         ..NodeConfig::default()
     };
     let node = Node::open(&dir, config).unwrap();

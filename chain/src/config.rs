@@ -205,8 +205,8 @@ pub struct NodeConfig {
     pub block_time: Duration,
     /// Most blocks one `eth_getLogs` may scan.
     pub max_logs_range: u64,
-    /// Most pending transactions.
-    pub max_pool_txs: usize,
+    /// The transaction pool's limits (size, per sender, nonce gap, lifetime).
+    pub pool: crate::mempool::PoolLimits,
     /// Coinbase of produced blocks.
     pub coinbase: Address,
     /// Serve the state-bending development methods (`evm_mine`, `anvil_mine`); only on
@@ -247,7 +247,7 @@ impl Default for NodeConfig {
             genesis: Genesis::default(),
             block_time: Duration::from_secs(1),
             max_logs_range: 10_000,
-            max_pool_txs: 10_000,
+            pool: crate::mempool::PoolLimits::default(),
             coinbase: Address::ZERO,
             dev: false,
             rpc: RpcConfig::default(),

@@ -114,7 +114,7 @@ impl Node {
         metrics.head.set(head.header.number as i64);
         let node = Self {
             inner: Arc::new(Inner {
-                pool: Mutex::new(Mempool::new(config.max_pool_txs)),
+                pool: Mutex::new(Mempool::new(config.pool)),
                 store,
                 config,
                 head: Mutex::new(head),
@@ -212,8 +212,20 @@ impl Node {
             let hash = *tx.tx_hash();
             match self.validate(tx) {
                 Ok(p) => {
-                    if self.inner.pool.lock().insert(p).is_ok() {
-                        restored += 1;
+                    let state = self.sender_state(&p.sender)?;
+                    let inserted = self.inner.pool.lock().insert(p, state);
+                    match inserted {
+                        Ok(ins) => {
+                            restored += 1;
+                            for h in ins.evicted {
+                                self.inner.store.pool_delete(&h)?;
+                            }
+                        }
+                        Err(e) => {
+                            // Over a limit (which may have changed): not kept.
+                            tracing::info!(target: "zg_chain::pool", %hash, error = %e, "dropping journaled transaction");
+                            self.inner.store.pool_delete(&hash)?;
+                        }
                     }
                 }
                 Err(e) => {
@@ -357,6 +369,16 @@ impl Node {
             hash: *tx.tx_hash(),
             tx,
             sender,
+            received: std::time::Instant::now(),
+        })
+    }
+
+    /// A sender's account as the pool weighs its transactions.
+    fn sender_state(&self, sender: &Address) -> Result<crate::mempool::SenderState, ChainError> {
+        let account = self.inner.store.account(sender)?.unwrap_or_default();
+        Ok(crate::mempool::SenderState {
+            nonce: account.nonce,
+            balance: account.balance,
         })
     }
 
@@ -367,6 +389,7 @@ impl Node {
             .map_err(|e| ChainError::InvalidParams(format!("invalid transaction encoding: {e}")))?;
         let pooled = self.validate(tx)?;
         let hash = pooled.hash;
+        let state = self.sender_state(&pooled.sender)?;
         {
             let mut pool = self.inner.pool.lock();
             if pool.get(&hash).is_some() {
@@ -374,10 +397,17 @@ impl Node {
             }
             // Journal first: an acknowledged transaction survives a crash.
             self.inner.store.pool_put(&pooled.tx)?;
-            if let Err(e) = pool.insert(pooled) {
-                drop(pool);
-                self.inner.store.pool_delete(&hash)?;
-                return Err(ChainError::TxRejected(e.to_string()));
+            match pool.insert(pooled, state) {
+                Ok(ins) => {
+                    for h in ins.replaced.iter().chain(&ins.evicted) {
+                        self.inner.store.pool_delete(h)?;
+                    }
+                }
+                Err(e) => {
+                    drop(pool);
+                    self.inner.store.pool_delete(&hash)?;
+                    return Err(ChainError::TxRejected(e.to_string()));
+                }
             }
             self.inner.metrics.pool.set(pool.len() as i64);
         }
@@ -574,6 +604,10 @@ impl Node {
             for h in &dropped {
                 pool.remove(h);
                 store.pool_delete(h)?;
+            }
+            for h in pool.expire(std::time::Instant::now()) {
+                tracing::info!(target: "zg_chain::pool", hash = %h, "expired a stuck transaction");
+                store.pool_delete(&h)?;
             }
             self.inner.metrics.pool.set(pool.len() as i64);
         }

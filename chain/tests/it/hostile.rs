@@ -281,3 +281,72 @@ async fn cross_site_and_rebinding_requests_are_refused() {
     assert_eq!(p.get_block_number().await.unwrap(), 1);
     chain.shutdown().await.unwrap();
 }
+
+fn signed_transfer(who: u32, nonce: u64) -> String {
+    use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy::eips::eip2718::Encodable2718;
+    use alloy::signers::SignerSync;
+    let t = TxEip1559 {
+        chain_id: 31_337,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: alloy::primitives::TxKind::Call(alloy::primitives::Address::repeat_byte(0x77)),
+        value: alloy::primitives::U256::from(1),
+        access_list: Default::default(),
+        input: Bytes::new(),
+    };
+    let sig = signer(who).sign_hash_sync(&t.signature_hash()).unwrap();
+    let raw = TxEnvelope::Eip1559(t.into_signed(sig)).encoded_2718();
+    json!({"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":[Bytes::from(raw)]})
+        .to_string()
+}
+
+/// One account floods the pool with transactions that can never run (nonce 0 is
+/// missing): it gets 64 places at most, and another account's transaction is still
+/// mined at once, also after a restart that reloads the journaled flood.
+#[tokio::test]
+async fn a_gapped_flood_does_not_block_other_senders_even_after_restart() {
+    let dir = TempDir::new("hostile-pool");
+    let config = NodeConfig {
+        genesis: dev_genesis(),
+        block_time: Duration::ZERO,
+        ..NodeConfig::default()
+    };
+    let chain = start_with(&dir, config.clone(), "127.0.0.1:0").await;
+    let url = chain.rpc_url();
+    let mut accepted = 0;
+    for nonce in 1..=200 {
+        let (_, r) = raw_rpc(&url, signed_transfer(3, nonce)).await;
+        if r["result"].is_string() {
+            accepted += 1;
+        } else {
+            assert_eq!(code(&r), Some(-32000), "{r}");
+        }
+    }
+    assert_eq!(accepted, 64, "the per-sender limit");
+    let (_, r) = raw_rpc(&url, signed_transfer(3, 500)).await;
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nonce too high"),
+        "{r}"
+    );
+    let p = provider(&url, signer(4));
+    let honest = TransactionRequest::default()
+        .to(signer(5).address())
+        .value(alloy::primitives::U256::from(7));
+    assert!(mined(&p, honest.clone()).await.status());
+    chain.shutdown().await.unwrap();
+
+    let chain = start_with(&dir, config, "127.0.0.1:0").await;
+    let url = chain.rpc_url();
+    let p = provider(&url, signer(4));
+    assert!(mined(&p, honest).await.status());
+    // The flood is still bounded after the restart.
+    let (_, r) = raw_rpc(&url, signed_transfer(3, 65)).await;
+    assert_eq!(code(&r), Some(-32000), "{r}");
+    chain.shutdown().await.unwrap();
+}
