@@ -158,6 +158,7 @@ struct Inner {
     settle_now: Notify,
     settling: tokio::sync::Mutex<()>,
     busy: Mutex<std::collections::HashMap<Address, usize>>,
+    accounts: admission::AccountGate,
     health: Health,
 }
 
@@ -220,6 +221,7 @@ pub async fn start(
     let mut tasks = Supervisor::new(cancel.clone());
     let inner = Arc::new(Inner {
         health: tasks.health(),
+        accounts: admission::AccountGate::default(),
         config,
         chain,
         store,
