@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use zg_node_kit::{Health, Supervisor, TaskFailure};
+use zg_node_kit::{Supervisor, TaskFailure};
 
 pub use config::{
     ComputeParams, DEV_ACCOUNT_0, DEV_MNEMONIC, DaParams, Genesis, NodeConfig, StorageParams,
@@ -60,11 +60,6 @@ impl RunningChain {
     pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
         self.tasks.failed()
     }
-
-    /// Green until a task failed.
-    pub fn health(&self) -> Health {
-        self.tasks.health()
-    }
 }
 
 /// Opens the node at `datadir` and starts block production and JSON-RPC on `listener`.
@@ -75,6 +70,7 @@ pub async fn start(
     listener: TcpListener,
     cancel: CancellationToken,
 ) -> Result<RunningChain, ChainError> {
+    let limits = config.rpc.server.clone();
     let rpc_addr = listener
         .local_addr()
         .map_err(|e| ChainError::Config(e.to_string()))?;
@@ -83,7 +79,6 @@ pub async fn start(
             "the development methods (--dev) are served on loopback only, not on {rpc_addr}"
         )));
     }
-    let limits = config.rpc.server.clone();
     let node = Node::open(datadir, config)?;
     let api = Arc::new(EthApi::new(node.clone()));
     let mut tasks = Supervisor::new(cancel.clone());

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::sync::Semaphore;
@@ -156,41 +156,33 @@ async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
 
 impl Guard {
     fn admit(&self, headers: &HeaderMap) -> Result<(), Box<Response>> {
-        let refuse = |status, kind, msg: String| Err(Box::new(json_error(status, kind, msg)));
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        match self.refusal(headers) {
+            None => Ok(()),
+            Some((status, kind, message)) => Err(Box::new(json_error(status, kind, message))),
+        }
+    }
+
+    /// Why a request is refused, if it is.
+    fn refusal(&self, headers: &HeaderMap) -> Option<(StatusCode, &'static str, String)> {
+        let text = |name| {
+            headers
+                .get(name)
+                .map(|v: &HeaderValue| v.to_str().unwrap_or("null"))
+        };
+        let host = text(header::HOST).unwrap_or("");
         if !self.host_ok(host) {
-            return refuse(
-                StatusCode::MISDIRECTED_REQUEST,
-                "bad_host",
-                format!("host {host:?} is not a name of this server"),
-            );
+            let why = format!("host {host:?} is not a name of this server");
+            return Some((StatusCode::MISDIRECTED_REQUEST, "bad_host", why));
         }
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            let origin = origin.to_str().unwrap_or("null");
-            let host = origin
-                .split_once("://")
-                .map(|(_, rest)| rest)
-                .unwrap_or("null");
-            if !self.host_ok(host) {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    "cross_origin",
-                    format!("requests from origin {origin:?} are refused"),
-                );
-            }
-        } else if let Some(site) = headers.get("sec-fetch-site")
-            && matches!(site.as_bytes(), b"cross-site" | b"same-site")
-        {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "cross_origin",
-                "cross-site requests are refused".into(),
-            );
-        }
-        Ok(())
+        let site = HeaderName::from_static("sec-fetch-site");
+        let cross = match text(header::ORIGIN) {
+            // The origin's host: `scheme://host[:port]`; `null` and garbage never match.
+            Some(origin) => (!self.host_ok(origin.split_once("://").map_or("", |(_, h)| h)))
+                .then(|| format!("requests from origin {origin:?} are refused")),
+            None => matches!(text(site), Some("cross-site" | "same-site"))
+                .then(|| "cross-site requests are refused".to_string()),
+        };
+        cross.map(|why| (StatusCode::FORBIDDEN, "cross_origin", why))
     }
 
     /// Whether `host` (`name[:port]`, `[v6][:port]`) names this server.

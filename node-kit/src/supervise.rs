@@ -111,6 +111,21 @@ impl Supervisor {
         self.spawn_fallible(name, task.map(Ok::<(), std::convert::Infallible>));
     }
 
+    /// Serves `router` on `listener` behind the HTTP guard ([`crate::guard`]) as the
+    /// task `name`, until the component is cancelled.
+    pub fn spawn_http(
+        &mut self,
+        name: &'static str,
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+        limits: crate::guard::HttpLimits,
+    ) {
+        let stop = self.cancel.child_token();
+        self.spawn_fallible(name, async move {
+            crate::guard::serve(listener, router, &limits, stop.cancelled_owned()).await
+        });
+    }
+
     /// [`Self::spawn`] for a task that can end with an error (a failure unless the
     /// component was being cancelled).
     pub fn spawn_fallible<F, E>(&mut self, name: &'static str, task: F)

@@ -121,10 +121,7 @@ pub async fn start(
     let limits = config.http.clone();
     let plugin = Plugin::new(config, store, dispersal, retriever, chain, tasks.health());
     let app = router(plugin.clone());
-    let shutdown = cancel.clone();
-    tasks.spawn_fallible("op-plugin http", async move {
-        zg_node_kit::guard::serve(listener, app, &limits, shutdown.cancelled_owned()).await
-    });
+    tasks.spawn_http("op-plugin http", listener, app, limits);
     if let Some(net) = net {
         tasks.spawn("op-plugin network", async move {
             let _ = net.await;

@@ -259,11 +259,8 @@ impl Plugin {
             Err(PluginError::BadCertificate(_)) => "bad_certificate",
             Err(_) => "failed",
         };
-        self.inner
-            .metrics
-            .puts
-            .get_or_create(&vec![("result", label.into())])
-            .inc();
+        let m = &self.inner.metrics;
+        m.puts.get_or_create(&zg_node_kit::result(label)).inc();
         result.map(|(c, _)| c)
     }
 
@@ -329,11 +326,8 @@ impl Plugin {
             Err(PluginError::NotFound(_)) => "not_found",
             Err(_) => "failed",
         };
-        self.inner
-            .metrics
-            .gets
-            .get_or_create(&vec![("result", label.into())])
-            .inc();
+        let m = &self.inner.metrics;
+        m.gets.get_or_create(&zg_node_kit::result(label)).inc();
         result
     }
 
@@ -405,7 +399,7 @@ impl Plugin {
     ) -> Result<(), PluginError> {
         let payload = body.clone();
         let root = tokio::task::spawn_blocking(move || {
-            zg_primitives::payload_data_root(zg_primitives::Kzg::mainnet(), &payload, usize::MAX)
+            zg_primitives::payload_data_root(zg_primitives::Kzg::mainnet(), &payload)
         })
         .await
         .map_err(|e| PluginError::Internal(format!("data_root task: {e}")))?

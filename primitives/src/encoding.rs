@@ -134,14 +134,13 @@ pub fn encode(
 /// The data_root a payload gets, from its blobs' commitments alone (no cells or
 /// proofs: ~30 ms per blob instead of ~105): what a client checks a certificate it
 /// was handed against.
-pub fn payload_data_root(
-    kzg: &Kzg,
-    payload: &[u8],
-    max_payload: usize,
-) -> Result<B256, EncodeError> {
-    let blobs = encode_payload(payload, max_payload)?;
-    let commitments: Result<Vec<_>, KzgError> = blobs.par_iter().map(|b| kzg.commit(b)).collect();
-    Ok(BlobHeader::new(payload.len() as u32, commitments?).data_root())
+pub fn payload_data_root(kzg: &Kzg, payload: &[u8]) -> Result<B256, EncodeError> {
+    let commit = |b: &crate::codec::Blob| kzg.commit(b);
+    let commitments = encode_payload(payload, usize::MAX)?
+        .par_iter()
+        .map(commit)
+        .collect::<Result<Vec<_>, KzgError>>()?;
+    Ok(BlobHeader::new(payload.len() as u32, commitments).data_root())
 }
 
 /// Verifies columns against a (validated) header in one KZG batch.

@@ -75,10 +75,7 @@ pub async fn start(
         LightClient::open(config, sampler, chain).map_err(|e| StartError::State(e.to_string()))?;
     let mut tasks = Supervisor::new(cancel.clone());
     let app = api::router_with_health(client.clone(), cancel.clone(), tasks.health());
-    let stop = cancel.clone();
-    tasks.spawn_fallible("sampler http", async move {
-        zg_node_kit::guard::serve(http, app, &limits, stop.cancelled_owned()).await
-    });
+    tasks.spawn_http("sampler http", http, app, limits);
     tasks.spawn("sampler follower", client.clone().run(cancel.child_token()));
     tasks.spawn("sampler network", async move {
         let _ = net_task.await;

@@ -9,7 +9,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy_primitives::Address;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use zg_node_kit::{Health, Supervisor, TaskFailure};
+use zg_node_kit::{Supervisor, TaskFailure};
 use zg_primitives::abi::FLOW_ADDRESS;
 
 use crate::api::{ApiLimits, StorageApi};
@@ -85,6 +85,12 @@ impl StorageNode {
         format!("http://{}", self.rpc_addr)
     }
 
+    /// Resolves when a task (the follower, the server, replay or repair) failed; the
+    /// node then stops itself.
+    pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
+        self.tasks.failed()
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -93,17 +99,6 @@ impl StorageNode {
     /// Resolves when the node is cancelled (or stopped by a store failure).
     pub async fn cancelled(&self) {
         self.tasks.token().cancelled().await
-    }
-
-    /// Resolves when a task (the follower, the server, replay or repair) failed; the
-    /// node then stops itself.
-    pub fn failed(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
-        self.tasks.failed()
-    }
-
-    /// Green until a task failed.
-    pub fn health(&self) -> Health {
-        self.tasks.health()
     }
 
     /// Stops in order: the RPC server, the follower, then the store is flushed.
@@ -171,7 +166,6 @@ pub async fn start(
         cluster,
         kv.clone(),
     ));
-    let server_cancel = cancel.child_token();
     let rpc_limits = zg_node_kit::jsonrpc::RpcLimits {
         call_timeout: Duration::from_secs(60),
         ..zg_node_kit::jsonrpc::RpcLimits::new(config.max_request_bytes)
@@ -179,13 +173,7 @@ pub async fn start(
     let app = zg_node_kit::jsonrpc::router(api.clone(), &rpc_limits).merge(
         crate::api::binary_router(api.clone(), config.max_request_bytes),
     );
-    let http = config.http.clone();
-    tasks.spawn_fallible("storage rpc", async move {
-        zg_node_kit::guard::serve(listener, app, &http, async move {
-            server_cancel.cancelled().await
-        })
-        .await
-    });
+    tasks.spawn_http("storage rpc", listener, app, config.http.clone());
     if let Some(kv) = kv {
         tasks.spawn_fallible(
             "storage kv replay",

@@ -82,13 +82,13 @@ impl Cluster {
             tweak(&mut genesis);
         }
         let da = genesis.da.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = ChainNodeConfig {
             genesis,
             block_time: options.block_time.unwrap_or(Duration::ZERO),
             dev: true,
             ..ChainNodeConfig::default()
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let chain = zg_chain::start(&chain_dir.0, config, listener, CancellationToken::new())
             .await
             .unwrap();

@@ -27,16 +27,21 @@ async fn start_with(dir: &TempDir, config: NodeConfig, bind: &str) -> zg_chain::
         .unwrap()
 }
 
+/// The dev genesis, a block per transaction, every other setting the default.
+fn automine() -> NodeConfig {
+    NodeConfig {
+        genesis: dev_genesis(),
+        block_time: Duration::ZERO,
+        ..NodeConfig::default()
+    }
+}
+
 /// One ~2 MB `eth_feeHistory` with 1,000,000 reward percentiles drove a fresh node to
 /// 24 GB; now anything over 100 percentiles is refused before any work.
 #[tokio::test]
 async fn fee_history_percentiles_are_capped() {
     let dir = TempDir::new("hostile-fee");
-    let config = NodeConfig {
-        genesis: dev_genesis(),
-        block_time: Duration::ZERO,
-        ..NodeConfig::default()
-    };
+    let config = automine();
     let chain = start_with(&dir, config, "127.0.0.1:0").await;
     let url = chain.rpc_url();
     let million: Vec<f64> = (0..1_000_000).map(|i| i as f64 / 10_000.0).collect();
@@ -67,11 +72,7 @@ async fn fee_history_percentiles_are_capped() {
 #[tokio::test]
 async fn dev_methods_are_opt_in_and_loopback_only() {
     let dir = TempDir::new("hostile-dev");
-    let config = NodeConfig {
-        genesis: dev_genesis(),
-        block_time: Duration::ZERO,
-        ..NodeConfig::default()
-    };
+    let config = automine();
     let chain = start_with(&dir, config.clone(), "127.0.0.1:0").await;
     for method in ["anvil_mine", "evm_mine"] {
         let (_, r) = raw_rpc(
@@ -208,12 +209,7 @@ async fn a_batch_shares_one_time_budget() {
         ..RpcConfig::default()
     };
     rpc.server.call_timeout = Duration::from_millis(1500);
-    let config = NodeConfig {
-        genesis: dev_genesis(),
-        block_time: Duration::ZERO,
-        rpc,
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig { rpc, ..automine() };
     let chain = start_with(&dir, config, "127.0.0.1:0").await;
     let url = chain.rpc_url();
     let spinner = deploy_spinner(&url).await;
@@ -241,10 +237,8 @@ async fn a_batch_shares_one_time_budget() {
 async fn cross_site_and_rebinding_requests_are_refused() {
     let dir = TempDir::new("hostile-csrf");
     let config = NodeConfig {
-        genesis: dev_genesis(),
-        block_time: Duration::ZERO,
         dev: true,
-        ..NodeConfig::default()
+        ..automine()
     };
     let chain = start_with(&dir, config, "127.0.0.1:0").await;
     let url = chain.rpc_url();
@@ -309,11 +303,7 @@ fn signed_transfer(who: u32, nonce: u64) -> String {
 #[tokio::test]
 async fn a_gapped_flood_does_not_block_other_senders_even_after_restart() {
     let dir = TempDir::new("hostile-pool");
-    let config = NodeConfig {
-        genesis: dev_genesis(),
-        block_time: Duration::ZERO,
-        ..NodeConfig::default()
-    };
+    let config = automine();
     let chain = start_with(&dir, config.clone(), "127.0.0.1:0").await;
     let url = chain.rpc_url();
     let mut accepted = 0;

@@ -236,11 +236,7 @@ pub async fn start(
         .local_addr()
         .map_err(|e| BrokerError::Store(e.to_string()))?;
     let app = router(inner.clone());
-    let c = cancel.child_token();
-    let limits = inner.config.http.clone();
-    tasks.spawn_fallible("broker http", async move {
-        zg_node_kit::guard::serve(listener, app, &limits, c.cancelled_owned()).await
-    });
+    tasks.spawn_http("broker http", listener, app, inner.config.http.clone());
     tasks.spawn(
         "broker settlement",
         settle_loop(inner.clone(), cancel.child_token()),

@@ -335,27 +335,21 @@ async fn get_header<N: ColumnNetwork, C: DaChain>(
     State(api): State<Api<N, C>>,
     Path(root): Path<String>,
     query: Result<Query<CertQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let cert = match certificate(&api, &root, query).await {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    match api.disperser.retriever().header(&cert).await {
+) -> Result<Response, ApiError> {
+    let cert = certificate(&api, &root, query).await?;
+    Ok(match api.disperser.retriever().header(&cert).await {
         Ok((h, _)) => Json(h).into_response(),
         Err(e) => retrieve_error(&api, e),
-    }
+    })
 }
 
 async fn get_data<N: ColumnNetwork, C: DaChain>(
     State(api): State<Api<N, C>>,
     Path(root): Path<String>,
     query: Result<Query<CertQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let cert = match certificate(&api, &root, query).await {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    match api.disperser.retriever().retrieve(&cert).await {
+) -> Result<Response, ApiError> {
+    let cert = certificate(&api, &root, query).await?;
+    Ok(match api.disperser.retriever().retrieve(&cert).await {
         Ok(r) => {
             let m = api.disperser.metrics();
             m.retrievals
@@ -388,5 +382,5 @@ async fn get_data<N: ColumnNetwork, C: DaChain>(
                 .into_response()
         }
         Err(e) => retrieve_error(&api, e),
-    }
+    })
 }

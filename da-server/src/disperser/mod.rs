@@ -278,17 +278,7 @@ pub async fn start_with<N: ColumnNetwork, C: DaChain>(
         });
     }
     let app = api::router(disperser.clone(), tasks.health());
-    let api_cancel = cancel.child_token();
-    let limits = config.http.clone();
-    tasks.spawn_fallible("disperser http", async move {
-        zg_node_kit::guard::serve(
-            http,
-            app,
-            &limits,
-            async move { api_cancel.cancelled().await },
-        )
-        .await
-    });
+    tasks.spawn_http("disperser http", http, app, config.http.clone());
     tracing::info!(target: "zg_da::disperser", account = %config.signer.address(), %http_addr, "disperser started");
     Ok(RunningDisperser {
         disperser,

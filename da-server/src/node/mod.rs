@@ -277,17 +277,7 @@ pub async fn start_with(
         ),
         None => app,
     };
-    let http_cancel = cancel.child_token();
-    let limits = config.http.clone();
-    tasks.spawn_fallible("node http", async move {
-        zg_node_kit::guard::serve(
-            http,
-            app,
-            &limits,
-            async move { http_cancel.cancelled().await },
-        )
-        .await
-    });
+    tasks.spawn_http("node http", http, app, config.http.clone());
     tracing::info!(target: "zg_da::node", address = %config.keys.address(), %socket, %http_addr, "DA node started");
     Ok(RunningNode {
         service,

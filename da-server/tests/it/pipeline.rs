@@ -9,7 +9,7 @@ use alloy::transports::http::reqwest;
 use alloy_primitives::{Bytes, U256};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use zg_da_client::disperse::{Disperse, FailureKind};
+use zg_da_client::disperse::{Disperse, DisperseFailure, FailureKind};
 use zg_da_client::{ChainClientError, ChainConfig};
 use zg_da_server::disperser::{RunningDisperser, start_with};
 use zg_da_server::{BlobStatus, DisperserConfig};
@@ -48,6 +48,21 @@ async fn start(cluster: &FakeCluster, config: DisperserConfig) -> FakeDisperser 
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(60)
+}
+
+/// Waits for request `id` and expects it confirmed.
+async fn confirmed(d: &FakeDisperser, id: alloy_primitives::B256) -> zg_da_server::BlobRecord {
+    let done = d.disperser.wait(id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(done.status, BlobStatus::Confirmed, "{done:?}");
+    done
+}
+
+/// Disperses `payload(len, seed)` and expects a failure.
+async fn refused(d: &FakeDisperser, len: usize, seed: u64) -> DisperseFailure {
+    d.disperser
+        .disperse(Bytes::from(payload(len, seed)), deadline())
+        .await
+        .unwrap_err()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,11 +153,7 @@ async fn fake_pipeline_below_threshold_fails_as_retry_later() {
     cluster.set_faults(2, Faults::offline());
     let dir = TempDir::new("pipeline-no-quorum");
     let d = start(&cluster, config(&cluster, &dir)).await;
-    let err = d
-        .disperser
-        .disperse(Bytes::from(payload(10_000, 3)), deadline())
-        .await
-        .unwrap_err();
+    let err = refused(&d, 10_000, 3).await;
     assert_eq!(err.kind, FailureKind::RetryLater, "{err:?}");
     assert!(err.message.contains("2 of the 3 signatures"), "{err:?}");
     assert!(cluster.chain.anchored().is_empty(), "nothing anchored");
@@ -172,11 +183,7 @@ async fn fake_pipeline_without_deposit_is_refused_by_every_member() {
         .set_deposit(cluster.disperser.address(), U256::ZERO);
     let dir = TempDir::new("pipeline-no-deposit");
     let d = start(&cluster, config(&cluster, &dir)).await;
-    let err = d
-        .disperser
-        .disperse(Bytes::from(payload(10_000, 4)), deadline())
-        .await
-        .unwrap_err();
+    let err = refused(&d, 10_000, 4).await;
     assert!(err.message.contains("0 of the 3 signatures"), "{err:?}");
     let metrics = d.disperser.metrics().encode();
     assert!(metrics.contains("reason=\"no_deposit\""), "{metrics}");
@@ -198,12 +205,7 @@ async fn fake_pipeline_rides_out_a_chain_outage() {
     let waiting = d.disperser.status(record.id).await.unwrap().unwrap();
     assert!(!waiting.status.is_terminal(), "{waiting:?}");
     cluster.chain.set_outage(None);
-    let done = d
-        .disperser
-        .wait(record.id, Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(done.status, BlobStatus::Confirmed, "{done:?}");
+    confirmed(&d, record.id).await;
     d.shutdown().await.unwrap();
 }
 
@@ -236,12 +238,7 @@ async fn fake_pipeline_resumes_after_restart_from_the_journal() {
         cluster.set_faults(i, Faults::default());
     }
     let d = start(&cluster, config(&cluster, &dir)).await;
-    let done = d
-        .disperser
-        .wait(record.id, Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(done.status, BlobStatus::Confirmed, "{done:?}");
+    let done = confirmed(&d, record.id).await;
     let cert = done.certificate.unwrap();
     let got = d.disperser.retriever().retrieve(&cert).await.unwrap();
     assert_eq!(got.payload, data);

@@ -157,19 +157,7 @@ async fn embedded_disperser_round_trip() {
             .await
             .unwrap();
     let d = embedded.disperser.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let plugin = zg_op_plugin::start(
-        config,
-        UpstreamConfig::Local {
-            disperser: std::sync::Arc::new(d.clone()),
-            retriever: d.retriever().clone(),
-            chain: d.chain().clone(),
-        },
-        listener,
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let plugin = start_local(config, std::sync::Arc::new(d.clone()), &d).await;
     let client = OpClient::new(&plugin);
     let data = batch(70_000, 9);
     let put = client.put_generic(&data).await;
@@ -203,24 +191,13 @@ async fn embedded_disperser_round_trip() {
     // nothing is cached or remembered.
     let other = batch(30_000, 10);
     let unanchored = Certificate {
-        data_root: zg_primitives::payload_data_root(Kzg::mainnet(), &other, usize::MAX).unwrap(),
+        data_root: zg_primitives::payload_data_root(Kzg::mainnet(), &other).unwrap(),
         ..cert
     };
     for (lie, needle) in [(cert, "names data_root"), (unanchored, "not anchored")] {
         let dir = TempDir::new("plugin-lied-to");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let lying = zg_op_plugin::start(
-            PluginConfig::new(dir.0.clone()),
-            UpstreamConfig::Local {
-                disperser: std::sync::Arc::new(Lying(lie)),
-                retriever: d.retriever().clone(),
-                chain: d.chain().clone(),
-            },
-            listener,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        let config = PluginConfig::new(dir.0.clone());
+        let lying = start_local(config, std::sync::Arc::new(Lying(lie)), &d).await;
         let c = OpClient::new(&lying);
         let put = c.put_generic(&other).await;
         assert_eq!(put.status, 503, "{}", String::from_utf8_lossy(&put.body));
@@ -262,4 +239,26 @@ impl zg_da_client::Disperse for Lying {
     > {
         Box::pin(async { Ok(None) })
     }
+}
+
+/// A plugin over a certificate source in this process, reading through `d`'s retrieval
+/// and chain clients.
+async fn start_local(
+    config: PluginConfig,
+    source: std::sync::Arc<dyn zg_da_client::Disperse>,
+    d: &zg_da_server::Disperser,
+) -> zg_op_plugin::RunningPlugin {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    zg_op_plugin::start(
+        config,
+        UpstreamConfig::Local {
+            disperser: source,
+            retriever: d.retriever().clone(),
+            chain: d.chain().clone(),
+        },
+        listener,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
 }
