@@ -1,6 +1,8 @@
 //! Execution on revm: the database adapter over the store, EVM construction with the DA
 //! module precompiles, transaction environments and state-diff accumulation.
 
+use std::sync::Arc;
+
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{Transaction as _, TxEnvelope, Typed2718 as _};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
@@ -94,7 +96,8 @@ pub enum Mode {
 }
 
 /// Builds an EVM over `db` for a block.
-pub fn build_evm(db: Db, genesis: &Genesis, block: BlockEnv, mode: Mode) -> ChainEvm {
+/// The genesis is shared, not copied: it may hold a large allocation table.
+pub fn build_evm(db: Db, genesis: &Arc<Genesis>, block: BlockEnv, mode: Mode) -> ChainEvm {
     let chain_id = genesis.chain_id;
     Context::mainnet()
         .with_db(db)

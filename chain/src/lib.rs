@@ -9,7 +9,9 @@ pub mod metrics;
 pub mod modules;
 pub mod node;
 pub mod rpc;
+pub mod state;
 pub mod store;
+pub mod trie;
 
 use std::net::SocketAddr;
 use std::path::Path;

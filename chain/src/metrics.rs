@@ -31,6 +31,8 @@ pub struct Metrics {
     pub block_seconds: Histogram,
     /// Heavy calls refused because every heavy-call place stayed busy.
     pub rpc_refused: Counter,
+    /// Transactions dropped because their execution panicked or broke an invariant.
+    pub poisoned: Counter,
     rpc: Family<RpcLabels, Counter<u64, AtomicU64>>,
     rpc_seconds: Histogram,
 }
@@ -52,6 +54,12 @@ impl Default for Metrics {
         let rpc = Family::<RpcLabels, Counter<u64, AtomicU64>>::default();
         let rpc_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let rpc_refused = Counter::default();
+        let poisoned = Counter::default();
+        registry.register(
+            "poisoned_transactions",
+            "Transactions dropped because their execution panicked or broke an invariant",
+            poisoned.clone(),
+        );
         registry.register(
             "rpc_heavy_refused",
             "Heavy JSON-RPC calls refused while the node was busy",
@@ -88,6 +96,7 @@ impl Default for Metrics {
             txs,
             block_seconds,
             rpc_refused,
+            poisoned,
             rpc,
             rpc_seconds,
         }

@@ -1,7 +1,6 @@
 //! The node: a handle over the store, the pool and the head, plus the block-producer
 //! worker.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,7 +14,7 @@ use alloy_eips::eip1559::BaseFeeParams;
 use alloy_eips::eip2718::Decodable2718;
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_primitives::{Address, B64, B256, Bloom, Bytes, U256, keccak256};
-use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
 use parking_lot::Mutex;
 use revm::context::result::{EVMError, ExecutionResult};
 use revm::database::CacheDB;
@@ -23,7 +22,7 @@ use revm::{ExecuteCommitEvm, ExecuteEvm};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::NodeConfig;
+use crate::config::{Genesis, NodeConfig};
 use crate::error::ChainError;
 use crate::executor::{self, Mode, StoreDb};
 use crate::mempool::{Mempool, PooledTx};
@@ -48,6 +47,8 @@ pub struct Head {
 struct Inner {
     store: Store,
     config: NodeConfig,
+    /// `config.genesis`, shared with every EVM built (it may hold a large alloc table).
+    genesis: Arc<Genesis>,
     head: Mutex<Head>,
     pool: Mutex<Mempool>,
     /// Serialises block production (the miner and `evm_mine`).
@@ -102,6 +103,9 @@ impl Node {
                 let header = store
                     .header(n)?
                     .ok_or_else(|| ChainError::Corrupt(format!("missing head {n}")))?;
+                store.ensure_trie(header.state_root)?;
+                let warmed = store.warm_trie(header.state_root)?;
+                tracing::debug!(target: "zg_chain::store", warmed, "state trie nodes cached");
                 Head {
                     hash: header.hash_slow(),
                     header,
@@ -115,6 +119,7 @@ impl Node {
         let node = Self {
             inner: Arc::new(Inner {
                 pool: Mutex::new(Mempool::new(config.pool)),
+                genesis: Arc::new(config.genesis.clone()),
                 store,
                 config,
                 head: Mutex::new(head),
@@ -135,7 +140,6 @@ impl Node {
     ) -> Result<Head, ChainError> {
         let g = &config.genesis;
         let mut state = StateChanges::default();
-        let mut accounts = BTreeMap::new();
         for (addr, balance) in &g.alloc {
             state.accounts.insert(
                 *addr,
@@ -143,13 +147,6 @@ impl Node {
                     info: Some((0, *balance, KECCAK_EMPTY)),
                     ..Default::default()
                 },
-            );
-            accounts.insert(
-                *addr,
-                Some(TrieAccount {
-                    balance: *balance,
-                    ..Default::default()
-                }),
             );
         }
         let code_hash = keccak256(MODULE_CODE);
@@ -164,16 +161,9 @@ impl Node {
                     ..Default::default()
                 },
             );
-            accounts.insert(
-                *m,
-                Some(TrieAccount {
-                    nonce: 1,
-                    code_hash,
-                    ..Default::default()
-                }),
-            );
         }
-        let state_root = store.state_root_after(&accounts)?;
+        let trie = store.state_update(EMPTY_ROOT_HASH, &state)?;
+        let state_root = trie.root;
         let header = Header {
             parent_hash: B256::ZERO,
             beneficiary: Address::ZERO,
@@ -198,7 +188,7 @@ impl Node {
                 txs: vec![],
                 receipts: vec![],
                 state,
-                accounts,
+                trie,
             },
             Some(fingerprint),
         )?;
@@ -247,6 +237,11 @@ impl Node {
     /// The node's configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.inner.config
+    }
+
+    /// The genesis, shared.
+    pub fn genesis(&self) -> &Arc<Genesis> {
+        &self.inner.genesis
     }
 
     /// The chain id.
@@ -466,7 +461,26 @@ impl Node {
             .map_err(|e| ChainError::Storage(format!("block production task: {e}")))?
     }
 
+    /// Builds and commits one block. A transaction whose execution panics or breaks an
+    /// invariant is dropped (from the pool and its journal) and the block is built
+    /// again without it, so one poisoned transaction neither halts the chain nor
+    /// crash-loops it on restart. Each retry removes a transaction, so this ends.
     fn produce_block(&self) -> Result<u64, ChainError> {
+        loop {
+            match self.build_block() {
+                Ok(n) => return Ok(n),
+                Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::Poisoned(hash, why)) => {
+                    tracing::error!(target: "zg_chain::miner", %hash, error = %why, "dropping a transaction whose execution failed; rebuilding the block without it");
+                    self.inner.pool.lock().remove(&hash);
+                    self.inner.store.pool_delete(&hash)?;
+                    self.inner.metrics.poisoned.inc();
+                }
+            }
+        }
+    }
+
+    fn build_block(&self) -> Result<u64, Attempt> {
         let started = std::time::Instant::now();
         let parent = self.head();
         let g = &self.inner.config.genesis;
@@ -494,7 +508,7 @@ impl Node {
         tracing::trace!(target: "zg_chain::miner", pending = self.pool_len(), selected = candidates.len(), base_fee, "selecting");
         let mut evm = executor::build_evm(
             CacheDB::new(StoreDb::new(store.clone())),
-            g,
+            &self.inner.genesis,
             env,
             Mode::Block,
         );
@@ -507,14 +521,30 @@ impl Node {
                 continue;
             }
             let recovered = Recovered::new_unchecked(p.tx.clone(), p.sender);
-            let out = match evm.transact(executor::tx_env(&recovered)) {
-                Ok(out) => out,
-                Err(EVMError::Transaction(e)) => {
+            let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                #[cfg(test)]
+                fault::check(&p.hash);
+                evm.transact(executor::tx_env(&recovered))
+            }));
+            let out = match executed {
+                Ok(Ok(out)) => out,
+                Ok(Err(EVMError::Transaction(e))) => {
                     tracing::info!(target: "zg_chain::miner", hash = %p.hash, error = %e, "dropping invalid transaction");
                     dropped.push(p.hash);
                     continue;
                 }
-                Err(e) => return Err(ChainError::Storage(format!("execution: {e}"))),
+                // The store failed: not the transaction's fault.
+                Ok(Err(EVMError::Database(e))) => return Err(Attempt::Failed(e)),
+                // A module or EVM invariant failed on this transaction.
+                Ok(Err(e)) => return Err(Attempt::Poisoned(p.hash, e.to_string())),
+                Err(panic) => {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panic".into());
+                    return Err(Attempt::Poisoned(p.hash, format!("panic: {why}")));
+                }
             };
             let gas_used = out.result.tx_gas_used();
             cumulative += gas_used;
@@ -545,21 +575,8 @@ impl Node {
             senders.push(p.sender);
             txs.push(p.tx);
         }
-        // Post-state trie entries of every changed account.
-        let mut accounts = BTreeMap::new();
-        for (addr, change) in &changes.accounts {
-            let entry = match change.info {
-                None => None,
-                Some((nonce, balance, code_hash)) => Some(TrieAccount {
-                    nonce,
-                    balance,
-                    code_hash,
-                    storage_root: store.storage_root_after(addr, change)?,
-                }),
-            };
-            accounts.insert(*addr, entry);
-        }
-        let state_root = store.state_root_after(&accounts)?;
+        let trie = store.state_update(parent.header.state_root, &changes)?;
+        let state_root = trie.root;
         let mut logs_bloom = Bloom::ZERO;
         for r in &receipts {
             logs_bloom.accrue_bloom(r.logs_bloom());
@@ -589,7 +606,7 @@ impl Node {
                 txs,
                 receipts,
                 state: changes,
-                accounts,
+                trie,
             },
             None,
         )?;
@@ -625,6 +642,35 @@ impl Node {
     /// Flushes the store (clean shutdown).
     pub fn shutdown(&self) -> Result<(), ChainError> {
         self.inner.store.flush()
+    }
+}
+
+/// Why building a block stopped.
+enum Attempt {
+    /// A transaction's execution panicked or broke an invariant: drop it and rebuild.
+    Poisoned(B256, String),
+    /// Anything else (the store failed).
+    Failed(ChainError),
+}
+
+impl From<ChainError> for Attempt {
+    fn from(e: ChainError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// Fault injection for the poisoned-transaction tests: execution of the named
+/// transaction panics.
+#[cfg(test)]
+pub(crate) mod fault {
+    use alloy_primitives::B256;
+
+    pub(crate) static PANIC_ON: std::sync::Mutex<Option<B256>> = std::sync::Mutex::new(None);
+
+    pub(crate) fn check(hash: &B256) {
+        if PANIC_ON.lock().map(|h| *h == Some(*hash)).unwrap_or(false) {
+            panic!("injected fault executing {hash}");
+        }
     }
 }
 
@@ -665,4 +711,81 @@ pub fn intrinsic_gas(tx: &TxEnvelope) -> u64 {
     }
     let floor = 21_000 + 10 * (zeros + nonzeros * 4);
     gas.max(floor)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::{Address, Bytes, TxKind, U256};
+    use alloy_signer::SignerSync;
+    use alloy_signer_local::PrivateKeySigner;
+
+    use super::{Node, fault};
+    use crate::{NodeConfig, dev_accounts};
+
+    fn transfer(s: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
+        let tx = TxEip1559 {
+            chain_id: NodeConfig::default().genesis.chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(Address::repeat_byte(0x42)),
+            value: U256::from(1),
+            access_list: Default::default(),
+            input: Bytes::new(),
+        };
+        let sig = s.sign_hash_sync(&tx.signature_hash()).unwrap();
+        TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718()
+    }
+
+    /// A transaction whose execution panics is dropped with its journal entry; the block
+    /// is built without it, and the node restarts cleanly (no crash loop).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicking_transaction_is_dropped_not_fatal() {
+        let dir = zg_node_kit::TempDir::new("poisoned");
+        let config = NodeConfig {
+            block_time: std::time::Duration::from_secs(3600),
+            ..NodeConfig::default()
+        };
+        let accounts = dev_accounts(2);
+        let node = Node::open(&dir.0, config.clone()).unwrap();
+        let good_a = node.submit_raw(&transfer(&accounts[0], 0)).unwrap();
+        let poisoned = node.submit_raw(&transfer(&accounts[0], 1)).unwrap();
+        let good_b = node.submit_raw(&transfer(&accounts[1], 0)).unwrap();
+        *fault::PANIC_ON.lock().unwrap() = Some(poisoned);
+        let n = node.mine_one().await.unwrap();
+        *fault::PANIC_ON.lock().unwrap() = None;
+        assert_eq!(n, 1);
+        let included: Vec<_> = node
+            .store()
+            .block_txs(1)
+            .unwrap()
+            .iter()
+            .map(|t| *t.tx_hash())
+            .collect();
+        assert!(included.contains(&good_a) && included.contains(&good_b));
+        assert!(!included.contains(&poisoned));
+        assert!(
+            node.pending_tx(&poisoned).is_none(),
+            "dropped from the pool"
+        );
+        assert!(
+            node.store()
+                .pool_all()
+                .unwrap()
+                .iter()
+                .all(|t| *t.tx_hash() != poisoned),
+            "dropped from the journal"
+        );
+        assert_eq!(node.inner.metrics.poisoned.get(), 1);
+        drop(node);
+        // Restart: nothing replays the poisoned transaction; blocks keep coming.
+        let node = Node::open(&dir.0, config).unwrap();
+        assert_eq!(node.pool_len(), 0);
+        node.submit_raw(&transfer(&accounts[0], 1)).unwrap();
+        assert_eq!(node.mine_one().await.unwrap(), 2);
+        assert_eq!(node.store().block_txs(2).unwrap().len(), 1);
+    }
 }

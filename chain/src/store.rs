@@ -14,6 +14,8 @@ use rocksdb::{DB, IteratorMode, WriteBatch};
 use zg_node_kit::db;
 
 use crate::error::ChainError;
+pub use crate::state::{AccountChange, StateChanges};
+use crate::trie::{self, CF_TRIE, NodeCache, NodeDb, StateRootUpdate};
 
 const CF_META: &str = "meta";
 const CF_HEADERS: &str = "headers";
@@ -25,7 +27,7 @@ const CF_ACCOUNTS: &str = "accounts";
 const CF_STORAGE: &str = "storage";
 const CF_CODE: &str = "code";
 const CF_POOL: &str = "pool";
-const ALL_CFS: [&str; 10] = [
+const ALL_CFS: [&str; 11] = [
     CF_META,
     CF_HEADERS,
     CF_HASHES,
@@ -36,6 +38,7 @@ const ALL_CFS: [&str; 10] = [
     CF_STORAGE,
     CF_CODE,
     CF_POOL,
+    CF_TRIE,
 ];
 
 const KEY_HEAD: &[u8] = b"head";
@@ -43,27 +46,6 @@ const KEY_GENESIS: &[u8] = b"genesis";
 
 /// An account as stored: nonce, balance, code hash and storage root.
 pub type StoredAccount = TrieAccount;
-
-/// Changes of one account over a block.
-#[derive(Clone, Debug, Default)]
-pub struct AccountChange {
-    /// New nonce/balance/code hash; `None` deletes the account (self-destruct, or an
-    /// empty account touched per EIP-161).
-    pub info: Option<(u64, U256, B256)>,
-    /// Whether all previous storage is dropped first (account destroyed or re-created).
-    pub storage_cleared: bool,
-    /// Storage writes (a zero value deletes the slot).
-    pub storage: BTreeMap<U256, U256>,
-}
-
-/// Everything a block changes in the state.
-#[derive(Clone, Debug, Default)]
-pub struct StateChanges {
-    /// Per-account changes.
-    pub accounts: BTreeMap<Address, AccountChange>,
-    /// New contract code by hash.
-    pub code: BTreeMap<B256, Bytes>,
-}
 
 /// What one transaction's index entry points to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,14 +69,16 @@ pub struct BlockCommit {
     pub receipts: Vec<ReceiptEnvelope>,
     /// State changes.
     pub state: StateChanges,
-    /// New accounts' post-block trie entries, as computed for the state root.
-    pub accounts: BTreeMap<Address, Option<StoredAccount>>,
+    /// The state root computation's result: changed accounts' trie entries and the
+    /// new trie nodes.
+    pub trie: StateRootUpdate,
 }
 
 /// The node's database.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
+    nodes: Arc<NodeCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,8 +103,18 @@ fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
 impl Store {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, ChainError> {
-        let db = db::open(path, &ALL_CFS).map_err(ChainError::storage)?;
-        Ok(Self { db })
+        // Trie nodes are mostly hashes (nothing to compress); the cache holds the
+        // trie levels below the node cache and the hot accounts.
+        let tuning = db::Tuning {
+            uncompressed: &[CF_TRIE],
+            block_cache_bytes: 256 << 20,
+            ..db::Tuning::default()
+        };
+        let db = db::open_tuned(path, &ALL_CFS, &tuning).map_err(ChainError::storage)?;
+        Ok(Self {
+            db,
+            nodes: Arc::new(trie::node_cache()),
+        })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -213,48 +207,25 @@ impl Store {
         Ok(self.get(CF_CODE, hash.as_slice())?.map(Bytes::from))
     }
 
-    /// Storage root of `address` after applying `change` to its committed storage.
-    pub fn storage_root_after(
+    /// The state root after `changes`, computed incrementally from the trie at
+    /// `parent_root` (which must be a committed block's state root).
+    pub fn state_update(
         &self,
-        address: &Address,
-        change: &AccountChange,
-    ) -> Result<B256, ChainError> {
-        let mut slots: BTreeMap<B256, U256> = BTreeMap::new();
-        if !change.storage_cleared {
-            let iter = self
-                .db
-                .prefix_iterator_cf(self.cf(CF_STORAGE), address.as_slice());
-            for item in iter {
-                let (k, v) = item.map_err(ChainError::storage)?;
-                if !k.starts_with(address.as_slice()) {
-                    break;
-                }
-                slots.insert(
-                    B256::from_slice(&k[20..52]),
-                    U256::from_be_slice(&v[32..64]),
-                );
-            }
-        }
-        for (slot, value) in &change.storage {
-            let h = keccak256(slot.to_be_bytes::<32>());
-            if value.is_zero() {
-                slots.remove(&h);
-            } else {
-                slots.insert(h, *value);
-            }
-        }
-        Ok(if slots.is_empty() {
-            EMPTY_ROOT_HASH
-        } else {
-            alloy_trie::root::storage_root(slots)
+        parent_root: B256,
+        changes: &StateChanges,
+    ) -> Result<StateRootUpdate, ChainError> {
+        let nodes = Arc::new(NodeDb::new(self.db.clone(), self.nodes.clone()));
+        trie::update(&nodes, parent_root, changes, |addr| {
+            Ok(self
+                .account(addr)?
+                .map_or(EMPTY_ROOT_HASH, |a| a.storage_root))
         })
     }
 
-    /// State root after replacing the given accounts' trie entries (`None` deletes).
-    pub fn state_root_after(
-        &self,
-        accounts: &BTreeMap<Address, Option<StoredAccount>>,
-    ) -> Result<B256, ChainError> {
+    /// The state root recomputed from the flat state alone (every account, from
+    /// scratch): the reference the incremental trie is checked against, and the
+    /// benchmark's baseline.
+    pub fn state_root_full(&self) -> Result<B256, ChainError> {
         let mut all: BTreeMap<B256, TrieAccount> = BTreeMap::new();
         for item in self
             .db
@@ -264,13 +235,56 @@ impl Store {
             let acc = TrieAccount::decode(&mut &v[20..]).map_err(ChainError::corrupt)?;
             all.insert(B256::from_slice(&k), acc);
         }
-        for (addr, acc) in accounts {
-            match acc {
-                Some(a) => all.insert(keccak256(addr), *a),
-                None => all.remove(&keccak256(addr)),
-            };
-        }
         Ok(alloy_trie::root::state_root(all))
+    }
+
+    /// Loads the top of the state trie at `state_root` into the node cache.
+    pub fn warm_trie(&self, state_root: B256) -> Result<usize, ChainError> {
+        let nodes = NodeDb::new(self.db.clone(), self.nodes.clone());
+        trie::warm(&nodes, state_root, trie::WARM_NODES)
+    }
+
+    /// Makes sure the trie holds the nodes of `state_root` (the head's); a datadir
+    /// written before the trie was kept gets it built from the flat state, which must
+    /// reproduce the root.
+    pub fn ensure_trie(&self, state_root: B256) -> Result<(), ChainError> {
+        if state_root == EMPTY_ROOT_HASH || self.get(CF_TRIE, state_root.as_slice())?.is_some() {
+            return Ok(());
+        }
+        tracing::info!(target: "zg_chain::store", %state_root, "building the state trie from the flat state");
+        let nodes = Arc::new(NodeDb::new(self.db.clone(), self.nodes.clone()));
+        let accounts = self
+            .db
+            .iterator_cf(self.cf(CF_ACCOUNTS), IteratorMode::Start)
+            .map(|item| {
+                let (k, v) = item.map_err(ChainError::storage)?;
+                let acc = TrieAccount::decode(&mut &v[20..]).map_err(ChainError::corrupt)?;
+                let mut slots = Vec::new();
+                for item in self.db.prefix_iterator_cf(self.cf(CF_STORAGE), &v[..20]) {
+                    let (sk, sv) = item.map_err(ChainError::storage)?;
+                    if !sk.starts_with(&v[..20]) {
+                        break;
+                    }
+                    slots.push((
+                        B256::from_slice(&sk[20..52]),
+                        U256::from_be_slice(&sv[32..64]),
+                    ));
+                }
+                Ok((B256::from_slice(&k), acc, slots))
+            });
+        let (root, staged) = trie::rebuild(&nodes, accounts)?;
+        if root != state_root {
+            return Err(ChainError::Corrupt(format!(
+                "the flat state gives root {root}, the head records {state_root}"
+            )));
+        }
+        let mut batch = WriteBatch::default();
+        for (k, v) in staged {
+            batch.put_cf(self.cf(CF_TRIE), k, v);
+        }
+        self.db
+            .write_opt(batch, &db::durable())
+            .map_err(ChainError::storage)
     }
 
     /// Writes a block with its state changes, indexes and journal clean-up atomically.
@@ -308,10 +322,31 @@ impl Store {
             batch.put_cf(self.cf(CF_TX_INDEX), tx.tx_hash().as_slice(), loc);
             batch.delete_cf(self.cf(CF_POOL), tx.tx_hash().as_slice());
         }
-        for (hash, code) in &block.state.code {
+        self.put_state(&mut batch, &block.state, &block.trie);
+        if let Some(g) = genesis {
+            batch.put_cf(self.cf(CF_META), KEY_GENESIS, g.as_slice());
+        }
+        batch.put_cf(self.cf(CF_META), KEY_HEAD, num_key(n));
+        // Synced: a block the node has announced survives power loss.
+        self.db
+            .write_opt(batch, &db::durable())
+            .map_err(ChainError::storage)?;
+        // Committed nodes are the next block's hottest.
+        for (k, v) in &block.trie.nodes {
+            self.nodes.insert(k.clone(), Arc::new(v.clone()));
+        }
+        Ok(())
+    }
+
+    /// Adds a block's state changes (flat state and trie nodes) to `batch`.
+    fn put_state(&self, batch: &mut WriteBatch, state: &StateChanges, trie: &StateRootUpdate) {
+        for (k, v) in &trie.nodes {
+            batch.put_cf(self.cf(CF_TRIE), k, v);
+        }
+        for (hash, code) in &state.code {
             batch.put_cf(self.cf(CF_CODE), hash.as_slice(), code);
         }
-        for (addr, change) in &block.state.accounts {
+        for (addr, change) in &state.accounts {
             if change.storage_cleared || change.info.is_none() {
                 let mut end = [0xffu8; 52];
                 end[..20].copy_from_slice(addr.as_slice());
@@ -332,7 +367,7 @@ impl Store {
                 }
             }
         }
-        for (addr, acc) in &block.accounts {
+        for (addr, acc) in &trie.accounts {
             let key = keccak256(addr);
             match acc {
                 Some(a) => {
@@ -343,10 +378,17 @@ impl Store {
                 None => batch.delete_cf(self.cf(CF_ACCOUNTS), key.as_slice()),
             }
         }
-        if let Some(g) = genesis {
-            batch.put_cf(self.cf(CF_META), KEY_GENESIS, g.as_slice());
-        }
-        batch.put_cf(self.cf(CF_META), KEY_HEAD, num_key(n));
+    }
+
+    /// Commits state changes without a block (tests of the trie).
+    #[cfg(test)]
+    pub(crate) fn commit_state_for_test(
+        &self,
+        state: &StateChanges,
+        trie: &StateRootUpdate,
+    ) -> Result<(), ChainError> {
+        let mut batch = WriteBatch::default();
+        self.put_state(&mut batch, state, trie);
         self.db.write(batch).map_err(ChainError::storage)
     }
 
@@ -376,6 +418,18 @@ impl Store {
         Ok(out)
     }
 
+    /// Flushes the memtables and compacts every column family (an operator's
+    /// maintenance step; also how a benchmark reaches the steady state of a long-running
+    /// node after a bulk load).
+    pub fn compact(&self) -> Result<(), ChainError> {
+        self.flush()?;
+        for cf in ALL_CFS {
+            self.db
+                .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
     /// Flushes memtables (clean shutdown).
     pub fn flush(&self) -> Result<(), ChainError> {
         self.db.flush_wal(true).map_err(ChainError::storage)?;
@@ -383,5 +437,170 @@ impl Store {
             self.db.flush_cf(self.cf(cf)).map_err(ChainError::storage)?;
         }
         Ok(())
+    }
+}
+
+/// The incremental trie against a from-scratch recomputation, through the store.
+#[cfg(test)]
+mod trie_tests {
+    use std::collections::BTreeMap;
+
+    use alloy_primitives::{Address, B256, U256, keccak256};
+    use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
+    use proptest::prelude::*;
+
+    use super::{AccountChange, StateChanges, Store};
+
+    /// The reference: alloy-trie's root over the whole state, computed from scratch.
+    fn reference(
+        state: &BTreeMap<Address, (u64, U256, BTreeMap<U256, U256>)>,
+    ) -> (B256, BTreeMap<Address, B256>) {
+        let mut all = BTreeMap::new();
+        let mut storage_roots = BTreeMap::new();
+        for (addr, (nonce, balance, slots)) in state {
+            let hashed: BTreeMap<B256, U256> = slots
+                .iter()
+                .filter(|(_, v)| !v.is_zero())
+                .map(|(k, v)| (keccak256(k.to_be_bytes::<32>()), *v))
+                .collect();
+            let storage_root = if hashed.is_empty() {
+                EMPTY_ROOT_HASH
+            } else {
+                alloy_trie::root::storage_root(hashed)
+            };
+            storage_roots.insert(*addr, storage_root);
+            all.insert(
+                keccak256(addr),
+                TrieAccount {
+                    nonce: *nonce,
+                    balance: *balance,
+                    storage_root,
+                    code_hash: alloy_primitives::KECCAK256_EMPTY,
+                },
+            );
+        }
+        (alloy_trie::root::state_root(all), storage_roots)
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Set(u8, u64, u8, u8),
+        Delete(u8),
+        Clear(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (any::<u8>(), any::<u64>(), any::<u8>(), any::<u8>())
+                .prop_map(|(a, b, s, v)| Op::Set(a % 40, b, s % 8, v % 4)),
+            1 => any::<u8>().prop_map(|a| Op::Delete(a % 40)),
+            1 => any::<u8>().prop_map(|a| Op::Clear(a % 40)),
+        ]
+    }
+
+    /// A datadir written before the trie was kept (flat state only) gets its trie built
+    /// at open, and must reproduce the head's root; warming then loads it.
+    #[test]
+    fn a_datadir_without_trie_nodes_is_rebuilt_and_checked() {
+        let dir = zg_node_kit::TempDir::new("trie-rebuild");
+        let store = Store::open(&dir.0).unwrap();
+        let mut changes = StateChanges::default();
+        for a in 0..50u8 {
+            let c = changes
+                .accounts
+                .entry(Address::with_last_byte(a))
+                .or_default();
+            c.info = Some((
+                u64::from(a),
+                U256::from(a),
+                alloy_primitives::KECCAK256_EMPTY,
+            ));
+            if a % 3 == 0 {
+                c.storage.insert(U256::from(a), U256::from(7));
+            }
+        }
+        let mut update = store.state_update(EMPTY_ROOT_HASH, &changes).unwrap();
+        let root = update.root;
+        update.nodes.clear(); // as an old datadir: flat state only
+        store.commit_state_for_test(&changes, &update).unwrap();
+        assert!(store.warm_trie(root).is_err(), "no trie yet");
+        assert!(matches!(
+            store.ensure_trie(B256::repeat_byte(1)),
+            Err(crate::ChainError::Corrupt(_))
+        ));
+        store.ensure_trie(root).unwrap();
+        assert!(store.warm_trie(root).unwrap() > 1);
+        // The next block builds on the rebuilt trie.
+        let mut next = StateChanges::default();
+        next.accounts
+            .entry(Address::with_last_byte(1))
+            .or_default()
+            .info = Some((9, U256::from(9), alloy_primitives::KECCAK256_EMPTY));
+        let update = store.state_update(root, &next).unwrap();
+        store.commit_state_for_test(&next, &update).unwrap();
+        assert_eq!(store.state_root_full().unwrap(), update.root);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Block after block of random account, storage, delete and clear changes: the
+        /// incremental root equals the from-scratch root every time.
+        #[test]
+        fn incremental_root_matches_full_recomputation(
+            blocks in proptest::collection::vec(proptest::collection::vec(op(), 1..20), 1..8)
+        ) {
+            let dir = zg_node_kit::TempDir::new("trie");
+            let store = Store::open(&dir.0).unwrap();
+            let mut model: BTreeMap<Address, (u64, U256, BTreeMap<U256, U256>)> = BTreeMap::new();
+            let mut root = EMPTY_ROOT_HASH;
+            for (n, ops) in blocks.into_iter().enumerate() {
+                let mut changes = StateChanges::default();
+                for op in ops {
+                    match op {
+                        Op::Set(a, balance, slot, value) => {
+                            let addr = Address::with_last_byte(a);
+                            let entry = model.entry(addr).or_default();
+                            entry.1 = U256::from(balance);
+                            entry.2.insert(U256::from(slot), U256::from(value));
+                            let c = changes.accounts.entry(addr).or_default();
+                            c.info = Some((0, U256::from(balance), alloy_primitives::KECCAK256_EMPTY));
+                            c.storage.insert(U256::from(slot), U256::from(value));
+                        }
+                        Op::Delete(a) => {
+                            let addr = Address::with_last_byte(a);
+                            model.remove(&addr);
+                            changes.accounts.insert(addr, AccountChange {
+                                info: None,
+                                storage_cleared: true,
+                                ..Default::default()
+                            });
+                        }
+                        Op::Clear(a) => {
+                            let addr = Address::with_last_byte(a);
+                            let entry = model.entry(addr).or_default();
+                            entry.2.clear();
+                            changes.accounts.insert(addr, AccountChange {
+                                info: Some((entry.0, entry.1, alloy_primitives::KECCAK256_EMPTY)),
+                                storage_cleared: true,
+                                ..Default::default()
+                            });
+                        }
+                    }
+                }
+                let update = store.state_update(root, &changes).unwrap();
+                let (expected, storage_roots) = reference(&model);
+                prop_assert_eq!(update.root, expected, "block {}", n);
+                for (addr, acc) in &update.accounts {
+                    match acc {
+                        Some(a) => prop_assert_eq!(Some(&a.storage_root), storage_roots.get(addr)),
+                        None => prop_assert!(!model.contains_key(addr)),
+                    }
+                }
+                store.commit_state_for_test(&changes, &update).unwrap();
+                prop_assert_eq!(store.state_root_full().unwrap(), expected);
+                root = update.root;
+            }
+        }
     }
 }

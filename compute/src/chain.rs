@@ -156,7 +156,7 @@ impl ChainClient {
         &self,
         hash: alloy_primitives::B256,
         wait: std::time::Duration,
-    ) -> Result<Option<Vec<(Address, u8, U256)>>, BrokerError> {
+    ) -> Result<Option<Mined>, BrokerError> {
         let deadline = std::time::Instant::now() + wait;
         loop {
             if let Some(r) = self
@@ -166,11 +166,9 @@ impl ChainClient {
                 .map_err(unavailable)?
             {
                 if !r.status() {
-                    return Err(BrokerError::InvalidInput(format!(
-                        "settleFeesWithTEE reverted in {hash}"
-                    )));
+                    return Ok(Some(Mined::Reverted));
                 }
-                return Ok(Some(
+                return Ok(Some(Mined::Results(
                     r.inner
                         .logs()
                         .iter()
@@ -178,7 +176,7 @@ impl ChainClient {
                         .filter_map(|l| S::TEESettlementResult::decode_log_data(l.data()).ok())
                         .map(|e| (e.user, e.status, e.unsettledAmount))
                         .collect(),
-                ));
+                )));
             }
             if std::time::Instant::now() > deadline {
                 return Ok(None);
@@ -186,4 +184,13 @@ impl ChainClient {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A mined settlement transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mined {
+    /// Its per-item results: user, status, unsettled amount.
+    Results(Vec<(Address, u8, U256)>),
+    /// It reverted: nothing was settled.
+    Reverted,
 }

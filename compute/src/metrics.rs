@@ -103,6 +103,13 @@ impl Metrics {
             .inc_by(u.completion_tokens);
     }
 
+    /// A settlement transaction that reverted as a whole.
+    pub(crate) fn settlement_reverted(&self) {
+        self.settlements
+            .get_or_create(&StatusLabels { status: "reverted" })
+            .inc();
+    }
+
     pub(crate) fn settlement(&self, status: u8) {
         let status = match status {
             0 => "success",

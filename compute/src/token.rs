@@ -240,4 +240,54 @@ mod tests {
         assert!(check_revocation(&persistent, 0, bits).is_err());
         assert!(check_revocation(&t, 0, bits).is_ok());
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any header text: a typed refusal or a token, never a panic.
+            #[test]
+            fn headers_never_panic(s in "(Bearer )?(app-sk-)?[A-Za-z0-9+/=|{}\":,]{0,400}") {
+                let _ = verify(Some(&s), Address::repeat_byte(7));
+            }
+
+            /// A valid key with bytes flipped in its base64 body or its decoded JSON:
+            /// refused (the signature no longer matches) or, at most, the same token.
+            #[test]
+            fn mutated_keys_are_refused(
+                flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+                in_json in any::<bool>(),
+            ) {
+                let user = PrivateKeySigner::from_bytes(&alloy_primitives::B256::repeat_byte(3)).unwrap();
+                let provider = Address::repeat_byte(7);
+                let t = SessionToken::ephemeral(user.address(), provider, 0, 60_000);
+                let key = t.api_key(&user);
+                let mutated = if in_json {
+                    let body = base64::engine::general_purpose::STANDARD
+                        .decode(key.strip_prefix(PREFIX).unwrap())
+                        .unwrap();
+                    let mut body = body;
+                    for (i, v) in &flips {
+                        let i = i.index(body.len());
+                        body[i] ^= v;
+                    }
+                    format!("{PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(body))
+                } else {
+                    let mut b = key.into_bytes();
+                    for (i, v) in &flips {
+                        let i = PREFIX.len() + i.index(b.len() - PREFIX.len());
+                        b[i] ^= v;
+                    }
+                    String::from_utf8_lossy(&b).into_owned()
+                };
+                if let Ok(v) = verify(Some(&format!("Bearer {mutated}")), provider) {
+                    prop_assert_eq!(v.token, t);
+                }
+            }
+        }
+    }
 }

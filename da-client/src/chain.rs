@@ -2,11 +2,11 @@
 //! standard Ethereum endpoint: the bundled chain or the portable contracts.
 //!
 //! Quorums are immutable once their epoch started; their members' details (sockets) are
-//! cached for 30 s so a node that moved is found again; deposits are cached for a short
-//! time-to-live (they only matter as spam
-//! resistance; the fee is charged by the chain when anchoring).
+//! cached for 30 s so a node that moved is found again, and "no such quorum" for 2 s;
+//! deposits are cached for a short time-to-live (they only matter as spam resistance;
+//! the fee is charged by the chain when anchoring). Every cache keyed by what a request
+//! names is bounded.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -188,8 +188,18 @@ impl ChainConfig {
     }
 }
 
-/// A quorum and when its details were fetched.
-type CachedQuorum = (Instant, Arc<Quorum>);
+/// A quorum (`None`: it does not exist, a negative answer) and when it was fetched.
+type CachedQuorum = (Instant, Option<Arc<Quorum>>);
+
+/// Quorums the client remembers (keys come from requests, so the memory is bounded).
+const QUORUM_CACHE_ENTRIES: usize = 1024;
+/// Deposits the client remembers (one per disperser address, which anyone can make).
+const DEPOSIT_CACHE_ENTRIES: usize = 10_000;
+/// How long "no such quorum" is remembered: a request naming a quorum that does not
+/// exist costs one chain call per this interval, however many arrive.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(2);
+/// How long the current epoch is remembered.
+const EPOCH_TTL: Duration = Duration::from_secs(1);
 
 /// Client of the DA modules. Cheap to clone.
 #[derive(Clone)]
@@ -202,8 +212,9 @@ struct Inner {
     account: Option<Address>,
     chain_id: u64,
     config: ChainConfig,
-    quorums: Mutex<HashMap<(u64, u64), CachedQuorum>>,
-    deposits: Mutex<HashMap<Address, (Instant, U256)>>,
+    quorums: quick_cache::sync::Cache<(u64, u64), CachedQuorum>,
+    deposits: quick_cache::sync::Cache<Address, (Instant, U256)>,
+    epoch: Mutex<Option<(Instant, u64)>>,
     blob_fee: Mutex<Option<(Instant, U256)>>,
     /// Serialises this account's transactions (nonces).
     tx_lock: tokio::sync::Mutex<()>,
@@ -250,8 +261,9 @@ impl ChainClient {
                 account,
                 chain_id,
                 config,
-                quorums: Mutex::new(HashMap::new()),
-                deposits: Mutex::new(HashMap::new()),
+                quorums: quick_cache::sync::Cache::new(QUORUM_CACHE_ENTRIES),
+                deposits: quick_cache::sync::Cache::new(DEPOSIT_CACHE_ENTRIES),
+                epoch: Mutex::new(None),
                 blob_fee: Mutex::new(None),
                 tx_lock: tokio::sync::Mutex::new(()),
             }),
@@ -319,7 +331,20 @@ impl ChainClient {
                 IDASigners::epochNumberCall {},
             )
             .await?;
-        Ok(e.saturating_to())
+        let e: u64 = e.saturating_to();
+        *self.inner.epoch.lock() = Some((Instant::now(), e));
+        Ok(e)
+    }
+
+    /// The current epoch as of at most a second ago (one chain call per second however
+    /// many requests ask; it may lag a just-started epoch by that second).
+    pub async fn recent_epoch(&self) -> Result<u64, ChainClientError> {
+        if let Some((at, e)) = *self.inner.epoch.lock()
+            && at.elapsed() < EPOCH_TTL
+        {
+            return Ok(e);
+        }
+        self.epoch().await
     }
 
     /// Number of quorums of `epoch`.
@@ -342,11 +367,33 @@ impl ChainClient {
         epoch: u64,
         quorum_id: u64,
     ) -> Result<Option<Arc<Quorum>>, ChainClientError> {
-        if let Some((at, q)) = self.inner.quorums.lock().get(&(epoch, quorum_id))
-            && at.elapsed() < self.inner.config.quorum_ttl
-        {
-            return Ok(Some(q.clone()));
+        self.quorum_cached(epoch, quorum_id, true).await
+    }
+
+    /// [`Self::quorum`]; a remembered "no such quorum" is believed only when
+    /// `negative` (a caller that knows the quorum exists asks the chain again).
+    async fn quorum_cached(
+        &self,
+        epoch: u64,
+        quorum_id: u64,
+        negative: bool,
+    ) -> Result<Option<Arc<Quorum>>, ChainClientError> {
+        if let Some((at, q)) = self.inner.quorums.get(&(epoch, quorum_id)) {
+            let ttl = match q {
+                Some(_) => self.inner.config.quorum_ttl,
+                None if negative => NEGATIVE_TTL,
+                None => Duration::ZERO,
+            };
+            if at.elapsed() < ttl {
+                return Ok(q);
+            }
         }
+        let absent = |this: &Self| {
+            this.inner
+                .quorums
+                .insert((epoch, quorum_id), (Instant::now(), None));
+            Ok(None)
+        };
         let tx = TransactionRequest::default()
             .with_to(self.inner.config.modules.signers)
             .with_input(Bytes::from(
@@ -365,13 +412,13 @@ impl ChainClient {
                     .and_then(|r| r.as_decoded_interface_error::<IDASigners::IDASignersErrors>())
                     .is_some_and(|d| matches!(d, IDASigners::IDASignersErrors::UnknownQuorum(_)));
                 if unknown {
-                    return Ok(None);
+                    return absent(self);
                 }
                 return Err(rpc_err(e));
             }
         };
         if members.is_empty() {
-            return Ok(None);
+            return absent(self);
         }
         let details = self
             .call(
@@ -408,8 +455,7 @@ impl ChainClient {
         });
         self.inner
             .quorums
-            .lock()
-            .insert((epoch, quorum_id), (Instant::now(), q.clone()));
+            .insert((epoch, quorum_id), (Instant::now(), Some(q.clone())));
         Ok(Some(q))
     }
 
@@ -418,7 +464,8 @@ impl ChainClient {
         let n = self.quorum_count(epoch).await?;
         let mut out = Vec::with_capacity(n as usize);
         for id in 0..n {
-            if let Some(q) = self.quorum(epoch, id).await? {
+            // The count says it exists: a remembered "no" is stale.
+            if let Some(q) = self.quorum_cached(epoch, id, false).await? {
                 out.push(q);
             }
         }
@@ -510,10 +557,10 @@ impl ChainClient {
 
     /// Deposit of `account` in the entrance module (cached for `deposit_ttl`).
     pub async fn deposit_of(&self, account: Address) -> Result<U256, ChainClientError> {
-        if let Some((at, v)) = self.inner.deposits.lock().get(&account)
+        if let Some((at, v)) = self.inner.deposits.get(&account)
             && at.elapsed() < self.inner.config.deposit_ttl
         {
-            return Ok(*v);
+            return Ok(v);
         }
         let v = self
             .call(
@@ -521,10 +568,7 @@ impl ChainClient {
                 IDAEntrance::balanceOfCall { account },
             )
             .await?;
-        self.inner
-            .deposits
-            .lock()
-            .insert(account, (Instant::now(), v));
+        self.inner.deposits.insert(account, (Instant::now(), v));
         Ok(v)
     }
 

@@ -99,9 +99,15 @@ struct NodeArgs {
     /// `/health` and `/metrics` listen address.
     #[arg(long = "http.addr", env = "ZG_DA_HTTP_ADDR", default_value = "127.0.0.1:9400")]
     http_addr: String,
-    /// Store requests processed at once.
+    /// Store requests verified (KZG) at once; more are refused as over capacity.
     #[arg(long = "store.max-concurrent", env = "ZG_DA_STORE_MAX_CONCURRENT", default_value_t = 16)]
     max_concurrent: usize,
+    /// Largest payload in bytes the node stores and signs for.
+    #[arg(long = "store.max-payload", env = "ZG_DA_STORE_MAX_PAYLOAD", default_value_t = zg_primitives::DEFAULT_MAX_PAYLOAD)]
+    max_payload: usize,
+    /// Epochs back from the current one the node still signs for.
+    #[arg(long = "store.signing-window", env = "ZG_DA_STORE_SIGNING_WINDOW", default_value_t = 2)]
+    signing_window: u64,
     /// Retention in seconds.
     #[arg(long = "store.retention", env = "ZG_DA_STORE_RETENTION", default_value_t = 14 * 24 * 3600)]
     retention: u64,
@@ -211,6 +217,8 @@ async fn run_node(args: NodeArgs, http: zg_node_kit::HttpLimits) -> eyre::Result
         .map(|s| s.parse().wrap_err("--p2p.external"))
         .transpose()?;
     config.max_concurrent_stores = args.max_concurrent;
+    config.max_payload = args.max_payload;
+    config.signing_window_epochs = args.signing_window;
     config.retention = Duration::from_secs(args.retention);
     config.registration_interval = Duration::from_secs(args.registration_interval.max(1));
     config.sample_other_quorums = args.sampling;

@@ -190,6 +190,15 @@ pub enum StoreRefusal {
         /// Fee of this payload.
         required: U256,
     },
+    /// The request names an epoch older than the node signs for (its signature could
+    /// no longer be anchored).
+    #[error("epoch {epoch} is outside the signing window (current epoch {current})")]
+    StaleEpoch {
+        /// The request's epoch.
+        epoch: u64,
+        /// The node's current epoch.
+        current: u64,
+    },
     /// Too many concurrent requests or the node is full; retry later.
     #[error("over capacity: {0}")]
     OverCapacity(String),

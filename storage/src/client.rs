@@ -498,11 +498,32 @@ impl Uploader {
 }
 
 /// Downloads files from storage nodes, checking every segment's proof.
+///
+/// With [`Downloader::with_chain`] the file's size and submission come from the flow's
+/// `Submit` record on the chain, not from a node (a root alone does not fix the size:
+/// trailing zero bytes leave it unchanged). Either way a download stops at the first
+/// segment no node can prove, and nothing is allocated ahead by a claimed size.
 #[derive(Clone, Debug)]
 pub struct Downloader {
     nodes: Vec<NodeClient>,
     concurrency: usize,
+    chain: Option<ChainRecords>,
 }
+
+/// Where a downloader reads submission records.
+#[derive(Clone, Debug)]
+struct ChainRecords {
+    provider: DynProvider,
+    flow: Address,
+    max_scan_blocks: u64,
+}
+
+/// Blocks per `eth_getLogs` query when looking for a submission (geth's and our
+/// chain's limit is 10 000).
+const LOG_WINDOW: u64 = 10_000;
+
+/// How much of the output is reserved ahead (it then grows with verified segments).
+const MAX_PREALLOC: u64 = 64 << 20;
 
 impl Downloader {
     /// A downloader over `nodes` (tried in order per segment), four segments in flight.
@@ -510,6 +531,65 @@ impl Downloader {
         Self {
             nodes,
             concurrency: 4,
+            chain: None,
+        }
+    }
+
+    /// Takes each file's size and submission from the chain's `Submit` records of the
+    /// flow at `flow` (searched back from the head, at most 1M blocks), not from a node.
+    pub fn with_chain(mut self, chain_rpc: &str, flow: Address) -> Result<Self, ClientError> {
+        let url = chain_rpc
+            .parse()
+            .map_err(|e| ClientError::Invalid(format!("chain rpc {chain_rpc}: {e}")))?;
+        self.chain = Some(ChainRecords {
+            provider: ProviderBuilder::new().connect_http(url).erased(),
+            flow,
+            max_scan_blocks: 1_000_000,
+        });
+        Ok(self)
+    }
+
+    /// The chain's record of submission `seq`, which a node says holds file `root` with
+    /// these subtree nodes. Its `Submit` log is found by the digest of the nodes (the
+    /// event's indexed identity); the record must name `seq` and prove to `root`.
+    async fn chain_record(
+        chain: &ChainRecords,
+        root: B256,
+        seq: u64,
+        nodes: &[(u64, B256)],
+    ) -> Result<crate::store::TxRecord, ClientError> {
+        let mut roots = Vec::with_capacity(nodes.len() * 32);
+        for (_, r) in nodes {
+            roots.extend_from_slice(r.as_slice());
+        }
+        let digest = alloy_primitives::keccak256(&roots);
+        let head = chain.provider.get_block_number().await.map_err(rpc_error)?;
+        let floor = head.saturating_sub(chain.max_scan_blocks);
+        let mut to = head;
+        loop {
+            let from = to.saturating_sub(LOG_WINDOW - 1).max(floor);
+            let filter = alloy::rpc::types::Filter::new()
+                .address(chain.flow)
+                .event_signature(IFlow::Submit::SIGNATURE_HASH)
+                .topic2(digest)
+                .from_block(from)
+                .to_block(to);
+            let logs = chain.provider.get_logs(&filter).await.map_err(rpc_error)?;
+            for log in &logs {
+                if let Some(tx) = crate::sync::submission_record(log)
+                    && tx.seq == seq
+                    && tx.root == root
+                {
+                    return Ok(tx);
+                }
+            }
+            if from <= floor {
+                return Err(ClientError::Invalid(format!(
+                    "the chain records no submission {seq} of file {root} in the last {} blocks",
+                    chain.max_scan_blocks
+                )));
+            }
+            to = from - 1;
         }
     }
 
@@ -553,28 +633,50 @@ impl Downloader {
 
     /// The file of `root`, every segment proven against it.
     pub async fn download(&self, root: B256) -> Result<Vec<u8>, ClientError> {
-        let mut info = None;
+        let mut last_err = None;
+        let mut found = None;
         for n in &self.nodes {
-            if let Ok(Some(i)) = n.file_info(root).await
-                && i.finalized
-            {
-                info = Some(i);
-                break;
-            }
+            let info = match n.file_info(root).await {
+                Ok(Some(i)) if i.finalized => i,
+                Ok(_) => continue,
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            let (seq, size) = match &self.chain {
+                None => (info.tx.seq, info.tx.size),
+                Some(chain) => {
+                    match Self::chain_record(chain, root, info.tx.seq, &info.tx.merkle_nodes).await
+                    {
+                        Ok(tx) => (tx.seq, tx.size),
+                        Err(ClientError::Invalid(reason)) => {
+                            // The node named a submission the chain does not have.
+                            last_err = Some(ClientError::BadData {
+                                node: n.url().to_string(),
+                                reason,
+                            });
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            found = Some((seq, size));
+            break;
         }
-        let info = info.ok_or_else(|| ClientError::Invalid(format!("no node has file {root}")))?;
-        let size = info.tx.size;
+        let (seq, size) = found.ok_or_else(|| {
+            last_err.unwrap_or_else(|| ClientError::Invalid(format!("no node has file {root}")))
+        })?;
         let layout = crate::merkle::FileLayout { size };
-        let seq = info.tx.seq;
-        // Segments in order, a few in flight.
-        let segments: Vec<Result<Vec<u8>, ClientError>> = futures::stream::iter(
+        // Segments in order, a few in flight; the first that fails ends the download
+        // (dropping the stream cancels the rest).
+        let mut segments = futures::stream::iter(
             (0..layout.segments()).map(|i| self.segment(seq, root, layout, i)),
         )
-        .buffered(self.concurrency)
-        .collect()
-        .await;
-        let mut out = Vec::with_capacity(size as usize);
-        for s in segments {
+        .buffered(self.concurrency);
+        let mut out = Vec::with_capacity(size.min(MAX_PREALLOC) as usize);
+        while let Some(s) = segments.next().await {
             out.extend_from_slice(&s?);
         }
         out.truncate(size as usize);

@@ -189,7 +189,9 @@ async fn main() -> eyre::Result<()> {
             );
         }
         Command::Download { root, out, remote } => {
+            // The file's size and submission come from the chain, not from a node.
             let data = Downloader::new(clients(&remote.nodes)?)
+                .with_chain(&remote.chain.rpc.chain_rpc, remote.chain.flow)?
                 .download(root)
                 .await?;
             std::fs::write(&out, &data).wrap_err_with(|| format!("writing {}", out.display()))?;

@@ -177,7 +177,8 @@ impl FileProof {
             if left <= 1 {
                 return None;
             }
-            let sub = left.next_power_of_two() / 2;
+            // Beyond 2^63 leaves no tree exists (and the power of two would overflow).
+            let sub = left.checked_next_power_of_two()? / 2;
             if is_left {
                 left = sub;
             } else {

@@ -237,6 +237,17 @@ impl Store {
         Ok(first)
     }
 
+    /// A finalized submission of the same file: the same root and the same size (a root
+    /// alone does not fix the size, as trailing zero bytes do not change it).
+    pub fn finalized_copy(&self, root: &B256, size: u64) -> Result<Option<TxRecord>, StoreError> {
+        for seq in self.txs_of_root(root)? {
+            if let Some(tx) = self.tx(seq)?.filter(|t| t.finalized && t.size == size) {
+                return Ok(Some(tx));
+            }
+        }
+        Ok(None)
+    }
+
     /// The chain-follow cursor.
     pub fn cursor(&self) -> Result<Option<SyncCursor>, StoreError> {
         match self.db.get_cf(self.cf(CF_META), CURSOR)? {
@@ -246,8 +257,8 @@ impl Store {
     }
 
     /// Applies the submissions of the blocks up to `cursor.block` and moves the cursor,
-    /// atomically. A submission of a root already finalized is finalized at once and
-    /// shares that data.
+    /// atomically. A submission of a file already finalized (same root and size) is
+    /// finalized at once and shares that data.
     pub fn apply_submissions(
         &self,
         txs: Vec<TxRecord>,
@@ -257,9 +268,12 @@ impl Store {
         let mut batch = WriteBatch::default();
         let mut finalized_roots: Vec<(B256, TxRecord)> = Vec::new();
         for mut tx in txs {
-            let earlier = match finalized_roots.iter().find(|(r, _)| *r == tx.root) {
+            let earlier = match finalized_roots
+                .iter()
+                .find(|(r, t)| *r == tx.root && t.size == tx.size)
+            {
                 Some((_, t)) => Some(t.clone()),
-                None => self.tx_of_root(&tx.root)?.filter(|t| t.finalized),
+                None => self.finalized_copy(&tx.root, tx.size)?,
             };
             if let Some(done) = earlier {
                 tx.finalized = true;
@@ -317,12 +331,16 @@ impl Store {
             batch.put_cf(self.cf(CF_TX), seq_key(seq), encode(&tx));
             if tx.finalized {
                 batch.delete_cf(self.cf(CF_PENDING), seq_key(seq));
-                // Other submissions of the same file share the data (0G copies it).
+                // Other submissions of the same file (root and size) share the data
+                // (0G copies it).
                 for other in self.txs_of_root(&tx.root)? {
                     if other == seq {
                         continue;
                     }
-                    if let Some(mut o) = self.tx(other)?.filter(|o| !o.finalized) {
+                    if let Some(mut o) = self
+                        .tx(other)?
+                        .filter(|o| !o.finalized && o.size == tx.size)
+                    {
                         o.finalized = true;
                         o.uploaded = o.segments();
                         o.data_seq = seq;

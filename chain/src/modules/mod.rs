@@ -12,6 +12,8 @@ mod da_sampling;
 mod da_signers;
 pub mod flow;
 
+use std::sync::Arc;
+
 use alloy_primitives::{Address, B256, Bytes, Log, U256, keccak256};
 use alloy_sol_types::{SolError, SolInterface};
 use revm::context::{Cfg, ContextTr, JournalTr};
@@ -76,12 +78,12 @@ pub const MODULES: [Address; 7] = [
 pub struct ChainPrecompiles {
     eth: EthPrecompiles,
     warm: AddressSet,
-    genesis: Genesis,
+    genesis: Arc<Genesis>,
 }
 
 impl ChainPrecompiles {
     /// The provider for `spec`, with module parameters from `genesis`.
-    pub fn new(spec: SpecId, genesis: Genesis) -> Self {
+    pub fn new(spec: SpecId, genesis: Arc<Genesis>) -> Self {
         let eth = EthPrecompiles::new(spec);
         let mut warm = eth.warm_addresses().clone();
         warm.extend(MODULES);

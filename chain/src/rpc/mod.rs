@@ -707,7 +707,7 @@ impl EthApi {
         );
         let mut evm = executor::build_evm(
             CacheDB::new(StoreDb::new(n.store().clone())),
-            g,
+            n.genesis(),
             env,
             Mode::Call,
         );

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use zg_primitives::abi::{IInferenceServing as S, tee_settlement_digest};
 
 use super::{Inner, SETTLEMENT_BATCH, SettleReport, now_ms};
+use crate::chain::Mined;
 use crate::error::BrokerError;
 use crate::store::{InFlight, Request as Billed};
 
@@ -125,7 +126,7 @@ pub(super) async fn settle_once(inner: &Inner) -> Result<SettleReport, BrokerErr
                 .settlement_results(hash, Duration::from_secs(30))
                 .await?;
         }
-        let results = match results {
+        let mined = match results {
             Some(r) => r,
             None => {
                 let hash = inner.chain.send_settlement(items).await?;
@@ -140,6 +141,21 @@ pub(super) async fn settle_once(inner: &Inner) -> Result<SettleReport, BrokerErr
                     .ok_or_else(|| {
                         BrokerError::Unavailable(format!("settlement {hash} not mined yet"))
                     })?
+            }
+        };
+        let results = match mined {
+            Mined::Results(r) => r,
+            Mined::Reverted => {
+                // Nothing of this chunk (nor of the chunks after it, never sent) was
+                // settled: the batch is dropped and its requests, still pending, go into
+                // the next batch with fresh nonces and signatures.
+                let hash = batch[0].tx.unwrap_or_default();
+                inner.store.set_in_flight(None)?;
+                inner.metrics.settlement_reverted();
+                warn!(target: "zg_compute", %hash, items = n, "settlement reverted; its requests go in the next batch");
+                return Err(BrokerError::Unavailable(format!(
+                    "settlement {hash} reverted; its requests stay pending"
+                )));
             }
         };
         if results.len() != n {

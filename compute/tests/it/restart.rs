@@ -180,3 +180,81 @@ async fn restart_keeps_unsettled_fees_and_settles_once() {
     assert_eq!(s, 402, "{b}");
     broker.shutdown().await;
 }
+
+/// A settlement transaction that reverts as a whole (here: the broker recorded the hash
+/// of a reverted transaction) is detected: the batch is dropped, its requests stay
+/// pending, and the next round settles them with fresh nonces, rather than settlement
+/// stopping for good on the same receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reverted_settlement_is_detected_and_retried() {
+    use alloy::network::TransactionBuilder;
+    use alloy::rpc::types::TransactionRequest;
+    let stack = Stack::new().await;
+    let dir = TempDir::new("reverted");
+    let broker = stack.broker(stack.config(dir.0.clone())).await;
+    let provider = broker.provider();
+    stack.acknowledge().await;
+    let (user, _) = stack.user(3, 10, ether(2)).await;
+    let key = api_key(&user, provider, 0);
+    for i in 0..2 {
+        let (s, b, _) = chat(&broker.url(), Some(&key), hello(&format!("request {i}"))).await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let pending = broker.store().pending().unwrap();
+    let owed: U256 = pending.iter().map(|r| r.fee).sum();
+    broker.shutdown().await;
+
+    // A transaction to the serving module that reverts (an unknown selector, sent with
+    // a fixed gas limit so it is mined), recorded as the in-flight batch's.
+    let prov = provider_for(&stack.rpc(), stack.provider_key.clone());
+    let receipt = prov
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(SERVING_ADDRESS)
+                .with_input(Bytes::from_static(&[0xde, 0xad, 0xbe, 0xef]))
+                .with_gas_limit(200_000),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(!receipt.status(), "the transaction reverted");
+    let store = Store::open(&dir.0.join("db")).unwrap();
+    let item = InFlight {
+        user: user.address(),
+        ids: pending.iter().map(|r| r.id).collect(),
+        total_fee: owed,
+        requests_hash: B256::repeat_byte(0x43),
+        nonce: store.next_nonce(0).unwrap(),
+        signature: Bytes::from(vec![0u8; 65]),
+        tx: Some(receipt.transaction_hash),
+    };
+    store
+        .set_in_flight(Some(std::slice::from_ref(&item)))
+        .unwrap();
+    drop(store);
+
+    let broker = stack.broker(stack.config(dir.0.clone())).await;
+    let first = broker.settle_now().await;
+    assert!(
+        matches!(&first, Err(e) if e.to_string().contains("reverted")),
+        "{first:?}"
+    );
+    assert!(
+        broker.store().in_flight().unwrap().is_none(),
+        "batch dropped"
+    );
+    assert_eq!(
+        broker.store().pending().unwrap().len(),
+        pending.len(),
+        "requests kept"
+    );
+    let report = broker.settle_now().await.unwrap();
+    assert_eq!(
+        (report.settled, report.statuses.clone()),
+        (owed, vec![(user.address(), 0)])
+    );
+    assert!(broker.store().pending().unwrap().is_empty());
+    assert_eq!(stack.account(user.address()).await.balance, ether(2) - owed);
+}

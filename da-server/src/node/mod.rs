@@ -4,6 +4,7 @@
 //! registration loop, the sampling of other quorums, the sampling lottery, the retention
 //! pruner and the HTTP `/health` + `/metrics` port.
 
+mod ledger;
 mod lottery;
 mod service;
 mod store;
@@ -27,7 +28,8 @@ use crate::keys::NodeKeys;
 use crate::metrics::{NodeMetrics, result};
 use crate::net::{NetConfig, Network};
 
-pub use service::NodeService;
+pub use ledger::{DepositLedger, MAX_DISPERSERS, Payment};
+pub use service::{NodeService, StoreLimits};
 pub use store::NodeStore;
 
 /// Wraps the node's request handler before the network serves it: a layer of
@@ -51,6 +53,11 @@ pub struct NodeConfig {
     pub external_addr: Option<Multiaddr>,
     /// Store requests processed at once; more are refused as over capacity.
     pub max_concurrent_stores: usize,
+    /// Largest payload (bytes) the node stores and signs for.
+    pub max_payload: usize,
+    /// Epochs back from the current one the node still signs for (the entrance module
+    /// refuses older certificates, so a signature for them could never be anchored).
+    pub signing_window_epochs: u64,
     /// How long payloads are kept.
     pub retention: Duration,
     /// How often retention runs.
@@ -81,6 +88,8 @@ impl NodeConfig {
             net: NetConfig::default(),
             external_addr: None,
             max_concurrent_stores: 16,
+            max_payload: zg_primitives::DEFAULT_MAX_PAYLOAD,
+            signing_window_epochs: 2,
             retention: Duration::from_secs(14 * 24 * 3600),
             prune_interval: Duration::from_secs(600),
             registration_interval: Duration::from_secs(5),
@@ -164,7 +173,11 @@ pub async fn start_with(
         chain.clone(),
         kzg,
         config.keys.clone(),
-        config.max_concurrent_stores,
+        StoreLimits {
+            max_concurrent: config.max_concurrent_stores,
+            max_payload: config.max_payload,
+            signing_window_epochs: config.signing_window_epochs,
+        },
         metrics.clone(),
     );
     let service = Arc::new(service);

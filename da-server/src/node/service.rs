@@ -13,6 +13,7 @@ use zg_primitives::{
     StoreRefusal, StoreRequest, StoreResponse, attestation_message, verify_columns,
 };
 
+use super::ledger::{DepositLedger, Payment};
 use super::store::NodeStore;
 use crate::chain::ChainClient;
 use crate::keys::NodeKeys;
@@ -34,8 +35,20 @@ pub struct NodeService {
     kzg: &'static Kzg,
     keys: NodeKeys,
     admission: Semaphore,
-    max_concurrent: usize,
+    limits: StoreLimits,
+    ledger: DepositLedger,
     metrics: Arc<NodeMetrics>,
+}
+
+/// What a node accepts in store requests.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreLimits {
+    /// Requests verified (KZG) at once; more are refused as over capacity.
+    pub max_concurrent: usize,
+    /// Largest payload in bytes.
+    pub max_payload: usize,
+    /// Epochs back from the current one the node signs for.
+    pub signing_window_epochs: u64,
 }
 
 impl std::fmt::Debug for NodeService {
@@ -57,6 +70,7 @@ fn refusal_kind(r: &StoreRefusal) -> &'static str {
         StoreRefusal::BadProof(_) => "bad_proof",
         StoreRefusal::BadSignature(_) => "bad_signature",
         StoreRefusal::NoDeposit { .. } => "no_deposit",
+        StoreRefusal::StaleEpoch { .. } => "stale_epoch",
         StoreRefusal::OverCapacity(_) => "over_capacity",
         StoreRefusal::Malformed(_) => "malformed",
         StoreRefusal::Internal(_) => "internal",
@@ -79,7 +93,7 @@ impl NodeService {
         chain: ChainClient,
         kzg: &'static Kzg,
         keys: NodeKeys,
-        max_concurrent: usize,
+        limits: StoreLimits,
         metrics: Arc<NodeMetrics>,
     ) -> Self {
         Self {
@@ -87,10 +101,16 @@ impl NodeService {
             chain,
             kzg,
             keys,
-            admission: Semaphore::new(max_concurrent),
-            max_concurrent,
+            admission: Semaphore::new(limits.max_concurrent),
+            limits,
+            ledger: DepositLedger::default(),
             metrics,
         }
+    }
+
+    /// What the node has reserved against dispersers' deposits.
+    pub fn ledger(&self) -> &DepositLedger {
+        &self.ledger
     }
 
     /// The node's store.
@@ -112,17 +132,28 @@ impl NodeService {
         &self.metrics
     }
 
-    /// Handles one store request: every check, then persist, then sign.
+    /// Handles one store request: the cheap checks first (origin signature, size, epoch,
+    /// quorum, custody), then the deposit, then the KZG work under the admission limit,
+    /// then persist and sign.
     pub async fn handle_store(&self, req: StoreRequest) -> Result<BlsSignature, StoreRefusal> {
-        let _permit = self.admission.try_acquire().map_err(|_| {
-            StoreRefusal::OverCapacity(format!(
-                "{} store requests in progress",
-                self.max_concurrent
-            ))
-        })?;
         let chain_id = self.chain.chain_id();
         let disperser = req.check_origin(chain_id)?;
+        if req.header.payload_len as usize > self.limits.max_payload {
+            return Err(StoreRefusal::Malformed(format!(
+                "payload of {} bytes, this node stores at most {}",
+                req.header.payload_len, self.limits.max_payload
+            )));
+        }
         let (epoch, quorum_id) = (req.epoch, req.quorum_id);
+        let current = self
+            .chain
+            .recent_epoch()
+            .await
+            .map_err(|e| StoreRefusal::Internal(e.to_string()))?;
+        let oldest = current.saturating_sub(self.limits.signing_window_epochs);
+        if epoch < oldest {
+            return Err(StoreRefusal::StaleEpoch { epoch, current });
+        }
         let quorum = self
             .chain
             .quorum(epoch, quorum_id)
@@ -146,16 +177,52 @@ impl NodeService {
             return Ok(sig);
         }
         let blob_count = req.header.blob_count;
-        zg_da_client::check_deposit(&self.chain, disperser, blob_count).await?;
+        let payment = Payment {
+            disperser,
+            root,
+            epoch,
+            quorum_id,
+            blob_count,
+        };
+        self.ledger.reserve(&self.chain, payment, oldest).await?;
+        let signed = self.verify_store_sign(req, payment).await;
+        if signed.is_err() {
+            self.ledger.release(&payment);
+        }
+        signed
+    }
+
+    /// The KZG check (under the admission limit), then persist and sign.
+    async fn verify_store_sign(
+        &self,
+        req: StoreRequest,
+        payment: Payment,
+    ) -> Result<BlsSignature, StoreRefusal> {
+        let Payment {
+            root,
+            epoch,
+            quorum_id,
+            blob_count,
+            disperser,
+        } = payment;
         let kzg = self.kzg;
         let req = Arc::new(req);
         let verify_req = req.clone();
-        blocking(move || {
-            verify_columns(kzg, &verify_req.header, &verify_req.columns)
-                .map_err(|e| StoreRefusal::BadProof(e.to_string()))
-        })
-        .await?;
-        let message = attestation_message(chain_id, root, epoch, quorum_id, blob_count);
+        {
+            let _permit = self.admission.try_acquire().map_err(|_| {
+                StoreRefusal::OverCapacity(format!(
+                    "{} store requests in verification",
+                    self.limits.max_concurrent
+                ))
+            })?;
+            blocking(move || {
+                verify_columns(kzg, &verify_req.header, &verify_req.columns)
+                    .map_err(|e| StoreRefusal::BadProof(e.to_string()))
+            })
+            .await?;
+        }
+        let message =
+            attestation_message(self.chain.chain_id(), root, epoch, quorum_id, blob_count);
         let signature = self.keys.bls.sign(&message);
         let store = self.store.clone();
         let bytes: usize = req.columns.iter().map(|c| c.cells.len() * 2096).sum();

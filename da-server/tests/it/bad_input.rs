@@ -306,6 +306,22 @@ async fn libp2p_protocols_refuse_bad_requests() {
     r.columns.pop();
     let got = refusal(store(&net, &socket, r).await);
     assert!(matches!(got, StoreRefusal::WrongColumns { .. }), "{got:?}");
+    // A payload over the node's limit (16 MiB), refused before any chain call or KZG
+    // work: a consistent header of 136 (dummy) commitments, signed by the disperser.
+    let big_len = zg_primitives::DEFAULT_MAX_PAYLOAD as u32 + 1;
+    let commitments = vec![enc.header.commitments[0]; zg_primitives::blob_count(big_len as usize)];
+    let header = zg_primitives::BlobHeader::new(big_len, commitments);
+    let big = zg_primitives::EncodedPayload {
+        data_root: header.data_root(),
+        header,
+        ..enc.clone()
+    };
+    let r = signed_request(&disperser, chain_id, 1, 0, &big, me);
+    let got = refusal(store(&net, &socket, r).await);
+    assert!(
+        matches!(&got, StoreRefusal::Malformed(m) if m.contains("at most")),
+        "{got:?}"
+    );
     // A requester without deposit.
     let r = signed_request(&dev_signer(0), chain_id, 1, 0, &enc, me);
     let got = refusal(store(&net, &socket, r).await);

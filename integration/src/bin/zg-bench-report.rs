@@ -23,6 +23,42 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
+/// Block time against state size (the incremental state trie), from `chain_state.json`.
+fn state_section(v: &Value) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "\n## Block time against state size (`cargo bench -p zg-chain --bench state_root`, {} profile)\n\n\
+         The same blocks ({} transfers to new accounts from 10 senders, {} blocks, after a \
+         compaction and a restart) on chains whose genesis holds each number of accounts. \
+         Baseline, same run: the from-scratch state root over the whole state, what every \
+         block cost before the incremental trie. Target: block time at the largest size \
+         within 2× of the smallest.\n\n\
+         | accounts | block p50 | block max | from-scratch root (baseline) | baseline ÷ block |\n|---|---|---|---|---|",
+        v["profile"].as_str().unwrap_or("release"),
+        v["sizes"][0]["txs_per_block"].as_u64().unwrap_or(0),
+        v["sizes"][0]["blocks"].as_u64().unwrap_or(0),
+    );
+    for s in v["sizes"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} ms | {:.1} ms | {:.0} ms | {:.1}× |",
+            s["accounts"].as_u64().unwrap_or(0),
+            f(&s["block_ms_p50"]),
+            f(&s["block_ms_max"]),
+            f(&s["full_root_ms"]),
+            f(&s["full_root_ms"]) / f(&s["block_ms_p50"]),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nBlock time grows **{:.2}×** from the smallest to the largest state; the from-scratch root grows {:.0}×.",
+        f(&v["block_time_growth"]),
+        f(&v["full_root_growth"]),
+    );
+    md
+}
+
 /// One series of a line plot.
 struct Series {
     name: &'static str,
@@ -180,6 +216,7 @@ fn main() -> eyre::Result<()> {
     let op = load(&bench, "op-plugin")?;
     let sampler = load(&bench, "sampler")?;
     let chain = load(&bench, "chain")?;
+    let chain_state = load(&bench, "chain_state")?;
     let gas = load(&bench, "module_gas")?;
     let storage = load(&bench, "storage")?;
     let compute = load(&bench, "compute")?;
@@ -325,6 +362,7 @@ fn main() -> eyre::Result<()> {
         f(&chain["eth_call_us"]["p50"]),
         f(&chain["eth_call_us"]["p99"]),
     );
+    md.push_str(&state_section(&chain_state));
     let _ = writeln!(
         md,
         "\n## DA module gas, precompiles vs Solidity contracts (`cargo bench --workspace --bench module_gas`)\n"
@@ -454,7 +492,7 @@ fn main() -> eyre::Result<()> {
     std::fs::create_dir_all(docs.join("bench"))?;
     std::fs::write(docs.join("bench/latency.svg"), latency)?;
     std::fs::write(docs.join("bench/throughput.svg"), throughput)?;
-    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "module_gas": gas, "storage": storage, "compute": compute });
+    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "chain_state": chain_state, "module_gas": gas, "storage": storage, "compute": compute });
     std::fs::write(
         docs.join("bench/report.json"),
         serde_json::to_string_pretty(&all)?,

@@ -338,3 +338,67 @@ async fn the_binary_upload_path_checks_as_the_json_one() {
         .unwrap();
     assert!(back == data);
 }
+
+/// A JSON-RPC proxy in front of `upstream` that reports `size` as every file's size.
+async fn size_lying_proxy(upstream: String, size: u64) -> String {
+    use axum::{Router, body::Bytes, extract::State, routing::post};
+    async fn relay(State((upstream, size)): State<(String, u64)>, body: Bytes) -> String {
+        let req: Value = serde_json::from_slice(&body).unwrap();
+        let resp = alloy::transports::http::reqwest::Client::new()
+            .post(&upstream)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let mut out: Value = resp.json().await.unwrap();
+        let method = req["method"].as_str().unwrap_or_default();
+        if method.starts_with("zgs_getFileInfo") && out["result"].is_object() {
+            out["result"]["tx"]["size"] = json!(size);
+        }
+        out.to_string()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/", post(relay))
+        .with_state((upstream, size));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A node that lies about a file's size: a downloader that takes the size from the
+/// chain's record gets the file exactly; one that believes the node stops at the first
+/// segment that fails its proof (no terabyte allocation, no million requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_size_comes_from_the_chain_not_a_node() {
+    use zg_primitives::abi::FLOW_ADDRESS;
+    let stack = Stack::dev(1).await;
+    let data = random(2 * SEGMENT_SIZE + 1000);
+    let r = stack
+        .uploader(0)
+        .upload(&data, &zg_storage::UploadOptions::default())
+        .await
+        .unwrap();
+    // A small lie keeps every proof valid (trailing zero bytes do not change the root).
+    let small = size_lying_proxy(stack.node_url(0), data.len() as u64 + 20).await;
+    // A huge one claims a terabyte.
+    let huge = size_lying_proxy(stack.node_url(0), 1 << 40).await;
+    for liar in [&small, &huge] {
+        let back = zg_storage::Downloader::new(vec![NodeClient::new(liar).unwrap()])
+            .with_chain(&stack.chain.rpc_url(), FLOW_ADDRESS)
+            .unwrap()
+            .download(r.root)
+            .await
+            .unwrap();
+        assert!(back == data, "the chain's size is used");
+    }
+    let believing = zg_storage::Downloader::new(vec![NodeClient::new(&huge).unwrap()]);
+    let started = std::time::Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(30), believing.download(r.root))
+        .await
+        .expect("stops at the first failed segment")
+        .unwrap_err();
+    assert!(matches!(e, ClientError::BadData { .. }), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

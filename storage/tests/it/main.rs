@@ -3,6 +3,7 @@
 mod bad_input;
 mod cluster;
 mod crash;
+mod hostile_bytes;
 mod kv;
 mod restart;
 mod roundtrip;
