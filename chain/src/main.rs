@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
+use zg_chain::mempool::PoolLimits;
 use zg_chain::{Genesis, NodeConfig};
 use zg_node_kit::HttpArgs;
 use zg_node_kit::LogArgs;
@@ -62,6 +63,13 @@ struct Args {
     /// Calls per JSON-RPC batch.
     #[arg(long = "rpc.max-batch", env = "ZG_CHAIN_RPC_MAX_BATCH", default_value_t = zg_node_kit::jsonrpc::MAX_BATCH)]
     max_batch: usize,
+    /// Bytes of one batch's response; the calls after it answer -32005.
+    #[arg(
+        long = "rpc.batch-response-max-size",
+        env = "ZG_CHAIN_RPC_BATCH_RESPONSE_MAX_SIZE",
+        default_value_t = zg_node_kit::jsonrpc::MAX_BATCH_RESPONSE_BYTES
+    )]
+    max_batch_response: usize,
     /// Seconds one JSON-RPC request (a whole batch) may take.
     #[arg(
         long = "rpc.request-timeout",
@@ -69,6 +77,18 @@ struct Args {
         default_value_t = 10.0
     )]
     request_timeout: f64,
+    /// Pending transactions at most; when full, a better-paying one evicts the cheapest.
+    #[arg(long = "txpool.max", env = "ZG_CHAIN_TXPOOL_MAX", default_value_t = PoolLimits::default().max)]
+    pool_max: usize,
+    /// Pending transactions per sender at most.
+    #[arg(long = "txpool.per-sender", env = "ZG_CHAIN_TXPOOL_PER_SENDER", default_value_t = PoolLimits::default().per_sender)]
+    pool_per_sender: usize,
+    /// How far ahead of its sender's nonce a pending transaction's nonce may be.
+    #[arg(long = "txpool.max-nonce-gap", env = "ZG_CHAIN_TXPOOL_MAX_NONCE_GAP", default_value_t = PoolLimits::default().max_nonce_gap)]
+    pool_max_nonce_gap: u64,
+    /// Seconds a sender may send nothing new before its pending transactions are dropped.
+    #[arg(long = "txpool.lifetime", env = "ZG_CHAIN_TXPOOL_LIFETIME", default_value_t = PoolLimits::default().lifetime.as_secs())]
+    pool_lifetime: u64,
     #[command(flatten)]
     http: HttpArgs,
     #[command(flatten)]
@@ -217,6 +237,7 @@ async fn main() -> eyre::Result<()> {
         max_body: args.max_body,
         max_batch: args.max_batch.max(1),
         call_timeout: seconds(args.request_timeout, "--rpc.request-timeout")?,
+        max_batch_response: args.max_batch_response.max(1),
         http: args.http.limits(),
     };
     let config = NodeConfig {
@@ -224,6 +245,12 @@ async fn main() -> eyre::Result<()> {
         block_time: Duration::from_secs_f64(args.block_time),
         dev: args.dev,
         rpc,
+        pool: PoolLimits {
+            max: args.pool_max.max(1),
+            per_sender: args.pool_per_sender.max(1),
+            max_nonce_gap: args.pool_max_nonce_gap,
+            lifetime: Duration::from_secs(args.pool_lifetime.max(1)),
+        },
         ..NodeConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.http_addr)

@@ -43,6 +43,9 @@ pub mod codes {
 /// Most requests one batch may carry.
 pub const MAX_BATCH: usize = 1000;
 
+/// Default size budget of one batch's response (geth's `--rpc.batch-response-max-size`).
+pub const MAX_BATCH_RESPONSE_BYTES: usize = 25_000_000;
+
 /// Default time budget of one request (a batch shares one budget).
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -57,6 +60,9 @@ pub struct RpcLimits {
     /// together. Calls not started within it answer `LIMIT_EXCEEDED`; a call still
     /// running at its end answers `TIMEOUT`.
     pub call_timeout: Duration,
+    /// Size budget of one batch's response: once the answers so far exceed it, the
+    /// remaining calls are not run and answer `LIMIT_EXCEEDED`.
+    pub max_batch_response: usize,
     /// The HTTP server's limits (hosts, concurrency).
     pub http: crate::guard::HttpLimits,
 }
@@ -68,6 +74,7 @@ impl RpcLimits {
             max_body,
             max_batch: MAX_BATCH,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_batch_response: MAX_BATCH_RESPONSE_BYTES,
             http: crate::guard::HttpLimits::default(),
         }
     }
@@ -296,8 +303,24 @@ async fn rpc<S: RpcService>(
                 ));
             }
             let mut out = Vec::with_capacity(reqs.len());
+            let mut size = 0usize;
             for r in reqs {
+                if size > limits.max_batch_response {
+                    let id = r.get("id").cloned().unwrap_or(Value::Null);
+                    out.push(error_object(
+                        id,
+                        &RpcError::new(
+                            codes::LIMIT_EXCEEDED,
+                            format!(
+                                "batch response over {} bytes; send fewer calls per batch",
+                                limits.max_batch_response
+                            ),
+                        ),
+                    ));
+                    continue;
+                }
                 if let Some(v) = handle_one(&*svc, r, deadline).await {
+                    size += serde_json::to_vec(&v).map_or(0, |b| b.len());
                     out.push(v);
                 }
             }

@@ -94,3 +94,34 @@ proptest! {
         }
     }
 }
+
+/// A batch whose answers outgrow the response budget: the calls after it answer
+/// `-32005` without running.
+#[tokio::test]
+async fn a_batch_response_is_bounded() {
+    let limits = RpcLimits {
+        max_batch_response: 2_500_000,
+        ..RpcLimits::new(32 << 20)
+    };
+    let app = router(Arc::new(Echo), &limits);
+    let big = "x".repeat(1_000_000);
+    let batch: Vec<Value> = (0..10)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"echo","params":[big]}))
+        .collect();
+    let resp = app
+        .oneshot(post(serde_json::to_vec(&batch).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    let out: Vec<Value> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(out.len(), 10);
+    let answered = out.iter().filter(|v| v.get("result").is_some()).count();
+    assert_eq!(answered, 3, "1 MB each until over 2.5 MB");
+    for v in &out[3..] {
+        assert_eq!(v["error"]["code"], -32005);
+    }
+    assert!(body.len() < 4_000_000);
+}

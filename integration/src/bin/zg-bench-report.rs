@@ -23,6 +23,42 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
+/// The devnet under the hostile suite, from `hostile.json`.
+fn hostile_section(v: &Value) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "\n## The devnet under the hostile suite (`cargo bench -p zg-integration --bench hostile`)\n\n\
+         {} sequential 120 KB puts through the op-plugin, idle and then while {} hostile \
+         clients send {:.0} requests/s: 50M-gas estimates, 1000-percentile fee histories, \
+         gapped transaction floods, batches of 1000 log scans, cross-site and rebinding \
+         posts and malformed bodies to every HTTP server. Memory is the resident set of the \
+         one process every devnet component runs in. Targets: block interval kept, put p50 \
+         within 1.5× of idle, memory within 2×.\n\n\
+         | measure | idle | under attack | ratio |\n|---|---|---|---|",
+        v["puts"].as_u64().unwrap_or(0),
+        v["hostile_clients"].as_u64().unwrap_or(0),
+        f(&v["hostile_requests_per_second"]),
+    );
+    let (i, h) = (&v["idle"], &v["hostile"]);
+    let _ = writeln!(
+        md,
+        "| block interval | {:.0} ms | {:.0} ms | {:.2} |\n| put p50 | {:.0} ms | {:.0} ms | {:.2} |\n| put p99 | {:.0} ms | {:.0} ms | |\n| resident memory | {:.0} MiB | {:.0} MiB | {:.2} |",
+        f(&i["block_interval_ms"]),
+        f(&h["block_interval_ms"]),
+        f(&v["block_interval_ratio"]),
+        f(&i["put_p50_ms"]),
+        f(&h["put_p50_ms"]),
+        f(&v["put_p50_ratio"]),
+        f(&i["put_p99_ms"]),
+        f(&h["put_p99_ms"]),
+        f(&i["rss_mib"]),
+        f(&h["rss_mib"]),
+        f(&v["rss_ratio"]),
+    );
+    md
+}
+
 /// Block time against state size (the incremental state trie), from `chain_state.json`.
 fn state_section(v: &Value) -> String {
     let mut md = String::new();
@@ -217,6 +253,7 @@ fn main() -> eyre::Result<()> {
     let sampler = load(&bench, "sampler")?;
     let chain = load(&bench, "chain")?;
     let chain_state = load(&bench, "chain_state")?;
+    let hostile = load(&bench, "hostile")?;
     let gas = load(&bench, "module_gas")?;
     let storage = load(&bench, "storage")?;
     let compute = load(&bench, "compute")?;
@@ -363,6 +400,7 @@ fn main() -> eyre::Result<()> {
         f(&chain["eth_call_us"]["p99"]),
     );
     md.push_str(&state_section(&chain_state));
+    md.push_str(&hostile_section(&hostile));
     let _ = writeln!(
         md,
         "\n## DA module gas, precompiles vs Solidity contracts (`cargo bench --workspace --bench module_gas`)\n"
@@ -492,7 +530,7 @@ fn main() -> eyre::Result<()> {
     std::fs::create_dir_all(docs.join("bench"))?;
     std::fs::write(docs.join("bench/latency.svg"), latency)?;
     std::fs::write(docs.join("bench/throughput.svg"), throughput)?;
-    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "chain_state": chain_state, "module_gas": gas, "storage": storage, "compute": compute });
+    let all = json!({ "cores": cores, "da_server": da, "op_plugin": op, "sampler": sampler, "chain": chain, "chain_state": chain_state, "hostile": hostile, "module_gas": gas, "storage": storage, "compute": compute });
     std::fs::write(
         docs.join("bench/report.json"),
         serde_json::to_string_pretty(&all)?,
