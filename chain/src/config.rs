@@ -33,6 +33,10 @@ pub struct DaParams {
     pub max_quorums: u64,
     /// Fee per blob, in wei, charged from the disperser's deposit.
     pub blob_fee: U256,
+    /// Anchors of quorums more than this many epochs behind the current one are refused
+    /// (`StaleEpoch`); DA nodes refuse to sign outside the same window
+    /// (`--store.signing-window`).
+    pub anchor_window_epochs: u64,
     /// Blocks per sampling round of the DA sampling module.
     pub sample_period: u64,
     /// Anchors of the last this many epochs (and the current one) can win a round.
@@ -53,6 +57,7 @@ impl Default for DaParams {
             quorum_threshold: 6,
             max_quorums: 16,
             blob_fee: U256::from(1_000_000_000_000u64), // 1e12 wei = 1e-6 ether
+            anchor_window_epochs: 2,
             sample_period: 20,
             sample_window_epochs: 100,
             sample_target_wins: 8,

@@ -120,7 +120,9 @@ pub fn creation_code(
             maxQuorums: da.max_quorums,
         }
         .abi_encode(),
-        ModuleContract::Entrance => (signers, da.blob_fee).abi_encode_params(),
+        ModuleContract::Entrance => {
+            (signers, da.blob_fee, U256::from(da.anchor_window_epochs)).abi_encode_params()
+        }
         ModuleContract::Sampling => (
             signers,
             entrance,

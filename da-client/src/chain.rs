@@ -712,6 +712,15 @@ fn chain_err(e: TxError) -> ChainClientError {
         TxError::Unavailable(m) => ChainClientError::Unavailable(m),
         TxError::Rpc(m) => ChainClientError::Rpc(m),
         TxError::Reverted { message, data } => {
+            if let Some(Ok(IDAEntrance::IDAEntranceErrors::StaleEpoch(s))) = data
+                .as_ref()
+                .map(|d| IDAEntrance::IDAEntranceErrors::abi_decode(d))
+            {
+                return ChainClientError::StaleEpoch {
+                    epoch: s.epoch.saturating_to(),
+                    current: s.current.saturating_to(),
+                };
+            }
             let detail = data
                 .as_ref()
                 .and_then(|d| describe_revert(d))

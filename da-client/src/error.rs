@@ -15,6 +15,15 @@ pub enum ChainClientError {
     /// The call or transaction reverted: the request itself is refused.
     #[error("chain call reverted: {0}")]
     Reverted(String),
+    /// The entrance module refused an anchor: the quorum's epoch left the anchor window.
+    /// Not retryable as is; certify again in a current quorum.
+    #[error("chain refused a stale anchor: epoch {epoch}, current epoch {current}")]
+    StaleEpoch {
+        /// The certificate's epoch.
+        epoch: u64,
+        /// The chain's current epoch.
+        current: u64,
+    },
     /// No receipt in time: retry (the transaction may still land).
     #[error("chain timeout: {0}")]
     Timeout(String),

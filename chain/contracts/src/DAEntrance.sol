@@ -17,6 +17,8 @@ contract DAEntrance is IDAEntrance {
     DASigners public immutable signers;
     uint256 private immutable BLOB_FEE;
     uint64 private immutable QUORUM_THRESHOLD;
+    /// Anchors of quorums more than this many epochs behind the current one are refused.
+    uint64 private immutable ANCHOR_WINDOW;
 
     mapping(address => uint256) private _deposit;
     /// `keccak256(abi.encode(dataRoot, epoch, quorumId))` → block anchored at (non-zero).
@@ -24,9 +26,10 @@ contract DAEntrance is IDAEntrance {
     /// Blob fees charged so far.
     uint256 public feesCollected;
 
-    constructor(DASigners signers_, uint256 blobFee_) {
+    constructor(DASigners signers_, uint256 blobFee_, uint64 anchorWindow_) {
         signers = signers_;
         BLOB_FEE = blobFee_;
+        ANCHOR_WINDOW = anchorWindow_;
         QUORUM_THRESHOLD = signers_.params().quorumThreshold;
     }
 
@@ -79,6 +82,9 @@ contract DAEntrance is IDAEntrance {
         if (s.blobCount == 0 || s.blobCount > MAX_BLOB_COUNT) revert InvalidBlobCount();
         bytes32 key = _key(s.dataRoot, s.epoch, s.quorumId);
         if (_anchoredAt[key] != 0) return; // already anchored: idempotent, no event, no fee
+        // A quorum of an epoch that left the window no longer vouches for custody.
+        uint256 current = signers.epochNumber();
+        if (s.epoch + ANCHOR_WINDOW < current) revert StaleEpoch(s.epoch, current);
         (bool exists, address[] memory members, bytes memory points) = signers.quorumKeys(s.epoch, s.quorumId);
         if (!exists) revert UnknownQuorum(s.epoch, s.quorumId);
         if (s.aggregateSignature.length != 96) revert InvalidAggregateSignature();

@@ -85,6 +85,9 @@ interface IDAEntrance {
     error InsufficientDeposit(uint256 balance, uint256 required);
     error InvalidBlobCount();
     error ZeroAmount();
+    /// The quorum's epoch is more than the anchor window behind the current one: its
+    /// signers no longer vouch for custody; certify again in a current quorum.
+    error StaleEpoch(uint256 epoch, uint256 current);
 
     function deposit() external payable;
     function withdraw(uint256 amount) external;

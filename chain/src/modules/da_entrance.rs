@@ -10,6 +10,7 @@ use revm::context::ContextTr;
 use zg_primitives::abi::IDAEntrance;
 use zg_primitives::{BlsError, BlsSignature, attestation_message, verify_quorum_aggregate};
 
+use super::da_signers::epoch_of;
 use super::{Call, Exit, decode_call, gas, quorum_members, signer_pubkey, slot, word};
 
 /// Most blobs one commitment may declare (a 4 GiB payload).
@@ -127,6 +128,15 @@ fn submit_one<CTX: ContextTr>(
     let anchor = anchor_slot(s.dataRoot.as_slice(), epoch, quorum);
     if !call.sload(anchor)?.is_zero() {
         return Ok(()); // already anchored: idempotent, no event, no fee
+    }
+    // A quorum of an epoch that left the window no longer vouches for custody: its
+    // members may have stopped storing, and they refuse to sign for it themselves.
+    let current = epoch_of(call);
+    if epoch.saturating_add(call.genesis.da.anchor_window_epochs) < current {
+        return Err(Exit::error(IDAEntrance::StaleEpoch {
+            epoch: s.epoch,
+            current: U256::from(current),
+        }));
     }
     let members = quorum_members(call, epoch, quorum)?.ok_or_else(unknown)?;
     let mut keys = Vec::with_capacity(members.len());

@@ -718,5 +718,50 @@ async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
     .await
     .unwrap_err();
     assert!(e.is_empty(), "a non-payable function reverts without data");
+
+    // Three epochs later the quorum has left the two-epoch anchor window: a certificate
+    // its members signed is refused, while the anchored one stays (and re-submitting it
+    // stays a no-op).
+    let target = (next + 3) * 40;
+    let head = funder.get_block_number().await.unwrap();
+    funder
+        .raw_request::<_, String>("anvil_mine".into(), (format!("{:#x}", target - head),))
+        .await
+        .unwrap();
+    let late_root = B256::repeat_byte(0x1A);
+    let late_msg = attestation_message(CHAIN, late_root, next, 0, 1);
+    let late: Vec<BlsSignature> = who
+        .iter()
+        .map(|&i| sk_of(&members[i]).sign(&late_msg))
+        .collect();
+    let late_bitmap = signer_bitmap(8, who).unwrap();
+    match entrance_rejects(
+        &disperser,
+        submission(
+            late_root,
+            next,
+            0,
+            1,
+            late_bitmap.clone(),
+            aggregate_signatures(&late).unwrap(),
+        ),
+    )
+    .await
+    {
+        IDAEntrance::IDAEntranceErrors::StaleEpoch(s) => {
+            assert_eq!((s.epoch, s.current), (U256::from(next), U256::from(next + 3)))
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = send(
+        &disperser,
+        entrance_addr(),
+        submission(root, next, 0, blobs, late_bitmap, agg).abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    assert!(r.status() && r.inner.logs().is_empty());
+    assert!(call(&funder, entrance_addr(), exists).await);
     chain.shutdown().await.unwrap();
 }

@@ -62,7 +62,9 @@ async fn anchor_batch<C: DaChain>(chain: &C, batch: Vec<Job>, metrics: &Disperse
                 let _ = job.reply.send(r);
             }
         }
-        Err(ChainClientError::Reverted(e)) if batch.len() > 1 => {
+        Err(e @ (ChainClientError::Reverted(_) | ChainClientError::StaleEpoch { .. }))
+            if batch.len() > 1 =>
+        {
             tracing::warn!(target: "zg_da::anchor", error = %e, size = batch.len(), "batch reverted; anchoring one by one");
             for job in batch {
                 metrics.anchor_txs.inc();

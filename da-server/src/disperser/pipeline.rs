@@ -12,9 +12,13 @@ use tokio_util::sync::CancellationToken;
 use zg_primitives::encode;
 
 use super::{BlobRecord, BlobStatus, Disperser, anchor, blocking};
-use crate::error::{DisperseError, StoreError};
+use crate::error::{ChainClientError, DisperseError, StoreError};
 use crate::metrics::result;
 use zg_da_client::{ColumnNetwork, DaChain};
+
+/// How many times a request whose anchor the chain refused as stale is certified again
+/// before it fails.
+const MAX_RECERTIFY: u32 = 2;
 
 /// A request for the pipeline: its id, and its payload unless it was resumed from the
 /// journal.
@@ -108,8 +112,39 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
     async fn drive(
         &self,
         record: &mut BlobRecord,
-        payload: Option<Bytes>,
+        mut payload: Option<Bytes>,
         slot: OwnedSemaphorePermit,
+    ) -> Result<(), DisperseError> {
+        let mut slot = Some(slot);
+        for round in 0.. {
+            self.certify_once(record, payload.take()).await?;
+            // Anchoring waits on the chain, not the CPU: the slot goes to the next request.
+            drop(slot.take());
+            match self.anchor(record).await {
+                // The chain moved past the quorum's epoch before the anchor landed (a
+                // long outage, a restart from an old journal): certify again in a current
+                // quorum, from the journaled payload. The re-encode runs outside the
+                // slots; it is rare and bounded by `MAX_RECERTIFY`.
+                Err(DisperseError::Chain(ChainClientError::StaleEpoch { epoch, current }))
+                    if round < MAX_RECERTIFY =>
+                {
+                    tracing::warn!(target: "zg_da::disperser", id = %record.id, epoch, current, "anchor refused as stale; certifying again");
+                    record.pending_anchor = None;
+                    record.signers = None;
+                    record.status = BlobStatus::Encoding;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Encodes and certifies a record that has no signed submission yet (a no-op for
+    /// one waiting to be anchored), leaving it journaled as anchoring.
+    async fn certify_once(
+        &self,
+        record: &mut BlobRecord,
+        payload: Option<Bytes>,
     ) -> Result<(), DisperseError> {
         let id = record.id;
         if record.status != BlobStatus::Anchoring || record.pending_anchor.is_none() {
@@ -150,8 +185,7 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
             record.status = BlobStatus::Anchoring;
             self.save(record).await?;
         }
-        drop(slot);
-        self.anchor(record).await
+        Ok(())
     }
 
     /// Anchors a signed record, retrying what the chain may accept later.
@@ -185,6 +219,7 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
                     tracing::info!(target: "zg_da::disperser", %id, data_root = %cert.data_root, epoch = cert.epoch, quorum = cert.quorum_id, "confirmed");
                     return Ok(());
                 }
+                Err(e @ ChainClientError::StaleEpoch { .. }) => return Err(e.into()),
                 Err(e) => {
                     last_err = e.to_string();
                     let attempts_left = attempt + 1 < self.inner.config.anchor_attempts;

@@ -245,3 +245,50 @@ async fn fake_pipeline_resumes_after_restart_from_the_journal() {
     assert_eq!(cluster.chain.anchored().len(), 1);
     d.shutdown().await.unwrap();
 }
+
+/// The chain moves three epochs on while a signed request waits for its anchoring
+/// transaction: the entrance module refuses the anchor as stale, and the disperser
+/// certifies the payload again in the current epoch's quorum instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_pipeline_recertifies_an_anchor_refused_as_stale() {
+    let cluster = FakeCluster::new(4, 3);
+    cluster.chain.set_anchor_window(Some(2));
+    cluster.chain.set_method_outage(
+        "submit_commit_roots",
+        Some(ChainClientError::Unavailable("sequencer down".into())),
+    );
+    let dir = TempDir::new("pipeline-stale");
+    let mut c = config(&cluster, &dir);
+    c.chain_grace = Duration::from_secs(30);
+    c.anchor_attempts = 1_000;
+    let d = start(&cluster, c).await;
+    let data = payload(25_000, 7);
+    let record = d.disperser.submit(data.clone()).await.unwrap();
+    zg_testkit::eventually(
+        "signed, waiting to anchor",
+        Duration::from_secs(20),
+        Duration::from_millis(5),
+        || {
+            let d = d.disperser.clone();
+            async move {
+                let r = d.status(record.id).await.unwrap().unwrap();
+                (r.status == BlobStatus::Anchoring && r.pending_anchor.is_some()).then_some(())
+            }
+        },
+    )
+    .await;
+    // Epoch 4: the same nodes form its quorum; epoch 1's is out of the window.
+    let members = cluster.quorum.members.clone();
+    let fresh = cluster.chain.add_quorum(4, 3, members);
+    cluster.chain.set_epoch(4);
+    cluster.chain.set_method_outage("submit_commit_roots", None);
+    let done = confirmed(&d, record.id).await;
+    let cert = done.certificate.unwrap();
+    assert_eq!((cert.epoch, cert.quorum_id), (fresh.epoch, fresh.quorum_id));
+    let anchored = cluster.chain.anchored();
+    assert_eq!(anchored.len(), 1, "only the fresh certificate is anchored");
+    assert_eq!(anchored[0].epoch, U256::from(4));
+    let got = d.disperser.retriever().retrieve(&cert).await.unwrap();
+    assert_eq!(got.payload, data);
+    d.shutdown().await.unwrap();
+}

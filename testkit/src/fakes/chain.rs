@@ -33,6 +33,8 @@ struct State {
     deposits: HashMap<Address, U256>,
     blob_fee: U256,
     outage: Option<ChainClientError>,
+    method_outage: HashMap<&'static str, ChainClientError>,
+    anchor_window: Option<u64>,
     calls: HashMap<&'static str, usize>,
     transactions: u64,
 }
@@ -50,6 +52,8 @@ impl FakeChain {
                 deposits: HashMap::new(),
                 blob_fee: U256::from(1),
                 outage: None,
+                method_outage: HashMap::new(),
+                anchor_window: None,
                 calls: HashMap::new(),
                 transactions: 0,
             })),
@@ -113,6 +117,22 @@ impl FakeChain {
         self.inner.lock().outage = error;
     }
 
+    /// Only method `method` fails, with `error`, until cleared with `None` (the anchoring
+    /// transactions of a chain that still answers reads, say).
+    pub fn set_method_outage(&self, method: &'static str, error: Option<ChainClientError>) {
+        let mut s = self.inner.lock();
+        match error {
+            Some(e) => s.method_outage.insert(method, e),
+            None => s.method_outage.remove(method),
+        };
+    }
+
+    /// Refuses anchors of quorums more than `epochs` behind the current epoch, as the
+    /// entrance module does ([`ChainClientError::StaleEpoch`]); unlimited by default.
+    pub fn set_anchor_window(&self, epochs: Option<u64>) {
+        self.inner.lock().anchor_window = epochs;
+    }
+
     /// Records `cert` as anchored without checking signatures (a payload placed by a
     /// test directly, see [`crate::FakeCluster::place`]).
     pub fn anchor_unchecked(&self, cert: &Certificate) {
@@ -140,7 +160,7 @@ impl FakeChain {
     ) -> Result<parking_lot::MutexGuard<'_, State>, ChainClientError> {
         let mut s = self.inner.lock();
         *s.calls.entry(method).or_insert(0) += 1;
-        match &s.outage {
+        match s.outage.as_ref().or_else(|| s.method_outage.get(method)) {
             Some(e) => Err(e.clone()),
             None => Ok(s),
         }
@@ -223,6 +243,23 @@ impl DaChain for FakeChain {
     ) -> Result<B256, ChainClientError> {
         let mut s = self.enter("submit_commit_roots")?;
         for sub in &submissions {
+            let key = (
+                sub.dataRoot,
+                sub.epoch.saturating_to(),
+                sub.quorumId.saturating_to(),
+            );
+            if s.anchored_set.contains(&key) {
+                continue; // already anchored: a no-op, like the module
+            }
+            let epoch: u64 = sub.epoch.saturating_to();
+            if let Some(window) = s.anchor_window
+                && epoch.saturating_add(window) < s.epoch
+            {
+                return Err(ChainClientError::StaleEpoch {
+                    epoch,
+                    current: s.epoch,
+                });
+            }
             check_submission(&s, sub).map_err(|e| {
                 ChainClientError::Reverted(format!("submitVerifiedCommitRoots reverted: {e}"))
             })?;
