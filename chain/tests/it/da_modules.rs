@@ -749,7 +749,10 @@ async fn signers_epochs_quorums_and_anchoring(imp: Impl) {
     .await
     {
         IDAEntrance::IDAEntranceErrors::StaleEpoch(s) => {
-            assert_eq!((s.epoch, s.current), (U256::from(next), U256::from(next + 3)))
+            assert_eq!(
+                (s.epoch, s.current),
+                (U256::from(next), U256::from(next + 3))
+            )
         }
         other => panic!("{other:?}"),
     }
