@@ -43,6 +43,23 @@ pub struct HttpArgs {
     /// Most seconds per request.
     #[arg(long = "http.timeout", env = "ZG_HTTP_TIMEOUT", default_value_t = crate::guard::DEFAULT_REQUEST_TIMEOUT.as_secs(), global = true)]
     pub timeout_secs: u64,
+    /// Cost units per second each untrusted client address earns (a request costs one,
+    /// heavy work more); 0 turns per-client limits off.
+    #[arg(long = "http.client-rate", env = "ZG_HTTP_CLIENT_RATE", default_value_t = crate::clients::DEFAULT_CLIENT_RATE, global = true)]
+    pub client_rate: u32,
+    /// Most units an untrusted client spends at once.
+    #[arg(long = "http.client-burst", env = "ZG_HTTP_CLIENT_BURST", default_value_t = crate::clients::DEFAULT_CLIENT_BURST, global = true)]
+    pub client_burst: u32,
+    /// Networks whose clients are not rate limited (comma-separated CIDRs): the
+    /// operator's own sidecars.
+    #[arg(
+        long = "http.trusted",
+        env = "ZG_HTTP_TRUSTED",
+        value_delimiter = ',',
+        default_value = "127.0.0.1/32,::1/128",
+        global = true
+    )]
+    pub trusted: Vec<ipnet::IpNet>,
 }
 
 impl HttpArgs {
@@ -52,6 +69,12 @@ impl HttpArgs {
             allowed_hosts: self.allowed_hosts.clone(),
             max_concurrent: self.max_concurrent,
             request_timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+            clients: crate::clients::ClientLimits {
+                rate: self.client_rate,
+                burst: self.client_burst.max(1),
+                max_delay: crate::clients::DEFAULT_CLIENT_MAX_DELAY,
+                trusted: self.trusted.clone(),
+            },
         }
     }
 }

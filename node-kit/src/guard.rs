@@ -15,6 +15,10 @@
 //!   answer is an immediate 503 `overloaded` with `Retry-After`, never a queue.
 //! - **Time**: a request still running after `request_timeout` is answered 503
 //!   `timeout` (its handler is dropped).
+//! - **Per client**: each untrusted client address has a bucket of cost units (see
+//!   [`crate::clients`]); a request takes one at the door, handlers charge more, and a
+//!   client over its rate waits or gets 429 `rate_limited`. The request's
+//!   [`ClientMeter`] is [`ClientMeter::current`] while it is served.
 //!
 //! Refusals are JSON `{"error": kind, "message": text}` like the servers' own errors.
 
@@ -23,12 +27,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::sync::Semaphore;
 
+use crate::clients::{ClientLimits, ClientMeter, Meters};
 use crate::http::json_error;
 
 /// Default most requests served at once per server.
@@ -46,6 +51,8 @@ pub struct HttpLimits {
     pub max_concurrent: usize,
     /// Most time per request.
     pub request_timeout: Duration,
+    /// Per-client rate limits and trusted networks.
+    pub clients: ClientLimits,
 }
 
 impl Default for HttpLimits {
@@ -54,6 +61,7 @@ impl Default for HttpLimits {
             allowed_hosts: Vec::new(),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            clients: ClientLimits::default(),
         }
     }
 }
@@ -63,6 +71,7 @@ struct Guard {
     allowed: Vec<String>,
     slots: Arc<Semaphore>,
     timeout: Duration,
+    meters: Arc<Meters>,
 }
 
 /// Serves `router` behind the guard on `listener` until `shutdown` resolves.
@@ -73,9 +82,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = guard(router, listener.local_addr()?, limits);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// `router` behind the guard, for a server bound to `bound`.
@@ -90,6 +102,7 @@ pub fn guard(router: Router, bound: SocketAddr, limits: &HttpLimits) -> Router {
             .collect(),
         slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
         timeout: limits.request_timeout,
+        meters: Meters::new(limits.clients.clone()),
     });
     router.layer(middleware::from_fn_with_state(g, check))
 }
@@ -134,6 +147,22 @@ async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
     if let Err(r) = g.admit(req.headers()) {
         return *r;
     }
+    // A server run without connection info (a router under test) has no client address:
+    // its requests are not metered.
+    let meter = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(ClientMeter::trusted, |c| g.meters.meter(c.0.ip()));
+    if let Err(t) = meter.admit(1).await {
+        let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", t.to_string());
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(t.retry_after_secs()));
+        return r;
+    }
+    meter.scope(serve_admitted(g, req, next)).await
+}
+
+async fn serve_admitted(g: Arc<Guard>, req: Request, next: Next) -> Response {
     let Ok(_slot) = g.slots.clone().try_acquire_owned() else {
         let mut r = json_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -233,6 +262,7 @@ mod tests {
             allowed: allowed.iter().map(|s| s.to_string()).collect(),
             slots: Arc::new(Semaphore::new(1)),
             timeout: Duration::from_secs(1),
+            meters: Meters::new(ClientLimits::default()),
         }
     }
 

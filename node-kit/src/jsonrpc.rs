@@ -302,12 +302,23 @@ async fn rpc<S: RpcService>(
                     ),
                 ));
             }
-            let mut out = Vec::with_capacity(reqs.len());
-            let mut size = 0usize;
+            // The guard took one unit for the request; a batch costs one per call.
+            let extra = reqs.len() as u64 - 1;
+            if let Err(t) = crate::clients::ClientMeter::current().admit(extra).await {
+                return json_response(error_object(
+                    Value::Null,
+                    &RpcError::new(codes::LIMIT_EXCEEDED, format!("batch refused: {t}")),
+                ));
+            }
+            // Each answer is serialized as soon as it is made: the batch holds its
+            // response bytes, counted exactly, never a tree of JSON values.
+            let mut out = Vec::with_capacity(64 * 1024);
+            out.push(b'[');
+            let mut answers = 0usize;
             for r in reqs {
-                if size > limits.max_batch_response {
+                let v = if out.len() > limits.max_batch_response {
                     let id = r.get("id").cloned().unwrap_or(Value::Null);
-                    out.push(error_object(
+                    Some(error_object(
                         id,
                         &RpcError::new(
                             codes::LIMIT_EXCEEDED,
@@ -316,26 +327,41 @@ async fn rpc<S: RpcService>(
                                 limits.max_batch_response
                             ),
                         ),
-                    ));
-                    continue;
-                }
-                if let Some(v) = handle_one(&*svc, r, deadline).await {
-                    size += serde_json::to_vec(&v).map_or(0, |b| b.len());
-                    out.push(v);
+                    ))
+                } else {
+                    handle_one(&*svc, r, deadline).await
+                };
+                if let Some(v) = v {
+                    if answers > 0 {
+                        out.push(b',');
+                    }
+                    answers += 1;
+                    serde_json::to_writer(&mut out, &v).expect("a JSON value serializes");
                 }
             }
-            if out.is_empty() {
+            out.push(b']');
+            if answers == 0 {
                 StatusCode::NO_CONTENT.into_response()
             } else {
-                json_response(Value::Array(out))
+                bytes_response(out)
             }
         }
         single => match handle_one(&*svc, single, deadline).await {
-            Some(v) => json_response(v),
+            Some(v) => bytes_response(serde_json::to_vec(&v).expect("a JSON value serializes")),
             None => StatusCode::NO_CONTENT.into_response(),
         },
     }
 }
+
+/// Every answer's size is charged to the client ([`EGRESS_BYTES_PER_UNIT`] per unit):
+/// large answers (log scans, blocks with transactions) cost what they weigh.
+fn bytes_response(body: Vec<u8>) -> Response {
+    crate::clients::ClientMeter::current().charge((body.len() / EGRESS_BYTES_PER_UNIT) as u64);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Bytes of response per cost unit charged to an untrusted client.
+pub const EGRESS_BYTES_PER_UNIT: usize = 1024;
 
 fn json_response(v: Value) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()

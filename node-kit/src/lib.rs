@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
+pub mod clients;
 #[cfg(feature = "db")]
 pub mod db;
 mod error;
@@ -14,6 +15,7 @@ pub mod supervise;
 pub mod tx;
 
 pub use cli::{ChainRpcArgs, HttpArgs, LogArgs};
+pub use clients::{ClientLimits, ClientMeter, Throttled};
 pub use error::StoreError;
 pub use guard::HttpLimits;
 pub use http::{BodyError, close_connection, json_error, read_limited};

@@ -145,42 +145,58 @@ impl Budget {
 #[derive(Clone, Debug)]
 pub struct EthApi {
     node: Node,
+    /// Heavy-call places of untrusted clients.
     heavy: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Heavy-call places of trusted clients (the node's own sidecars): they never queue
+    /// behind the public's calls.
+    heavy_trusted: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl EthApi {
     /// The API of `node`.
     pub fn new(node: Node) -> Self {
-        let heavy = std::sync::Arc::new(tokio::sync::Semaphore::new(
-            node.config().rpc.max_heavy.max(1),
-        ));
-        Self { node, heavy }
+        let places = node.config().rpc.max_heavy.max(1);
+        let heavy = std::sync::Arc::new(tokio::sync::Semaphore::new(places));
+        let heavy_trusted = std::sync::Arc::new(tokio::sync::Semaphore::new(places));
+        Self {
+            node,
+            heavy,
+            heavy_trusted,
+        }
     }
 
     /// Runs a heavy call on the blocking pool once one of the node's heavy-call places
     /// is free (waiting at most the EVM time budget), within that budget. A panic in it
-    /// is an internal error of this call, never of the node.
+    /// is an internal error of this call, never of the node. Trusted clients have their
+    /// own places; an untrusted client is charged a unit per millisecond the call took
+    /// (see `zg_node_kit::clients`), so its share of the node's time is its rate.
     async fn heavy<T: Send + 'static>(
         &self,
         f: impl FnOnce(&EthApi, &Budget) -> Result<T, RpcError> + Send + 'static,
     ) -> Result<T, RpcError> {
         let budget_time = self.node.config().rpc.evm_timeout;
-        let permit =
-            match tokio::time::timeout(budget_time, self.heavy.clone().acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                _ => {
-                    self.node.metrics().rpc_refused.inc();
-                    return Err(RpcError::new(
-                        codes::LIMIT_EXCEEDED,
-                        "the node is busy with other heavy requests; retry later",
-                    ));
-                }
-            };
+        let client = zg_node_kit::ClientMeter::current();
+        let lane = if client.is_trusted() {
+            &self.heavy_trusted
+        } else {
+            &self.heavy
+        };
+        let permit = match tokio::time::timeout(budget_time, lane.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                self.node.metrics().rpc_refused.inc();
+                return Err(RpcError::new(
+                    codes::LIMIT_EXCEEDED,
+                    "the node is busy with other heavy requests; retry later",
+                ));
+            }
+        };
         let api = self.clone();
         let budget = Budget {
             deadline: std::time::Instant::now() + budget_time,
         };
-        tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f(&api, &budget)
         })
@@ -188,7 +204,9 @@ impl EthApi {
         .unwrap_or_else(|e| {
             tracing::error!(target: "zg_chain::rpc", error = %e, "a heavy call panicked");
             Err(RpcError::internal("internal error"))
-        })
+        });
+        client.charge(started.elapsed().as_millis() as u64);
+        out
     }
 
     /// The node's metrics.

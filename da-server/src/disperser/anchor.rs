@@ -52,8 +52,11 @@ pub(super) async fn run<C: DaChain>(
 async fn anchor_batch<C: DaChain>(chain: &C, batch: Vec<Job>, metrics: &DisperserMetrics) {
     let subs: Vec<CommitRootSubmission> = batch.iter().map(|j| j.submission.clone()).collect();
     metrics.anchor_txs.inc();
+    let t = std::time::Instant::now();
+    let size = subs.len();
     match chain.submit_commit_roots(subs).await {
         Ok(hash) => {
+            tracing::debug!(target: "zg_da::anchor", size, ms = t.elapsed().as_millis() as u64, tx = %hash, "anchoring transaction mined");
             for job in batch {
                 let r = confirm(chain, &job.cert, Some(hash)).await;
                 if r.is_ok() {

@@ -102,7 +102,11 @@ async fn authorize<N: ColumnNetwork, C: DaChain>(
     mut req: Request,
     next: Next,
 ) -> Response {
-    match api.access.authorize(req.headers()) {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match api.access.authorize(req.headers(), peer) {
         Ok(client) => {
             req.extensions_mut().insert(Client(client));
             next.run(req).await

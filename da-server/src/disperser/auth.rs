@@ -1,10 +1,12 @@
 //! API access control. The disperser spends its own deposit, so its API is private:
 //! it binds to loopback by default, and once tokens are configured every request needs
 //! `Authorization: Bearer <token>`. Each client has a request rate limit (token bucket)
-//! and an hourly byte quota; both answer 429 with a message when exceeded.
+//! and an hourly byte quota; both answer 429 with a message when exceeded. Without
+//! tokens, each client address is its own client (one local process flooding the API
+//! does not use up the rollup's share), and at most 10 000 are tracked.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -85,6 +87,10 @@ impl AccessConfig {
     }
 }
 
+/// Most clients tracked at once (addresses, without tokens); idle ones are forgotten
+/// first, and beyond that new clients are refused until some go idle.
+pub(super) const MAX_CLIENTS: usize = 10_000;
+
 struct ClientState {
     tokens: f64,
     refilled: Instant,
@@ -119,9 +125,13 @@ impl Access {
     }
 
     /// Identifies the client and applies its rate limit.
-    pub(super) fn authorize(&self, headers: &HeaderMap) -> Result<String, Denied> {
+    pub(super) fn authorize(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<String, Denied> {
         let client = if self.config.tokens.is_empty() {
-            "local".to_string()
+            peer.map_or_else(|| "local".to_string(), |ip| format!("local {ip}"))
         } else {
             let presented = headers
                 .get(axum::http::header::AUTHORIZATION)
@@ -146,6 +156,18 @@ impl Access {
         let mut clients = self.clients.lock();
         let now = Instant::now();
         let burst = f64::from(self.config.burst.max(1));
+        if clients.len() >= MAX_CLIENTS && !clients.contains_key(&client) {
+            // Forget the clients idle for an hour (their bucket is full and their quota
+            // window over); refuse newcomers while every place is in use.
+            clients.retain(|_, s| now.duration_since(s.refilled) < Duration::from_secs(3600));
+            if clients.len() >= MAX_CLIENTS {
+                return Err(Denied {
+                    status: 429,
+                    reason: "rate_limited",
+                    message: "too many clients; retry later".into(),
+                });
+            }
+        }
         let state = clients.entry(client.clone()).or_insert(ClientState {
             tokens: burst,
             refilled: now,
@@ -217,17 +239,49 @@ mod tests {
             quota_bytes_per_hour: 100,
             allow_open: false,
         });
-        assert_eq!(access.authorize(&HeaderMap::new()).unwrap_err().status, 401);
-        assert_eq!(access.authorize(&bearer("nope")).unwrap_err().status, 401);
         assert_eq!(
-            access.authorize(&bearer("0123456789abcdef")).unwrap(),
+            access
+                .authorize(&HeaderMap::new(), None)
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(
+            access.authorize(&bearer("nope"), None).unwrap_err().status,
+            401
+        );
+        assert_eq!(
+            access.authorize(&bearer("0123456789abcdef"), None).unwrap(),
             "rollup"
         );
         access.charge("rollup", 60).unwrap();
         assert_eq!(access.charge("rollup", 60).unwrap_err().status, 429);
-        access.authorize(&bearer("0123456789abcdef")).unwrap();
-        let denied = access.authorize(&bearer("0123456789abcdef")).unwrap_err();
+        access.authorize(&bearer("0123456789abcdef"), None).unwrap();
+        let denied = access
+            .authorize(&bearer("0123456789abcdef"), None)
+            .unwrap_err();
         assert_eq!((denied.status, denied.reason), (429, "rate_limited"));
+    }
+
+    #[test]
+    fn without_tokens_each_address_is_a_client() {
+        let access = Access::new(AccessConfig {
+            rate_per_sec: 0.001,
+            burst: 1,
+            ..AccessConfig::default()
+        });
+        let a = Some("127.0.0.1".parse().unwrap());
+        let b = Some("127.0.0.2".parse().unwrap());
+        access.authorize(&HeaderMap::new(), b).unwrap();
+        assert_eq!(
+            access.authorize(&HeaderMap::new(), b).unwrap_err().status,
+            429
+        );
+        // The flood from b does not use up a's share.
+        assert_eq!(
+            access.authorize(&HeaderMap::new(), a).unwrap(),
+            "local 127.0.0.1"
+        );
     }
 
     #[test]

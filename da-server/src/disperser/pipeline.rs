@@ -179,7 +179,9 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
             record.blob_count = Some(encoded.header.blob_count);
             record.status = BlobStatus::Dispersing;
             self.touch(record);
+            let t = Instant::now();
             let (pending, count, threshold) = self.certify(Arc::new(encoded)).await?;
+            tracing::debug!(target: "zg_da::disperser", %id, ms = t.elapsed().as_millis() as u64, signers = count, "certified");
             record.signers = Some((count, threshold));
             record.pending_anchor = Some(pending);
             record.status = BlobStatus::Anchoring;

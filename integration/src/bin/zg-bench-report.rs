@@ -32,9 +32,12 @@ fn hostile_section(v: &Value) -> String {
          {} sequential 120 KB puts through the op-plugin, idle and then while {} hostile \
          clients send {:.0} requests/s: 50M-gas estimates, 1000-percentile fee histories, \
          gapped transaction floods, batches of 1000 log scans, cross-site and rebinding \
-         posts and malformed bodies to every HTTP server. Memory is the resident set of the \
-         one process every devnet component runs in. Targets: block interval kept, put p50 \
-         within 1.5× of idle, memory within 2×.\n\n\
+         posts and malformed bodies to every HTTP server. Each attacker connects from its own \
+         loopback address (127.0.0.2 on), standing for a remote host; the devnet's components \
+         connect from 127.0.0.1, which the servers trust by default (`--http.trusted`). The \
+         attackers run in the bench process, on the same 2 cores. Memory is the resident set \
+         of the one process every devnet component runs in. Targets: block interval kept, put \
+         p50 within 1.5× of idle, memory within 2×.\n\n\
          | measure | idle | under attack | ratio |\n|---|---|---|---|",
         v["puts"].as_u64().unwrap_or(0),
         v["hostile_clients"].as_u64().unwrap_or(0),
