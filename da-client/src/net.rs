@@ -23,7 +23,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, identify, kad, noise, tcp, yamux};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use zg_primitives::wire::{HEADER_PROTOCOL, SAMPLE_PROTOCOL, STORE_PROTOCOL};
@@ -50,6 +50,9 @@ pub enum Frame<T> {
 pub struct CborCodec<Req, Resp> {
     max_request: u64,
     max_response: u64,
+    /// The process's budget of inbound request bytes being read (in KiB permits),
+    /// shared by every stream of every protocol.
+    inbound: Option<Arc<Semaphore>>,
     _marker: std::marker::PhantomData<fn() -> (Req, Resp)>,
 }
 
@@ -58,27 +61,65 @@ impl<Req, Resp> Clone for CborCodec<Req, Resp> {
         Self {
             max_request: self.max_request,
             max_response: self.max_response,
+            inbound: self.inbound.clone(),
             _marker: std::marker::PhantomData,
         }
     }
 }
 
 impl<Req, Resp> CborCodec<Req, Resp> {
-    fn new(max_request: u64, max_response: u64) -> Self {
+    fn new(max_request: u64, max_response: u64, inbound: Option<Arc<Semaphore>>) -> Self {
         Self {
             max_request,
             max_response,
+            inbound,
             _marker: std::marker::PhantomData,
         }
     }
 }
 
+/// Bytes read per step of an inbound request, and per budget permit.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads one message of at most `limit` bytes. With a `budget`, the bytes are read a
+/// chunk at a time, each chunk only once the budget has room for it: the requests
+/// being read, from every peer, together hold at most the budget (a full budget stops
+/// reading, and the senders' flow control pushes back, until the request timeout).
 async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin + Send>(
     io: &mut R,
     limit: u64,
+    budget: Option<&Arc<Semaphore>>,
 ) -> io::Result<Frame<T>> {
     let mut buf = Vec::new();
-    io.take(limit + 1).read_to_end(&mut buf).await?;
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut io = io.take(limit + 1);
+    loop {
+        if let Some(b) = budget {
+            let permit = b
+                .clone()
+                .acquire_many_owned((READ_CHUNK / 1024) as u32)
+                .await
+                .map_err(|_| io::Error::other("inbound budget closed"))?;
+            match held.as_mut() {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
+            }
+        }
+        let start = buf.len();
+        buf.resize(start + READ_CHUNK, 0);
+        let mut filled = start;
+        while filled < buf.len() {
+            let n = io.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        if filled < start + READ_CHUNK {
+            break; // end of stream
+        }
+    }
     if buf.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -128,7 +169,7 @@ where
         _: &Self::Protocol,
         io: &mut T,
     ) -> impl Future<Output = io::Result<Self::Request>> + Send {
-        read_frame(io, self.max_request)
+        read_frame(io, self.max_request, self.inbound.as_ref())
     }
 
     fn read_response<T: AsyncRead + Unpin + Send>(
@@ -136,7 +177,7 @@ where
         _: &Self::Protocol,
         io: &mut T,
     ) -> impl Future<Output = io::Result<Self::Response>> + Send {
-        read_frame(io, self.max_response)
+        read_frame(io, self.max_response, None)
     }
 
     fn write_request<T: AsyncWrite + Unpin + Send>(
@@ -215,11 +256,19 @@ pub struct NetConfig {
     pub max_connections_per_peer: u32,
     /// Inbound connections still in their handshake at most.
     pub max_pending_incoming: u32,
+    /// Bytes of inbound requests being read at once, over every peer and stream: what
+    /// unauthenticated peers can make this process buffer (a request's signature is
+    /// checked once it is read whole).
+    pub max_inbound_bytes: u64,
 }
 
 /// Largest sample or header request: both are a few dozen bytes of CBOR (a data_root,
 /// a cell list of at most 128 indices), so nothing bigger is read.
 pub const MAX_SMALL_REQUEST_BYTES: u64 = 4 * 1024;
+
+/// Default budget of inbound request bytes being read at once (four full store
+/// requests).
+pub const DEFAULT_MAX_INBOUND_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for NetConfig {
     fn default() -> Self {
@@ -233,6 +282,7 @@ impl Default for NetConfig {
             max_connections: 1024,
             max_connections_per_peer: 4,
             max_pending_incoming: 128,
+            max_inbound_bytes: DEFAULT_MAX_INBOUND_BYTES,
         }
     }
 }
@@ -307,6 +357,13 @@ impl Network {
             .with_request_timeout(config.request_timeout)
             .with_max_concurrent_streams(config.max_concurrent_streams);
         let (maxq, maxr) = (config.max_request_bytes, config.max_response_bytes);
+        // At least one full request fits, so a large one is never starved for good.
+        let budget_kib = config
+            .max_inbound_bytes
+            .max(maxq + READ_CHUNK as u64)
+            .div_ceil(1024)
+            .min(u64::from(u32::MAX >> 3)) as usize;
+        let inbound = Some(Arc::new(Semaphore::new(budget_kib)));
         let no_bootstrap = config.bootstrap.is_empty();
         let conn_limits = libp2p::connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
@@ -333,17 +390,17 @@ impl Network {
                 Behaviour {
                     limits: libp2p::connection_limits::Behaviour::new(conn_limits),
                     store: request_response::Behaviour::with_codec(
-                        CborCodec::new(maxq, maxr),
+                        CborCodec::new(maxq, maxr, inbound.clone()),
                         [(StreamProtocol::new(STORE_PROTOCOL), support.clone())],
                         rr_config.clone(),
                     ),
                     sample: request_response::Behaviour::with_codec(
-                        CborCodec::new(MAX_SMALL_REQUEST_BYTES, maxr),
+                        CborCodec::new(MAX_SMALL_REQUEST_BYTES, maxr, inbound.clone()),
                         [(StreamProtocol::new(SAMPLE_PROTOCOL), support.clone())],
                         rr_config.clone(),
                     ),
                     header: request_response::Behaviour::with_codec(
-                        CborCodec::new(MAX_SMALL_REQUEST_BYTES, maxr),
+                        CborCodec::new(MAX_SMALL_REQUEST_BYTES, maxr, inbound.clone()),
                         [(StreamProtocol::new(HEADER_PROTOCOL), support.clone())],
                         rr_config.clone(),
                     ),
@@ -616,5 +673,48 @@ impl Worker {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(&vec![7u8; len], &mut out).unwrap();
+        out
+    }
+
+    /// Reading waits for room in the shared budget, and gives it all back once read.
+    #[tokio::test]
+    async fn inbound_reads_hold_the_shared_budget() {
+        let budget = Arc::new(Semaphore::new(256));
+        let bytes = message(200 * 1024);
+        // Someone else holds most of the budget: the read cannot take its chunks.
+        let others = budget.clone().acquire_many_owned(200).await.unwrap();
+        let mut io = futures::io::Cursor::new(bytes.clone());
+        let read = read_frame::<Vec<u8>, _>(&mut io, 1 << 20, Some(&budget));
+        tokio::pin!(read);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut read)
+                .await
+                .is_err(),
+            "a read must wait for budget"
+        );
+        drop(others);
+        match read.await.unwrap() {
+            Frame::Msg(b) => assert_eq!(b.len(), 200 * 1024),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(budget.available_permits(), 256, "the budget is given back");
+        // Over the size limit: refused, budget given back.
+        let mut io = futures::io::Cursor::new(bytes);
+        assert!(
+            read_frame::<Vec<u8>, _>(&mut io, 1024, Some(&budget))
+                .await
+                .is_err()
+        );
+        assert_eq!(budget.available_permits(), 256);
     }
 }

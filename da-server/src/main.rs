@@ -56,6 +56,10 @@ struct P2pArgs {
     /// Per-request timeout in seconds.
     #[arg(long = "p2p.request-timeout", env = "ZG_DA_P2P_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout: u64,
+    /// Bytes of inbound requests being read at once, over every peer (what
+    /// unauthenticated peers can make the node buffer).
+    #[arg(long = "p2p.max-inbound", env = "ZG_DA_P2P_MAX_INBOUND", default_value_t = zg_da_client::net::DEFAULT_MAX_INBOUND_BYTES)]
+    max_inbound: u64,
 }
 
 impl P2pArgs {
@@ -76,6 +80,7 @@ impl P2pArgs {
             max_request_bytes: self.max_message,
             max_response_bytes: self.max_message,
             request_timeout: Duration::from_secs(self.request_timeout),
+            max_inbound_bytes: self.max_inbound,
             ..NetConfig::default()
         })
     }
