@@ -1,5 +1,5 @@
 //! libp2p networking: TCP and QUIC, noise, yamux, identify, kademlia, and the three
-//! request-response protocols `/zg/da/store/1`, `/zg/da/sample/1`, `/zg/da/header/1`.
+//! request-response protocols `/zg/da/store/2`, `/zg/da/sample/1`, `/zg/da/header/1`.
 //!
 //! A [`Network`] is a handle; a worker task owns the swarm. Inbound requests go to an
 //! [`InboundHandler`] on their own tasks, so a slow store never blocks sampling.
@@ -7,7 +7,10 @@
 //! Framing is libp2p's CBOR request-response framing: one CBOR value per stream, the
 //! request then the response, each bounded in size. Unlike libp2p's stock codec, a
 //! request that does not decode is handed to the handler as [`Frame::Invalid`], so the
-//! peer gets a typed `Malformed` refusal instead of a reset stream.
+//! peer gets a typed `Malformed` refusal instead of a reset stream. A store request is
+//! the exception ([`StoreCodec`]): a length-prefixed prelude the handler checks before
+//! the columns are read, then the columns. Every inbound read shares one byte budget
+//! ([`NetConfig::max_inbound_bytes`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -27,8 +30,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use zg_primitives::wire::{HEADER_PROTOCOL, SAMPLE_PROTOCOL, STORE_PROTOCOL};
+use zg_primitives::wire::{MAX_STORE_PRELUDE_BYTES, StorePrelude};
 use zg_primitives::{
-    HeaderRequest, HeaderResponse, SampleRequest, SampleResponse, StoreRequest, StoreResponse,
+    Column, HeaderRequest, HeaderResponse, SampleRequest, SampleResponse, StoreRefusal,
+    StoreRequest, StoreResponse,
 };
 
 use crate::error::NetError;
@@ -43,6 +48,9 @@ pub enum Frame<T> {
     Raw(Vec<u8>),
     /// Received bytes that are not a valid message, and why.
     Invalid(String),
+    /// A store request the node refused from its prelude, before reading its columns
+    /// (see [`InboundHandler::admit_store`]).
+    Refused(StoreRefusal),
 }
 
 /// CBOR request-response codec with size limits and lenient inbound decoding.
@@ -150,6 +158,9 @@ async fn write_frame<T: Serialize, W: AsyncWrite + Unpin + Send>(
         Frame::Invalid(reason) => {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, reason));
         }
+        Frame::Refused(r) => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, r.to_string()));
+        }
     };
     io.write_all(&bytes).await?;
     io.close().await
@@ -199,6 +210,132 @@ where
     }
 }
 
+/// The `/zg/da/store/2` codec: a request travels as a length-prefixed CBOR prelude and
+/// then its CBOR columns. Inbound, the prelude is read (at most
+/// [`MAX_STORE_PRELUDE_BYTES`]) and checked by the handler's
+/// [`InboundHandler::admit_store`] before any column byte is read; a refused request's
+/// columns are skipped unbuffered (so the sender still reads the typed refusal), an
+/// admitted one's are read up to the size the handler allows.
+#[derive(Clone)]
+pub struct StoreCodec {
+    inner: CborCodec<StoreRequest, StoreResponse>,
+    gate: Option<Arc<dyn InboundHandler>>,
+}
+
+impl StoreCodec {
+    async fn read_store<T: AsyncRead + Unpin + Send>(
+        &self,
+        io: &mut T,
+    ) -> io::Result<Frame<StoreRequest>> {
+        let budget = self.inner.inbound.as_ref();
+        let mut len = [0u8; 4];
+        io.read_exact(&mut len).await?;
+        let len = u32::from_be_bytes(len);
+        if len > MAX_STORE_PRELUDE_BYTES {
+            return Ok(Frame::Invalid(format!(
+                "store prelude of {len} bytes exceeds {MAX_STORE_PRELUDE_BYTES}"
+            )));
+        }
+        let mut prelude_io = io.take(u64::from(len));
+        let prelude =
+            match read_frame::<StorePrelude, _>(&mut prelude_io, u64::from(len), budget).await? {
+                Frame::Msg(p) => p,
+                Frame::Invalid(e) => return Ok(Frame::Invalid(format!("store prelude: {e}"))),
+                Frame::Raw(_) | Frame::Refused(_) => unreachable!("read_frame decodes or refuses"),
+            };
+        let limit = match &self.gate {
+            Some(gate) => gate.clone().admit_store(prelude.clone()).await,
+            None => Ok(self.inner.max_request),
+        };
+        let limit = match limit {
+            Ok(limit) => limit.min(self.inner.max_request),
+            Err(refusal) => {
+                // Skip the columns without keeping them, up to the request limit, so the
+                // sender finishes writing and reads the refusal.
+                futures::io::copy(io.take(self.inner.max_request), &mut futures::io::sink())
+                    .await?;
+                return Ok(Frame::Refused(refusal));
+            }
+        };
+        Ok(
+            match read_frame::<Vec<Column>, _>(io, limit, budget).await? {
+                Frame::Msg(columns) => Frame::Msg(StoreRequest::from_parts(prelude, columns)),
+                Frame::Invalid(e) => Frame::Invalid(format!("store columns: {e}")),
+                Frame::Raw(_) | Frame::Refused(_) => unreachable!("read_frame decodes or refuses"),
+            },
+        )
+    }
+}
+
+impl request_response::Codec for StoreCodec {
+    type Protocol = StreamProtocol;
+    type Request = Frame<StoreRequest>;
+    type Response = Frame<StoreResponse>;
+
+    fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+    ) -> impl Future<Output = io::Result<Self::Request>> + Send {
+        let this = self.clone();
+        async move { this.read_store(io).await }
+    }
+
+    fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+    ) -> impl Future<Output = io::Result<Self::Response>> + Send {
+        read_frame(io, self.inner.max_response, None)
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        req: Self::Request,
+    ) -> io::Result<()> {
+        let bytes = match req {
+            Frame::Msg(req) => encode_store_request(req)?,
+            Frame::Raw(b) => b,
+            Frame::Invalid(reason) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, reason));
+            }
+            Frame::Refused(r) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, r.to_string()));
+            }
+        };
+        io.write_all(&bytes).await?;
+        io.close().await
+    }
+
+    fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        res: Self::Response,
+    ) -> impl Future<Output = io::Result<()>> + Send {
+        write_frame(io, res)
+    }
+}
+
+/// A store request's bytes on the wire: the prelude's length (4 bytes, big-endian), the
+/// prelude, the columns.
+pub fn encode_store_request(req: StoreRequest) -> io::Result<Vec<u8>> {
+    let (prelude, columns) = req.into_parts();
+    let mut out = vec![0u8; 4];
+    ciborium::into_writer(&prelude, &mut out)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let len = u32::try_from(out.len() - 4)
+        .ok()
+        .filter(|&l| l <= MAX_STORE_PRELUDE_BYTES)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "store prelude too large"))?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    ciborium::into_writer(&columns, &mut out)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    Ok(out)
+}
+
 type Rr<Req, Resp> = request_response::Behaviour<CborCodec<Req, Resp>>;
 
 /// The swarm's behaviour.
@@ -206,7 +343,7 @@ type Rr<Req, Resp> = request_response::Behaviour<CborCodec<Req, Resp>>;
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
 struct Behaviour {
     limits: libp2p::connection_limits::Behaviour,
-    store: Rr<StoreRequest, StoreResponse>,
+    store: request_response::Behaviour<StoreCodec>,
     sample: Rr<SampleRequest, SampleResponse>,
     header: Rr<HeaderRequest, HeaderResponse>,
     identify: identify::Behaviour,
@@ -215,7 +352,14 @@ struct Behaviour {
 
 /// Serves inbound requests. Each call runs on its own task.
 pub trait InboundHandler: Send + Sync + 'static {
-    /// `/zg/da/store/1`.
+    /// `/zg/da/store/2`, before the columns are read: checks the request's prelude and
+    /// answers the most column bytes to read, or the refusal (then the columns are
+    /// skipped unread and [`InboundHandler::store`] gets [`Frame::Refused`]).
+    fn admit_store(
+        self: Arc<Self>,
+        prelude: StorePrelude,
+    ) -> BoxFuture<'static, Result<u64, StoreRefusal>>;
+    /// `/zg/da/store/2`.
     fn store(
         self: Arc<Self>,
         peer: PeerId,
@@ -390,7 +534,10 @@ impl Network {
                 Behaviour {
                     limits: libp2p::connection_limits::Behaviour::new(conn_limits),
                     store: request_response::Behaviour::with_codec(
-                        CborCodec::new(maxq, maxr, inbound.clone()),
+                        StoreCodec {
+                            inner: CborCodec::new(maxq, maxr, inbound.clone()),
+                            gate: handler.clone(),
+                        },
                         [(StreamProtocol::new(STORE_PROTOCOL), support.clone())],
                         rr_config.clone(),
                     ),
@@ -684,6 +831,122 @@ mod tests {
         let mut out = Vec::new();
         ciborium::into_writer(&vec![7u8; len], &mut out).unwrap();
         out
+    }
+
+    /// A gate with a fixed answer (the node's prelude checks stand-in).
+    struct Gate(Result<u64, StoreRefusal>);
+
+    impl InboundHandler for Gate {
+        fn admit_store(
+            self: Arc<Self>,
+            _: StorePrelude,
+        ) -> BoxFuture<'static, Result<u64, StoreRefusal>> {
+            Box::pin(async move { self.0.clone() })
+        }
+        fn store(
+            self: Arc<Self>,
+            _: PeerId,
+            _: Frame<StoreRequest>,
+        ) -> BoxFuture<'static, StoreResponse> {
+            unreachable!()
+        }
+        fn sample(
+            self: Arc<Self>,
+            _: PeerId,
+            _: Frame<SampleRequest>,
+        ) -> BoxFuture<'static, SampleResponse> {
+            unreachable!()
+        }
+        fn header(
+            self: Arc<Self>,
+            _: PeerId,
+            _: Frame<HeaderRequest>,
+        ) -> BoxFuture<'static, HeaderResponse> {
+            unreachable!()
+        }
+    }
+
+    fn store_request(cells: usize) -> StoreRequest {
+        StoreRequest {
+            chain_id: 1,
+            epoch: 2,
+            quorum_id: 0,
+            data_root: alloy_primitives::B256::repeat_byte(3),
+            header: zg_primitives::BlobHeader {
+                version: 0,
+                payload_len: 1,
+                blob_count: 1,
+                commitments: Vec::new(),
+            },
+            columns: vec![Column {
+                index: 5,
+                cells: (0..cells)
+                    .map(|_| zg_primitives::Cell(Box::new([7u8; 2048])))
+                    .collect(),
+                proofs: Vec::new(),
+            }],
+            disperser_signature: vec![1; 65],
+        }
+    }
+
+    fn codec(gate: Result<u64, StoreRefusal>, budget_kib: usize) -> StoreCodec {
+        StoreCodec {
+            inner: CborCodec::new(
+                64 << 20,
+                64 << 20,
+                Some(Arc::new(Semaphore::new(budget_kib))),
+            ),
+            gate: Some(Arc::new(Gate(gate))),
+        }
+    }
+
+    #[tokio::test]
+    async fn store_requests_are_admitted_from_their_prelude() {
+        let req = store_request(3);
+        let wire = encode_store_request(req.clone()).unwrap();
+        // Admitted: the request comes back whole.
+        let got = codec(Ok(1 << 20), 1024)
+            .read_store(&mut futures::io::Cursor::new(wire.clone()))
+            .await
+            .unwrap();
+        assert!(matches!(got, Frame::Msg(r) if r == req));
+        // Admitted for fewer column bytes than sent: refused as oversized.
+        assert!(
+            codec(Ok(1024), 1024)
+                .read_store(&mut futures::io::Cursor::new(wire))
+                .await
+                .is_err()
+        );
+    }
+
+    /// A refused request's 10 MiB of columns are skipped, never buffered: the inbound
+    /// budget (128 KiB here) could not hold them, yet the refusal comes back at once.
+    #[tokio::test]
+    async fn a_refused_store_request_is_not_buffered() {
+        let wire = encode_store_request(store_request(5_000)).unwrap();
+        assert!(wire.len() > 10_000_000);
+        let refusal = StoreRefusal::BadSignature("forged".into());
+        let c = codec(Err(refusal.clone()), 128);
+        let mut io = futures::io::Cursor::new(wire);
+        let got = tokio::time::timeout(Duration::from_secs(5), c.read_store(&mut io))
+            .await
+            .expect("no wait for budget")
+            .unwrap();
+        assert!(matches!(got, Frame::Refused(r) if r == refusal));
+        assert_eq!(
+            io.position() as usize,
+            io.get_ref().len(),
+            "the columns were skipped"
+        );
+        assert_eq!(c.inner.inbound.as_ref().unwrap().available_permits(), 128);
+        // A prelude that claims more than the cap is refused without reading further.
+        let mut huge = (MAX_STORE_PRELUDE_BYTES + 1).to_be_bytes().to_vec();
+        huge.extend_from_slice(&[0; 16]);
+        let got = c
+            .read_store(&mut futures::io::Cursor::new(huge))
+            .await
+            .unwrap();
+        assert!(matches!(got, Frame::Invalid(_)));
     }
 
     /// Reading waits for room in the shared budget, and gives it all back once read.

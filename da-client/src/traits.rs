@@ -89,7 +89,7 @@ pub async fn check_deposit<C: DaChain>(
 }
 
 /// Requests to a DA node at a socket (its on-chain libp2p multiaddr): the three
-/// protocols `/zg/da/store/1`, `/zg/da/sample/1` and `/zg/da/header/1`.
+/// protocols `/zg/da/store/2`, `/zg/da/sample/1` and `/zg/da/header/1`.
 pub trait ColumnNetwork: Clone + Send + Sync + 'static {
     /// Sends a store request to the node at `socket`.
     fn store(

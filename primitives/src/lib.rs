@@ -34,8 +34,8 @@ pub use kzg::{
 };
 pub use sampling::{availability_confidence, sample_quality, samples_for_confidence};
 pub use wire::{
-    HeaderRequest, HeaderResponse, SampleRefusal, SampleRequest, SampleResponse, StoreRefusal,
-    StoreRequest, StoreResponse,
+    HeaderRequest, HeaderResponse, SampleRefusal, SampleRequest, SampleResponse, StorePrelude,
+    StoreRefusal, StoreRequest, StoreResponse,
 };
 
 /// Re-exports of the alloy primitive types used in this crate's API.

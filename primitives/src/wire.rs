@@ -10,7 +10,14 @@ use crate::encoding::Column;
 use crate::header::BlobHeader;
 
 /// Disperser → DA node: store these columns and sign.
-pub const STORE_PROTOCOL: &str = "/zg/da/store/1";
+///
+/// A request is written as a 4-byte big-endian length, its [`StorePrelude`] (CBOR), then
+/// its columns (CBOR): a node checks the prelude (chain, header, disperser signature,
+/// epoch, quorum membership) before it reads a byte of the columns, and then reads at
+/// most [`columns_wire_bound`] of them.
+pub const STORE_PROTOCOL: &str = "/zg/da/store/2";
+/// Largest store-request prelude: a header of 65 536 blobs' commitments fits.
+pub const MAX_STORE_PRELUDE_BYTES: u32 = 4 * 1024 * 1024;
 /// Anyone → DA node: serve these columns.
 pub const SAMPLE_PROTOCOL: &str = "/zg/da/sample/1";
 /// Anyone → DA node: serve the blob header of a data_root.
@@ -39,7 +46,8 @@ pub fn store_request_digest(
     )
 }
 
-/// `/zg/da/store/1` request.
+/// `/zg/da/store/2` request (in memory; on the wire a [`StorePrelude`] then the
+/// columns).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreRequest {
     /// Chain the certificate is for.
@@ -58,6 +66,86 @@ pub struct StoreRequest {
     /// [`store_request_digest`].
     #[serde(with = "serde_bytes")]
     pub disperser_signature: Vec<u8>,
+}
+
+/// A store request without its columns: everything a node checks before reading them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorePrelude {
+    /// Chain the certificate is for.
+    pub chain_id: u64,
+    /// Epoch of the quorum.
+    pub epoch: u64,
+    /// Quorum within the epoch.
+    pub quorum_id: u64,
+    /// The payload's identity; must equal `header.data_root()`.
+    pub data_root: B256,
+    /// The blob header.
+    pub header: BlobHeader,
+    /// The disperser's secp256k1 signature (65 bytes, r ‖ s ‖ v) over
+    /// [`store_request_digest`].
+    #[serde(with = "serde_bytes")]
+    pub disperser_signature: Vec<u8>,
+}
+
+impl StorePrelude {
+    /// The digest the disperser signed.
+    pub fn digest(&self) -> B256 {
+        store_request_digest(
+            self.chain_id,
+            self.data_root,
+            self.epoch,
+            self.quorum_id,
+            self.header.blob_count,
+        )
+    }
+
+    /// The checks a node makes before any chain look-up (see
+    /// [`StoreRequest::check_origin`]); the disperser.
+    pub fn check_origin(&self, chain_id: u64) -> Result<Address, StoreRefusal> {
+        origin(
+            chain_id,
+            self.chain_id,
+            &self.header,
+            &self.data_root,
+            &self.disperser_signature,
+            &self.digest(),
+        )
+    }
+}
+
+/// At most how many bytes the CBOR of `columns` columns of `blob_count` cells and proofs
+/// takes (a cell is a 2 048-byte string, a proof a 48-byte one, plus CBOR's framing).
+pub fn columns_wire_bound(columns: usize, blob_count: u32) -> u64 {
+    16 + columns as u64 * (64 + u64::from(blob_count) * 2_112)
+}
+
+fn recover(signature: &[u8], digest: &B256) -> Result<Address, DisperserSignatureError> {
+    let raw: &[u8; 65] = signature
+        .try_into()
+        .map_err(|_| DisperserSignatureError(format!("{} bytes, expected 65", signature.len())))?;
+    let sig = Signature::from_raw_array(raw).map_err(|e| DisperserSignatureError(e.to_string()))?;
+    sig.recover_address_from_prehash(digest)
+        .map_err(|e| DisperserSignatureError(e.to_string()))
+}
+
+fn origin(
+    expected_chain: u64,
+    chain_id: u64,
+    header: &BlobHeader,
+    data_root: &B256,
+    signature: &[u8],
+    digest: &B256,
+) -> Result<Address, StoreRefusal> {
+    if chain_id != expected_chain {
+        return Err(StoreRefusal::WrongChain {
+            expected: expected_chain,
+            got: chain_id,
+        });
+    }
+    header
+        .verify(data_root)
+        .map_err(|e| StoreRefusal::HeaderMismatch(e.to_string()))?;
+    recover(signature, digest).map_err(|e| StoreRefusal::BadSignature(e.to_string()))
 }
 
 /// A request's authorising signature is unusable.
@@ -79,36 +167,48 @@ impl StoreRequest {
 
     /// The disperser's address, recovered from its signature.
     pub fn recover_disperser(&self) -> Result<Address, DisperserSignatureError> {
-        let raw: &[u8; 65] = self
-            .disperser_signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| {
-                DisperserSignatureError(format!(
-                    "{} bytes, expected 65",
-                    self.disperser_signature.len()
-                ))
-            })?;
-        let sig =
-            Signature::from_raw_array(raw).map_err(|e| DisperserSignatureError(e.to_string()))?;
-        sig.recover_address_from_prehash(&self.digest())
-            .map_err(|e| DisperserSignatureError(e.to_string()))
+        recover(&self.disperser_signature, &self.digest())
     }
 
     /// The checks a node makes before any chain look-up: the request is for `chain_id`,
     /// its header derives its data_root, and the disperser signed it; the disperser.
     pub fn check_origin(&self, chain_id: u64) -> Result<Address, StoreRefusal> {
-        if self.chain_id != chain_id {
-            return Err(StoreRefusal::WrongChain {
-                expected: chain_id,
-                got: self.chain_id,
-            });
+        origin(
+            chain_id,
+            self.chain_id,
+            &self.header,
+            &self.data_root,
+            &self.disperser_signature,
+            &self.digest(),
+        )
+    }
+
+    /// The request as its prelude and its columns (how it travels).
+    pub fn into_parts(self) -> (StorePrelude, Vec<Column>) {
+        (
+            StorePrelude {
+                chain_id: self.chain_id,
+                epoch: self.epoch,
+                quorum_id: self.quorum_id,
+                data_root: self.data_root,
+                header: self.header,
+                disperser_signature: self.disperser_signature,
+            },
+            self.columns,
+        )
+    }
+
+    /// The request made of a prelude and columns.
+    pub fn from_parts(p: StorePrelude, columns: Vec<Column>) -> Self {
+        Self {
+            chain_id: p.chain_id,
+            epoch: p.epoch,
+            quorum_id: p.quorum_id,
+            data_root: p.data_root,
+            header: p.header,
+            columns,
+            disperser_signature: p.disperser_signature,
         }
-        self.header
-            .verify(&self.data_root)
-            .map_err(|e| StoreRefusal::HeaderMismatch(e.to_string()))?;
-        self.recover_disperser()
-            .map_err(|e| StoreRefusal::BadSignature(e.to_string()))
     }
 
     /// The columns sent are exactly the custody columns of member `index` of a quorum
@@ -124,7 +224,7 @@ impl StoreRequest {
     }
 }
 
-/// `/zg/da/store/1` response.
+/// `/zg/da/store/2` response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoreResponse {
     /// Stored; the node's BLS signature over the attestation message.

@@ -55,6 +55,13 @@ struct Byzantine {
 }
 
 impl InboundHandler for Byzantine {
+    fn admit_store(
+        self: Arc<Self>,
+        prelude: zg_primitives::StorePrelude,
+    ) -> BoxFuture<'static, Result<u64, zg_primitives::StoreRefusal>> {
+        InboundHandler::admit_store(self.inner.clone(), prelude)
+    }
+
     fn store(
         self: Arc<Self>,
         peer: PeerId,

@@ -10,7 +10,7 @@ use libp2p::PeerId;
 use tokio::sync::Semaphore;
 use zg_primitives::{
     BlsSignature, HeaderRequest, HeaderResponse, Kzg, SampleRefusal, SampleRequest, SampleResponse,
-    StoreRefusal, StoreRequest, StoreResponse, attestation_message, verify_columns,
+    StorePrelude, StoreRefusal, StoreRequest, StoreResponse, attestation_message, verify_columns,
 };
 
 use super::ledger::{DepositLedger, Payment};
@@ -132,19 +132,21 @@ impl NodeService {
         &self.metrics
     }
 
-    /// Handles one store request: the cheap checks first (origin signature, size, epoch,
-    /// quorum, custody), then the deposit, then the KZG work under the admission limit,
-    /// then persist and sign.
-    pub async fn handle_store(&self, req: StoreRequest) -> Result<BlsSignature, StoreRefusal> {
-        let chain_id = self.chain.chain_id();
-        let disperser = req.check_origin(chain_id)?;
-        if req.header.payload_len as usize > self.limits.max_payload {
+    /// The checks of a store request that need no columns: origin signature, payload
+    /// size, epoch, quorum membership. Returns the disperser, the oldest epoch signed
+    /// for, and this node's index and the quorum's size.
+    async fn check_prelude(
+        &self,
+        prelude: &StorePrelude,
+    ) -> Result<(Address, u64, usize, usize), StoreRefusal> {
+        let disperser = prelude.check_origin(self.chain.chain_id())?;
+        if prelude.header.payload_len as usize > self.limits.max_payload {
             return Err(StoreRefusal::Malformed(format!(
                 "payload of {} bytes, this node stores at most {}",
-                req.header.payload_len, self.limits.max_payload
+                prelude.header.payload_len, self.limits.max_payload
             )));
         }
-        let (epoch, quorum_id) = (req.epoch, req.quorum_id);
+        let (epoch, quorum_id) = (prelude.epoch, prelude.quorum_id);
         let current = self
             .chain
             .recent_epoch()
@@ -163,7 +165,31 @@ impl NodeService {
         let member = quorum
             .member(self.address())
             .ok_or(StoreRefusal::NotInQuorum { epoch, quorum_id })?;
-        req.check_custody(member.index, quorum.members.len())?;
+        Ok((disperser, oldest, member.index, quorum.members.len()))
+    }
+
+    /// Checks a store request's prelude before its columns are read (see
+    /// [`InboundHandler::admit_store`]): the most column bytes this node's custody
+    /// columns of the payload can take.
+    pub async fn admit_store_prelude(&self, prelude: &StorePrelude) -> Result<u64, StoreRefusal> {
+        let (_, _, index, size) = self.check_prelude(prelude).await?;
+        let columns = zg_primitives::custody_columns(index, size).len();
+        Ok(zg_primitives::wire::columns_wire_bound(
+            columns,
+            prelude.header.blob_count,
+        ))
+    }
+
+    /// Handles one store request: the cheap checks first (origin signature, size, epoch,
+    /// quorum, custody), then the deposit, then the KZG work under the admission limit,
+    /// then persist and sign.
+    pub async fn handle_store(&self, req: StoreRequest) -> Result<BlsSignature, StoreRefusal> {
+        let (prelude, columns) = req.into_parts();
+        let checked = self.check_prelude(&prelude).await;
+        let req = StoreRequest::from_parts(prelude, columns);
+        let (disperser, oldest, index, size) = checked?;
+        let (epoch, quorum_id) = (req.epoch, req.quorum_id);
+        req.check_custody(index, size)?;
         let store = self.store.clone();
         let root = req.data_root;
         if let Some(sig) = blocking(move || store.attestation(&root, epoch, quorum_id))
@@ -317,6 +343,14 @@ fn internal(e: crate::error::StoreError) -> StoreRefusal {
 }
 
 impl InboundHandler for NodeService {
+    fn admit_store(
+        self: Arc<Self>,
+        prelude: StorePrelude,
+    ) -> BoxFuture<'static, Result<u64, StoreRefusal>> {
+        // A refusal is counted once, when `store` answers it.
+        Box::pin(async move { self.admit_store_prelude(&prelude).await })
+    }
+
     fn store(
         self: Arc<Self>,
         peer: PeerId,
@@ -327,6 +361,7 @@ impl InboundHandler for NodeService {
             let started = Instant::now();
             let outcome = match req {
                 Frame::Msg(req) => this.handle_store(req).await,
+                Frame::Refused(r) => Err(r),
                 Frame::Invalid(e) => Err(StoreRefusal::Malformed(e)),
                 Frame::Raw(_) => Err(StoreRefusal::Malformed("raw frame".into())),
             };
@@ -363,7 +398,9 @@ impl InboundHandler for NodeService {
             let outcome = match req {
                 Frame::Msg(req) => this.handle_sample(req).await,
                 Frame::Invalid(e) => Err(SampleRefusal::Malformed(e)),
-                Frame::Raw(_) => Err(SampleRefusal::Malformed("raw frame".into())),
+                Frame::Raw(_) | Frame::Refused(_) => {
+                    Err(SampleRefusal::Malformed("raw frame".into()))
+                }
             };
             match outcome {
                 Ok(cols) => {
@@ -395,7 +432,7 @@ impl InboundHandler for NodeService {
             let resp = match req {
                 Frame::Msg(req) => this.handle_header(req).await,
                 Frame::Invalid(e) => HeaderResponse::Malformed(e),
-                Frame::Raw(_) => HeaderResponse::Malformed("raw frame".into()),
+                Frame::Raw(_) | Frame::Refused(_) => HeaderResponse::Malformed("raw frame".into()),
             };
             let label = match &resp {
                 HeaderResponse::Found(_) => "found",

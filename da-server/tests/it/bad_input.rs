@@ -296,6 +296,13 @@ async fn libp2p_protocols_refuse_bad_requests() {
     r.disperser_signature = vec![1, 2, 3];
     let got = refusal(store(&net, &socket, r).await);
     assert!(matches!(got, StoreRefusal::BadSignature(_)), "{got:?}");
+    // The same with 40 MiB of columns: refused from its prelude, before a byte of the
+    // columns is read (they are skipped unbuffered, so the typed refusal still arrives).
+    let mut r = good.clone();
+    r.disperser_signature = vec![9; 65];
+    r.columns = vec![r.columns[0].clone(); 20_000];
+    let got = refusal(store(&net, &socket, r).await);
+    assert!(matches!(got, StoreRefusal::BadSignature(_)), "{got:?}");
     let r = signed_request(&disperser, chain_id, 1, 3, &enc, me);
     let refused = refusal(store(&net, &socket, r).await);
     assert!(matches!(refused, StoreRefusal::UnknownQuorum { .. }) && refused.is_retryable());

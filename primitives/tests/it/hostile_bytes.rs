@@ -55,6 +55,10 @@ proptest! {
             let _ = r.check_custody(0, 8);
             prop_assert!(cbor::<StoreRequest>(&to_cbor(&r)).is_some());
         }
+        if let Some(p) = cbor::<zg_primitives::StorePrelude>(&bytes) {
+            let _ = p.check_origin(16_600);
+            let _ = zg_primitives::wire::columns_wire_bound(128, p.header.blob_count);
+        }
         if let Some(r) = cbor::<SampleRequest>(&bytes) {
             let _ = r.check();
         }
@@ -79,6 +83,8 @@ proptest! {
             let _ = r.check_origin(16_600);
             let _ = r.check_custody(3, 8);
             let _ = r.header.validate();
+            let (prelude, _) = r.into_parts();
+            let _ = prelude.check_origin(16_600);
         }
     }
 

@@ -224,7 +224,7 @@ impl FakeNode {
         }
     }
 
-    /// `/zg/da/store/1`: the DA node's checks (chain, header, disperser signature,
+    /// `/zg/da/store/2`: the DA node's checks (chain, header, disperser signature,
     /// membership, custody, deposit, KZG), then keep and sign.
     async fn store(
         &self,
@@ -354,6 +354,7 @@ impl ColumnNetwork for FakeNetwork {
                 node.store(req, &self.inner.chain, self.inner.kzg, &faults)
                     .await
             }
+            Frame::Refused(r) => Err(r),
             Frame::Invalid(e) => Err(StoreRefusal::Malformed(e)),
             Frame::Raw(_) => Err(StoreRefusal::Malformed("raw frame".into())),
         };
@@ -374,7 +375,7 @@ impl ColumnNetwork for FakeNetwork {
         let outcome = match req {
             Frame::Msg(req) => node.sample(req, &faults),
             Frame::Invalid(e) => Err(SampleRefusal::Malformed(e)),
-            Frame::Raw(_) => Err(SampleRefusal::Malformed("raw frame".into())),
+            Frame::Raw(_) | Frame::Refused(_) => Err(SampleRefusal::Malformed("raw frame".into())),
         };
         Ok(Frame::Msg(match outcome {
             Ok(columns) => SampleResponse::Columns(columns),
@@ -393,7 +394,7 @@ impl ColumnNetwork for FakeNetwork {
         Ok(Frame::Msg(match req {
             Frame::Msg(req) => node.header(req, &faults),
             Frame::Invalid(e) => HeaderResponse::Malformed(e),
-            Frame::Raw(_) => HeaderResponse::Malformed("raw frame".into()),
+            Frame::Raw(_) | Frame::Refused(_) => HeaderResponse::Malformed("raw frame".into()),
         }))
     }
 }
