@@ -9,15 +9,16 @@
 //! anchored). Anchors are only looked up when a disperser runs short, so an honest
 //! disperser with headroom costs no extra chain calls.
 //!
-//! Reservations live in memory: a restarted node starts with none, so at most one
-//! deposit's worth more is signed for per restart within the window.
+//! Reservations live in memory, and each signed payload's payer and fee are stored with
+//! its attestation: a restarted node restores the reservations of the epochs still in
+//! the window ([`DepositLedger::restore`]) before it serves.
 
 use std::collections::HashMap;
 
 use alloy_primitives::{Address, B256, U256};
 use parking_lot::Mutex;
 use zg_da_client::DaChain;
-use zg_primitives::StoreRefusal;
+use zg_primitives::{Certificate, StoreRefusal};
 
 /// Dispersers tracked at once; beyond, a new disperser is refused as over capacity
 /// until reservations end (every admitted one holds a deposit on chain).
@@ -65,15 +66,37 @@ impl DepositLedger {
             .map_or(U256::ZERO, |v| v.iter().map(|r| r.fee).sum())
     }
 
-    /// Reserves the fee of `p` against its disperser's deposit, or refuses with
-    /// `NoDeposit` (the deposit does not cover what is reserved plus this fee).
-    /// `oldest_epoch` is the oldest epoch the node still signs for.
+    /// Restores reservations of signed payloads (from the store, at start): the
+    /// certificate, its disperser and fee. Anchored ones are dropped by the next
+    /// admission that runs short, like any other.
+    pub fn restore(&self, signed: impl IntoIterator<Item = (Certificate, Address, U256)>) {
+        let mut all = self.reserved.lock();
+        for (cert, disperser, fee) in signed {
+            if all.len() >= MAX_DISPERSERS && !all.contains_key(&disperser) {
+                continue;
+            }
+            let v = all.entry(disperser).or_default();
+            let r = Reservation {
+                root: cert.data_root,
+                epoch: cert.epoch,
+                quorum_id: cert.quorum_id,
+                fee,
+            };
+            if !fee.is_zero() && !v.contains(&r) {
+                v.push(r);
+            }
+        }
+    }
+
+    /// Reserves the fee of `p` against its disperser's deposit and returns the fee, or
+    /// refuses with `NoDeposit` (the deposit does not cover what is reserved plus this
+    /// fee). `oldest_epoch` is the oldest epoch the node still signs for.
     pub async fn reserve<C: DaChain>(
         &self,
         chain: &C,
         p: Payment,
         oldest_epoch: u64,
-    ) -> Result<(), StoreRefusal> {
+    ) -> Result<U256, StoreRefusal> {
         let internal = |e: zg_da_client::ChainClientError| StoreRefusal::Internal(e.to_string());
         let fee = chain.blob_fee().await.map_err(internal)? * U256::from(p.blob_count);
         let balance = chain.deposit_of(p.disperser).await.map_err(internal)?;
@@ -85,7 +108,7 @@ impl DepositLedger {
             });
         }
         if self.try_reserve(p, fee, balance, oldest_epoch)? {
-            return Ok(());
+            return Ok(fee);
         }
         // Short: drop the reservations whose payloads have been anchored since.
         let pending: Vec<Reservation> = self
@@ -109,7 +132,7 @@ impl DepositLedger {
             v.retain(|r| !anchored.contains(r));
         }
         if self.try_reserve(p, fee, balance, oldest_epoch)? {
-            return Ok(());
+            return Ok(fee);
         }
         Err(StoreRefusal::NoDeposit {
             disperser: p.disperser,
@@ -252,5 +275,58 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ledger.reserved(&disperser), fee);
+    }
+
+    /// What a node signed for survives its restart: the payer and fee stored with each
+    /// attestation are restored for the epochs still in the window, so the same deposit
+    /// does not buy another round of unpaid payloads.
+    #[tokio::test]
+    async fn reservations_survive_a_restart() {
+        use crate::node::store::NodeStore;
+        use zg_primitives::{BlobHeader, BlsSignature, Certificate, KzgCommitment};
+
+        let chain = FakeChain::new(31337);
+        let disperser = Address::repeat_byte(7);
+        let fee = U256::from(1_000u64);
+        chain.set_blob_fee(fee);
+        chain.set_deposit(disperser, fee * U256::from(3));
+        let dir = zg_node_kit::TempDir::new("ledger-restart");
+        let header = BlobHeader::new(10, vec![KzgCommitment([1u8; 48])]);
+        {
+            let ledger = DepositLedger::default();
+            let store = NodeStore::open(&dir.0).unwrap();
+            for i in 0..3 {
+                let p = payment(disperser, i, 5);
+                let fee = ledger.reserve(&chain, p, 4).await.unwrap();
+                let cert = Certificate {
+                    epoch: 5,
+                    quorum_id: 0,
+                    data_root: p.root,
+                };
+                store
+                    .put(
+                        &cert,
+                        &header,
+                        &[],
+                        &BlsSignature([7u8; 96]),
+                        Some((disperser, fee)),
+                        1,
+                    )
+                    .unwrap();
+            }
+        } // the node stops
+        let store = NodeStore::open(&dir.0).unwrap();
+        let ledger = DepositLedger::default();
+        ledger.restore(store.reservations(4).unwrap());
+        assert_eq!(ledger.reserved(&disperser), fee * U256::from(3));
+        let e = ledger
+            .reserve(&chain, payment(disperser, 3, 5), 4)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreRefusal::NoDeposit { .. }), "{e:?}");
+        // Restarted after epoch 5 left the window: nothing to restore.
+        let later = DepositLedger::default();
+        later.restore(store.reservations(6).unwrap());
+        assert_eq!(later.reserved(&disperser), U256::ZERO);
     }
 }

@@ -180,6 +180,14 @@ pub async fn start_with(
         },
         metrics.clone(),
     );
+    // What this node signed for and may not have been paid yet, before it serves.
+    let current = chain.recent_epoch().await?;
+    let oldest = current.saturating_sub(config.signing_window_epochs);
+    let store = service.store().clone();
+    let signed = tokio::task::spawn_blocking(move || store.reservations(oldest))
+        .await
+        .map_err(|e| NodeError::State(format!("restoring reservations: {e}")))??;
+    service.ledger().restore(signed);
     let service = Arc::new(service);
     let handler: Arc<dyn crate::net::InboundHandler> = match &layer {
         Some(wrap) => wrap(service.clone()),

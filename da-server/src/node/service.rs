@@ -210,8 +210,8 @@ impl NodeService {
             quorum_id,
             blob_count,
         };
-        self.ledger.reserve(&self.chain, payment, oldest).await?;
-        let signed = self.verify_store_sign(req, payment).await;
+        let fee = self.ledger.reserve(&self.chain, payment, oldest).await?;
+        let signed = self.verify_store_sign(req, payment, fee).await;
         if signed.is_err() {
             self.ledger.release(&payment);
         }
@@ -223,6 +223,7 @@ impl NodeService {
         &self,
         req: StoreRequest,
         payment: Payment,
+        fee: alloy_primitives::U256,
     ) -> Result<BlsSignature, StoreRefusal> {
         let Payment {
             root,
@@ -261,7 +262,14 @@ impl NodeService {
                 quorum_id,
                 data_root: root,
             };
-            store.put(&cert, &put_req.header, columns, &signature, now())?;
+            store.put(
+                &cert,
+                &put_req.header,
+                columns,
+                &signature,
+                Some((disperser, fee)),
+                now(),
+            )?;
             Ok::<_, crate::error::StoreError>(fresh)
         })
         .await

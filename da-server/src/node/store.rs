@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256, U256};
 use rocksdb::{DB, Direction, IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
 use zg_primitives::{
@@ -114,8 +114,9 @@ impl NodeStore {
             db::cf(&self.db, ATTESTATIONS),
             attestation_key(root, epoch, quorum),
         )?;
+        // The value is the signature, then (since deposit accounting) the payer and fee.
         v.map(|b| {
-            BlsSignature::try_from(b.as_slice()).map_err(|e| StoreError::Corrupt {
+            BlsSignature::try_from(&b[..b.len().min(96)]).map_err(|e| StoreError::Corrupt {
                 key: format!("attestation {root}"),
                 reason: e.to_string(),
             })
@@ -123,13 +124,16 @@ impl NodeStore {
         .transpose()
     }
 
-    /// Persists header, columns and the attestation given for `cert`, in one synced batch.
+    /// Persists header, columns and the attestation given for `cert`, in one synced batch;
+    /// with the disperser and the fee reserved against its deposit (`payer`), so a
+    /// restarted node accounts what it signed for ([`NodeStore::reservations`]).
     pub fn put(
         &self,
         cert: &Certificate,
         header: &BlobHeader,
         columns: &[Column],
         signature: &BlsSignature,
+        payer: Option<(Address, U256)>,
         now: u64,
     ) -> Result<(), StoreError> {
         let (root, epoch, quorum) = (&cert.data_root, cert.epoch, cert.quorum_id);
@@ -151,10 +155,15 @@ impl NodeStore {
         for c in columns {
             batch.put_cf(cols, column_key(root, c.index), encode_column(c));
         }
+        let mut value = signature.as_bytes().to_vec();
+        if let Some((disperser, fee)) = payer {
+            value.extend_from_slice(disperser.as_slice());
+            value.extend_from_slice(&fee.to_be_bytes::<32>());
+        }
         batch.put_cf(
             db::cf(&self.db, ATTESTATIONS),
             attestation_key(root, epoch, quorum),
-            signature.as_bytes(),
+            value,
         );
         self.db.write_opt(batch, &db::durable())?;
         Ok(())
@@ -215,6 +224,41 @@ impl NodeStore {
                     quorum_id: u64::from_be_bytes(key[40..48].try_into().expect("8 bytes")),
                 });
             }
+        }
+        Ok(out)
+    }
+
+    /// Every attestation with `epoch >= min_epoch` that records its payer: the
+    /// certificate, the disperser and the fee reserved against its deposit.
+    pub fn reservations(
+        &self,
+        min_epoch: u64,
+    ) -> Result<Vec<(Certificate, Address, U256)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(db::cf(&self.db, ATTESTATIONS), IteratorMode::Start)
+        {
+            let (key, value) = item?;
+            if key.len() != 48 {
+                return Err(StoreError::Corrupt {
+                    key: hex::encode(&key),
+                    reason: "attestation key length".into(),
+                });
+            }
+            let epoch = u64::from_be_bytes(key[32..40].try_into().expect("8 bytes"));
+            if epoch < min_epoch || value.len() != 96 + 20 + 32 {
+                continue; // out of the window, or written before payers were recorded
+            }
+            out.push((
+                Certificate {
+                    data_root: B256::from_slice(&key[..32]),
+                    epoch,
+                    quorum_id: u64::from_be_bytes(key[40..48].try_into().expect("8 bytes")),
+                },
+                Address::from_slice(&value[96..116]),
+                U256::from_be_slice(&value[116..148]),
+            ));
         }
         Ok(out)
     }
@@ -323,10 +367,24 @@ mod tests {
             data_root: B256::repeat_byte(2),
         };
         store
-            .put(&old, &header, std::slice::from_ref(&column), &sig, 100)
+            .put(
+                &old,
+                &header,
+                std::slice::from_ref(&column),
+                &sig,
+                None,
+                100,
+            )
             .unwrap();
         store
-            .put(&new, &header, std::slice::from_ref(&column), &sig, 200)
+            .put(
+                &new,
+                &header,
+                std::slice::from_ref(&column),
+                &sig,
+                None,
+                200,
+            )
             .unwrap();
         // A repeat for another quorum keeps the first storage time.
         let again = Certificate {
@@ -334,7 +392,14 @@ mod tests {
             ..old
         };
         store
-            .put(&again, &header, std::slice::from_ref(&column), &sig, 300)
+            .put(
+                &again,
+                &header,
+                std::slice::from_ref(&column),
+                &sig,
+                None,
+                300,
+            )
             .unwrap();
         assert_eq!(store.payload_count(), 2);
         assert_eq!(store.attested(0).unwrap().len(), 3);
