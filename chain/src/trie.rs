@@ -219,6 +219,59 @@ pub(crate) fn update(
     })
 }
 
+/// An EIP-1186 proof of one account and some of its storage slots, against a state root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountProof {
+    /// The account (all zero, with the empty storage root and code hash, when absent).
+    pub account: TrieAccount,
+    /// Trie nodes from the state root to the account's leaf (or to where it would be).
+    pub proof: Vec<Vec<u8>>,
+    /// Per slot asked for: the slot, its value (zero when absent) and its proof from
+    /// the account's storage root.
+    pub storage: Vec<(B256, U256, Vec<Vec<u8>>)>,
+}
+
+/// Proves `address` and `slots` in the state whose root is `state_root`. Missing nodes
+/// (a state never committed, or one pruned away) are `Corrupt`.
+pub(crate) fn prove(
+    nodes: &Arc<NodeDb>,
+    state_root: B256,
+    address: &Address,
+    slots: &[B256],
+) -> Result<AccountProof, ChainError> {
+    use alloy_rlp::Decodable;
+    let mut state = open(nodes, state_root)?;
+    let key = keccak256(address);
+    let proof = state.get_proof(key.as_slice()).map_err(trie_error)?;
+    let account = match state.get(key.as_slice()).map_err(trie_error)? {
+        Some(rlp) => TrieAccount::decode(&mut rlp.as_slice())
+            .map_err(|e| ChainError::Corrupt(format!("account {address} in the trie: {e}")))?,
+        None => TrieAccount {
+            nonce: 0,
+            balance: U256::ZERO,
+            storage_root: EMPTY_ROOT_HASH,
+            code_hash: alloy_primitives::KECCAK256_EMPTY,
+        },
+    };
+    let mut storage = Vec::with_capacity(slots.len());
+    let mut trie = open(nodes, account.storage_root)?;
+    for slot in slots {
+        let k = keccak256(slot);
+        let value = match trie.get(k.as_slice()).map_err(trie_error)? {
+            Some(rlp) => U256::decode(&mut rlp.as_slice())
+                .map_err(|e| ChainError::Corrupt(format!("slot {slot} of {address}: {e}")))?,
+            None => U256::ZERO,
+        };
+        let p = trie.get_proof(k.as_slice()).map_err(trie_error)?;
+        storage.push((*slot, value, p));
+    }
+    Ok(AccountProof {
+        account,
+        proof,
+        storage,
+    })
+}
+
 /// Loads the top levels of the trie at `root` into the node cache, whole levels while
 /// they fit in `max_nodes`. Returns how many nodes were loaded.
 pub(crate) fn warm(nodes: &NodeDb, root: B256, max_nodes: usize) -> Result<usize, ChainError> {

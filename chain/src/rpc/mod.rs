@@ -74,6 +74,7 @@ const METHODS: &[&str] = &[
     "eth_getBalance",
     "eth_getCode",
     "eth_getStorageAt",
+    "eth_getProof",
     "eth_getTransactionCount",
     "eth_getBlockByNumber",
     "eth_getBlockByHash",
@@ -107,6 +108,7 @@ fn hex_u64(n: u64) -> Value {
 /// blocking pool, at most [`crate::config::RpcConfig::max_heavy`] at once, within the
 /// EVM time budget.
 const HEAVY: &[&str] = &[
+    "eth_getProof",
     "eth_call",
     "eth_estimateGas",
     "eth_getLogs",
@@ -119,6 +121,9 @@ const HEAVY: &[&str] = &[
 
 /// Most `rewardPercentiles` in one `eth_feeHistory` (as geth).
 const MAX_REWARD_PERCENTILES: usize = 100;
+
+/// Most storage keys one `eth_getProof` proves.
+const MAX_PROOF_KEYS: usize = 1024;
 
 /// Most logs one `eth_getLogs` returns.
 const MAX_LOGS: usize = 10_000;
@@ -307,6 +312,7 @@ impl EthApi {
                     n.store().storage(&a, &slot)?.to_be_bytes::<32>(),
                 ))
             }
+            "eth_getProof" => self.get_proof(&p, budget),
             "eth_getTransactionCount" => {
                 let a: Address = param(&p, 0, "address")?;
                 let block: Option<BlockId> = opt_param(&p, 1, "block")?;
@@ -421,6 +427,54 @@ impl EthApi {
                 format!("the method {method} does not exist/is not available"),
             )),
         }
+    }
+
+    /// `eth_getProof` (EIP-1186): the account and storage proofs at any committed block
+    /// (the state trie keeps every version).
+    fn get_proof(&self, p: &[Value], budget: &Budget) -> Result<Value, RpcError> {
+        let address: Address = param(p, 0, "address")?;
+        let keys: Vec<U256> = param(p, 1, "storageKeys")?;
+        if keys.len() > MAX_PROOF_KEYS {
+            return Err(RpcError::invalid_params(format!(
+                "at most {MAX_PROOF_KEYS} storage keys per proof"
+            )));
+        }
+        let id: BlockId = opt_param(p, 2, "block")?.unwrap_or(BlockId::latest());
+        let num = self
+            .resolve(id)?
+            .ok_or_else(|| RpcError::server("header not found"))?;
+        let header = self.header(num)?;
+        budget.check("eth_getProof")?;
+        let slots: Vec<B256> = keys
+            .iter()
+            .map(|k| B256::from(k.to_be_bytes::<32>()))
+            .collect();
+        let proof = self
+            .node
+            .store()
+            .prove(header.state_root, &address, &slots)
+            .map_err(|e| match e {
+                crate::error::ChainError::Corrupt(_) => RpcError::server(format!(
+                    "state of block {num} is not available on this node"
+                )),
+                e => e.into(),
+            })?;
+        let hex_nodes =
+            |nodes: &[Vec<u8>]| -> Vec<Bytes> { nodes.iter().cloned().map(Bytes::from).collect() };
+        let storage: Vec<Value> = proof
+            .storage
+            .iter()
+            .map(|(key, value, nodes)| json!({ "key": key, "value": value, "proof": hex_nodes(nodes) }))
+            .collect();
+        ok(json!({
+            "address": address,
+            "balance": proof.account.balance,
+            "codeHash": proof.account.code_hash,
+            "nonce": hex_u64(proof.account.nonce),
+            "storageHash": proof.account.storage_root,
+            "accountProof": hex_nodes(&proof.proof),
+            "storageProof": storage,
+        }))
     }
 
     /// Resolves a block id to a number; `None` if it does not exist.

@@ -10,3 +10,4 @@ mod flow;
 mod helpers;
 mod hostile;
 mod persistence;
+mod proofs;
