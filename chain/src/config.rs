@@ -19,6 +19,9 @@ pub const INITIAL_BASE_FEE: u64 = 1_000_000_000;
 /// Balance of each funded dev account (10 000 ether).
 pub const DEV_BALANCE_ETHER: u64 = 10_000;
 
+/// Blocks behind the head whose state queries are served (geth's default 128).
+pub const DEFAULT_STATE_HISTORY: u64 = 128;
+
 /// Parameters of the DA modules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -231,6 +234,9 @@ pub struct RpcConfig {
     pub evm_timeout: Duration,
     /// Heavy calls at once (each on its own blocking thread).
     pub max_heavy: usize,
+    /// State queries (`eth_getBalance`, `eth_call`, `eth_getProof`, …) are served for
+    /// this many blocks behind the head (from the state trie); older ones are refused.
+    pub state_history: u64,
     /// The server's limits: body, batch size, time per request, hosts, concurrency.
     pub server: zg_node_kit::jsonrpc::RpcLimits,
 }
@@ -241,6 +247,7 @@ impl Default for RpcConfig {
             gas_cap: 50_000_000,
             evm_timeout: Duration::from_secs(5),
             max_heavy: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            state_history: DEFAULT_STATE_HISTORY,
             server: zg_node_kit::jsonrpc::RpcLimits::new(10 * 1024 * 1024),
         }
     }

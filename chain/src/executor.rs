@@ -30,16 +30,27 @@ pub const MAX_CODE_SIZE: usize = 0x6000;
 
 impl DBErrorMarker for ChainError {}
 
-/// Read access to the committed state for revm.
+/// Read access to the committed state for revm: the head's (flat state), or an older
+/// block's (its state trie).
 #[derive(Clone, Debug)]
 pub struct StoreDb {
     store: Store,
+    /// The state root of the block to read, `None` for the head.
+    at: Option<B256>,
 }
 
 impl StoreDb {
-    /// Wraps the store.
+    /// The head's state.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, at: None }
+    }
+
+    /// The state of the block with `state_root`, read from the trie.
+    pub fn at(store: Store, state_root: B256) -> Self {
+        Self {
+            store,
+            at: Some(state_root),
+        }
     }
 }
 
@@ -47,7 +58,11 @@ impl DatabaseRef for StoreDb {
     type Error = ChainError;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, ChainError> {
-        Ok(self.store.account(&address)?.map(|a| {
+        let account = match self.at {
+            None => self.store.account(&address)?,
+            Some(root) => self.store.account_at(root, &address)?,
+        };
+        Ok(account.map(|a| {
             AccountInfo::default()
                 .with_balance(a.balance)
                 .with_nonce(a.nonce)
@@ -67,7 +82,10 @@ impl DatabaseRef for StoreDb {
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, ChainError> {
-        self.store.storage(&address, &index)
+        match self.at {
+            None => self.store.storage(&address, &index),
+            Some(root) => self.store.storage_at(root, &address, &index),
+        }
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, ChainError> {

@@ -60,6 +60,10 @@ struct Args {
     /// Heavy calls run at once (default: the number of cores).
     #[arg(long = "rpc.max-heavy", env = "ZG_CHAIN_RPC_MAX_HEAVY")]
     max_heavy: Option<usize>,
+    /// Blocks behind the head whose state is served (eth_getBalance, eth_call,
+    /// eth_getProof, … at an older block).
+    #[arg(long = "rpc.state-history", env = "ZG_CHAIN_RPC_STATE_HISTORY", default_value_t = zg_chain::config::DEFAULT_STATE_HISTORY)]
+    state_history: u64,
     /// Calls per JSON-RPC batch.
     #[arg(long = "rpc.max-batch", env = "ZG_CHAIN_RPC_MAX_BATCH", default_value_t = zg_node_kit::jsonrpc::MAX_BATCH)]
     max_batch: usize,
@@ -228,6 +232,7 @@ async fn main() -> eyre::Result<()> {
     let mut rpc = zg_chain::config::RpcConfig {
         gas_cap: args.gas_cap,
         evm_timeout: seconds(args.evm_timeout, "--rpc.evm-timeout")?,
+        state_history: args.state_history,
         ..Default::default()
     };
     if let Some(n) = args.max_heavy {

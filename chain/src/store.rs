@@ -222,6 +222,30 @@ impl Store {
         })
     }
 
+    /// An account in the state with root `state_root` (any committed block's).
+    pub fn account_at(
+        &self,
+        state_root: B256,
+        address: &Address,
+    ) -> Result<Option<TrieAccount>, ChainError> {
+        let nodes = Arc::new(NodeDb::new(self.db.clone(), self.nodes.clone()));
+        trie::get_account(&nodes, state_root, address)
+    }
+
+    /// A storage slot in the state with root `state_root` (zero when unset).
+    pub fn storage_at(
+        &self,
+        state_root: B256,
+        address: &Address,
+        slot: &U256,
+    ) -> Result<U256, ChainError> {
+        let nodes = Arc::new(NodeDb::new(self.db.clone(), self.nodes.clone()));
+        match trie::get_account(&nodes, state_root, address)? {
+            Some(a) => trie::get_storage(&nodes, a.storage_root, slot),
+            None => Ok(U256::ZERO),
+        }
+    }
+
     /// An EIP-1186 proof of `address` and its `slots` in the state with root
     /// `state_root` (any committed block's: the trie keeps every version).
     pub fn prove(

@@ -219,6 +219,43 @@ pub(crate) fn update(
     })
 }
 
+/// The account `address` in the state with root `state_root`.
+pub(crate) fn get_account(
+    nodes: &Arc<NodeDb>,
+    state_root: B256,
+    address: &Address,
+) -> Result<Option<TrieAccount>, ChainError> {
+    use alloy_rlp::Decodable;
+    let state = open(nodes, state_root)?;
+    state
+        .get(keccak256(address).as_slice())
+        .map_err(trie_error)?
+        .map(|rlp| {
+            TrieAccount::decode(&mut rlp.as_slice())
+                .map_err(|e| ChainError::Corrupt(format!("account {address} in the trie: {e}")))
+        })
+        .transpose()
+}
+
+/// Slot `slot` of the storage trie with root `storage_root` (zero when unset).
+pub(crate) fn get_storage(
+    nodes: &Arc<NodeDb>,
+    storage_root: B256,
+    slot: &U256,
+) -> Result<U256, ChainError> {
+    use alloy_rlp::Decodable;
+    if storage_root == EMPTY_ROOT_HASH {
+        return Ok(U256::ZERO);
+    }
+    let trie = open(nodes, storage_root)?;
+    trie.get(keccak256(slot.to_be_bytes::<32>()).as_slice())
+        .map_err(trie_error)?
+        .map_or(Ok(U256::ZERO), |rlp| {
+            U256::decode(&mut rlp.as_slice())
+                .map_err(|e| ChainError::Corrupt(format!("storage slot {slot}: {e}")))
+        })
+}
+
 /// An EIP-1186 proof of one account and some of its storage slots, against a state root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountProof {

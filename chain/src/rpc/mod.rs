@@ -287,16 +287,13 @@ impl EthApi {
             "eth_feeHistory" => self.fee_history(&p, budget),
             "eth_getBalance" => {
                 let a: Address = param(&p, 0, "address")?;
-                self.latest_state(opt_param(&p, 1, "block")?)?;
-                ok(n.store()
-                    .account(&a)?
-                    .map(|a| a.balance)
-                    .unwrap_or_default())
+                let at = self.state_at(opt_param(&p, 1, "block")?)?;
+                ok(self.account(&a, at)?.map(|a| a.balance).unwrap_or_default())
             }
             "eth_getCode" => {
                 let a: Address = param(&p, 0, "address")?;
-                self.latest_state(opt_param(&p, 1, "block")?)?;
-                let code = match n.store().account(&a)? {
+                let at = self.state_at(opt_param(&p, 1, "block")?)?;
+                let code = match self.account(&a, at)? {
                     Some(acc) if acc.code_hash != alloy_trie::KECCAK_EMPTY => {
                         n.store().code(&acc.code_hash)?.unwrap_or_default()
                     }
@@ -307,10 +304,11 @@ impl EthApi {
             "eth_getStorageAt" => {
                 let a: Address = param(&p, 0, "address")?;
                 let slot: U256 = param(&p, 1, "slot")?;
-                self.latest_state(opt_param(&p, 2, "block")?)?;
-                ok(B256::from(
-                    n.store().storage(&a, &slot)?.to_be_bytes::<32>(),
-                ))
+                let value = match self.state_at(opt_param(&p, 2, "block")?)? {
+                    None => n.store().storage(&a, &slot)?,
+                    Some(h) => n.store().storage_at(h.state_root, &a, &slot)?,
+                };
+                ok(B256::from(value.to_be_bytes::<32>()))
             }
             "eth_getProof" => self.get_proof(&p, budget),
             "eth_getTransactionCount" => {
@@ -319,8 +317,8 @@ impl EthApi {
                 if matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
                     return ok(hex_u64(n.pending_nonce(&a)?));
                 }
-                self.latest_state(block)?;
-                ok(hex_u64(n.store().account(&a)?.map_or(0, |a| a.nonce)))
+                let at = self.state_at(block)?;
+                ok(hex_u64(self.account(&a, at)?.map_or(0, |a| a.nonce)))
             }
             "eth_getBlockByNumber" => {
                 let tag: BlockNumberOrTag = param(&p, 0, "block")?;
@@ -404,19 +402,23 @@ impl EthApi {
             }
             "eth_call" => {
                 let req: TransactionRequest = param(&p, 0, "transaction")?;
-                self.latest_state(opt_param(&p, 1, "block")?)?;
+                let at = self.state_at(opt_param(&p, 1, "block")?)?;
                 let req = call_request(req)?;
                 let gas = req
                     .gas
                     .unwrap_or(n.config().genesis.gas_limit)
                     .min(n.config().rpc.gas_cap);
-                let (result, _) = self.execute(&req, gas)?;
+                let (result, _) = self.execute(&req, gas, at.as_ref())?;
                 ok(result_output(result)?)
             }
             "eth_estimateGas" => {
                 let req: TransactionRequest = param(&p, 0, "transaction")?;
-                self.latest_state(opt_param(&p, 1, "block")?)?;
-                ok(hex_u64(self.estimate_gas(&call_request(req)?, budget)?))
+                let at = self.state_at(opt_param(&p, 1, "block")?)?;
+                ok(hex_u64(self.estimate_gas(
+                    &call_request(req)?,
+                    at.as_ref(),
+                    budget,
+                )?))
             }
             "eth_getLogs" => {
                 let f: Filter = param(&p, 0, "filter")?;
@@ -439,11 +441,12 @@ impl EthApi {
                 "at most {MAX_PROOF_KEYS} storage keys per proof"
             )));
         }
-        let id: BlockId = opt_param(p, 2, "block")?.unwrap_or(BlockId::latest());
-        let num = self
-            .resolve(id)?
-            .ok_or_else(|| RpcError::server("header not found"))?;
-        let header = self.header(num)?;
+        let id: Option<BlockId> = opt_param(p, 2, "block")?;
+        let header = match self.state_at(id)? {
+            Some(h) => h,
+            None => self.node.head().header.clone(),
+        };
+        let num = header.number;
         budget.check("eth_getProof")?;
         let slots: Vec<B256> = keys
             .iter()
@@ -490,17 +493,32 @@ impl EthApi {
         })
     }
 
-    /// The node keeps the latest state only: state queries name the head (or a tag for it).
-    fn latest_state(&self, id: Option<BlockId>) -> Result<(), RpcError> {
-        let Some(id) = id else { return Ok(()) };
+    /// The block whose state a query reads: `None` for the head (the flat state), an
+    /// older block's header (its state trie) within `--rpc.state-history` blocks.
+    fn state_at(&self, id: Option<BlockId>) -> Result<Option<Header>, RpcError> {
+        let Some(id) = id else { return Ok(None) };
         let head = self.node.head().header.number;
+        let history = self.node.config().rpc.state_history;
         match self.resolve(id)? {
-            Some(n) if n == head => Ok(()),
+            Some(n) if n == head => Ok(None),
+            Some(n) if head - n <= history => Ok(Some(self.header(n)?)),
             Some(n) => Err(RpcError::server(format!(
-                "historical state of block {n} is not available (this node keeps the latest state, block {head})"
+                "historical state of block {n} is not available: this node serves the state of the last {history} blocks (head {head})"
             ))),
             None => Err(RpcError::server("header not found")),
         }
+    }
+
+    /// An account at the head (`at` = `None`) or at an older block.
+    fn account(
+        &self,
+        a: &Address,
+        at: Option<Header>,
+    ) -> Result<Option<alloy_trie::TrieAccount>, RpcError> {
+        Ok(match at {
+            None => self.node.store().account(a)?,
+            Some(h) => self.node.store().account_at(h.state_root, a)?,
+        })
     }
 
     fn header(&self, num: u64) -> Result<Header, RpcError> {
@@ -758,31 +776,35 @@ impl EthApi {
         })
     }
 
-    /// Executes a call against the latest state without committing.
+    /// Executes a call without committing, on the state after the head (`at` = `None`)
+    /// or after an older block, in the context of the block that would follow it.
     fn execute(
         &self,
         req: &CallRequest,
         gas: u64,
+        at: Option<&Header>,
     ) -> Result<(ExecutionResult<HaltReason>, u64), RpcError> {
         let n = &self.node;
-        let head = n.head();
         let g = &n.config().genesis;
+        let (parent, db) = match at {
+            None => (n.head().header.clone(), StoreDb::new(n.store().clone())),
+            Some(h) => (h.clone(), StoreDb::at(n.store().clone(), h.state_root)),
+        };
         // Without fee fields the call is free (base fee 0), as in geth.
-        let base_fee = if req.has_fees() { n.next_base_fee() } else { 0 };
+        let base_fee = match (req.has_fees(), at) {
+            (false, _) => 0,
+            (true, None) => n.next_base_fee(),
+            (true, Some(h)) => h.base_fee_per_gas.unwrap_or_default(),
+        };
         let env = executor::block_env(
-            head.header.number + 1,
-            head.header.timestamp + 1,
+            parent.number + 1,
+            parent.timestamp + 1,
             n.config().coinbase,
             g.gas_limit,
             base_fee,
-            alloy_primitives::keccak256(head.hash),
+            alloy_primitives::keccak256(parent.hash_slow()),
         );
-        let mut evm = executor::build_evm(
-            CacheDB::new(StoreDb::new(n.store().clone())),
-            n.genesis(),
-            env,
-            Mode::Call,
-        );
+        let mut evm = executor::build_evm(CacheDB::new(db), n.genesis(), env, Mode::Call);
         let tx: TxEnv = req.tx_env(gas, n.chain_id());
         match evm.transact(tx) {
             Ok(out) => {
@@ -795,19 +817,24 @@ impl EthApi {
         }
     }
 
-    fn estimate_gas(&self, req: &CallRequest, budget: &Budget) -> Result<u64, RpcError> {
+    fn estimate_gas(
+        &self,
+        req: &CallRequest,
+        at: Option<&Header>,
+        budget: &Budget,
+    ) -> Result<u64, RpcError> {
         let config = self.node.config();
         let cap = req
             .gas
             .unwrap_or(config.genesis.gas_limit)
             .min(config.genesis.gas_limit)
             .min(config.rpc.gas_cap);
-        let (result, used) = self.execute(req, cap)?;
+        let (result, used) = self.execute(req, cap, at)?;
         result_output(result)?;
         // Gas used is a lower bound (refunds, the 63/64 rule): search upwards from it.
         let fits = |gas: u64| -> Result<bool, RpcError> {
             budget.check("eth_estimateGas")?;
-            Ok(self.execute(req, gas)?.0.is_success())
+            Ok(self.execute(req, gas, at)?.0.is_success())
         };
         let mut lo = used.saturating_sub(1).max(20_999);
         let first = (used + used / 64 + 2_300).min(cap);

@@ -105,3 +105,94 @@ async fn proofs_verify_against_each_blocks_state_root() {
     assert_eq!(err.as_error_resp().unwrap().code, -32602, "{err}");
     chain.shutdown().await.unwrap();
 }
+
+/// State queries at an older block read that block's state (from its trie), for the
+/// last `--rpc.state-history` (128) blocks; older ones are refused with a clear error.
+#[tokio::test]
+async fn state_at_recent_blocks_and_a_clear_error_beyond() {
+    let dir = TempDir::new("history");
+    let chain = start(&dir, dev_genesis(), Duration::ZERO).await;
+    let alice = signer(0);
+    let p = provider(&chain.rpc_url(), alice.clone());
+    let counter = deploy_counter(&p, 41).await;
+    let before = p.get_block_number().await.unwrap();
+    let balance_before = p.get_balance(alice.address()).await.unwrap();
+    let add = |v: u64| {
+        TransactionRequest::default().with_to(counter).with_input(
+            alloy::sol_types::SolCall::abi_encode(&crate::basics::ICounter::addCall {
+                v: U256::from(v),
+            }),
+        )
+    };
+    assert!(mined(&p, add(1)).await.status());
+    let c = crate::basics::ICounter::new(counter, &p);
+    let at = |n: u64| BlockId::number(n);
+    assert_eq!(
+        p.get_storage_at(counter, U256::ZERO)
+            .block_id(at(before))
+            .await
+            .unwrap(),
+        U256::from(41)
+    );
+    assert_eq!(
+        p.get_storage_at(counter, U256::ZERO).await.unwrap(),
+        U256::from(42)
+    );
+    assert_eq!(
+        c.count().block(at(before)).call().await.unwrap(),
+        U256::from(41)
+    );
+    assert_eq!(c.count().call().await.unwrap(), U256::from(42));
+    assert_eq!(
+        p.get_balance(alice.address())
+            .block_id(at(before))
+            .await
+            .unwrap(),
+        balance_before
+    );
+    assert!(p.get_balance(alice.address()).await.unwrap() < balance_before);
+    let nonce_then = p
+        .get_transaction_count(alice.address())
+        .block_id(at(before))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.get_transaction_count(alice.address()).await.unwrap(),
+        nonce_then + 1
+    );
+    assert!(
+        !p.get_code_at(counter)
+            .block_id(at(before))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        p.get_code_at(counter)
+            .block_id(at(before - 1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not yet deployed"
+    );
+    // An estimate at the older block runs there: adding 1000 fits, as it does now.
+    p.estimate_gas(add(1000)).block(at(before)).await.unwrap();
+
+    // 130 blocks later the deployment block has left the window.
+    p.raw_request::<_, String>("anvil_mine".into(), ("0x82",))
+        .await
+        .unwrap();
+    let err = p
+        .get_storage_at(counter, U256::ZERO)
+        .block_id(at(before))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("last 128 blocks"), "{err}");
+    let err = p
+        .get_proof(counter, vec![])
+        .block_id(at(before))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("last 128 blocks"), "{err}");
+    chain.shutdown().await.unwrap();
+}
