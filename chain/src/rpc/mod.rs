@@ -1,5 +1,6 @@
 //! The Ethereum JSON-RPC API of the node.
 
+mod filters;
 mod server;
 
 use alloy_consensus::transaction::{Recovered, SignerRecoverable};
@@ -89,6 +90,11 @@ const METHODS: &[&str] = &[
     "eth_call",
     "eth_estimateGas",
     "eth_getLogs",
+    "eth_newFilter",
+    "eth_newBlockFilter",
+    "eth_getFilterChanges",
+    "eth_getFilterLogs",
+    "eth_uninstallFilter",
     "eth_getUncleCountByBlockNumber",
     "eth_getUncleCountByBlockHash",
     "evm_mine",
@@ -109,6 +115,8 @@ fn hex_u64(n: u64) -> Value {
 /// EVM time budget.
 const HEAVY: &[&str] = &[
     "eth_getProof",
+    "eth_getFilterChanges",
+    "eth_getFilterLogs",
     "eth_call",
     "eth_estimateGas",
     "eth_getLogs",
@@ -155,6 +163,8 @@ pub struct EthApi {
     /// Heavy-call places of trusted clients (the node's own sidecars): they never queue
     /// behind the public's calls.
     heavy_trusted: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Installed polling filters.
+    filters: std::sync::Arc<filters::Filters>,
 }
 
 impl EthApi {
@@ -167,6 +177,7 @@ impl EthApi {
             node,
             heavy,
             heavy_trusted,
+            filters: std::sync::Arc::default(),
         }
     }
 
@@ -424,6 +435,46 @@ impl EthApi {
                 let f: Filter = param(&p, 0, "filter")?;
                 ok(self.logs(&f, budget)?)
             }
+            "eth_newFilter" => {
+                let f: Filter = param(&p, 0, "filter")?;
+                let head = n.head().header.number;
+                let next = match f.get_from_block() {
+                    Some(from) => from,
+                    None if matches!(
+                        f.block_option,
+                        FilterBlockOption::Range {
+                            from_block: Some(BlockNumberOrTag::Earliest),
+                            ..
+                        }
+                    ) =>
+                    {
+                        0
+                    }
+                    None => head + 1,
+                };
+                ok(self
+                    .filters
+                    .install(filters::Kind::Logs(Box::new(f)), next)?)
+            }
+            "eth_newBlockFilter" => {
+                let next = n.head().header.number + 1;
+                ok(self.filters.install(filters::Kind::Blocks, next)?)
+            }
+            "eth_getFilterChanges" => {
+                let id: alloy_primitives::U128 = param(&p, 0, "id")?;
+                self.filter_changes(id, budget)
+            }
+            "eth_getFilterLogs" => {
+                let id: alloy_primitives::U128 = param(&p, 0, "id")?;
+                match self.filters.poll(id)?.0 {
+                    filters::Kind::Logs(f) => ok(self.logs(&f, budget)?),
+                    filters::Kind::Blocks => Err(RpcError::server("filter not found")),
+                }
+            }
+            "eth_uninstallFilter" => {
+                let id: alloy_primitives::U128 = param(&p, 0, "id")?;
+                ok(self.filters.uninstall(id))
+            }
             _ => Err(RpcError::new(
                 codes::METHOD_NOT_FOUND,
                 format!("the method {method} does not exist/is not available"),
@@ -478,6 +529,42 @@ impl EthApi {
             "accountProof": hex_nodes(&proof.proof),
             "storageProof": storage,
         }))
+    }
+
+    /// What a filter has seen since its last poll: new block hashes, or new matching
+    /// logs; at most `MAX_POLL_BLOCKS` blocks per poll.
+    fn filter_changes(
+        &self,
+        id: alloy_primitives::U128,
+        budget: &Budget,
+    ) -> Result<Value, RpcError> {
+        let (kind, next) = self.filters.poll(id)?;
+        let head = self.node.head().header.number;
+        let mut end = head.min(next.saturating_add(filters::MAX_POLL_BLOCKS - 1));
+        if let filters::Kind::Logs(f) = &kind
+            && let Some(to) = f.get_to_block()
+        {
+            end = end.min(to);
+        }
+        if next > end {
+            return ok(Vec::<Value>::new());
+        }
+        let out = match kind {
+            filters::Kind::Blocks => {
+                let mut hashes = Vec::with_capacity((end - next + 1) as usize);
+                for num in next..=end {
+                    budget.check("eth_getFilterChanges")?;
+                    hashes.push(self.header(num)?.hash_slow());
+                }
+                json!(hashes)
+            }
+            filters::Kind::Logs(f) => {
+                let window = (*f).clone().from_block(next).to_block(end);
+                json!(self.logs(&window, budget)?)
+            }
+        };
+        self.filters.advance(id, end + 1);
+        ok(out)
     }
 
     /// Resolves a block id to a number; `None` if it does not exist.

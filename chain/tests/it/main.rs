@@ -6,6 +6,7 @@ mod compute;
 mod da_modules;
 mod da_sampling;
 mod deploy;
+mod filters;
 mod flow;
 mod helpers;
 mod hostile;
