@@ -136,6 +136,9 @@ pub struct Genesis {
     pub storage: StorageParams,
     /// Compute module parameters.
     pub compute: ComputeParams,
+    /// The validator set; absent, one node produces blocks alone (development).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<crate::consensus::ConsensusGenesis>,
 }
 
 impl Default for Genesis {
@@ -152,6 +155,7 @@ impl Default for Genesis {
             da: DaParams::default(),
             storage: StorageParams::default(),
             compute: ComputeParams::default(),
+            consensus: None,
         }
     }
 }
@@ -222,6 +226,22 @@ pub struct NodeConfig {
     pub dev: bool,
     /// JSON-RPC limits.
     pub rpc: RpcConfig,
+    /// This node's validator keys and consensus p2p settings, when genesis names a
+    /// validator set and this node is one of them.
+    pub validator: Option<ValidatorSettings>,
+}
+
+/// A validator's own consensus settings.
+#[derive(Clone, Debug)]
+pub struct ValidatorSettings {
+    /// Its keys.
+    pub key: crate::consensus::ValidatorKey,
+    /// Where consensus p2p listens; its genesis address when absent.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Addresses of validators (by identity, hex) that override genesis.
+    pub peers: Vec<(String, String)>,
+    /// View timeouts.
+    pub timeouts: crate::consensus::Timeouts,
 }
 
 /// Limits of the node's JSON-RPC API.
@@ -263,6 +283,7 @@ impl Default for NodeConfig {
             coinbase: Address::ZERO,
             dev: false,
             rpc: RpcConfig::default(),
+            validator: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod consensus;
 pub mod contracts;
 pub mod error;
 pub mod executor;
@@ -81,6 +82,11 @@ pub async fn start(
             "the development methods (--dev) are served on loopback only, not on {rpc_addr}"
         )));
     }
+    if config.dev && config.genesis.consensus.is_some() {
+        return Err(ChainError::Config(
+            "the development methods (--dev) bend a single producer's chain; a validator network has none".into(),
+        ));
+    }
     let node = Node::open(datadir, config)?;
     let api = Arc::new(EthApi::new(node.clone()));
     let mut tasks = Supervisor::new(cancel.clone());
@@ -91,10 +97,69 @@ pub async fn start(
             server_cancel.cancelled().await
         }),
     );
-    tasks.spawn_fallible(
-        "chain block production",
-        node.clone().run_miner(cancel.child_token()),
-    );
+    match node.genesis().consensus.clone() {
+        None => tasks.spawn_fallible(
+            "chain block production",
+            node.clone().run_miner(cancel.child_token()),
+        ),
+        Some(genesis) => {
+            let set = genesis
+                .decode()
+                .map_err(|e| ChainError::Config(e.to_string()))?;
+            let Some(v) = node.config().validator.clone() else {
+                return Err(ChainError::Config(
+                    "genesis names a validator set: give this node its validator key (--consensus.key)".into(),
+                ));
+            };
+            let mut peers = Vec::with_capacity(set.addresses.len());
+            for (identity, address) in &set.addresses {
+                let hex_id = zg_finality::identity_hex(identity);
+                let address = v
+                    .peers
+                    .iter()
+                    .find(|(id, _)| id.trim_start_matches("0x") == hex_id)
+                    .map_or(address.as_str(), |(_, a)| a.as_str());
+                peers.push((identity.clone(), consensus::resolve(address)?));
+            }
+            for (id, _) in &v.peers {
+                if !set
+                    .addresses
+                    .iter()
+                    .any(|(k, _)| zg_finality::identity_hex(k) == id.trim_start_matches("0x"))
+                {
+                    return Err(ChainError::Config(format!(
+                        "--consensus.peer: {id} is not a validator"
+                    )));
+                }
+            }
+            let me = v.key.public();
+            let listen = match v.listen {
+                Some(a) => a,
+                None => peers
+                    .iter()
+                    .find(|(k, _)| *k == me)
+                    .map(|(_, a)| *a)
+                    .ok_or_else(|| {
+                        ChainError::Config(format!(
+                            "the validator key {me} is not in the genesis validator set"
+                        ))
+                    })?,
+            };
+            let handle = consensus::start(
+                node.clone(),
+                consensus::ValidatorConfig {
+                    key: v.key,
+                    set,
+                    peers,
+                    listen,
+                    dir: datadir.join("consensus"),
+                    block_time: node.config().block_time,
+                    timeouts: v.timeouts,
+                },
+            )?;
+            tasks.spawn_fallible("chain consensus", handle.run_until(cancel.child_token()));
+        }
+    }
     tracing::info!(target: "zg_chain", %rpc_addr, chain_id = node.chain_id(), head = node.head().header.number, "chain node started");
     Ok(RunningChain {
         node,

@@ -93,6 +93,31 @@ struct Args {
     /// Seconds a sender may send nothing new before its pending transactions are dropped.
     #[arg(long = "txpool.lifetime", env = "ZG_CHAIN_TXPOOL_LIFETIME", default_value_t = PoolLimits::default().lifetime.as_secs())]
     pool_lifetime: u64,
+    /// This validator's key file (`zg-chain keygen` writes them); needed when genesis
+    /// names a validator set.
+    #[arg(long = "consensus.key", env = "ZG_CHAIN_CONSENSUS_KEY")]
+    consensus_key: Option<PathBuf>,
+    /// Consensus p2p listen address (default: this validator's address in genesis).
+    #[arg(long = "consensus.listen", env = "ZG_CHAIN_CONSENSUS_LISTEN")]
+    consensus_listen: Option<std::net::SocketAddr>,
+    /// `IDENTITY=HOST:PORT`: reach a validator at another address than genesis says
+    /// (repeatable, or comma-separated in the environment).
+    #[arg(long = "consensus.peer", env = "ZG_CHAIN_CONSENSUS_PEERS", value_delimiter = ',')]
+    consensus_peers: Vec<String>,
+    /// Seconds a view waits for its leader's proposal before voting to skip it.
+    #[arg(
+        long = "consensus.leader-timeout",
+        env = "ZG_CHAIN_CONSENSUS_LEADER_TIMEOUT",
+        default_value_t = 2.0
+    )]
+    leader_timeout: f64,
+    /// Seconds a view waits for its proposal to be notarized.
+    #[arg(
+        long = "consensus.certification-timeout",
+        env = "ZG_CHAIN_CONSENSUS_CERTIFICATION_TIMEOUT",
+        default_value_t = 4.0
+    )]
+    certification_timeout: f64,
     #[command(flatten)]
     http: HttpArgs,
     #[command(flatten)]
@@ -104,6 +129,51 @@ enum Command {
     /// Deploy the DA modules as Solidity contracts to any EVM chain with the EIP-2537
     /// precompiles and print their addresses (JSON, then the DA components' flags).
     Deploy(DeployArgs),
+    /// Deal keys for a validator network: one key file per validator (identity key and
+    /// threshold share, mode 0600) and a genesis naming the validator set.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct KeygenArgs {
+    /// Each validator's consensus p2p address (`host:port`), one per validator.
+    #[arg(long = "address", required = true, num_args = 1.., value_delimiter = ',')]
+    addresses: Vec<String>,
+    /// Genesis to add the validator set to (the built-in dev genesis when absent).
+    #[arg(long = "genesis")]
+    genesis: Option<PathBuf>,
+    /// Directory to write `genesis.json` and `validator-<i>.key` into (created).
+    #[arg(long = "out")]
+    out: PathBuf,
+}
+
+fn keygen(args: KeygenArgs) -> eyre::Result<()> {
+    let mut genesis = match &args.genesis {
+        Some(p) => serde_json::from_slice::<Genesis>(
+            &std::fs::read(p).wrap_err_with(|| format!("reading {}", p.display()))?,
+        )
+        .wrap_err("parsing the genesis file")?,
+        None => Genesis::default(),
+    };
+    let (set, keys) = zg_chain::consensus::deal_validators(&args.addresses)?;
+    std::fs::create_dir_all(&args.out)
+        .wrap_err_with(|| format!("creating {}", args.out.display()))?;
+    for (i, key) in keys.iter().enumerate() {
+        let path = args.out.join(format!("validator-{i}.key"));
+        key.save(&path)?;
+        println!(
+            "{} validator {i} {} at {}",
+            path.display(),
+            key.public(),
+            args.addresses[i]
+        );
+    }
+    genesis.consensus = Some(set);
+    let path = args.out.join("genesis.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&genesis)?)
+        .wrap_err_with(|| format!("writing {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,8 +265,10 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
 async fn main() -> eyre::Result<()> {
     let args = Args::parse();
     args.log.init();
-    if let Some(Command::Deploy(d)) = args.command {
-        return deploy(d).await;
+    match args.command {
+        Some(Command::Deploy(d)) => return deploy(d).await,
+        Some(Command::Keygen(k)) => return keygen(k),
+        None => {}
     }
     let mut genesis = match &args.genesis {
         Some(p) => serde_json::from_slice::<Genesis>(
@@ -245,7 +317,33 @@ async fn main() -> eyre::Result<()> {
         max_batch_response: args.max_batch_response.max(1),
         http: args.http.limits(),
     };
+    let validator = match &args.consensus_key {
+        None => None,
+        Some(path) => {
+            let mut peers = Vec::new();
+            for p in &args.consensus_peers {
+                let (id, addr) = p.split_once('=').ok_or_else(|| {
+                    eyre::eyre!("--consensus.peer takes IDENTITY=HOST:PORT, not {p}")
+                })?;
+                peers.push((id.to_owned(), addr.to_owned()));
+            }
+            Some(zg_chain::config::ValidatorSettings {
+                key: zg_chain::consensus::ValidatorKey::load(path)?,
+                listen: args.consensus_listen,
+                peers,
+                timeouts: zg_chain::consensus::Timeouts {
+                    leader: seconds(args.leader_timeout, "--consensus.leader-timeout")?,
+                    certification: seconds(
+                        args.certification_timeout,
+                        "--consensus.certification-timeout",
+                    )?,
+                    ..Default::default()
+                },
+            })
+        }
+    };
     let config = NodeConfig {
+        validator,
         genesis,
         block_time: Duration::from_secs_f64(args.block_time),
         dev: args.dev,

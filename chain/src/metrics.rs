@@ -33,6 +33,8 @@ pub struct Metrics {
     pub rpc_refused: Counter,
     /// Transactions dropped because their execution panicked or broke an invariant.
     pub poisoned: Counter,
+    /// Highest block consensus has finalized (validator networks).
+    pub finalized_tip: Gauge,
     rpc: Family<RpcLabels, Counter<u64, AtomicU64>>,
     rpc_seconds: Histogram,
 }
@@ -55,6 +57,12 @@ impl Default for Metrics {
         let rpc_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let rpc_refused = Counter::default();
         let poisoned = Counter::default();
+        let finalized_tip = Gauge::default();
+        registry.register(
+            "finalized_tip",
+            "Highest block the validator network has finalized (it may not be committed here yet)",
+            finalized_tip.clone(),
+        );
         registry.register(
             "poisoned_transactions",
             "Transactions dropped because their execution panicked or broke an invariant",
@@ -97,6 +105,7 @@ impl Default for Metrics {
             block_seconds,
             rpc_refused,
             poisoned,
+            finalized_tip,
             rpc,
             rpc_seconds,
         }

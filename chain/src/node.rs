@@ -23,6 +23,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Genesis, NodeConfig};
+use crate::consensus::ZgBlock;
 use crate::error::ChainError;
 use crate::executor::{self, Mode, StoreDb};
 use crate::mempool::{Mempool, PooledTx};
@@ -32,6 +33,11 @@ use crate::store::{AccountChange, BlockCommit, StateChanges, Store};
 
 /// Code placed at module addresses so they are non-empty accounts (`INVALID`).
 const MODULE_CODE: &[u8] = &[0xfe];
+/// How far past the later of the local clock and the parent's next second a
+/// proposal's timestamp may be (seconds).
+pub const MAX_TIMESTAMP_DRIFT: u64 = 15;
+/// Executed, not yet finalized blocks kept for commit.
+const MAX_KEPT_BLOCKS: usize = 64;
 /// Per-transaction gas cap of the fork (EIP-7825).
 pub const TX_GAS_LIMIT_CAP: u64 = 1 << 24;
 
@@ -53,6 +59,15 @@ struct Inner {
     pool: Mutex<Mempool>,
     /// Serialises block production (the miner and `evm_mine`).
     producing: tokio::sync::Mutex<()>,
+    /// Held while a block executes on the head or is committed: execution reads the
+    /// head state, which a commit changes.
+    exec: Mutex<()>,
+    /// When the head was committed.
+    head_at: Mutex<std::time::Instant>,
+    /// Where accepted transactions go to reach the other validators.
+    gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
+    /// Blocks proposed or verified for consensus, by hash, until finalized or dropped.
+    executed: Mutex<std::collections::HashMap<B256, Built>>,
     new_tx: Notify,
     head_tx: watch::Sender<u64>,
     metrics: Metrics,
@@ -124,6 +139,10 @@ impl Node {
                 config,
                 head: Mutex::new(head),
                 producing: tokio::sync::Mutex::new(()),
+                exec: Mutex::new(()),
+                head_at: Mutex::new(std::time::Instant::now()),
+                gossip: Mutex::new(None),
+                executed: Mutex::new(std::collections::HashMap::new()),
                 new_tx: Notify::new(),
                 head_tx,
                 metrics,
@@ -380,6 +399,30 @@ impl Node {
     /// `eth_sendRawTransaction`: decode, validate, journal, queue. Returns the hash once
     /// the transaction is durable.
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, ChainError> {
+        let hash = self.admit_raw(raw)?;
+        if let Some(gossip) = self.inner.gossip.lock().as_ref() {
+            let _ = gossip.send(raw.to_vec());
+        }
+        Ok(hash)
+    }
+
+    /// A transaction a peer gossiped: admitted like [`Self::submit_raw`], not gossiped
+    /// again (every validator hears it from the node it was sent to).
+    pub fn submit_gossiped(&self, raw: &[u8]) -> Result<B256, ChainError> {
+        self.admit_raw(raw)
+    }
+
+    /// Hands every transaction accepted through [`Self::submit_raw`] to `gossip`.
+    pub fn set_gossip(&self, gossip: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+        *self.inner.gossip.lock() = Some(gossip);
+    }
+
+    /// How long ago the head was committed (or the node opened).
+    pub fn head_age(&self) -> Duration {
+        self.inner.head_at.lock().elapsed()
+    }
+
+    fn admit_raw(&self, raw: &[u8]) -> Result<B256, ChainError> {
         let tx = TxEnvelope::decode_2718(&mut &raw[..])
             .map_err(|e| ChainError::InvalidParams(format!("invalid transaction encoding: {e}")))?;
         let pooled = self.validate(tx)?;
@@ -470,6 +513,7 @@ impl Node {
             match self.build_block() {
                 Ok(n) => return Ok(n),
                 Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::Invalid(why)) => return Err(ChainError::Corrupt(why)),
                 Err(Attempt::Poisoned(hash, why)) => {
                     tracing::error!(target: "zg_chain::miner", %hash, error = %why, "dropping a transaction whose execution failed; rebuilding the block without it");
                     self.inner.pool.lock().remove(&hash);
@@ -481,29 +525,59 @@ impl Node {
     }
 
     fn build_block(&self) -> Result<u64, Attempt> {
-        let started = std::time::Instant::now();
+        let _exec = self.inner.exec.lock();
         let parent = self.head();
+        let timestamp = now_secs().max(parent.header.timestamp + 1);
+        let built = self.execute(&parent, timestamp, self.inner.config.coinbase, Source::Pool)?;
+        Ok(self.apply(built)?)
+    }
+
+    /// Executes a block on `parent` (which must be the head: execution reads the head
+    /// state) without committing it.
+    fn execute(
+        &self,
+        parent: &Head,
+        timestamp: u64,
+        beneficiary: Address,
+        source: Source,
+    ) -> Result<Built, Attempt> {
+        let started = std::time::Instant::now();
         let g = &self.inner.config.genesis;
         let number = parent.header.number + 1;
         let base_fee = self.next_base_fee();
-        let timestamp = now_secs().max(parent.header.timestamp + 1);
         let prevrandao = keccak256(parent.hash);
         let env = executor::block_env(
             number,
             timestamp,
-            self.inner.config.coinbase,
+            beneficiary,
             g.gas_limit,
             base_fee,
             prevrandao,
         );
         let store = &self.inner.store;
-        let candidates = {
-            let pool = self.inner.pool.lock();
-            pool.select(
-                |a| store.account(a).ok().flatten().map_or(0, |acc| acc.nonce),
-                base_fee,
-                g.gas_limit,
-            )
+        let strict = matches!(source, Source::Given(_));
+        let candidates: Vec<(B256, Address, TxEnvelope)> = match source {
+            Source::Pool => {
+                let pool = self.inner.pool.lock();
+                pool.select(
+                    |a| store.account(a).ok().flatten().map_or(0, |acc| acc.nonce),
+                    base_fee,
+                    g.gas_limit,
+                )
+                .into_iter()
+                .map(|p| (p.hash, p.sender, p.tx))
+                .collect()
+            }
+            Source::Given(txs) => {
+                let mut out = Vec::with_capacity(txs.len());
+                for tx in txs {
+                    let sender = tx.recover_signer().map_err(|e| {
+                        Attempt::Invalid(format!("transaction {}: {e}", tx.tx_hash()))
+                    })?;
+                    out.push((*tx.tx_hash(), sender, tx));
+                }
+                out
+            }
         };
         tracing::trace!(target: "zg_chain::miner", pending = self.pool_len(), selected = candidates.len(), base_fee, "selecting");
         let mut evm = executor::build_evm(
@@ -513,37 +587,45 @@ impl Node {
             Mode::Block,
         );
         let mut changes = StateChanges::default();
-        let (mut txs, mut receipts, mut senders) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut txs, mut receipts) = (Vec::new(), Vec::new());
         let mut cumulative = 0u64;
         let mut dropped = Vec::new();
-        for p in candidates {
-            if cumulative + p.tx.gas_limit() > g.gas_limit {
+        for (hash, sender, tx) in candidates {
+            if cumulative + tx.gas_limit() > g.gas_limit {
+                if strict {
+                    return Err(Attempt::Invalid(format!(
+                        "transaction {hash} exceeds the block gas limit"
+                    )));
+                }
                 continue;
             }
-            let recovered = Recovered::new_unchecked(p.tx.clone(), p.sender);
+            let recovered = Recovered::new_unchecked(tx.clone(), sender);
             let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 #[cfg(test)]
-                fault::check(&p.hash);
+                fault::check(&hash);
                 evm.transact(executor::tx_env(&recovered))
             }));
             let out = match executed {
                 Ok(Ok(out)) => out,
                 Ok(Err(EVMError::Transaction(e))) => {
-                    tracing::info!(target: "zg_chain::miner", hash = %p.hash, error = %e, "dropping invalid transaction");
-                    dropped.push(p.hash);
+                    if strict {
+                        return Err(Attempt::Invalid(format!("transaction {hash}: {e}")));
+                    }
+                    tracing::info!(target: "zg_chain::miner", %hash, error = %e, "dropping invalid transaction");
+                    dropped.push(hash);
                     continue;
                 }
                 // The store failed: not the transaction's fault.
                 Ok(Err(EVMError::Database(e))) => return Err(Attempt::Failed(e)),
                 // A module or EVM invariant failed on this transaction.
-                Ok(Err(e)) => return Err(Attempt::Poisoned(p.hash, e.to_string())),
+                Ok(Err(e)) => return Err(Attempt::Poisoned(hash, e.to_string())),
                 Err(panic) => {
                     let why = panic
                         .downcast_ref::<&str>()
                         .map(|s| (*s).to_owned())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "panic".into());
-                    return Err(Attempt::Poisoned(p.hash, format!("panic: {why}")));
+                    return Err(Attempt::Poisoned(hash, format!("panic: {why}")));
                 }
             };
             let gas_used = out.result.tx_gas_used();
@@ -564,7 +646,7 @@ impl Node {
                 receipt,
                 logs_bloom: bloom,
             };
-            receipts.push(match p.tx.tx_type() {
+            receipts.push(match tx.tx_type() {
                 TxType::Legacy => ReceiptEnvelope::Legacy(with_bloom),
                 TxType::Eip2930 => ReceiptEnvelope::Eip2930(with_bloom),
                 TxType::Eip1559 => ReceiptEnvelope::Eip1559(with_bloom),
@@ -572,8 +654,7 @@ impl Node {
                 TxType::Eip7702 => ReceiptEnvelope::Eip7702(with_bloom),
             });
             evm.commit(out.state);
-            senders.push(p.sender);
-            txs.push(p.tx);
+            txs.push(tx);
         }
         let trie = store.state_update(parent.header.state_root, &changes)?;
         let state_root = trie.root;
@@ -583,7 +664,7 @@ impl Node {
         }
         let header = Header {
             parent_hash: parent.hash,
-            beneficiary: self.inner.config.coinbase,
+            beneficiary,
             state_root,
             transactions_root: alloy_consensus::proofs::calculate_transaction_root(&txs),
             receipts_root: alloy_consensus::proofs::calculate_receipt_root(&receipts),
@@ -598,18 +679,35 @@ impl Node {
             ..header_defaults()
         };
         let hash = header.hash_slow();
-        let included = txs.len();
-        store.commit_block(
-            &BlockCommit {
-                header: header.clone(),
+        Ok(Built {
+            commit: BlockCommit {
+                header,
                 hash,
                 txs,
                 receipts,
                 state: changes,
                 trie,
             },
-            None,
-        )?;
+            dropped,
+            started,
+        })
+    }
+
+    /// Commits an executed block on the head and moves the head to it.
+    fn apply(&self, built: Built) -> Result<u64, ChainError> {
+        let Built {
+            commit,
+            dropped,
+            started,
+        } = built;
+        let store = &self.inner.store;
+        if commit.header.parent_hash != self.head().hash {
+            return Err(ChainError::Corrupt(format!(
+                "block {} does not extend the head",
+                commit.header.number
+            )));
+        }
+        store.commit_block(&commit, None)?;
         {
             let mut pool = self.inner.pool.lock();
             for s in pool.senders() {
@@ -628,15 +726,190 @@ impl Node {
             }
             self.inner.metrics.pool.set(pool.len() as i64);
         }
-        *self.inner.head.lock() = Head { header, hash };
+        let number = commit.header.number;
+        let included = commit.txs.len();
+        let gas = commit.header.gas_used;
+        *self.inner.head.lock() = Head {
+            header: commit.header,
+            hash: commit.hash,
+        };
+        *self.inner.head_at.lock() = std::time::Instant::now();
         self.inner.head_tx.send_replace(number);
         let m = &self.inner.metrics;
         m.head.set(number as i64);
         m.blocks.inc();
         m.txs.inc_by(included as u64);
         m.block_seconds.observe(started.elapsed().as_secs_f64());
-        tracing::debug!(target: "zg_chain::miner", number, txs = included, gas = cumulative, "block produced");
+        tracing::debug!(target: "zg_chain::miner", number, txs = included, gas, "block committed");
         Ok(number)
+    }
+
+    /// Builds a block on the head for consensus to propose, from the pool; nothing is
+    /// committed (the block is kept until [`Self::commit_finalized`]). `None` when the
+    /// head is not `parent` (the caller waits for it).
+    pub fn propose_block(&self, parent: B256) -> Result<Option<ZgBlock>, ChainError> {
+        loop {
+            let _exec = self.inner.exec.lock();
+            let head = self.head();
+            if head.hash != parent {
+                return Ok(None);
+            }
+            let timestamp = now_secs().max(head.header.timestamp + 1);
+            match self.execute(&head, timestamp, self.inner.config.coinbase, Source::Pool) {
+                Ok(built) => {
+                    let block = ZgBlock::new(built.commit.header.clone(), built.commit.txs.clone());
+                    self.keep(built);
+                    return Ok(Some(block));
+                }
+                Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::Invalid(why)) => return Err(ChainError::Corrupt(why)),
+                Err(Attempt::Poisoned(hash, why)) => {
+                    tracing::error!(target: "zg_chain::miner", %hash, error = %why, "dropping a transaction whose execution failed; building the proposal without it");
+                    self.inner.pool.lock().remove(&hash);
+                    self.inner.store.pool_delete(&hash)?;
+                    self.inner.metrics.poisoned.inc();
+                }
+            }
+        }
+    }
+
+    /// Re-executes a peer's proposal on the head. `Ok(None)` when the head is not its
+    /// parent (the caller waits); `Ok(Some(Err(why)))` when the block is invalid: a
+    /// header field off the rules, a transaction that cannot execute, or a state root,
+    /// receipts root, bloom or gas figure other than the execution's.
+    pub fn verify_block(&self, block: &ZgBlock) -> Result<Option<Result<(), String>>, ChainError> {
+        let _exec = self.inner.exec.lock();
+        let head = self.head();
+        if block.header.parent_hash != head.hash {
+            return Ok(None);
+        }
+        if let Err(why) = self.check_header(&head, block) {
+            return Ok(Some(Err(why)));
+        }
+        match self.execute(
+            &head,
+            block.header.timestamp,
+            block.header.beneficiary,
+            Source::Given(block.txs.clone()),
+        ) {
+            Ok(built) if built.commit.hash == block.hash() => {
+                self.keep(built);
+                Ok(Some(Ok(())))
+            }
+            Ok(built) => Ok(Some(Err(format!(
+                "block {} executes to another header: state root {} (claimed {}), receipts root {} (claimed {}), gas {} (claimed {})",
+                block.header.number,
+                built.commit.header.state_root,
+                block.header.state_root,
+                built.commit.header.receipts_root,
+                block.header.receipts_root,
+                built.commit.header.gas_used,
+                block.header.gas_used
+            )))),
+            Err(Attempt::Failed(e)) => Err(e),
+            Err(Attempt::Invalid(why)) => Ok(Some(Err(why))),
+            Err(Attempt::Poisoned(hash, why)) => {
+                self.inner.pool.lock().remove(&hash);
+                self.inner.store.pool_delete(&hash)?;
+                Ok(Some(Err(format!(
+                    "transaction {hash} failed to execute: {why}"
+                ))))
+            }
+        }
+    }
+
+    /// The header rules a proposal must follow before it is executed.
+    fn check_header(&self, parent: &Head, block: &ZgBlock) -> Result<(), String> {
+        let h = &block.header;
+        let g = &self.inner.config.genesis;
+        if h.number != parent.header.number + 1 {
+            return Err(format!(
+                "number {} after {}",
+                h.number, parent.header.number
+            ));
+        }
+        if !block.transactions_match() {
+            return Err("the transactions are not those of the transactions root".into());
+        }
+        // Seconds only move forward, and not further than the allowed drift past the
+        // later of our clock and the parent's next second.
+        let latest = now_secs().max(parent.header.timestamp + 1) + MAX_TIMESTAMP_DRIFT;
+        if h.timestamp <= parent.header.timestamp || h.timestamp > latest {
+            return Err(format!(
+                "timestamp {} outside ({}, {latest}]",
+                h.timestamp, parent.header.timestamp
+            ));
+        }
+        if h.gas_limit != g.gas_limit || !h.extra_data.is_empty() {
+            return Err("gas limit or extra data off the chain's rules".into());
+        }
+        Ok(())
+    }
+
+    fn keep(&self, built: Built) {
+        let mut kept = self.inner.executed.lock();
+        let head = self.head().header.number;
+        kept.retain(|_, b| b.commit.header.number > head);
+        if kept.len() >= MAX_KEPT_BLOCKS {
+            return;
+        }
+        kept.insert(built.commit.hash, built);
+    }
+
+    /// Commits a finalized block: from its kept execution, or by executing it now (a
+    /// block this node did not propose or verify, as when catching up). A block at or
+    /// below the head must be the one committed there (redelivery after a restart).
+    pub fn commit_finalized(&self, block: &ZgBlock) -> Result<(), ChainError> {
+        let _exec = self.inner.exec.lock();
+        let head = self.head();
+        let n = block.header.number;
+        if n <= head.header.number {
+            let ours = self.inner.store.header(n)?.map(|h| h.hash_slow());
+            return if ours == Some(block.hash()) {
+                Ok(())
+            } else {
+                Err(ChainError::Corrupt(format!(
+                    "finalized block {n} {} conflicts with the committed one",
+                    block.hash()
+                )))
+            };
+        }
+        if block.header.parent_hash != head.hash {
+            return Err(ChainError::Corrupt(format!(
+                "finalized block {n} does not extend the head {}",
+                head.header.number
+            )));
+        }
+        let kept = self.inner.executed.lock().remove(&block.hash());
+        let built = match kept {
+            Some(built) => built,
+            None => {
+                if let Err(why) = self.check_header(&head, block) {
+                    tracing::warn!(target: "zg_chain::consensus", number = n, %why, "a finalized block breaks a header rule (clock drift?); executing it anyway");
+                }
+                match self.execute(
+                    &head,
+                    block.header.timestamp,
+                    block.header.beneficiary,
+                    Source::Given(block.txs.clone()),
+                ) {
+                    Ok(built) if built.commit.hash == block.hash() => built,
+                    Ok(_) => {
+                        return Err(ChainError::Corrupt(format!(
+                            "finalized block {n} does not execute to its header"
+                        )));
+                    }
+                    Err(Attempt::Failed(e)) => return Err(e),
+                    Err(Attempt::Invalid(why) | Attempt::Poisoned(_, why)) => {
+                        return Err(ChainError::Corrupt(format!(
+                            "finalized block {n} does not execute: {why}"
+                        )));
+                    }
+                }
+            }
+        };
+        self.apply(built)?;
+        Ok(())
     }
 
     /// Flushes the store (clean shutdown).
@@ -645,10 +918,29 @@ impl Node {
     }
 }
 
+/// How a block's transactions are chosen.
+enum Source {
+    /// From the pool, skipping those that cannot execute (block production).
+    Pool,
+    /// Exactly these, each of which must execute (a peer's proposal).
+    Given(Vec<TxEnvelope>),
+}
+
+/// A block executed on the head, not yet committed.
+struct Built {
+    commit: BlockCommit,
+    /// Pool transactions found invalid while building.
+    dropped: Vec<B256>,
+    started: std::time::Instant,
+}
+
 /// Why building a block stopped.
 enum Attempt {
     /// A transaction's execution panicked or broke an invariant: drop it and rebuild.
     Poisoned(B256, String),
+    /// A given block is invalid (a transaction that cannot execute, a header field that
+    /// does not follow the rules).
+    Invalid(String),
     /// Anything else (the store failed).
     Failed(ChainError),
 }

@@ -27,7 +27,9 @@ const CF_ACCOUNTS: &str = "accounts";
 const CF_STORAGE: &str = "storage";
 const CF_CODE: &str = "code";
 const CF_POOL: &str = "pool";
-const ALL_CFS: [&str; 11] = [
+/// Finality certificates by block number (validator networks).
+const CF_FINALITY: &str = "finality";
+const ALL_CFS: [&str; 12] = [
     CF_META,
     CF_HEADERS,
     CF_HASHES,
@@ -39,6 +41,7 @@ const ALL_CFS: [&str; 11] = [
     CF_CODE,
     CF_POOL,
     CF_TRIE,
+    CF_FINALITY,
 ];
 
 const KEY_HEAD: &[u8] = b"head";
@@ -464,6 +467,32 @@ impl Store {
                 .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
+    }
+
+    /// Stores the finality certificate of block `n` (synced).
+    pub fn put_finality(&self, n: u64, certificate: &[u8]) -> Result<(), ChainError> {
+        self.db
+            .put_cf_opt(
+                self.cf(CF_FINALITY),
+                num_key(n),
+                certificate,
+                &db::durable(),
+            )
+            .map_err(ChainError::storage)
+    }
+
+    /// The lowest block at or above `n` with a stored finality certificate, and the
+    /// certificate: it finalizes `n` too (through the parent hashes).
+    pub fn finality_from(&self, n: u64) -> Result<Option<(u64, Vec<u8>)>, ChainError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_FINALITY));
+        it.seek(num_key(n));
+        match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.len() == 8 => {
+                let at = u64::from_be_bytes(k.try_into().expect("8 bytes"));
+                Ok(Some((at, v.to_vec())))
+            }
+            _ => it.status().map(|()| None).map_err(ChainError::storage),
+        }
     }
 
     /// Flushes memtables (clean shutdown).

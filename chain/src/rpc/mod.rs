@@ -99,6 +99,7 @@ const METHODS: &[&str] = &[
     "eth_getUncleCountByBlockHash",
     "evm_mine",
     "anvil_mine",
+    "zg_getFinalityCertificate",
 ];
 
 /// Whether `m` is a method this node serves.
@@ -289,6 +290,7 @@ impl EthApi {
             "net_peerCount" => ok(hex_u64(0)),
             "eth_chainId" => ok(hex_u64(n.chain_id())),
             "eth_blockNumber" => ok(hex_u64(n.head().header.number)),
+            "zg_getFinalityCertificate" => self.finality_certificate(&p),
             "eth_syncing" | "eth_mining" => ok(false),
             "eth_accounts" => ok(Vec::<Address>::new()),
             "eth_coinbase" => ok(n.config().coinbase),
@@ -565,6 +567,31 @@ impl EthApi {
         };
         self.filters.advance(id, end + 1);
         ok(out)
+    }
+
+    /// `zg_getFinalityCertificate(block)`: the certificate that finalizes `block`: its
+    /// own, or that of the lowest later block with one (which finalizes `block` through
+    /// the parent hashes). `null` on a chain without validators or before one exists.
+    fn finality_certificate(&self, p: &[Value]) -> Result<Value, RpcError> {
+        let tag: BlockNumberOrTag = param(p, 0, "block")?;
+        let store = self.node.store();
+        let Some(num) = self.resolve(BlockId::Number(tag))? else {
+            return ok(Value::Null);
+        };
+        let Some((at, certificate)) = store.finality_from(num)? else {
+            return ok(Value::Null);
+        };
+        let hash = |n: u64| -> Result<Option<B256>, RpcError> {
+            Ok(store.header(n)?.map(|h| h.hash_slow()))
+        };
+        ok(serde_json::json!({
+            "number": hex_u64(num),
+            "hash": hash(num)?,
+            "certifiedNumber": hex_u64(at),
+            "certifiedHash": hash(at)?,
+            "scheme": "bls12381-threshold-vrf-minsig",
+            "certificate": Bytes::from(certificate),
+        }))
     }
 
     /// Resolves a block id to a number; `None` if it does not exist.

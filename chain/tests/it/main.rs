@@ -12,3 +12,4 @@ mod helpers;
 mod hostile;
 mod persistence;
 mod proofs;
+mod validators;

@@ -1,0 +1,236 @@
+//! A validator network in one process: four validators, each with its own consensus
+//! thread and p2p on loopback, agreeing blocks with commonware's simplex. A transaction
+//! sent to any validator is finalized on all with a finality certificate; with one
+//! validator stopped blocks keep finalizing, with two of four they stop, and the
+//! stopped ones catch up when restarted.
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use alloy::rpc::types::TransactionRequest;
+use tokio_util::sync::CancellationToken;
+use zg_chain::config::ValidatorSettings;
+use zg_chain::consensus::{Timeouts, ValidatorKey, deal_validators};
+use zg_chain::{Genesis, NodeConfig, RunningChain};
+
+use crate::helpers::{TempDir, dev_genesis, provider, raw_rpc, signer};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Validator {
+    dir: TempDir,
+    key: ValidatorKey,
+    chain: Option<RunningChain>,
+}
+
+async fn start_validator(dir: &TempDir, genesis: &Genesis, key: &ValidatorKey) -> RunningChain {
+    let config = NodeConfig {
+        genesis: genesis.clone(),
+        block_time: Duration::from_millis(200),
+        validator: Some(ValidatorSettings {
+            key: key.clone(),
+            listen: None,
+            peers: Vec::new(),
+            timeouts: Timeouts {
+                leader: Duration::from_secs(1),
+                certification: Duration::from_secs(2),
+                retry: Duration::from_secs(1),
+            },
+        }),
+        ..NodeConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    zg_chain::start(&dir.0, config, listener, CancellationToken::new())
+        .await
+        .unwrap()
+}
+
+async fn network(n: usize) -> (Genesis, Vec<Validator>) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let addresses: Vec<String> = (0..n)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let (set, keys) = deal_validators(&addresses).unwrap();
+    let mut genesis = dev_genesis();
+    genesis.consensus = Some(set);
+    let mut out = Vec::new();
+    for key in keys {
+        let dir = TempDir::new("validator");
+        let chain = start_validator(&dir, &genesis, &key).await;
+        out.push(Validator {
+            dir,
+            key,
+            chain: Some(chain),
+        });
+    }
+    (genesis, out)
+}
+
+fn head(v: &Validator) -> u64 {
+    v.chain.as_ref().unwrap().node.head().header.number
+}
+
+async fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_finalize_agree_and_survive_one_failure() {
+    let (genesis, mut vals) = network(4).await;
+    wait_for(
+        "three finalized blocks everywhere",
+        Duration::from_secs(60),
+        || vals.iter().all(|v| head(v) >= 3),
+    )
+    .await;
+
+    // A transfer sent to validator 1 reaches whoever proposes, and is final on all.
+    let url1 = vals[1].chain.as_ref().unwrap().rpc_url();
+    let p = provider(&url1, signer(0));
+    let to = signer(5).address();
+    let sent = p
+        .send_transaction(
+            TransactionRequest::default()
+                .to(to)
+                .value(U256::from(12345)),
+        )
+        .await
+        .unwrap();
+    let receipt = tokio::time::timeout(Duration::from_secs(60), sent.get_receipt())
+        .await
+        .expect("transfer finalized in time")
+        .unwrap();
+    assert!(receipt.status());
+    let at = receipt.block_number.unwrap();
+    wait_for(
+        "the transfer's block everywhere",
+        Duration::from_secs(30),
+        || vals.iter().all(|v| head(v) >= at),
+    )
+    .await;
+    let hashes: Vec<_> = vals
+        .iter()
+        .map(|v| {
+            v.chain
+                .as_ref()
+                .unwrap()
+                .node
+                .store()
+                .header(at)
+                .unwrap()
+                .unwrap()
+                .hash_slow()
+        })
+        .collect();
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "validators disagree: {hashes:?}"
+    );
+    for v in &vals {
+        let url = v.chain.as_ref().unwrap().rpc_url();
+        let balance = provider(&url, signer(0)).get_balance(to).await.unwrap();
+        assert!(balance >= U256::from(12345));
+        // Every validator serves a certificate that finalizes the block.
+        let (status, body) = raw_rpc(
+            &url,
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"zg_getFinalityCertificate","params":["{at:#x}"]}}"#),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let r = &body["result"];
+        assert_eq!(r["hash"], serde_json::json!(hashes[0]), "{body}");
+        // It verifies against the genesis group key and names the certified block;
+        // a flipped byte, another chain's key or another block are refused.
+        let verifier = zg_finality::FinalityVerifier::from_genesis(
+            genesis.chain_id,
+            genesis.consensus.as_ref().unwrap(),
+        )
+        .unwrap();
+        let cert = alloy::hex::decode(r["certificate"].as_str().unwrap()).unwrap();
+        let certified_hash: alloy::primitives::B256 =
+            serde_json::from_value(r["certifiedHash"].clone()).unwrap();
+        let finalized = verifier.verify_block(&cert, certified_hash).unwrap();
+        assert!(finalized.view > 0);
+        let mut flipped = cert.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(verifier.verify(&flipped).is_err());
+        let other_chain = zg_finality::FinalityVerifier::from_genesis(
+            genesis.chain_id + 1,
+            genesis.consensus.as_ref().unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            other_chain.verify(&cert),
+            Err(zg_finality::FinalityError::BadSignature)
+        ));
+        assert!(matches!(
+            verifier.verify_block(&cert, alloy::primitives::B256::repeat_byte(7)),
+            Err(zg_finality::FinalityError::WrongBlock { .. })
+        ));
+        let certified = u64::from_str_radix(
+            r["certifiedNumber"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+            16,
+        )
+        .unwrap();
+        assert!(certified >= at);
+        assert!(r["certificate"].as_str().unwrap().len() > 2);
+    }
+    // finalized and safe are the head: every committed block is final.
+    let (_, body) = raw_rpc(
+        &url1,
+        r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["finalized",false]}"#,
+    )
+    .await;
+    assert!(body["result"]["number"].is_string());
+
+    // One of four stopped: the rest keep finalizing.
+    vals[3].chain.take().unwrap().shutdown().await.unwrap();
+    let before = head(&vals[0]);
+    wait_for(
+        "progress with three of four",
+        Duration::from_secs(60),
+        || vals[..3].iter().all(|v| head(v) >= before + 3),
+    )
+    .await;
+
+    // Two of four stopped: below the quorum (3), nothing is finalized.
+    vals[2].chain.take().unwrap().shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stalled = head(&vals[0]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(head(&vals[0]) <= stalled + 1, "finalized without a quorum");
+
+    // Restarted, both catch up and finality resumes.
+    for i in [2, 3] {
+        let chain = start_validator(&vals[i].dir, &genesis, &vals[i].key).await;
+        vals[i].chain = Some(chain);
+    }
+    let resumed = head(&vals[0]);
+    wait_for(
+        "finality to resume with all four",
+        Duration::from_secs(90),
+        || vals.iter().all(|v| head(v) >= resumed + 3),
+    )
+    .await;
+    for v in &mut vals {
+        v.chain.take().unwrap().shutdown().await.unwrap();
+    }
+}
