@@ -184,3 +184,23 @@ pub(crate) async fn use_impl(imp: Impl, url: &str, da: &zg_chain::DaParams) {
 pub(crate) fn record(entry: String) {
     let _ = TRANSCRIPT.try_with(|t| t.borrow_mut().push(entry));
 }
+
+/// A signed EIP-1559 transfer of 1 wei from dev account `who` (chain 31337), raw.
+pub(crate) fn raw_transfer(who: u32, nonce: u64) -> Vec<u8> {
+    use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy::eips::eip2718::Encodable2718;
+    use alloy::signers::SignerSync;
+    let t = TxEip1559 {
+        chain_id: 31_337,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: alloy::primitives::TxKind::Call(alloy::primitives::Address::repeat_byte(0x77)),
+        value: alloy::primitives::U256::from(1),
+        access_list: Default::default(),
+        input: alloy::primitives::Bytes::new(),
+    };
+    let sig = signer(who).sign_hash_sync(&t.signature_hash()).unwrap();
+    TxEnvelope::Eip1559(t.into_signed(sig)).encoded_2718()
+}

@@ -277,22 +277,7 @@ async fn cross_site_and_rebinding_requests_are_refused() {
 }
 
 fn signed_transfer(who: u32, nonce: u64) -> String {
-    use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-    use alloy::eips::eip2718::Encodable2718;
-    use alloy::signers::SignerSync;
-    let t = TxEip1559 {
-        chain_id: 31_337,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: alloy::primitives::TxKind::Call(alloy::primitives::Address::repeat_byte(0x77)),
-        value: alloy::primitives::U256::from(1),
-        access_list: Default::default(),
-        input: Bytes::new(),
-    };
-    let sig = signer(who).sign_hash_sync(&t.signature_hash()).unwrap();
-    let raw = TxEnvelope::Eip1559(t.into_signed(sig)).encoded_2718();
+    let raw = crate::helpers::raw_transfer(who, nonce);
     json!({"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":[Bytes::from(raw)]})
         .to_string()
 }

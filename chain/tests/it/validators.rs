@@ -234,3 +234,58 @@ async fn four_validators_finalize_agree_and_survive_one_failure() {
         v.chain.take().unwrap().shutdown().await.unwrap();
     }
 }
+
+/// A validator votes only for a block whose re-execution reproduces its header: a
+/// proposal with another state root, receipts root, gas figure or transaction set is
+/// refused before it could be notarized.
+#[tokio::test]
+async fn a_proposal_that_lies_about_its_execution_is_refused() {
+    let dir = TempDir::new("verify");
+    let chain = crate::helpers::start(&dir, dev_genesis(), Duration::from_secs(3600)).await;
+    let node = chain.node.clone();
+    node.submit_raw(&crate::helpers::raw_transfer(0, 0))
+        .unwrap();
+    let head = node.head();
+    let block = node
+        .propose_block(head.hash)
+        .unwrap()
+        .expect("head is the parent");
+    assert_eq!(block.txs.len(), 1);
+    // Honest: accepted.
+    assert_eq!(node.verify_block(&block).unwrap(), Some(Ok(())));
+    let tampered = |f: &dyn Fn(&mut alloy::consensus::Header)| {
+        let mut h = block.header.clone();
+        f(&mut h);
+        zg_chain::consensus::ZgBlock::new(h, block.txs.clone())
+    };
+    for (what, bad) in [
+        (
+            "state root",
+            tampered(&|h| h.state_root = alloy::primitives::B256::repeat_byte(1)),
+        ),
+        (
+            "receipts root",
+            tampered(&|h| h.receipts_root = alloy::primitives::B256::repeat_byte(2)),
+        ),
+        ("gas used", tampered(&|h| h.gas_used += 1)),
+        ("base fee", tampered(&|h| h.base_fee_per_gas = Some(1))),
+        (
+            "timestamp",
+            tampered(&|h| h.timestamp = head.header.timestamp),
+        ),
+        ("extra data", tampered(&|h| h.extra_data = vec![1].into())),
+    ] {
+        let verdict = node.verify_block(&bad).unwrap();
+        assert!(matches!(verdict, Some(Err(_))), "{what}: {verdict:?}");
+    }
+    // Transactions other than the header commits to.
+    let no_txs = zg_chain::consensus::ZgBlock::new(block.header.clone(), Vec::new());
+    assert!(matches!(node.verify_block(&no_txs).unwrap(), Some(Err(_))));
+    // A block on another parent waits (None), it is not judged.
+    let orphan = tampered(&|h| h.parent_hash = alloy::primitives::B256::repeat_byte(3));
+    assert_eq!(node.verify_block(&orphan).unwrap(), None);
+    // The honest block commits.
+    node.commit_finalized(&block).unwrap();
+    assert_eq!(node.head().hash, block.hash());
+    chain.shutdown().await.unwrap();
+}
