@@ -229,6 +229,8 @@ pub struct NodeConfig {
     /// This node's validator keys and consensus p2p settings, when genesis names a
     /// validator set and this node is one of them.
     pub validator: Option<ValidatorSettings>,
+    /// Validators' JSON-RPC URLs a full node (no validator key) follows.
+    pub follow: Vec<String>,
 }
 
 /// A validator's own consensus settings.
@@ -284,6 +286,7 @@ impl Default for NodeConfig {
             dev: false,
             rpc: RpcConfig::default(),
             validator: None,
+            follow: Vec::new(),
         }
     }
 }

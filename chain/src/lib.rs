@@ -107,9 +107,35 @@ pub async fn start(
                 .decode()
                 .map_err(|e| ChainError::Config(e.to_string()))?;
             let Some(v) = node.config().validator.clone() else {
-                return Err(ChainError::Config(
-                    "genesis names a validator set: give this node its validator key (--consensus.key)".into(),
-                ));
+                if node.config().follow.is_empty() {
+                    return Err(ChainError::Config(
+                        "genesis names a validator set: give this node its validator key (--consensus.key), or validators to follow as a full node (--consensus.follow URL)".into(),
+                    ));
+                }
+                let verifier =
+                    zg_finality::FinalityVerifier::from_genesis(node.chain_id(), &genesis)
+                        .map_err(|e| ChainError::Config(e.to_string()))?;
+                tasks.spawn_fallible(
+                    "chain follower",
+                    consensus::follow(
+                        node.clone(),
+                        verifier,
+                        consensus::FollowConfig {
+                            upstreams: node.config().follow.clone(),
+                            poll: node
+                                .config()
+                                .block_time
+                                .max(std::time::Duration::from_millis(100)),
+                        },
+                        cancel.child_token(),
+                    ),
+                );
+                tracing::info!(target: "zg_chain", %rpc_addr, chain_id = node.chain_id(), head = node.head().header.number, "full node started");
+                return Ok(RunningChain {
+                    node,
+                    rpc_addr,
+                    tasks,
+                });
             };
             let mut peers = Vec::with_capacity(set.addresses.len());
             for (identity, address) in &set.addresses {

@@ -104,6 +104,15 @@ struct Args {
     /// (repeatable, or comma-separated in the environment).
     #[arg(long = "consensus.peer", env = "ZG_CHAIN_CONSENSUS_PEERS", value_delimiter = ',')]
     consensus_peers: Vec<String>,
+    /// Run as a full node of a validator network: follow these validators' JSON-RPC
+    /// URLs (comma-separated), verifying every finality certificate and re-executing.
+    #[arg(
+        long = "consensus.follow",
+        env = "ZG_CHAIN_CONSENSUS_FOLLOW",
+        value_delimiter = ',',
+        conflicts_with = "consensus_key"
+    )]
+    follow: Vec<String>,
     /// Seconds a view waits for its leader's proposal before voting to skip it.
     #[arg(
         long = "consensus.leader-timeout",
@@ -344,6 +353,7 @@ async fn main() -> eyre::Result<()> {
     };
     let config = NodeConfig {
         validator,
+        follow: args.follow.clone(),
         genesis,
         block_time: Duration::from_secs_f64(args.block_time),
         dev: args.dev,

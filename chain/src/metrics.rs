@@ -35,6 +35,8 @@ pub struct Metrics {
     pub poisoned: Counter,
     /// Highest block consensus has finalized (validator networks).
     pub finalized_tip: Gauge,
+    /// Rounds in which a followed upstream served data that did not verify.
+    pub follow_refused: Counter,
     rpc: Family<RpcLabels, Counter<u64, AtomicU64>>,
     rpc_seconds: Histogram,
 }
@@ -58,6 +60,12 @@ impl Default for Metrics {
         let rpc_refused = Counter::default();
         let poisoned = Counter::default();
         let finalized_tip = Gauge::default();
+        let follow_refused = Counter::default();
+        registry.register(
+            "follow_refused",
+            "Rounds in which a followed validator served a certificate or block that did not verify",
+            follow_refused.clone(),
+        );
         registry.register(
             "finalized_tip",
             "Highest block the validator network has finalized (it may not be committed here yet)",
@@ -106,6 +114,7 @@ impl Default for Metrics {
             rpc_refused,
             poisoned,
             finalized_tip,
+            follow_refused,
             rpc,
             rpc_seconds,
         }

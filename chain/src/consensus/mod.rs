@@ -9,11 +9,13 @@
 mod app;
 mod block;
 mod engine;
+mod follow;
 mod keys;
 
 pub use app::{ChainApp, Finalized};
 pub use block::{BlockLimits, Digest, ZgBlock, digest_of, hash_of};
 pub use engine::{ConsensusHandle, Timeouts, ValidatorConfig, start};
+pub use follow::{FollowConfig, follow};
 pub use keys::{
     ConsensusGenesis, GenesisValidator, Identity, MAX_VALIDATORS, Scheme, ValidatorKey,
     ValidatorSet, Variant, deal_validators, namespace, resolve,

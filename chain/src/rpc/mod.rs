@@ -100,6 +100,7 @@ const METHODS: &[&str] = &[
     "evm_mine",
     "anvil_mine",
     "zg_getFinalityCertificate",
+    "zg_getRawBlock",
 ];
 
 /// Whether `m` is a method this node serves.
@@ -291,6 +292,22 @@ impl EthApi {
             "eth_chainId" => ok(hex_u64(n.chain_id())),
             "eth_blockNumber" => ok(hex_u64(n.head().header.number)),
             "zg_getFinalityCertificate" => self.finality_certificate(&p),
+            "zg_getRawBlock" => {
+                let tag: BlockNumberOrTag = param(&p, 0, "block")?;
+                let Some(num) = self.resolve(BlockId::Number(tag))? else {
+                    return ok(Value::Null);
+                };
+                let store = n.store();
+                match store.header(num)? {
+                    None => ok(Value::Null),
+                    Some(header) => {
+                        let block = crate::consensus::ZgBlock::new(header, store.block_txs(num)?);
+                        ok(Bytes::from(
+                            commonware_codec::Encode::encode(&block).to_vec(),
+                        ))
+                    }
+                }
+            }
             "eth_syncing" | "eth_mining" => ok(false),
             "eth_accounts" => ok(Vec::<Address>::new()),
             "eth_coinbase" => ok(n.config().coinbase),

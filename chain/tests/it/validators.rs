@@ -31,9 +31,18 @@ struct Validator {
 }
 
 async fn start_validator(dir: &TempDir, genesis: &Genesis, key: &ValidatorKey) -> RunningChain {
+    start_validator_with(dir, genesis, key, Duration::from_millis(200)).await
+}
+
+async fn start_validator_with(
+    dir: &TempDir,
+    genesis: &Genesis,
+    key: &ValidatorKey,
+    block_time: Duration,
+) -> RunningChain {
     let config = NodeConfig {
         genesis: genesis.clone(),
-        block_time: Duration::from_millis(200),
+        block_time,
         validator: Some(ValidatorSettings {
             key: key.clone(),
             listen: None,
@@ -53,6 +62,10 @@ async fn start_validator(dir: &TempDir, genesis: &Genesis, key: &ValidatorKey) -
 }
 
 async fn network(n: usize) -> (Genesis, Vec<Validator>) {
+    network_with(n, Duration::from_millis(200)).await
+}
+
+async fn network_with(n: usize, block_time: Duration) -> (Genesis, Vec<Validator>) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -66,7 +79,7 @@ async fn network(n: usize) -> (Genesis, Vec<Validator>) {
     let mut out = Vec::new();
     for key in keys {
         let dir = TempDir::new("validator");
-        let chain = start_validator(&dir, &genesis, &key).await;
+        let chain = start_validator_with(&dir, &genesis, &key, block_time).await;
         out.push(Validator {
             dir,
             key,
@@ -288,4 +301,158 @@ async fn a_proposal_that_lies_about_its_execution_is_refused() {
     node.commit_finalized(&block).unwrap();
     assert_eq!(node.head().hash, block.hash());
     chain.shutdown().await.unwrap();
+}
+
+/// A reverse proxy to `upstream` that corrupts every finality certificate it relays
+/// (one flipped byte): a lying RPC endpoint.
+async fn lying_proxy(upstream: String) -> String {
+    use axum::routing::post;
+    let client = alloy::transports::http::reqwest::Client::new();
+    let app = axum::Router::new().route(
+        "/",
+        post(move |body: String| {
+            let client = client.clone();
+            let upstream = upstream.clone();
+            async move {
+                let resp = client
+                    .post(&upstream)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut v: serde_json::Value = resp.json().await.unwrap();
+                if let Some(cert) = v["result"]["certificate"].as_str() {
+                    let mut raw = alloy::hex::decode(cert).unwrap();
+                    raw[20] ^= 0x40;
+                    v["result"]["certificate"] =
+                        serde_json::json!(alloy::primitives::Bytes::from(raw));
+                }
+                axum::Json(v)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+async fn rpc(url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let (status, v) = raw_rpc(url, body.to_string()).await;
+    assert_eq!(status, 200, "{method}: {v}");
+    assert!(v.get("error").is_none(), "{method}: {v}");
+    v["result"].clone()
+}
+
+/// A full node started after the validators have made hundreds of blocks syncs to the
+/// head from their JSON-RPC, verifying every certificate and re-executing every block,
+/// skips an endpoint that forges certificates, and then serves the same blocks, proofs
+/// and logs as a validator; a transaction sent to it reaches the validators.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_started_late_syncs_verifies_and_serves_the_same() {
+    let (genesis, mut vals) = network_with(4, Duration::ZERO).await;
+    let url0 = vals[0].chain.as_ref().unwrap().rpc_url();
+    // A contract creation whose constructor logs (LOG0 of one word), for logs to compare.
+    let p = provider(&url0, signer(1));
+    let init = alloy::primitives::Bytes::from_static(&[
+        0x60, 0x2a, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xa0, 0x00,
+    ]);
+    let created = p
+        .send_transaction(TransactionRequest {
+            to: Some(alloy::primitives::TxKind::Create),
+            input: init.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(created.inner.logs().len(), 1);
+    let target = 1_000;
+    wait_for(
+        "the validators to pass the target height",
+        Duration::from_secs(240),
+        || head(&vals[0]) >= target,
+    )
+    .await;
+
+    let liar = lying_proxy(url0.clone()).await;
+    let dir = TempDir::new("full-node");
+    let config = NodeConfig {
+        genesis: genesis.clone(),
+        block_time: Duration::from_millis(100),
+        follow: vec![liar, vals[1].chain.as_ref().unwrap().rpc_url()],
+        ..NodeConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let full = zg_chain::start(&dir.0, config, listener, CancellationToken::new())
+        .await
+        .unwrap();
+    let goal = head(&vals[0]);
+    let started = Instant::now();
+    wait_for("the full node to sync", Duration::from_secs(240), || {
+        full.node.head().header.number >= goal
+    })
+    .await;
+    eprintln!("full node synced {goal} blocks in {:?}", started.elapsed());
+    assert!(
+        full.node.metrics().follow_refused.get() > 0,
+        "the forging endpoint went unnoticed"
+    );
+
+    let furl = full.rpc_url();
+    for n in [1, created.block_number.unwrap(), goal / 2, goal] {
+        let tag = format!("{n:#x}");
+        assert_eq!(
+            rpc(
+                &furl,
+                "eth_getBlockByNumber",
+                serde_json::json!([tag, true])
+            )
+            .await,
+            rpc(
+                &url0,
+                "eth_getBlockByNumber",
+                serde_json::json!([tag, true])
+            )
+            .await,
+            "block {n}"
+        );
+    }
+    // State at a recent block both serve (the validators keep going).
+    let recent = full.node.head().header.number;
+    let at = format!("{recent:#x}");
+    let proof_params = serde_json::json!([signer(1).address(), ["0x0"], at]);
+    assert_eq!(
+        rpc(&furl, "eth_getProof", proof_params.clone()).await,
+        rpc(&url0, "eth_getProof", proof_params).await
+    );
+    let logs_params = serde_json::json!([{"fromBlock": "0x0", "toBlock": at}]);
+    let logs = rpc(&furl, "eth_getLogs", logs_params.clone()).await;
+    assert_eq!(logs.as_array().unwrap().len(), 1);
+    assert_eq!(logs, rpc(&url0, "eth_getLogs", logs_params).await);
+
+    // A transaction sent to the full node is forwarded and finalized.
+    let fp = provider(&furl, signer(2));
+    let sent = fp
+        .send_transaction(
+            TransactionRequest::default()
+                .to(signer(6).address())
+                .value(U256::from(9)),
+        )
+        .await
+        .unwrap();
+    let receipt = tokio::time::timeout(Duration::from_secs(60), sent.get_receipt())
+        .await
+        .expect("forwarded transaction finalized")
+        .unwrap();
+    assert!(receipt.status());
+
+    full.shutdown().await.unwrap();
+    for v in &mut vals {
+        v.chain.take().unwrap().shutdown().await.unwrap();
+    }
 }
