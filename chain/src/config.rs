@@ -244,6 +244,9 @@ pub struct ValidatorSettings {
     pub peers: Vec<(String, String)>,
     /// View timeouts.
     pub timeouts: crate::consensus::Timeouts,
+    /// Rewrites this validator's proposals before they are broadcast (fault tests: a
+    /// Byzantine proposer); none in production.
+    pub proposal_layer: Option<crate::consensus::ProposalLayer>,
 }
 
 /// Limits of the node's JSON-RPC API.

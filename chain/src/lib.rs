@@ -181,6 +181,7 @@ pub async fn start(
                     dir: datadir.join("consensus"),
                     block_time: node.config().block_time,
                     timeouts: v.timeouts,
+                    proposal_layer: v.proposal_layer,
                 },
             )?;
             tasks.spawn_fallible("chain consensus", handle.run_until(cancel.child_token()));

@@ -348,6 +348,7 @@ async fn main() -> eyre::Result<()> {
                     )?,
                     ..Default::default()
                 },
+                proposal_layer: None,
             })
         }
     };

@@ -22,18 +22,34 @@ use crate::{ChainError, Node};
 /// How long a proposal or verification waits between looks at the head.
 const HEAD_POLL: Duration = Duration::from_millis(200);
 
+/// Rewrites a validator's own proposals before they are broadcast: how the fault tests
+/// make a Byzantine proposer (like the DA nodes' handler layers).
+#[derive(Clone)]
+pub struct ProposalLayer(pub std::sync::Arc<dyn Fn(ZgBlock) -> ZgBlock + Send + Sync>);
+
+impl std::fmt::Debug for ProposalLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProposalLayer")
+    }
+}
+
 /// The consensus application over a [`Node`].
 #[derive(Clone)]
 pub struct ChainApp {
     node: Node,
     /// Least time between a block's commit and the proposal of its child.
     block_time: Duration,
+    layer: Option<ProposalLayer>,
 }
 
 impl ChainApp {
     /// An application over `node`, pacing proposals at `block_time`.
-    pub fn new(node: Node, block_time: Duration) -> Self {
-        Self { node, block_time }
+    pub fn new(node: Node, block_time: Duration, layer: Option<ProposalLayer>) -> Self {
+        Self {
+            node,
+            block_time,
+            layer,
+        }
     }
 
     /// Waits until the head is `parent` (`true`), or until it is clear it never will be
@@ -106,6 +122,10 @@ where
             let node = this.node.clone();
             match blocking(&context, "propose", move || node.propose_block(parent)).await {
                 Ok(Some(block)) => {
+                    let block = match &this.layer {
+                        Some(layer) => (layer.0)(block),
+                        None => block,
+                    };
                     let digest = super::block::digest_of(block.hash());
                     tracing::debug!(target: "zg_chain::consensus", number = block.header.number, txs = block.txs.len(), view = %consensus.round.view(), "proposing");
                     Some(Digested::precomputed(block, digest))

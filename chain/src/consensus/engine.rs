@@ -54,6 +54,8 @@ pub struct ValidatorConfig {
     pub block_time: Duration,
     /// Timeouts of a view.
     pub timeouts: Timeouts,
+    /// Rewrites own proposals (fault tests).
+    pub proposal_layer: Option<super::ProposalLayer>,
 }
 
 /// How long a view waits before voting to skip it.
@@ -333,7 +335,11 @@ async fn run(
     actor.start(finalized, buffer, marshal_resolver);
 
     // Simplex over the application, wrapped for inline verification.
-    let app = ChainApp::new(node.clone(), config.block_time);
+    let app = ChainApp::new(
+        node.clone(),
+        config.block_time,
+        config.proposal_layer.clone(),
+    );
     let inline = Inline::new(context.child("application"), app, marshal.clone(), epocher);
     let t = config.timeouts;
     let engine = simplex::Engine::new(

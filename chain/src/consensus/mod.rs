@@ -12,7 +12,7 @@ mod engine;
 mod follow;
 mod keys;
 
-pub use app::{ChainApp, Finalized};
+pub use app::{ChainApp, Finalized, ProposalLayer};
 pub use block::{BlockLimits, Digest, ZgBlock, digest_of, hash_of};
 pub use engine::{ConsensusHandle, Timeouts, ValidatorConfig, start};
 pub use follow::{FollowConfig, follow};

@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use tokio_util::sync::CancellationToken;
 use zg_chain::config::ValidatorSettings;
-use zg_chain::consensus::{Timeouts, ValidatorKey, deal_validators};
+use zg_chain::consensus::{ProposalLayer, Timeouts, ValidatorKey, deal_validators};
 use zg_chain::{Genesis, NodeConfig, RunningChain};
 
 use crate::helpers::{TempDir, dev_genesis, provider, raw_rpc, signer};
@@ -40,9 +40,21 @@ async fn start_validator_with(
     key: &ValidatorKey,
     block_time: Duration,
 ) -> RunningChain {
+    start_validator_layered(dir, genesis, key, block_time, None, Address::ZERO).await
+}
+
+async fn start_validator_layered(
+    dir: &TempDir,
+    genesis: &Genesis,
+    key: &ValidatorKey,
+    block_time: Duration,
+    proposal_layer: Option<ProposalLayer>,
+    coinbase: Address,
+) -> RunningChain {
     let config = NodeConfig {
         genesis: genesis.clone(),
         block_time,
+        coinbase,
         validator: Some(ValidatorSettings {
             key: key.clone(),
             listen: None,
@@ -52,6 +64,7 @@ async fn start_validator_with(
                 certification: Duration::from_secs(2),
                 retry: Duration::from_secs(1),
             },
+            proposal_layer,
         }),
         ..NodeConfig::default()
     };
@@ -454,5 +467,92 @@ async fn a_full_node_started_late_syncs_verifies_and_serves_the_same() {
     full.shutdown().await.unwrap();
     for v in &mut vals {
         v.chain.take().unwrap().shutdown().await.unwrap();
+    }
+}
+
+/// A validator that lies about the state root of every block it proposes: none of its
+/// blocks is ever finalized (the others re-execute and refuse to vote), its views time
+/// out and the honest leaders' blocks are finalized instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposer_lying_about_the_state_root_never_gets_a_block_finalized() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let addresses: Vec<String> = (0..4)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let (set, keys) = deal_validators(&addresses).unwrap();
+    let mut genesis = dev_genesis();
+    genesis.consensus = Some(set);
+    let liar = Address::repeat_byte(0xbb);
+    let lies = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = lies.clone();
+    let lie = ProposalLayer(std::sync::Arc::new(
+        move |block: zg_chain::consensus::ZgBlock| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut header = block.header.clone();
+            header.state_root = alloy::primitives::B256::repeat_byte(0x66);
+            zg_chain::consensus::ZgBlock::new(header, block.txs)
+        },
+    ));
+    let mut chains = Vec::new();
+    let mut dirs = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let dir = TempDir::new("byzantine");
+        let (layer, coinbase) = if i == 0 {
+            (Some(lie.clone()), liar)
+        } else {
+            (None, Address::repeat_byte(i as u8))
+        };
+        chains.push(
+            start_validator_layered(
+                &dir,
+                &genesis,
+                key,
+                Duration::from_millis(50),
+                layer,
+                coinbase,
+            )
+            .await,
+        );
+        dirs.push(dir);
+    }
+    let target = 20;
+    let started = Instant::now();
+    while chains.iter().any(|c| c.node.head().header.number < target) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no progress past the liar"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let store = chains[1].node.store();
+    let mut proposers = std::collections::BTreeSet::new();
+    for n in 1..=target {
+        let h = store.header(n).unwrap().unwrap();
+        assert_ne!(
+            h.beneficiary, liar,
+            "block {n} from the lying proposer was finalized"
+        );
+        proposers.insert(h.beneficiary);
+        for c in &chains {
+            assert_eq!(
+                c.node.store().header(n).unwrap().unwrap(),
+                h,
+                "validators disagree at {n}"
+            );
+        }
+    }
+    assert!(
+        proposers.len() >= 2,
+        "the honest validators share the proposals: {proposers:?}"
+    );
+    assert!(
+        lies.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the liar never led a view: the test proved nothing"
+    );
+    for c in chains {
+        c.shutdown().await.unwrap();
     }
 }
