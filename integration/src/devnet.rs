@@ -70,6 +70,9 @@ pub struct DevnetConfig {
     /// The broker's OpenAI-compatible upstream (`…/v1`); none: the bundled
     /// deterministic echo server.
     pub compute_upstream: Option<String>,
+    /// Chain validators (BFT finality); 0: one dev block producer (automine-capable,
+    /// `anvil_mine`). Validator 0 serves JSON-RPC on `chain_addr`.
+    pub validators: usize,
 }
 
 impl DevnetConfig {
@@ -89,6 +92,7 @@ impl DevnetConfig {
             storage_addr: ([127, 0, 0, 1], 5678).into(),
             compute_addr: ([127, 0, 0, 1], 3080).into(),
             compute_upstream: None,
+            validators: 0,
         }
     }
 
@@ -178,6 +182,61 @@ pub struct Plan {
     deployer: PrivateKeySigner,
     compute_provider: PrivateKeySigner,
     compute_owner: PrivateKeySigner,
+    /// The validator set and keys (with `validators`), dealt once per datadir.
+    validator_set: Option<(
+        zg_chain::consensus::ConsensusGenesis,
+        Vec<zg_chain::consensus::ValidatorKey>,
+    )>,
+}
+
+/// Deals the devnet's validator keys on its first start (consensus p2p on free loopback
+/// ports) and reads them back on later ones, from `datadir/validators/`.
+fn validator_set(
+    datadir: &std::path::Path,
+    n: usize,
+) -> Result<
+    (
+        zg_chain::consensus::ConsensusGenesis,
+        Vec<zg_chain::consensus::ValidatorKey>,
+    ),
+    DevnetError,
+> {
+    let dir = datadir.join("validators");
+    let set_path = dir.join("set.json");
+    let err = |e: String| DevnetError::Config(format!("validator keys in {}: {e}", dir.display()));
+    if !set_path.exists() {
+        let addresses: Vec<String> = (0..n)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.to_string())
+                    .map_err(|e| err(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        let (set, keys) =
+            zg_chain::consensus::deal_validators(&addresses).map_err(|e| err(e.to_string()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| err(e.to_string()))?;
+        for (i, k) in keys.iter().enumerate() {
+            k.save(&dir.join(format!("validator-{i}.key")))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let json = serde_json::to_vec_pretty(&set).map_err(|e| err(e.to_string()))?;
+        zg_node_kit::secret::write_secret(&set_path, &json).map_err(|e| err(e.to_string()))?;
+    }
+    let set: zg_chain::consensus::ConsensusGenesis =
+        serde_json::from_slice(&std::fs::read(&set_path).map_err(|e| err(e.to_string()))?)
+            .map_err(|e| err(e.to_string()))?;
+    if set.validators.len() != n {
+        return Err(err(format!(
+            "the datadir's network has {} validators, not {n}",
+            set.validators.len()
+        )));
+    }
+    let keys = (0..n)
+        .map(|i| zg_chain::consensus::ValidatorKey::load(&dir.join(format!("validator-{i}.key"))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    Ok((set, keys))
 }
 
 impl Plan {
@@ -197,7 +256,12 @@ impl Plan {
         let deployer =
             PrivateKeySigner::from_bytes(&zg_primitives::keccak256(b"zg-devnet/module-deployer"))
                 .expect("valid key");
+        let validator_set = match config.validators {
+            0 => None,
+            n => Some(validator_set(&config.datadir, n)?),
+        };
         Ok(Self {
+            validator_set,
             config,
             threshold,
             node_accounts,
@@ -266,8 +330,13 @@ impl Plan {
     }
 
     /// The chain's settings: the dev genesis plus the node accounts, quorum size and
-    /// threshold.
+    /// threshold (validator 0's with `validators`).
     pub fn chain_config(&self) -> ChainNodeConfig {
+        self.validator_config(0)
+    }
+
+    /// Validator `i`'s settings (the single dev producer's when there are no validators).
+    pub fn validator_config(&self, i: usize) -> ChainNodeConfig {
         let mut genesis = Genesis::default();
         let balance = *genesis.alloc.values().next().expect("dev alloc");
         for a in &self.node_accounts {
@@ -279,18 +348,38 @@ impl Plan {
         genesis.da.epoch_blocks = self.config.epoch_blocks;
         genesis.da.quorum_size = self.config.nodes as u64;
         genesis.da.quorum_threshold = self.threshold as u64;
+        let validator = self.validator_set.as_ref().map(|(set, keys)| {
+            genesis.consensus = Some(set.clone());
+            zg_chain::config::ValidatorSettings {
+                key: keys[i].clone(),
+                listen: None,
+                peers: Vec::new(),
+                timeouts: zg_chain::consensus::Timeouts::default(),
+                proposal_layer: None,
+            }
+        });
         ChainNodeConfig {
             genesis,
             block_time: self.config.block_time,
-            // The devnet moves epochs along with `anvil_mine` (it binds loopback only).
-            dev: true,
+            // A single producer: the devnet moves epochs along with `anvil_mine` (it
+            // binds loopback only). Validators wait for the epoch instead.
+            dev: validator.is_none(),
+            validator,
             ..ChainNodeConfig::default()
         }
     }
 
-    /// The chain's directory.
+    /// The chain's directory (validator 0's).
     pub fn chain_dir(&self) -> PathBuf {
-        self.config.datadir.join("chain")
+        self.validator_dir(0)
+    }
+
+    /// Validator `i`'s directory.
+    pub fn validator_dir(&self, i: usize) -> PathBuf {
+        match i {
+            0 => self.config.datadir.join("chain"),
+            i => self.config.datadir.join(format!("chain-{i}")),
+        }
     }
 
     /// The keys of node `i`.
@@ -343,16 +432,25 @@ impl Plan {
         (PluginConfig::new(datadir), upstream)
     }
 
-    /// Starts the chain serving JSON-RPC on `listener`.
+    /// Starts the chain (validator 0) serving JSON-RPC on `listener`.
     pub async fn start_chain(&self, listener: TcpListener) -> Result<RunningChain, DevnetError> {
+        self.start_validator(0, listener).await
+    }
+
+    /// Starts validator `i` serving JSON-RPC on `listener`.
+    pub async fn start_validator(
+        &self,
+        i: usize,
+        listener: TcpListener,
+    ) -> Result<RunningChain, DevnetError> {
         zg_chain::start(
-            &self.chain_dir(),
-            self.chain_config(),
+            &self.validator_dir(i),
+            self.validator_config(i),
             listener,
             CancellationToken::new(),
         )
         .await
-        .map_err(|e| start_err("chain")(e.to_string()))
+        .map_err(|e| start_err(format!("chain validator {i}"))(e.to_string()))
     }
 
     /// Starts DA node `i` with `nc` (from [`Plan::node_config`]), HTTP on `http`.
@@ -518,15 +616,23 @@ impl Plan {
                 .map_err(|e| start_err("deposit")(e.to_string()))?;
         }
         let nodes: Vec<_> = self.node_accounts.iter().map(|a| a.address()).collect();
-        form_quorum(&payer, &nodes, self.config.epoch_blocks).await
+        form_quorum(
+            &payer,
+            &nodes,
+            self.config.epoch_blocks,
+            self.config.validators == 0,
+        )
+        .await
     }
 }
 
 /// A running devnet.
 #[derive(Debug)]
 pub struct Devnet {
-    /// The chain.
+    /// The chain (validator 0 with `validators`).
     pub chain: RunningChain,
+    /// Validators 1 … n − 1.
+    pub validators: Vec<RunningChain>,
     /// The DA nodes.
     pub nodes: Vec<RunningNode>,
     /// The disperser.
@@ -559,6 +665,13 @@ impl Devnet {
             .await
             .map_err(|e| start_err("chain")(format!("binding {}: {e}", config.chain_addr)))?;
         let chain = plan.start_chain(listener).await?;
+        let mut validators = Vec::new();
+        for i in 1..config.validators {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| start_err(format!("chain validator {i}"))(e.to_string()))?;
+            validators.push(plan.start_validator(i, listener).await?);
+        }
         let rpc = chain.rpc_url();
         plan.deploy_modules(&rpc).await?;
 
@@ -631,6 +744,7 @@ impl Devnet {
             compute_upstream,
             upstream_cancel,
             chain,
+            validators,
             nodes,
             disperser,
             plugin,
@@ -672,6 +786,9 @@ impl Devnet {
             v.push(("module.entrance".into(), self.modules.entrance.to_string()));
             v.push(("module.sampling".into(), self.modules.sampling.to_string()));
         }
+        for (i, c) in self.validators.iter().enumerate() {
+            v.push((format!("chain.validator.{}", i + 1), c.rpc_url()));
+        }
         for (i, n) in self.nodes.iter().enumerate() {
             v.push((format!("node.{i}.p2p"), n.socket.clone()));
             v.push((format!("node.{i}.http"), format!("http://{}", n.http_addr)));
@@ -702,6 +819,11 @@ impl Devnet {
                 .await
                 .map_err(|e| stop_err(&format!("node {i}"))(e.to_string()))?;
         }
+        for (i, c) in self.validators.into_iter().enumerate() {
+            c.shutdown()
+                .await
+                .map_err(|e| stop_err(&format!("chain validator {}", i + 1))(e.to_string()))?;
+        }
         self.chain
             .shutdown()
             .await
@@ -716,6 +838,7 @@ async fn form_quorum(
     chain: &ChainClient,
     nodes: &[alloy_primitives::Address],
     epoch_blocks: u64,
+    dev: bool,
 ) -> Result<(), DevnetError> {
     let err = start_err("quorum");
     let epoch = chain.epoch().await.map_err(|e| err(e.to_string()))?;
@@ -743,11 +866,33 @@ async fn form_quorum(
         .await
         .map_err(|e| start_err("quorum")(e.to_string()))?;
     let to_boundary = epoch_blocks - head % epoch_blocks;
-    let _: serde_json::Value = chain
-        .provider()
-        .raw_request("anvil_mine".into(), (U256::from(to_boundary),))
-        .await
-        .map_err(|e| start_err("quorum")(format!("anvil_mine: {e}")))?;
+    if dev {
+        let _: serde_json::Value = chain
+            .provider()
+            .raw_request("anvil_mine".into(), (U256::from(to_boundary),))
+            .await
+            .map_err(|e| start_err("quorum")(format!("anvil_mine: {e}")))?;
+    } else {
+        // Validators: nobody bends the chain; wait for the epoch to begin.
+        let boundary = head + to_boundary;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let now = chain
+                .provider()
+                .get_block_number()
+                .await
+                .map_err(|e| start_err("quorum")(e.to_string()))?;
+            if now >= boundary {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(start_err("quorum")(format!(
+                    "the chain did not reach block {boundary}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     let now = chain
         .epoch()
         .await

@@ -66,6 +66,10 @@ struct Cli {
     /// Exit after the demo instead of serving until Ctrl-C.
     #[arg(long = "exit-after-demo", env = "ZG_DEVNET_EXIT_AFTER_DEMO")]
     exit_after_demo: bool,
+    /// Chain validators agreeing blocks with BFT finality (validator 0 serves
+    /// `--chain.addr`); 0 runs one dev block producer.
+    #[arg(long = "validators", env = "ZG_DEVNET_VALIDATORS", default_value_t = 0)]
+    validators: usize,
     #[command(flatten)]
     log: LogArgs,
     #[command(subcommand)]
@@ -172,6 +176,7 @@ async fn main() -> eyre::Result<()> {
     config.storage_addr = cli.storage_addr.parse()?;
     config.compute_addr = cli.compute_addr.parse()?;
     config.compute_upstream = cli.compute_upstream.clone();
+    config.validators = cli.validators;
     let threshold = config.threshold()?;
     println!(
         "zg-devnet: starting {} DA nodes (threshold {threshold}) in {}",

@@ -191,3 +191,30 @@ async fn devnet_demo_on_the_solidity_contracts() {
     let code = devnet.child.wait().unwrap();
     assert!(code.success(), "exit status {code}");
 }
+
+/// The devnet on a network of four validators with BFT finality (no dev methods: the
+/// first epoch's quorum forms as blocks come): the whole demo (OP put and get, the light
+/// client's verdict, storage, compute) runs on it unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_demo_on_four_validators() {
+    let dir = TempDir::new("devnet-validators");
+    let mut devnet = Devnet::spawn(
+        &dir.0,
+        &[
+            "--demo",
+            "--validators",
+            "4",
+            "--block-time",
+            "0.25",
+            "--epoch-blocks",
+            "20",
+            "--exit-after-demo",
+        ],
+    );
+    devnet.wait_for("zg-devnet ready", Duration::from_secs(240));
+    let v3 = devnet.endpoint("chain.validator.3");
+    assert!(v3.starts_with("http://127.0.0.1:"), "{v3}");
+    devnet.wait_for("demo ok", Duration::from_secs(240));
+    let code = devnet.child.wait().unwrap();
+    assert!(code.success(), "exit status {code}");
+}
