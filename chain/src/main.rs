@@ -93,6 +93,9 @@ struct Args {
     /// Seconds a sender may send nothing new before its pending transactions are dropped.
     #[arg(long = "txpool.lifetime", env = "ZG_CHAIN_TXPOOL_LIFETIME", default_value_t = PoolLimits::default().lifetime.as_secs())]
     pool_lifetime: u64,
+    /// Beneficiary of the blocks this node produces (priority fees).
+    #[arg(long = "coinbase", env = "ZG_CHAIN_COINBASE")]
+    coinbase: Option<alloy::primitives::Address>,
     /// This validator's key file (`zg-chain keygen` writes them); needed when genesis
     /// names a validator set.
     #[arg(long = "consensus.key", env = "ZG_CHAIN_CONSENSUS_KEY")]
@@ -353,6 +356,7 @@ async fn main() -> eyre::Result<()> {
         }
     };
     let config = NodeConfig {
+        coinbase: args.coinbase.unwrap_or_default(),
         validator,
         follow: args.follow.clone(),
         genesis,

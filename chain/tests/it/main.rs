@@ -12,4 +12,5 @@ mod helpers;
 mod hostile;
 mod persistence;
 mod proofs;
+mod validator_processes;
 mod validators;
