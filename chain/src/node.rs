@@ -569,11 +569,21 @@ impl Node {
                 .collect()
             }
             Source::Given(txs) => {
+                // Senders of transactions already in the pool were recovered on admission.
+                let known: Vec<Option<Address>> = {
+                    let pool = self.inner.pool.lock();
+                    txs.iter()
+                        .map(|tx| pool.get(tx.tx_hash()).map(|p| p.sender))
+                        .collect()
+                };
                 let mut out = Vec::with_capacity(txs.len());
-                for tx in txs {
-                    let sender = tx.recover_signer().map_err(|e| {
-                        Attempt::Invalid(format!("transaction {}: {e}", tx.tx_hash()))
-                    })?;
+                for (tx, known) in txs.into_iter().zip(known) {
+                    let sender = match known {
+                        Some(s) => s,
+                        None => tx.recover_signer().map_err(|e| {
+                            Attempt::Invalid(format!("transaction {}: {e}", tx.tx_hash()))
+                        })?,
+                    };
                     out.push((*tx.tx_hash(), sender, tx));
                 }
                 out
