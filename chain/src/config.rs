@@ -264,6 +264,8 @@ pub struct RpcConfig {
     pub state_history: u64,
     /// The server's limits: body, batch size, time per request, hosts, concurrency.
     pub server: zg_node_kit::jsonrpc::RpcLimits,
+    /// WebSocket limits: connections, subscriptions per connection, queue per connection.
+    pub ws: zg_node_kit::pubsub::WsLimits,
 }
 
 impl Default for RpcConfig {
@@ -274,6 +276,7 @@ impl Default for RpcConfig {
             max_heavy: std::thread::available_parallelism().map_or(2, |n| n.get()),
             state_history: DEFAULT_STATE_HISTORY,
             server: zg_node_kit::jsonrpc::RpcLimits::new(10 * 1024 * 1024),
+            ws: zg_node_kit::pubsub::WsLimits::default(),
         }
     }
 }

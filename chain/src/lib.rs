@@ -74,6 +74,7 @@ pub async fn start(
     cancel: CancellationToken,
 ) -> Result<RunningChain, ChainError> {
     let limits = config.rpc.server.clone();
+    let ws = config.rpc.ws.clone();
     let rpc_addr = listener
         .local_addr()
         .map_err(|e| ChainError::Config(e.to_string()))?;
@@ -93,7 +94,7 @@ pub async fn start(
     let server_cancel = cancel.child_token();
     tasks.spawn_fallible(
         "chain rpc",
-        rpc::serve(listener, api, limits, async move {
+        rpc::serve(listener, api, limits, ws, async move {
             server_cancel.cancelled().await
         }),
     );

@@ -66,6 +66,8 @@ struct Inner {
     head_at: Mutex<std::time::Instant>,
     /// Where accepted transactions go to reach the other validators.
     gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
+    /// Hashes of transactions entering the pool (`newPendingTransactions`).
+    pending: tokio::sync::broadcast::Sender<B256>,
     /// Blocks proposed or verified for consensus, by hash, until finalized or dropped.
     executed: Mutex<std::collections::HashMap<B256, Built>>,
     new_tx: Notify,
@@ -142,6 +144,7 @@ impl Node {
                 exec: Mutex::new(()),
                 head_at: Mutex::new(std::time::Instant::now()),
                 gossip: Mutex::new(None),
+                pending: tokio::sync::broadcast::channel(4096).0,
                 executed: Mutex::new(std::collections::HashMap::new()),
                 new_tx: Notify::new(),
                 head_tx,
@@ -417,6 +420,11 @@ impl Node {
         *self.inner.gossip.lock() = Some(gossip);
     }
 
+    /// Hashes of transactions as they enter the pool (a slow receiver misses some).
+    pub fn subscribe_pending(&self) -> tokio::sync::broadcast::Receiver<B256> {
+        self.inner.pending.subscribe()
+    }
+
     /// How long ago the head was committed (or the node opened).
     pub fn head_age(&self) -> Duration {
         self.inner.head_at.lock().elapsed()
@@ -449,6 +457,7 @@ impl Node {
             }
             self.inner.metrics.pool.set(pool.len() as i64);
         }
+        let _ = self.inner.pending.send(hash);
         self.inner.new_tx.notify_one();
         Ok(hash)
     }

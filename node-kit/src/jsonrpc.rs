@@ -191,7 +191,7 @@ pub fn ok<T: Serialize>(v: T) -> Result<Value, RpcError> {
     serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
 }
 
-fn error_object(id: Value, e: &RpcError) -> Value {
+pub(crate) fn error_object(id: Value, e: &RpcError) -> Value {
     let mut err = json!({ "code": e.code, "message": e.message });
     if let Some(data) = &e.data {
         err["data"] = data.clone();
@@ -275,39 +275,50 @@ async fn rpc<S: RpcService>(
     State((svc, limits)): State<(Arc<S>, Arc<RpcLimits>)>,
     body: Bytes,
 ) -> Response {
+    match answer(&*svc, &limits, &body).await {
+        Some(out) => bytes_response(out),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+fn error_bytes(e: &RpcError) -> Option<Vec<u8>> {
+    Some(serde_json::to_vec(&error_object(Value::Null, e)).expect("a JSON value serializes"))
+}
+
+/// The answer to one request body (an HTTP `POST /` or a WebSocket message): a single
+/// call or a batch; `None` when it held notifications only.
+pub(crate) async fn answer<S: RpcService>(
+    svc: &S,
+    limits: &RpcLimits,
+    body: &[u8],
+) -> Option<Vec<u8>> {
     let deadline = tokio::time::Instant::now() + limits.call_timeout;
-    let req: Value = match serde_json::from_slice(&body) {
+    let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
-            return json_response(error_object(
-                Value::Null,
-                &RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}")),
+            return error_bytes(&RpcError::new(
+                codes::PARSE_ERROR,
+                format!("parse error: {e}"),
             ));
         }
     };
     match req {
         Value::Array(reqs) => {
             if reqs.is_empty() {
-                return json_response(error_object(
-                    Value::Null,
-                    &RpcError::new(codes::INVALID_REQUEST, "empty batch"),
-                ));
+                return error_bytes(&RpcError::new(codes::INVALID_REQUEST, "empty batch"));
             }
             if reqs.len() > limits.max_batch {
-                return json_response(error_object(
-                    Value::Null,
-                    &RpcError::new(
-                        codes::INVALID_REQUEST,
-                        format!("batch of {} exceeds {}", reqs.len(), limits.max_batch),
-                    ),
+                return error_bytes(&RpcError::new(
+                    codes::INVALID_REQUEST,
+                    format!("batch of {} exceeds {}", reqs.len(), limits.max_batch),
                 ));
             }
             // The guard took one unit for the request; a batch costs one per call.
             let extra = reqs.len() as u64 - 1;
             if let Err(t) = crate::clients::ClientMeter::current().admit(extra).await {
-                return json_response(error_object(
-                    Value::Null,
-                    &RpcError::new(codes::LIMIT_EXCEEDED, format!("batch refused: {t}")),
+                return error_bytes(&RpcError::new(
+                    codes::LIMIT_EXCEEDED,
+                    format!("batch refused: {t}"),
                 ));
             }
             // Each answer is serialized as soon as it is made: the batch holds its
@@ -329,7 +340,7 @@ async fn rpc<S: RpcService>(
                         ),
                     ))
                 } else {
-                    handle_one(&*svc, r, deadline).await
+                    handle_one(svc, r, deadline).await
                 };
                 if let Some(v) = v {
                     if answers > 0 {
@@ -340,16 +351,11 @@ async fn rpc<S: RpcService>(
                 }
             }
             out.push(b']');
-            if answers == 0 {
-                StatusCode::NO_CONTENT.into_response()
-            } else {
-                bytes_response(out)
-            }
+            (answers > 0).then_some(out)
         }
-        single => match handle_one(&*svc, single, deadline).await {
-            Some(v) => bytes_response(serde_json::to_vec(&v).expect("a JSON value serializes")),
-            None => StatusCode::NO_CONTENT.into_response(),
-        },
+        single => handle_one(svc, single, deadline)
+            .await
+            .map(|v| serde_json::to_vec(&v).expect("a JSON value serializes")),
     }
 }
 
@@ -406,4 +412,46 @@ pub async fn serve<S: RpcService>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     crate::guard::serve(listener, router(svc, limits), &limits.http, shutdown).await
+}
+
+/// [`router`] plus JSON-RPC over WebSocket with subscriptions on `GET /` (see
+/// [`crate::pubsub`]); the connections end when `shutdown` is cancelled.
+pub fn router_with_pubsub<S: crate::pubsub::PubSubService>(
+    svc: Arc<S>,
+    limits: &RpcLimits,
+    ws: crate::pubsub::WsLimits,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Router {
+    let rpc_limits = Arc::new(limits.clone());
+    let ws_state = crate::pubsub::WsState::new(svc.clone(), rpc_limits.clone(), ws, shutdown);
+    let root = post(rpc::<S>)
+        .with_state((svc.clone(), rpc_limits.clone()))
+        .merge(get(crate::pubsub::upgrade::<S>).with_state(ws_state));
+    crate::guard::json_only(
+        Router::new()
+            .route("/", root)
+            .route("/health", get(health::<S>))
+            .route("/metrics", get(metrics::<S>))
+            .layer(DefaultBodyLimit::max(limits.max_body))
+            .with_state((svc, rpc_limits)),
+    )
+}
+
+/// Serves `svc` with WebSocket subscriptions on `listener`, behind the guard, until
+/// `shutdown` resolves.
+pub async fn serve_with_pubsub<S: crate::pubsub::PubSubService>(
+    listener: TcpListener,
+    svc: Arc<S>,
+    limits: &RpcLimits,
+    ws: crate::pubsub::WsLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = tokio_util::sync::CancellationToken::new();
+    let cancel = token.clone();
+    let shutdown = async move {
+        shutdown.await;
+        cancel.cancel();
+    };
+    let app = router_with_pubsub(svc, limits, ws, token);
+    crate::guard::serve(listener, app, &limits.http, shutdown).await
 }

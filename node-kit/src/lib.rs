@@ -9,6 +9,7 @@ pub mod guard;
 pub mod http;
 pub mod jsonrpc;
 pub mod metrics;
+pub mod pubsub;
 pub mod runtime;
 pub mod secret;
 pub mod supervise;

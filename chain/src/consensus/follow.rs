@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::transports::http::reqwest;
 use alloy_primitives::{B256, Bytes};
 use commonware_codec::{Copying, Decode};
 use serde::Deserialize;
@@ -21,6 +21,51 @@ use crate::{ChainError, Node};
 
 /// Most blocks fetched per round.
 const MAX_BATCH: u64 = 256;
+/// Largest answer read from an upstream (a block is at most 8 MiB encoded, twice that
+/// in hex).
+const MAX_ANSWER_BYTES: usize = 20 * 1024 * 1024;
+/// Time one upstream request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A JSON-RPC client for one upstream that reads at most [`MAX_ANSWER_BYTES`] of an
+/// answer and gives up after [`REQUEST_TIMEOUT`]: an upstream is not trusted to be
+/// small or quick.
+#[derive(Clone)]
+struct Upstream {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Upstream {
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<T, String> {
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let mut resp = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            if buf.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(format!("{method}: answer over {MAX_ANSWER_BYTES} bytes"));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&buf).map_err(|e| format!("{method}: {e}"))?;
+        if let Some(err) = v.get("error") {
+            return Err(format!("{method}: {err}"));
+        }
+        serde_json::from_value(v["result"].take()).map_err(|e| format!("{method}: {e}"))
+    }
+}
 
 /// Where and how often a full node follows.
 #[derive(Clone, Debug)]
@@ -51,11 +96,18 @@ enum Round {
     Unreachable(String),
 }
 
-fn provider(url: &str) -> Result<DynProvider, ChainError> {
-    let url = url
+fn upstream(url: &str) -> Result<Upstream, ChainError> {
+    let _: reqwest::Url = url
         .parse()
         .map_err(|e| ChainError::Config(format!("--consensus.follow {url}: {e}")))?;
-    Ok(ProviderBuilder::new().connect_http(url).erased())
+    let http = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| ChainError::Config(e.to_string()))?;
+    Ok(Upstream {
+        url: url.to_owned(),
+        http,
+    })
 }
 
 /// Follows until `cancel`; fails only when a verified block does not execute here.
@@ -73,7 +125,7 @@ pub async fn follow(
     let upstreams = config
         .upstreams
         .iter()
-        .map(|u| provider(u).map(|p| (u.clone(), p)))
+        .map(|u| upstream(u).map(|p| (u.clone(), p)))
         .collect::<Result<Vec<_>, _>>()?;
     // Transactions sent here go to the validators.
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -81,8 +133,12 @@ pub async fn follow(
     let forward = upstreams.clone();
     let forwarding = tokio::spawn(async move {
         while let Some(raw) = rx.recv().await {
+            let params = serde_json::json!([Bytes::from(raw)]);
             for (url, p) in &forward {
-                match p.send_raw_transaction(&raw).await {
+                match p
+                    .call::<B256>("eth_sendRawTransaction", params.clone())
+                    .await
+                {
                     Ok(_) => break,
                     Err(e) => {
                         tracing::debug!(target: "zg_chain::follow", %url, error = %e, "forwarding a transaction failed")
@@ -124,16 +180,19 @@ pub async fn follow(
 async fn step(
     node: &Node,
     verifier: &FinalityVerifier,
-    upstream: &DynProvider,
+    upstream: &Upstream,
 ) -> Result<Round, ChainError> {
     let head = node.head();
     let next = head.header.number + 1;
     let answer: Option<CertificateAnswer> = match upstream
-        .raw_request("zg_getFinalityCertificate".into(), (format!("{next:#x}"),))
+        .call(
+            "zg_getFinalityCertificate",
+            serde_json::json!([format!("{next:#x}")]),
+        )
         .await
     {
         Ok(a) => a,
-        Err(e) => return Ok(Round::Unreachable(e.to_string())),
+        Err(e) => return Ok(Round::Unreachable(e)),
     };
     let Some(answer) = answer else {
         return Ok(Round::Idle);
@@ -158,11 +217,11 @@ async fn step(
     let mut blocks = Vec::with_capacity((last - head.header.number) as usize);
     for n in next..=last {
         let raw: Option<Bytes> = match upstream
-            .raw_request("zg_getRawBlock".into(), (format!("{n:#x}"),))
+            .call("zg_getRawBlock", serde_json::json!([format!("{n:#x}")]))
             .await
         {
             Ok(r) => r,
-            Err(e) => return Ok(Round::Unreachable(e.to_string())),
+            Err(e) => return Ok(Round::Unreachable(e)),
         };
         let Some(raw) = raw else {
             return Ok(Round::Lied(format!(
@@ -203,11 +262,11 @@ async fn step(
         let mut child = finalized.block;
         for n in (last + 1..=certified_number).rev() {
             let raw: Option<Bytes> = match upstream
-                .raw_request("zg_getRawBlock".into(), (format!("{n:#x}"),))
+                .call("zg_getRawBlock", serde_json::json!([format!("{n:#x}")]))
                 .await
             {
                 Ok(r) => r,
-                Err(e) => return Ok(Round::Unreachable(e.to_string())),
+                Err(e) => return Ok(Round::Unreachable(e)),
             };
             let Some(block) =
                 raw.and_then(|r| ZgBlock::decode_cfg(Copying(&r), &BlockLimits::default()).ok())
@@ -244,4 +303,50 @@ async fn step(
     node.metrics().finalized_tip.set(certified_number as i64);
     tracing::debug!(target: "zg_chain::follow", blocks = count, head = last, "followed");
     Ok(Round::Advanced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upstream that answers more than the cap, or too slowly, is an error, not an
+    /// allocation or a hang.
+    #[tokio::test]
+    async fn an_oversized_or_slow_answer_is_refused() {
+        use axum::routing::post;
+        let app = axum::Router::new()
+            .route(
+                "/",
+                post(|| async {
+                    let mut big = String::from(r#"{"jsonrpc":"2.0","id":1,"result":""#);
+                    big.push_str(&"ab".repeat(MAX_ANSWER_BYTES / 2 + 1024));
+                    big.push_str(r#""}"#);
+                    big
+                }),
+            )
+            .route(
+                "/slow",
+                post(|| async {
+                    tokio::time::sleep(REQUEST_TIMEOUT + Duration::from_secs(5)).await;
+                    "{}"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let u = upstream(&format!("http://{addr}/")).unwrap();
+        let err = u
+            .call::<Bytes>("zg_getRawBlock", serde_json::json!(["0x1"]))
+            .await
+            .unwrap_err();
+        assert!(err.contains("answer over"), "{err}");
+        let slow = upstream(&format!("http://{addr}/slow")).unwrap();
+        let started = std::time::Instant::now();
+        assert!(
+            slow.call::<Bytes>("zg_getRawBlock", serde_json::json!(["0x1"]))
+                .await
+                .is_err()
+        );
+        assert!(started.elapsed() < REQUEST_TIMEOUT + Duration::from_secs(2));
+    }
 }

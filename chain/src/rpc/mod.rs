@@ -586,6 +586,98 @@ impl EthApi {
         ok(out)
     }
 
+    /// `eth_subscribe` over WebSocket: `newHeads` (each committed block's header, in
+    /// order), `logs` (with an optional address/topics filter, each committed block's
+    /// matching logs) and `newPendingTransactions` (hashes entering the pool). The
+    /// producer ends when the subscriber is gone.
+    pub fn subscribe(
+        &self,
+        params: Vec<Value>,
+        sink: tokio::sync::mpsc::Sender<Value>,
+    ) -> Result<(), RpcError> {
+        let kind: String = param(&params, 0, "subscription")?;
+        let api = self.clone();
+        match kind.as_str() {
+            "newHeads" | "logs" => {
+                let filter = if kind == "logs" {
+                    Some(match params.get(1) {
+                        None | Some(Value::Null) => Filter::default(),
+                        Some(v) => serde_json::from_value::<Filter>(v.clone())
+                            .map_err(|e| RpcError::invalid_params(format!("logs filter: {e}")))?,
+                    })
+                } else {
+                    None
+                };
+                let mut heads = self.node.subscribe_head();
+                let mut next = self.node.head().header.number + 1;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            r = heads.changed() => if r.is_err() { break },
+                            () = sink.closed() => break,
+                        }
+                        let head = *heads.borrow_and_update();
+                        while next <= head {
+                            let notes = match &filter {
+                                None => match api.block(next, false) {
+                                    Ok(b) => {
+                                        vec![serde_json::to_value(&b.header).unwrap_or(Value::Null)]
+                                    }
+                                    Err(_) => break,
+                                },
+                                Some(f) => {
+                                    let budget = Budget {
+                                        deadline: std::time::Instant::now()
+                                            + api.node.config().rpc.evm_timeout,
+                                    };
+                                    let f = f.clone().from_block(next).to_block(next);
+                                    match api.logs(&f, &budget) {
+                                        Ok(logs) => logs
+                                            .into_iter()
+                                            .map(|l| {
+                                                serde_json::to_value(&l).unwrap_or(Value::Null)
+                                            })
+                                            .collect(),
+                                        Err(_) => break,
+                                    }
+                                }
+                            };
+                            for n in notes {
+                                if sink.send(n).await.is_err() {
+                                    return;
+                                }
+                            }
+                            next += 1;
+                        }
+                    }
+                });
+                Ok(())
+            }
+            "newPendingTransactions" => {
+                let mut pending = self.node.subscribe_pending();
+                tokio::spawn(async move {
+                    loop {
+                        let hash = tokio::select! {
+                            r = pending.recv() => match r {
+                                Ok(h) => h,
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(_) => break,
+                            },
+                            () = sink.closed() => break,
+                        };
+                        if sink.send(serde_json::json!(hash)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                Ok(())
+            }
+            other => Err(RpcError::invalid_params(format!(
+                "unknown subscription {other:?}: newHeads, logs or newPendingTransactions"
+            ))),
+        }
+    }
+
     /// `zg_getFinalityCertificate(block)`: the certificate that finalizes `block`: its
     /// own, or that of the lowest later block with one (which finalizes `block` through
     /// the parent hashes). `null` on a chain without validators or before one exists.

@@ -9,6 +9,7 @@ use axum::Router;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use zg_node_kit::jsonrpc::{self, RpcLimits, RpcService};
+use zg_node_kit::pubsub::{PubSubService, WsLimits};
 
 use super::{EthApi, RpcError};
 
@@ -35,17 +36,29 @@ impl RpcService for EthApi {
     }
 }
 
+impl PubSubService for EthApi {
+    fn subscribe(
+        &self,
+        params: Vec<Value>,
+        sink: tokio::sync::mpsc::Sender<Value>,
+    ) -> Result<(), RpcError> {
+        EthApi::subscribe(self, params, sink)
+    }
+}
+
 /// The router: `POST /` JSON-RPC, `GET /health`, `GET /metrics`.
 pub fn router(api: Arc<EthApi>, limits: &RpcLimits) -> Router {
     jsonrpc::router(api, limits)
 }
 
-/// Serves until `shutdown` resolves, behind the node kit's HTTP guard.
+/// Serves until `shutdown` resolves, behind the node kit's HTTP guard: HTTP JSON-RPC and,
+/// on the same address, WebSocket JSON-RPC with `eth_subscribe`.
 pub async fn serve(
     listener: TcpListener,
     api: Arc<EthApi>,
     limits: RpcLimits,
+    ws: WsLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    jsonrpc::serve(listener, api, &limits, shutdown).await
+    jsonrpc::serve_with_pubsub(listener, api, &limits, ws, shutdown).await
 }

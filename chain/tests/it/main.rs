@@ -12,5 +12,6 @@ mod helpers;
 mod hostile;
 mod persistence;
 mod proofs;
+mod subscriptions;
 mod validator_processes;
 mod validators;
