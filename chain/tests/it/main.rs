@@ -15,3 +15,4 @@ mod proofs;
 mod subscriptions;
 mod validator_processes;
 mod validators;
+mod web3py;

@@ -2,7 +2,7 @@
 //! and funds the provider sub-account through 0G's ABI, the `openai` package chats
 //! through the broker with a 0G session token (plain and streamed) and gets a 401 for a
 //! bad key; then the broker settles what it metered.
-//! Needs python3 and PyPI (a venv in `tests/sdk/.venv` from the pinned
+//! Needs python3 and PyPI (the test kit's venv, `testkit/py/.venv`, from its pinned
 //! `requirements.txt`): without python3 the test says so and passes, unless
 //! `ZG_REQUIRE_PY_SDK=1` (CI sets it where python3 is installed).
 
@@ -17,61 +17,12 @@ fn sdk_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
 }
 
-/// Runs `cmd` in `dir`; panics with `what` and its stderr unless it succeeds.
-fn run(cmd: &mut Command, dir: &Path, what: &str) {
-    let out = cmd.current_dir(dir).output().expect(what);
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn venv_python() -> Option<PathBuf> {
-    let ok = Command::new("python3")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("ZG_REQUIRE_PY_SDK").is_err(),
-            "ZG_REQUIRE_PY_SDK is set but python3 is missing"
-        );
-        eprintln!("notice: no python3; the Python client test is skipped");
-        return None;
-    }
-    let dir = sdk_dir();
-    let py = dir.join(".venv/bin/python");
-    let stamp = dir.join(".venv/installed.txt");
-    let want = std::fs::read_to_string(dir.join("requirements.txt")).unwrap();
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
-        run(
-            Command::new("python3").args(["-m", "venv", ".venv"]),
-            &dir,
-            "venv",
-        );
-        run(
-            Command::new(&py).args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "-r",
-                "requirements.txt",
-            ]),
-            &dir,
-            "pip",
-        );
-        std::fs::write(&stamp, want).unwrap();
-    }
-    Some(py)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_web3_and_openai_clients_work_unmodified() {
-    let Some(py) = tokio::task::spawn_blocking(venv_python).await.unwrap() else {
+    let Some(py) = tokio::task::spawn_blocking(zg_testkit::python::venv_python)
+        .await
+        .unwrap()
+    else {
         return;
     };
     let stack = Stack::new().await;
