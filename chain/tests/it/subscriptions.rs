@@ -245,3 +245,50 @@ async fn a_slow_subscriber_is_cut_off() {
     );
     chain.shutdown().await.unwrap();
 }
+
+/// WebSocket connections beyond the cap are refused before the upgrade (503); a closed
+/// one frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_connections_are_capped() {
+    let dir = TempDir::new("ws-cap");
+    let config = zg_chain::NodeConfig {
+        genesis: dev_genesis(),
+        block_time: Duration::from_secs(3600),
+        rpc: zg_chain::config::RpcConfig {
+            ws: zg_node_kit::pubsub::WsLimits {
+                max_connections: 2,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..zg_chain::NodeConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let chain = zg_chain::start(
+        &dir.0,
+        config,
+        listener,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let url = chain.rpc_url();
+    let a = connect(&url).await;
+    let _b = connect(&url).await;
+    let ws = url.replacen("http://", "ws://", 1);
+    let refused = tokio_tungstenite::connect_async(ws.clone())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("503"), "{refused}");
+    drop(a);
+    let mut third = None;
+    for _ in 0..50 {
+        if let Ok((c, _)) = tokio_tungstenite::connect_async(ws.clone()).await {
+            third = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(third.is_some(), "a closed connection's place was not freed");
+    chain.shutdown().await.unwrap();
+}
