@@ -124,6 +124,12 @@ pub struct DisperserMetrics {
     pub put_seconds: Histogram,
     /// Seconds spent encoding.
     pub encode_seconds: Histogram,
+    /// Seconds from sending the members their columns to an aggregate signature over
+    /// the threshold (store and aggregate).
+    pub certify_seconds: Histogram,
+    /// Seconds from handing a certified submission to the anchorer to its transaction's
+    /// receipt (inclusion; on a validator network, in a finalized block).
+    pub anchor_seconds: Histogram,
     /// Signatures dropped or refusals, by member and reason.
     pub bad_signers: Family<Labels, Counter>,
     /// Anchoring transactions sent and the submissions they carried.
@@ -149,6 +155,8 @@ impl DisperserMetrics {
             finished: Family::default(),
             put_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
             encode_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            certify_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            anchor_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             bad_signers: Family::default(),
             anchor_txs: Counter::default(),
             anchored: Counter::default(),
@@ -171,6 +179,16 @@ impl DisperserMetrics {
                 m.put_seconds.clone(),
             );
             r.register("encode_seconds", "Encoding time", m.encode_seconds.clone());
+            r.register(
+                "certify_seconds",
+                "Columns sent to the quorum until enough signatures are aggregated",
+                m.certify_seconds.clone(),
+            );
+            r.register(
+                "anchor_seconds",
+                "A certified submission handed to the anchorer until its receipt",
+                m.anchor_seconds.clone(),
+            );
             r.register(
                 "bad_signers",
                 "Members whose answer was dropped",

@@ -67,6 +67,27 @@ async fn puts(validators: usize, block_time: Duration) -> serde_json::Value {
     }
     let blocks = devnet.chain.node.head().header.number - head0;
     let interval = started.elapsed().as_secs_f64() * 1e3 / blocks.max(1) as f64;
+    // The disperser's stage histograms: mean milliseconds per put.
+    let metrics = http
+        .get(format!("http://{}/metrics", devnet.disperser.http_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mean_ms = |name: &str| {
+        let value = |suffix: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("zg_da_disperser_{name}_seconds_{suffix} ")))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        value("sum") * 1e3 / value("count").max(1.0)
+    };
+    let (encode, certify, anchor) = (mean_ms("encode"), mean_ms("certify"), mean_ms("anchor"));
+    let put_mean = lat.iter().sum::<f64>() / lat.len() as f64;
     devnet.shutdown().await.unwrap();
     json!({
         "validators": validators,
@@ -74,6 +95,13 @@ async fn puts(validators: usize, block_time: Duration) -> serde_json::Value {
         "puts": PUTS,
         "put_ms": { "p50": percentile(&mut lat, 0.5), "p99": percentile(&mut lat, 0.99) },
         "block_interval_ms": interval,
+        "stages_mean_ms": {
+            "encode": encode,
+            "store_and_aggregate": certify,
+            "anchor_to_final_receipt": anchor,
+            "rest": put_mean - encode - certify - anchor,
+            "put": put_mean,
+        },
     })
 }
 

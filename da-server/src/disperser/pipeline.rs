@@ -181,6 +181,10 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
             self.touch(record);
             let t = Instant::now();
             let (pending, count, threshold) = self.certify(Arc::new(encoded)).await?;
+            self.inner
+                .metrics
+                .certify_seconds
+                .observe(t.elapsed().as_secs_f64());
             tracing::debug!(target: "zg_da::disperser", %id, ms = t.elapsed().as_millis() as u64, signers = count, "certified");
             record.signers = Some((count, threshold));
             record.pending_anchor = Some(pending);
@@ -202,7 +206,8 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
             data_root: submission.dataRoot,
         };
         let mut last_err = String::new();
-        let deadline = Instant::now() + self.inner.config.chain_grace;
+        let started = Instant::now();
+        let deadline = started + self.inner.config.chain_grace;
         for attempt in 0.. {
             let (tx, rx) = tokio::sync::oneshot::channel();
             self.inner
@@ -216,6 +221,10 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
                 .map_err(|_| DisperseError::Shutdown)?;
             match rx.await.map_err(|_| DisperseError::Shutdown)? {
                 Ok(tx_hash) => {
+                    self.inner
+                        .metrics
+                        .anchor_seconds
+                        .observe(started.elapsed().as_secs_f64());
                     record.confirm(cert, tx_hash);
                     self.save(record).await?;
                     tracing::info!(target: "zg_da::disperser", %id, data_root = %cert.data_root, epoch = cert.epoch, quorum = cert.quorum_id, "confirmed");

@@ -151,6 +151,28 @@ fn finality_section(v: &Value, put: &Value) -> String {
         f(&solo["put_ms"]["p50"]),
         put["target_p50_ms"].as_u64().unwrap_or(500),
     );
+    let _ = writeln!(
+        md,
+        "\nWhere a put's time goes (means, from the disperser's stage histograms):\n\n\
+         | stage | single producer, 1 s blocks | 4 validators |\n|---|---|---|"
+    );
+    for (name, key) in [
+        ("encode (KZG cells and proofs)", "encode"),
+        ("store on the quorum and aggregate", "store_and_aggregate"),
+        (
+            "anchor until its receipt (finalized)",
+            "anchor_to_final_receipt",
+        ),
+        ("the rest (op-plugin checks, HTTP, journals)", "rest"),
+        ("put", "put"),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {name} | {:.0} ms | {:.0} ms |",
+            f(&solo["stages_mean_ms"][key]),
+            f(&four["stages_mean_ms"][key]),
+        );
+    }
     md
 }
 
