@@ -15,8 +15,11 @@ use crate::devnet::{DevnetError, Plan, start_err, stop_err};
 /// What to run.
 #[derive(Clone, Debug)]
 pub enum Component {
-    /// The chain, JSON-RPC on `addr`.
-    Chain,
+    /// The chain (validator `index` with `--validators`), JSON-RPC on `addr`.
+    Chain {
+        /// Which validator (0 without validators).
+        index: usize,
+    },
     /// DA node `index`, libp2p on TCP `p2p_port`, HTTP on `addr`.
     Node {
         /// Which node (its account and directory).
@@ -74,11 +77,11 @@ pub async fn run_component_with(
         .await
         .map_err(|e| start_err("listener")(format!("binding {addr}: {e}")))?;
     match component {
-        Component::Chain => {
+        Component::Chain { index } => {
             std::thread::spawn(|| {
                 zg_primitives::Kzg::init_mainnet(zg_primitives::Precompute::None)
             });
-            let chain = plan.start_chain(listener).await?;
+            let chain = plan.start_validator(index, listener).await?;
             ready(serde_json::json!({ "rpc": chain.rpc_url() }));
             tokio::select! {
                 _ = shutdown_signal() => {}

@@ -133,8 +133,9 @@ async fn main() -> eyre::Result<()> {
         config.block_time = Duration::from_secs_f64(cli.block_time);
         config.epoch_blocks = cli.epoch_blocks.max(2);
         config.contracts = cli.contracts;
+        config.validators = cli.validators;
         let component = match kind.as_str() {
-            "chain" => Component::Chain,
+            "chain" => Component::Chain { index },
             "node" => Component::Node { index, p2p_port },
             "disperser" => Component::Disperser,
             "storage" => Component::Storage,

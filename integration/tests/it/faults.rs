@@ -94,9 +94,26 @@ async fn anchors(rpc: &str) -> HashMap<B256, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_faults_nodes_disperser_and_chain() {
+    faults_nodes_disperser_and_chain(0).await;
+}
+
+/// The same faults on a chain of four validators (BFT finality): the SIGKILLed chain
+/// process is validator 0, the one the components use, which the other three keep
+/// finalizing without and which catches up when restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_faults_on_four_validators() {
+    faults_nodes_disperser_and_chain(4).await;
+}
+
+async fn faults_nodes_disperser_and_chain(validators: usize) {
     let dir = TempDir::new("faults");
     let mut config = DevnetConfig::ephemeral(dir.0.clone());
     config.block_time = Duration::from_millis(500);
+    config.validators = validators;
+    if validators > 0 {
+        // No anvil_mine on validators: the first quorum forms at an epoch boundary.
+        config.epoch_blocks = 40;
+    }
     let mut stack = ProcessStack::start(env!("CARGO_BIN_EXE_zg-devnet"), config, &[])
         .await
         .unwrap();

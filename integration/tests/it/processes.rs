@@ -213,8 +213,10 @@ pub struct ProcessStack {
     pub plan: Plan,
     /// Chain JSON-RPC URL.
     pub rpc: String,
-    /// The chain process.
+    /// The chain process (validator 0 with validators).
     pub chain: Option<Proc>,
+    /// Validators 1 … n − 1.
+    pub validators: Vec<Option<Proc>>,
     /// The node processes.
     pub nodes: Vec<Option<Proc>>,
     /// The disperser process.
@@ -252,6 +254,7 @@ impl ProcessStack {
             disperser_port: free_port(),
             plugin_port: free_port(),
             chain: None,
+            validators: (1..plan.config.validators).map(|_| None).collect(),
             disperser: None,
             plugin: None,
             storage: None,
@@ -264,6 +267,9 @@ impl ProcessStack {
             plan,
         };
         s.start_chain()?;
+        for i in 1..s.plan.config.validators {
+            s.start_validator(i)?;
+        }
         s.plan.deploy_modules(&s.rpc).await?;
         let launches: Vec<(usize, Launch)> =
             (0..s.nodes.len()).map(|i| (i, s.node_launch(i))).collect();
@@ -297,6 +303,9 @@ impl ProcessStack {
         ];
         if c.contracts {
             args.push("--contracts".into());
+        }
+        if c.validators > 0 {
+            args.extend(["--validators".into(), c.validators.to_string()]);
         }
         args.extend([
             "component".into(),
@@ -357,6 +366,19 @@ impl ProcessStack {
         let mut a = self.common_args("chain");
         a.extend(["--addr".into(), format!("127.0.0.1:{}", self.chain_port)]);
         self.chain = Some(Proc::spawn(&self.exe, &a, "chain")?);
+        Ok(())
+    }
+
+    /// Starts (or restarts) validator `i` (1 … n − 1; 0 is [`Self::start_chain`]).
+    pub fn start_validator(&mut self, i: usize) -> Result<(), DevnetError> {
+        let mut a = self.common_args("chain");
+        a.extend([
+            "--index".into(),
+            i.to_string(),
+            "--addr".into(),
+            "127.0.0.1:0".into(),
+        ]);
+        self.validators[i - 1] = Some(Proc::spawn(&self.exe, &a, &format!("validator {i}"))?);
         Ok(())
     }
 
@@ -462,6 +484,11 @@ impl ProcessStack {
         }
         for n in self.nodes.iter_mut() {
             if let Some(p) = n.take() {
+                clean &= p.terminate(t);
+            }
+        }
+        for v in self.validators.iter_mut() {
+            if let Some(p) = v.take() {
                 clean &= p.terminate(t);
             }
         }
