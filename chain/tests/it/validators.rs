@@ -55,6 +55,11 @@ async fn start_validator_layered(
         genesis: genesis.clone(),
         block_time,
         coinbase,
+        // State of any block (the full-node test compares proofs while blocks go on).
+        rpc: zg_chain::config::RpcConfig {
+            state_history: u64::MAX,
+            ..Default::default()
+        },
         validator: Some(ValidatorSettings {
             key: key.clone(),
             listen: None,
