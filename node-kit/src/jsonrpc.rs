@@ -271,7 +271,7 @@ async fn handle_one<S: RpcService>(
     })
 }
 
-async fn rpc<S: RpcService>(
+pub(crate) async fn rpc<S: RpcService>(
     State((svc, limits)): State<(Arc<S>, Arc<RpcLimits>)>,
     body: Bytes,
 ) -> Response {
@@ -373,14 +373,18 @@ fn json_response(v: Value) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
-async fn health<S: RpcService>(State((svc, _)): State<(Arc<S>, Arc<RpcLimits>)>) -> Response {
+pub(crate) async fn health<S: RpcService>(
+    State((svc, _)): State<(Arc<S>, Arc<RpcLimits>)>,
+) -> Response {
     match svc.health() {
         Ok(v) => json_response(v),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.message).into_response(),
     }
 }
 
-async fn metrics<S: RpcService>(State((svc, _)): State<(Arc<S>, Arc<RpcLimits>)>) -> Response {
+pub(crate) async fn metrics<S: RpcService>(
+    State((svc, _)): State<(Arc<S>, Arc<RpcLimits>)>,
+) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -412,46 +416,4 @@ pub async fn serve<S: RpcService>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     crate::guard::serve(listener, router(svc, limits), &limits.http, shutdown).await
-}
-
-/// [`router`] plus JSON-RPC over WebSocket with subscriptions on `GET /` (see
-/// [`crate::pubsub`]); the connections end when `shutdown` is cancelled.
-pub fn router_with_pubsub<S: crate::pubsub::PubSubService>(
-    svc: Arc<S>,
-    limits: &RpcLimits,
-    ws: crate::pubsub::WsLimits,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> Router {
-    let rpc_limits = Arc::new(limits.clone());
-    let ws_state = crate::pubsub::WsState::new(svc.clone(), rpc_limits.clone(), ws, shutdown);
-    let root = post(rpc::<S>)
-        .with_state((svc.clone(), rpc_limits.clone()))
-        .merge(get(crate::pubsub::upgrade::<S>).with_state(ws_state));
-    crate::guard::json_only(
-        Router::new()
-            .route("/", root)
-            .route("/health", get(health::<S>))
-            .route("/metrics", get(metrics::<S>))
-            .layer(DefaultBodyLimit::max(limits.max_body))
-            .with_state((svc, rpc_limits)),
-    )
-}
-
-/// Serves `svc` with WebSocket subscriptions on `listener`, behind the guard, until
-/// `shutdown` resolves.
-pub async fn serve_with_pubsub<S: crate::pubsub::PubSubService>(
-    listener: TcpListener,
-    svc: Arc<S>,
-    limits: &RpcLimits,
-    ws: crate::pubsub::WsLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let token = tokio_util::sync::CancellationToken::new();
-    let cancel = token.clone();
-    let shutdown = async move {
-        shutdown.await;
-        cancel.cancel();
-    };
-    let app = router_with_pubsub(svc, limits, ws, token);
-    crate::guard::serve(listener, app, &limits.http, shutdown).await
 }

@@ -12,12 +12,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -272,4 +275,45 @@ fn subscribe<S: PubSubService>(
     });
     subs.insert(sub.clone(), task.abort_handle());
     json!({"jsonrpc": "2.0", "id": id, "result": sub})
+}
+
+/// [`crate::jsonrpc::router`] plus JSON-RPC over WebSocket with subscriptions on `GET /` (this module); the connections end when `shutdown` is cancelled.
+pub fn router<S: PubSubService>(
+    svc: Arc<S>,
+    limits: &RpcLimits,
+    ws: WsLimits,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Router {
+    let rpc_limits = Arc::new(limits.clone());
+    let ws_state = WsState::new(svc.clone(), rpc_limits.clone(), ws, shutdown);
+    let root = post(crate::jsonrpc::rpc::<S>)
+        .with_state((svc.clone(), rpc_limits.clone()))
+        .merge(get(upgrade::<S>).with_state(ws_state));
+    crate::guard::json_only(
+        Router::new()
+            .route("/", root)
+            .route("/health", get(crate::jsonrpc::health::<S>))
+            .route("/metrics", get(crate::jsonrpc::metrics::<S>))
+            .layer(DefaultBodyLimit::max(limits.max_body))
+            .with_state((svc, rpc_limits)),
+    )
+}
+
+/// Serves `svc` with WebSocket subscriptions on `listener`, behind the guard, until
+/// `shutdown` resolves.
+pub async fn serve<S: PubSubService>(
+    listener: TcpListener,
+    svc: Arc<S>,
+    limits: &RpcLimits,
+    ws: WsLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = tokio_util::sync::CancellationToken::new();
+    let cancel = token.clone();
+    let shutdown = async move {
+        shutdown.await;
+        cancel.cancel();
+    };
+    let app = router(svc, limits, ws, token);
+    crate::guard::serve(listener, app, &limits.http, shutdown).await
 }

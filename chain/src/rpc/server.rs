@@ -60,5 +60,5 @@ pub async fn serve(
     ws: WsLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    jsonrpc::serve_with_pubsub(listener, api, &limits, ws, shutdown).await
+    zg_node_kit::pubsub::serve(listener, api, &limits, ws, shutdown).await
 }
