@@ -16,22 +16,7 @@ const PUTS: u64 = 20;
 
 /// A 120 KB batch, distinct per `i`.
 fn batch(i: u64) -> Vec<u8> {
-    let mut data = vec![0u8; 120_000 - 24];
-    let mut x = i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for b in data.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&i.to_be_bytes());
-    zg_op_plugin::encode_frames(&[zg_op_plugin::Frame {
-        channel_id: id,
-        number: 0,
-        data: &data,
-        is_last: true,
-    }])
+    zg_integration::demo::numbered_batch(i, 120_000)
 }
 
 async fn puts(validators: usize, block_time: Duration) -> serde_json::Value {

@@ -84,6 +84,23 @@ pub fn batcher_body(len: usize) -> Vec<u8> {
     single_frame(channel_id, &data, true)
 }
 
+/// A batch of `len` bytes that is the same for the same `i` and differs across `i`
+/// (the benchmarks' puts): pseudo-random data in one last frame of channel `i`.
+pub fn numbered_batch(i: u64, len: usize) -> Vec<u8> {
+    let mut x = i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let data: Vec<u8> = (0..len.saturating_sub(24))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut channel_id = [0u8; 16];
+    channel_id[..8].copy_from_slice(&i.to_be_bytes());
+    single_frame(channel_id, &data, true)
+}
+
 async fn call(
     step: &'static str,
     req: reqwest::RequestBuilder,
