@@ -204,3 +204,16 @@ pub(crate) fn raw_transfer(who: u32, nonce: u64) -> Vec<u8> {
     let sig = signer(who).sign_hash_sync(&t.signature_hash()).unwrap();
     TxEnvelope::Eip1559(t.into_signed(sig)).encoded_2718()
 }
+
+/// The RPC URL a `zg-chain` child prints first (`zg-chain listening on URL`).
+pub(crate) fn listening_url(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("zg-chain listening on ")
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_string()
+}

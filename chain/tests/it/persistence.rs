@@ -1,4 +1,3 @@
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -26,15 +25,7 @@ fn spawn(dir: &TempDir, block_time: &str) -> (Child, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("zg-chain listening on ")
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_string();
+    let url = crate::helpers::listening_url(&mut child);
     (child, url)
 }
 

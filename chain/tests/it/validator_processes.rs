@@ -3,7 +3,6 @@
 //! of four: below the quorum) and finality stops; restart both and they catch up and
 //! finality resumes. No two validators ever hold different blocks at one height.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,15 +45,7 @@ fn spawn(keys: &Path, dir: &Path, i: usize) -> (Child, DynProvider) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("zg-chain listening on ")
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_string();
+    let url = crate::helpers::listening_url(&mut child);
     (child, provider(&url, signer(0)))
 }
 
