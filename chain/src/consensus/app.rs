@@ -40,6 +40,9 @@ pub struct ChainApp {
     /// Least time between a block's commit and the proposal of its child.
     block_time: Duration,
     layer: Option<ProposalLayer>,
+    /// Charge the wall-clock time of execution to the runtime's clock (simulations, where
+    /// work otherwise takes no simulated time).
+    charge_cpu: bool,
 }
 
 impl ChainApp {
@@ -49,7 +52,37 @@ impl ChainApp {
             node,
             block_time,
             layer,
+            charge_cpu: false,
         }
+    }
+
+    /// Makes execution (building and re-executing proposals) take, on the runtime's
+    /// clock, the wall-clock time it took: how a simulation on a deterministic runtime
+    /// accounts for the work of each validator.
+    #[must_use]
+    pub fn charging_cpu(mut self) -> Self {
+        self.charge_cpu = true;
+        self
+    }
+
+    /// Runs `f` off the consensus tasks, charged to the clock when simulating.
+    async fn execute<E, T, F>(
+        &self,
+        context: &E,
+        label: &'static str,
+        f: F,
+    ) -> Result<T, ChainError>
+    where
+        E: Spawner + Metrics + Clock,
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, ChainError> + Send + 'static,
+    {
+        let started = std::time::Instant::now();
+        let out = blocking(context, label, f).await;
+        if self.charge_cpu {
+            context.sleep(started.elapsed()).await;
+        }
+        out
     }
 
     /// Waits until the head is `parent` (`true`), or until it is clear it never will be
@@ -120,7 +153,10 @@ where
                 context.sleep(this.block_time - age).await;
             }
             let node = this.node.clone();
-            match blocking(&context, "propose", move || node.propose_block(parent)).await {
+            match this
+                .execute(&context, "propose", move || node.propose_block(parent))
+                .await
+            {
                 Ok(Some(block)) => {
                     let block = match &this.layer {
                         Some(layer) => (layer.0)(block),
@@ -157,7 +193,10 @@ where
             }
             let node = this.node.clone();
             let inner = block.inner_shared();
-            match blocking(&context, "verify", move || node.verify_block(&inner)).await {
+            match this
+                .execute(&context, "verify", move || node.verify_block(&inner))
+                .await
+            {
                 Ok(Some(Ok(()))) => true,
                 Ok(Some(Err(why))) => {
                     tracing::warn!(target: "zg_chain::consensus", number, %why, "not voting for an invalid proposal");

@@ -21,15 +21,18 @@ use commonware_cryptography::certificate::ConstantProvider;
 use commonware_cryptography::sha256::Sha256;
 use commonware_cryptography::{ChaCha20Poly1305, Digested};
 use commonware_p2p::authenticated::lookup;
-use commonware_p2p::{Address, AddressableManager, Receiver as _, Recipients, Sender as _};
+use commonware_p2p::{Address, AddressableManager, Recipients};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
-use commonware_runtime::{Quota, Runner as _, Spawner, Supervisor as _};
+use commonware_runtime::{
+    Clock, Handle, Metrics, Quota, Runner as _, Spawner, Storage, Supervisor as _,
+};
 use commonware_storage::archive::immutable;
 use commonware_stream::cups::{self, Cups};
 use commonware_stream::sake::{self, Sake};
 use commonware_utils::Acknowledgement;
 use commonware_utils::ordered::{Map, Quorum as _};
+use rand_core::CryptoRng;
 use tokio::sync::{mpsc, oneshot};
 
 use super::app::{ChainApp, Finalized};
@@ -80,13 +83,23 @@ impl Default for Timeouts {
 }
 
 /// Channels of the consensus p2p network.
-mod channel {
-    pub(super) const VOTES: u64 = 0;
-    pub(super) const CERTIFICATES: u64 = 1;
-    pub(super) const RESOLVER: u64 = 2;
-    pub(super) const BLOCKS: u64 = 3;
-    pub(super) const BACKFILL: u64 = 4;
-    pub(super) const TXS: u64 = 5;
+pub(crate) mod channel {
+    pub(crate) const VOTES: u64 = 0;
+    pub(crate) const CERTIFICATES: u64 = 1;
+    pub(crate) const RESOLVER: u64 = 2;
+    pub(crate) const BLOCKS: u64 = 3;
+    pub(crate) const BACKFILL: u64 = 4;
+    pub(crate) const TXS: u64 = 5;
+
+    /// Messages per second a peer may send on a consensus channel.
+    pub(crate) fn quota() -> commonware_runtime::Quota {
+        commonware_runtime::Quota::per_second(std::num::NonZeroU32::new(10_000).expect("non-zero"))
+    }
+
+    /// Transactions per second a peer may gossip.
+    pub(crate) fn tx_quota() -> commonware_runtime::Quota {
+        commonware_runtime::Quota::per_second(std::num::NonZeroU32::new(2_000).expect("non-zero"))
+    }
 }
 
 /// Blocks per consensus epoch: one epoch (the validator set is fixed in genesis).
@@ -196,23 +209,9 @@ async fn run(
 ) -> Result<(), ChainError> {
     let me = config.key.public();
     let ns = namespace(node.chain_id());
-    let scheme = Scheme::signer(
-        &ns,
-        config.set.identities.clone(),
-        config.set.polynomial.clone(),
-        config.key.share.clone(),
-    )
-    .ok_or_else(|| {
-        ChainError::Config("the validator's share does not match the genesis polynomial".into())
-    })?;
     let limits = BlockLimits::default();
 
     // Authenticated p2p among the validators (encrypted, identities from genesis).
-    let max_message = commonware_consensus::marshal::max_payload_size::<Standard<ZgBlock>, Scheme>(
-        config.set.identities.len() as u32,
-        &limits,
-    ) as u32
-        + 64 * 1024;
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
             signer: config.key.identity.clone(),
@@ -227,7 +226,7 @@ async fn run(
         &ns,
         config.listen,
         nz(config.set.identities.len() + 1),
-        max_message,
+        max_message(config.set.identities.len(), &limits),
         nz(MAILBOX),
     );
     p2p.allow_private_ips = true;
@@ -244,27 +243,119 @@ async fn run(
         .try_into()
         .map_err(|_| ChainError::Config("duplicate validator identity".into()))?;
     oracle.track(0, peers);
-    let quota = Quota::per_second(std::num::NonZeroU32::new(10_000).expect("non-zero"));
-    let votes = network.register(channel::VOTES, quota);
-    let certificates = network.register(channel::CERTIFICATES, quota);
-    let resolver = network.register(channel::RESOLVER, quota);
-    let blocks = network.register(channel::BLOCKS, quota);
-    let backfill = network.register(channel::BACKFILL, quota);
-    let (mut tx_out, mut tx_in) = network.register(
-        channel::TXS,
-        Quota::per_second(std::num::NonZeroU32::new(2_000).expect("non-zero")),
-    );
+    let quota = channel::quota();
+    let channels = Channels {
+        votes: network.register(channel::VOTES, quota),
+        certificates: network.register(channel::CERTIFICATES, quota),
+        resolver: network.register(channel::RESOLVER, quota),
+        blocks: network.register(channel::BLOCKS, quota),
+        backfill: network.register(channel::BACKFILL, quota),
+        txs: network.register(channel::TXS, channel::tx_quota()),
+    };
     network.start();
+    let params = EngineParams {
+        key: config.key.clone(),
+        set: config.set.clone(),
+        block_time: config.block_time,
+        timeouts: config.timeouts,
+        proposal_layer: config.proposal_layer.clone(),
+        charge_cpu: false,
+        partition_prefix: String::new(),
+    };
+    let committer = wire(context, node, params, channels, oracle.clone(), oracle).await?;
+    tracing::info!(target: "zg_chain::consensus", identity = %me, listen = %config.listen, validators = config.set.identities.len(), "consensus started");
+    tokio::select! {
+        _ = stop => Ok(()),
+        r = committer => r.map_err(|e| ChainError::Storage(format!("committer: {e}")))?,
+    }
+}
+
+/// Largest consensus p2p message: a block at `limits` with its certificates, and room.
+pub(crate) fn max_message(validators: usize, limits: &BlockLimits) -> u32 {
+    commonware_consensus::marshal::max_payload_size::<Standard<ZgBlock>, Scheme>(
+        validators as u32,
+        limits,
+    ) as u32
+        + 64 * 1024
+}
+
+/// A sending and a receiving half of one p2p channel.
+pub(crate) type Duplex<S, R> = (S, R);
+
+/// The p2p channels the engine runs on (authenticated TCP for real validators, the
+/// simulated network in [`super::sim`]).
+pub(crate) struct Channels<S, R> {
+    pub(crate) votes: Duplex<S, R>,
+    pub(crate) certificates: Duplex<S, R>,
+    pub(crate) resolver: Duplex<S, R>,
+    pub(crate) blocks: Duplex<S, R>,
+    pub(crate) backfill: Duplex<S, R>,
+    pub(crate) txs: Duplex<S, R>,
+}
+
+/// What the engine needs to know of its validator, apart from the network.
+#[derive(Clone)]
+pub(crate) struct EngineParams {
+    pub(crate) key: ValidatorKey,
+    pub(crate) set: ValidatorSet,
+    pub(crate) block_time: Duration,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) proposal_layer: Option<super::ProposalLayer>,
+    /// Charge execution's wall-clock time to the runtime's clock (simulations).
+    pub(crate) charge_cpu: bool,
+    /// Prefix of the engine's storage partitions (empty for a validator's own
+    /// directory; distinct per validator when a simulation shares one storage).
+    pub(crate) partition_prefix: String,
+}
+
+/// Wires simplex, marshal, block broadcast, transaction gossip and the committer of
+/// `node` onto `channels`, on any commonware runtime. Returns the committer's task,
+/// which ends only on a failure to commit.
+pub(crate) async fn wire<E, S, R, P, B>(
+    context: E,
+    node: Node,
+    params: EngineParams,
+    channels: Channels<S, R>,
+    peers: P,
+    blocker: B,
+) -> Result<Handle<Result<(), ChainError>>, ChainError>
+where
+    E: Clock + CryptoRng + Spawner + Storage + Metrics,
+    S: commonware_p2p::Sender<PublicKey = Identity>,
+    R: commonware_p2p::Receiver<PublicKey = Identity>,
+    P: commonware_p2p::Provider<PublicKey = Identity>,
+    B: commonware_p2p::Blocker<PublicKey = Identity>,
+{
+    let me = params.key.public();
+    let ns = namespace(node.chain_id());
+    let scheme = Scheme::signer(
+        &ns,
+        params.set.identities.clone(),
+        params.set.polynomial.clone(),
+        params.key.share.clone(),
+    )
+    .ok_or_else(|| {
+        ChainError::Config("the validator's share does not match the genesis polynomial".into())
+    })?;
+    let limits = BlockLimits::default();
+    let Channels {
+        votes,
+        certificates,
+        resolver,
+        blocks,
+        backfill,
+        txs: (mut tx_out, mut tx_in),
+    } = channels;
 
     // Marshal: block broadcast, backfill, finalized-block archives, ordered delivery.
     let page_cache = CacheRef::new(NonZeroU16::new(4096).expect("non-zero"), nz(1024));
-    let prefix = "marshal".to_string();
+    let prefix = format!("{}marshal", params.partition_prefix);
     let marshal_resolver = marshal_resolver::init(
         context.child("marshal_resolver"),
         marshal_resolver::Config {
             public_key: me.clone(),
-            peer_provider: oracle.clone(),
-            blocker: oracle.clone(),
+            peer_provider: peers.clone(),
+            blocker: blocker.clone(),
             mailbox_size: nz(MAILBOX),
             fetch_timeout: commonware_utils::NonZeroDuration::new(Duration::from_secs(2))
                 .expect("non-zero"),
@@ -282,7 +373,7 @@ async fn run(
             deque_size: 10,
             priority: false,
             codec_config: limits,
-            peer_provider: oracle.clone(),
+            peer_provider: peers.clone(),
             strategy: Sequential,
         },
     );
@@ -335,24 +426,28 @@ async fn run(
     actor.start(finalized, buffer, marshal_resolver);
 
     // Simplex over the application, wrapped for inline verification.
-    let app = ChainApp::new(
+    let mut app = ChainApp::new(
         node.clone(),
-        config.block_time,
-        config.proposal_layer.clone(),
+        params.block_time,
+        params.proposal_layer.clone(),
     );
+    if params.charge_cpu {
+        app = app.charging_cpu();
+    }
+    let charge_cpu = params.charge_cpu;
     let inline = Inline::new(context.child("application"), app, marshal.clone(), epocher);
-    let t = config.timeouts;
+    let t = params.timeouts;
     let engine = simplex::Engine::new(
         context.child("simplex"),
         simplex::config::Config {
             scheme,
             elector: Random::<Sha256>::new(RandomVersion::V1),
-            blocker: oracle.clone(),
+            blocker: blocker.clone(),
             automaton: inline.clone(),
             relay: inline.clone(),
             reporter: inline,
             strategy: Sequential,
-            partition: "simplex".into(),
+            partition: format!("{}simplex", params.partition_prefix),
             mailbox_size: nz(MAILBOX),
             epoch: Epoch::zero(),
             floor: Floor::Genesis(genesis_digest),
@@ -387,9 +482,22 @@ async fn run(
         }
     });
     let gossip_node = node.clone();
+    let mut gossip_blocker = blocker.clone();
     context.child("tx_gossip_in").spawn(move |_| async move {
         while let Ok((peer, raw)) = tx_in.recv().await {
             let bytes: Vec<u8> = raw.as_ref().to_vec();
+            // A validator gossips only transactions its own pool admitted: bytes that
+            // are not a transaction at all are a protocol violation, not a stale nonce.
+            if bytes.len() > MAX_GOSSIP_TX
+                || <alloy_consensus::TxEnvelope as alloy_eips::eip2718::Decodable2718>::decode_2718(
+                    &mut bytes.as_slice(),
+                )
+                .is_err()
+            {
+                tracing::warn!(target: "zg_chain::consensus", %peer, len = bytes.len(), "blocking a peer that gossiped a malformed transaction");
+                gossip_blocker.block(peer);
+                continue;
+            }
             if let Err(e) = gossip_node.submit_gossiped(&bytes) {
                 tracing::trace!(target: "zg_chain::consensus", %peer, error = %e, "gossiped transaction not admitted");
             }
@@ -408,12 +516,16 @@ async fn run(
                     let n = block.inner().header.number;
                     let inner = block.inner_shared();
                     let committing = commit_node.clone();
+                    let started = std::time::Instant::now();
                     context
                         .child("commit")
                         .shared(true)
                         .spawn(move |_| async move { committing.commit_finalized(&inner) })
                         .await
                         .map_err(|e| ChainError::Storage(format!("commit task: {e}")))??;
+                    if charge_cpu {
+                        context.sleep(started.elapsed()).await;
+                    }
                     if let Some(finalization) = marshal.get_finalization(Height::new(n)).await {
                         commit_node.store().put_finality(n, &finalization.encode())?;
                     }
@@ -424,9 +536,6 @@ async fn run(
         }
         Ok::<(), ChainError>(())
     });
-    tracing::info!(target: "zg_chain::consensus", identity = %me, listen = %config.listen, validators = config.set.identities.len(), "consensus started");
-    tokio::select! {
-        _ = stop => Ok(()),
-        r = committer => r.map_err(|e| ChainError::Storage(format!("committer: {e}")))?,
-    }
+    tracing::debug!(target: "zg_chain::consensus", identity = %me, "engine wired");
+    Ok(committer)
 }

@@ -11,6 +11,7 @@ mod block;
 mod engine;
 mod follow;
 mod keys;
+mod sim;
 
 pub use app::{ChainApp, Finalized, ProposalLayer};
 pub use block::{BlockLimits, Digest, ZgBlock, digest_of, hash_of};
@@ -20,3 +21,4 @@ pub use keys::{
     ConsensusGenesis, GenesisValidator, Identity, MAX_VALIDATORS, Scheme, ValidatorKey,
     ValidatorSet, Variant, deal_validators, namespace, resolve,
 };
+pub use sim::{SimConfig, SimReport, simulate};

@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod persistence;
 mod proofs;
+mod simulation;
 mod subscriptions;
 mod validator_processes;
 mod validators;
