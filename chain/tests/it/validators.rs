@@ -561,3 +561,86 @@ async fn a_proposer_lying_about_the_state_root_never_gets_a_block_finalized() {
         c.shutdown().await.unwrap();
     }
 }
+
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        / 1024
+}
+
+/// Connects to `addr` and writes `first` then up to `total` bytes of junk; returns
+/// whether the node closed the connection (rather than reading on without bound).
+async fn junk_connection(addr: std::net::SocketAddr, first: Vec<u8>, total: usize) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return true; // refused outright
+    };
+    let junk: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 13) as u8).collect();
+    let mut written = 0;
+    if s.write_all(&first).await.is_err() {
+        return true;
+    }
+    while written < total {
+        match tokio::time::timeout(Duration::from_secs(20), s.write_all(&junk)).await {
+            Ok(Ok(())) => written += junk.len(),
+            Ok(Err(_)) => return true,
+            // The node stopped reading: it must also close.
+            Err(_) => break,
+        }
+    }
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_and_oversized_frames_on_the_consensus_port_are_dropped() {
+    let (genesis, vals) = network(1).await;
+    wait_for("two finalized blocks", Duration::from_secs(30), || {
+        head(&vals[0]) >= 2
+    })
+    .await;
+    let addr: std::net::SocketAddr = genesis.consensus.as_ref().unwrap().validators[0]
+        .address
+        .parse()
+        .unwrap();
+    let rss_before = rss_mib();
+    let mut attackers = Vec::new();
+    for i in 0..24u32 {
+        let first = match i % 3 {
+            // A frame announcing 4 GiB, then its "body".
+            0 => vec![0xff; 8],
+            // A plausible small length, then junk where a handshake belongs.
+            1 => 64u32.to_be_bytes().to_vec(),
+            // Nothing framed at all.
+            _ => b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        };
+        attackers.push(tokio::spawn(junk_connection(addr, first, 16 << 20)));
+    }
+    // Blocks keep finalizing while the port is flooded.
+    let during = head(&vals[0]);
+    wait_for("blocks during the flood", Duration::from_secs(30), || {
+        head(&vals[0]) >= during + 3
+    })
+    .await;
+    for a in attackers {
+        assert!(a.await.unwrap(), "the node kept a junk connection open");
+    }
+    let growth = rss_mib().saturating_sub(rss_before);
+    // 24 × 16 MiB were offered; none of it may be buffered.
+    assert!(growth < 128, "memory grew by {growth} MiB under junk connections");
+    let after = head(&vals[0]);
+    wait_for("blocks after the flood", Duration::from_secs(30), || {
+        head(&vals[0]) >= after + 3
+    })
+    .await;
+}
