@@ -2,7 +2,8 @@
 //! holding the transaction being final and committed there, and transfers finalized per
 //! second, for a single dev producer (automine: the baseline), one validator and four
 //! validators (commonware simplex, blocks as fast as consensus allows: `--block-time
-//! 0`). Every node runs in this process on the machine's cores. Writes JSON to stdout
+//! 0`), and `submitVerifiedCommitRoots` anchors per second on each. Every node runs in
+//! this process on the machine's cores. Writes JSON to stdout
 //! and to `target/bench/finality.json`.
 //!
 //! `cargo bench -p zg-chain --bench finality`
@@ -10,10 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
-use alloy_signer::SignerSync;
+use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -21,24 +19,23 @@ use zg_chain::config::ValidatorSettings;
 use zg_chain::consensus::{Timeouts, deal_validators};
 use zg_chain::{Genesis, NodeConfig, RunningChain, dev_accounts};
 
-const CHAIN: u64 = 31337;
+mod common;
+
+use common::anchors::sign;
 const LATENCY_SAMPLES: usize = 100;
 const PER_SENDER: u64 = 300;
+/// Long enough that the anchor run stays in one epoch.
+const EPOCH_BLOCKS: u64 = 1_000;
 
 fn transfer(s: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
-    let tx = TxEip1559 {
-        chain_id: CHAIN,
+    sign(
+        s,
         nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(Address::repeat_byte(0x77)),
-        value: U256::from(1),
-        access_list: Default::default(),
-        input: Bytes::new(),
-    };
-    let sig = s.sign_hash_sync(&tx.signature_hash()).unwrap();
-    TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718()
+        Address::repeat_byte(0x77),
+        U256::from(1),
+        vec![],
+        21_000,
+    )
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -71,7 +68,7 @@ async fn start(dir: &Path, config: NodeConfig) -> RunningChain {
 async fn network(root: &Path, validators: usize) -> Vec<RunningChain> {
     let root = root.join(format!("net-{validators}"));
     let mut genesis = Genesis::default();
-    genesis.da.epoch_blocks = 100_000;
+    genesis.da.epoch_blocks = EPOCH_BLOCKS;
     if validators == 0 {
         return vec![start(&root.join("solo"), base_config(genesis)).await];
     }
@@ -145,6 +142,13 @@ async fn measure(root: &Path, validators: usize) -> serde_json::Value {
     }
     let took = t.elapsed().as_secs_f64();
     let blocks = node.head().header.number - head_before;
+    // Anchors: submitVerifiedCommitRoots, sent to node 0, until final there.
+    let anchors = common::anchors::measure(&node, &dev_accounts(10), EPOCH_BLOCKS, || async {
+        while node.pool_len() > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
     for c in chains {
         c.shutdown().await.unwrap();
     }
@@ -154,6 +158,7 @@ async fn measure(root: &Path, validators: usize) -> serde_json::Value {
         "transfers": raws.len(),
         "transfers_per_second": raws.len() as f64 / took,
         "blocks": blocks,
+        "anchors": anchors,
     })
 }
 
@@ -165,6 +170,7 @@ async fn main() {
     let four = measure(&root, 4).await;
     let _ = std::fs::remove_dir_all(&root);
     let tps = |v: &serde_json::Value| v["transfers_per_second"].as_f64().unwrap();
+    let anchors = |v: &serde_json::Value| v["anchors"]["one_per_tx_per_second"].as_f64().unwrap();
     let out = json!({
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
@@ -172,6 +178,7 @@ async fn main() {
         "one_validator": one,
         "four_validators": four,
         "four_vs_single_transfers": tps(&four) / tps(&solo),
+        "four_vs_single_anchors": anchors(&four) / anchors(&solo),
     });
     let text = serde_json::to_string_pretty(&out).unwrap();
     println!("{text}");

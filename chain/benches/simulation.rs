@@ -2,8 +2,8 @@
 //! on commonware's deterministic runtime and simulated p2p (`zg_chain::consensus::sim`),
 //! each validator's execution charged to the simulated clock at the time it took here.
 //!
-//! Scenarios, all measured in this run: the baseline of 4 validators on 1 ms links (a
-//! LAN), then 4 and 50 validators on WAN links (one-way latency 50–200 ms per pair,
+//! Scenarios, all measured in this run: the baselines of 1 and 4 validators on 1 ms
+//! links (a LAN), then 4 and 50 validators on WAN links (one-way latency 50–200 ms per pair,
 //! jitter 10 %, 1 % of messages lost). For each, a latency load (10 transfers/s: transfer
 //! sent → final at validator 0) and a saturating load (transfers finalized per simulated
 //! second). Writes JSON to stdout and to `target/bench/simulation.json`.
@@ -15,6 +15,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use zg_chain::consensus::{SimConfig, SimReport, simulate};
+
+/// Transfers per second of the latency run.
+const LATENCY_LOAD: u32 = 10;
+/// Transfers per second offered in the throughput run.
+const SATURATING_LOAD: u32 = 3_000;
 
 fn run(root: &Path, name: &str, config: SimConfig) -> SimReport {
     let dir = root.join(name);
@@ -48,7 +53,7 @@ fn scenario(root: &Path, name: &str, validators: usize, wan: bool) -> serde_json
         &format!("{name}-latency"),
         SimConfig {
             duration: Duration::from_secs(30),
-            tx_rate: 10,
+            tx_rate: LATENCY_LOAD,
             ..base.clone()
         },
     );
@@ -57,7 +62,7 @@ fn scenario(root: &Path, name: &str, validators: usize, wan: bool) -> serde_json
         &format!("{name}-load"),
         SimConfig {
             duration: Duration::from_secs(10),
-            tx_rate: 2_000,
+            tx_rate: SATURATING_LOAD,
             ..base
         },
     );
@@ -75,6 +80,7 @@ fn scenario(root: &Path, name: &str, validators: usize, wan: bool) -> serde_json
 
 fn main() {
     let root = std::env::temp_dir().join(format!("zg-chain-sim-{}", std::process::id()));
+    let lan1 = scenario(&root, "lan1", 1, false);
     let lan4 = scenario(&root, "lan4", 4, false);
     let wan4 = scenario(&root, "wan4", 4, true);
     let wan50 = scenario(&root, "wan50", 50, true);
@@ -84,8 +90,12 @@ fn main() {
     let out = json!({
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
-        "baseline_lan_4": lan4,
+        "latency_load_tps": LATENCY_LOAD,
+        "saturating_load_tps": SATURATING_LOAD,
+        "lan_1": lan1,
+        "lan_4": lan4,
         "wan_4": wan4,
+        "lan4_vs_lan1_transfers": tps(&lan4) / tps(&lan1),
         "wan_50": wan50,
         "wan50_vs_lan4_finality_p50": p50(&wan50) / p50(&lan4),
         "wan50_vs_lan4_transfers": tps(&wan50) / tps(&lan4),

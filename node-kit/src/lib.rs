@@ -14,6 +14,7 @@ pub mod runtime;
 pub mod secret;
 pub mod supervise;
 pub mod tx;
+pub mod upstream;
 
 pub use cli::{ChainRpcArgs, HttpArgs, LogArgs};
 pub use clients::{ClientLimits, ClientMeter, Throttled};
@@ -25,3 +26,4 @@ pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};
 pub use secret::{SecretFileError, read_secret, write_secret};
 pub use supervise::{Health, Supervisor, TaskFailure, until_shutdown};
 pub use tx::{TxError, await_receipt, call, send_and_confirm, send_call};
+pub use upstream::{Upstream, UpstreamError};

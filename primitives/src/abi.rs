@@ -373,6 +373,23 @@ pub fn tee_settlement_digest(
     keccak256(&m)
 }
 
+/// The storage slot of the DA entrance module (at [`DA_ENTRANCE_ADDRESS`]) that holds
+/// the block number `data_root` was anchored at for `(epoch, quorum)` (zero if it was
+/// not): `keccak256("anchor" ‖ data_root ‖ u256(epoch) ‖ u256(quorum))`. What a light
+/// client proves with `eth_getProof` to learn that a payload is anchored.
+pub fn entrance_anchor_slot(
+    data_root: &[u8; 32],
+    epoch: u64,
+    quorum: u64,
+) -> alloy_primitives::B256 {
+    let mut buf = Vec::with_capacity(6 + 32 * 3);
+    buf.extend_from_slice(b"anchor");
+    buf.extend_from_slice(data_root);
+    buf.extend_from_slice(&alloy_primitives::U256::from(epoch).to_be_bytes::<32>());
+    buf.extend_from_slice(&alloy_primitives::U256::from(quorum).to_be_bytes::<32>());
+    alloy_primitives::keccak256(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

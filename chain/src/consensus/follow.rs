@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use alloy::transports::http::reqwest;
 use alloy_primitives::{B256, Bytes};
 use commonware_codec::{Copying, Decode};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zg_finality::FinalityVerifier;
+use zg_node_kit::Upstream;
 
 use super::block::{BlockLimits, ZgBlock};
 use crate::{ChainError, Node};
@@ -26,46 +26,6 @@ const MAX_BATCH: u64 = 256;
 const MAX_ANSWER_BYTES: usize = 20 * 1024 * 1024;
 /// Time one upstream request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A JSON-RPC client for one upstream that reads at most [`MAX_ANSWER_BYTES`] of an
-/// answer and gives up after [`REQUEST_TIMEOUT`]: an upstream is not trusted to be
-/// small or quick.
-#[derive(Clone)]
-struct Upstream {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Upstream {
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        method: &str,
-        params: serde_json::Value,
-    ) -> Result<T, String> {
-        let body =
-            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut resp = self
-            .http
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-            if buf.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(format!("{method}: answer over {MAX_ANSWER_BYTES} bytes"));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        let mut v: serde_json::Value =
-            serde_json::from_slice(&buf).map_err(|e| format!("{method}: {e}"))?;
-        if let Some(err) = v.get("error") {
-            return Err(format!("{method}: {err}"));
-        }
-        serde_json::from_value(v["result"].take()).map_err(|e| format!("{method}: {e}"))
-    }
-}
 
 /// Where and how often a full node follows.
 #[derive(Clone, Debug)]
@@ -97,17 +57,8 @@ enum Round {
 }
 
 fn upstream(url: &str) -> Result<Upstream, ChainError> {
-    let _: reqwest::Url = url
-        .parse()
-        .map_err(|e| ChainError::Config(format!("--consensus.follow {url}: {e}")))?;
-    let http = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| ChainError::Config(e.to_string()))?;
-    Ok(Upstream {
-        url: url.to_owned(),
-        http,
-    })
+    Upstream::new(url, MAX_ANSWER_BYTES, REQUEST_TIMEOUT)
+        .map_err(|e| ChainError::Config(format!("--consensus.follow {e}")))
 }
 
 /// Follows until `cancel`; fails only when a verified block does not execute here.
@@ -192,7 +143,7 @@ async fn step(
         .await
     {
         Ok(a) => a,
-        Err(e) => return Ok(Round::Unreachable(e)),
+        Err(e) => return Ok(Round::Unreachable(e.to_string())),
     };
     let Some(answer) = answer else {
         return Ok(Round::Idle);
@@ -221,7 +172,7 @@ async fn step(
             .await
         {
             Ok(r) => r,
-            Err(e) => return Ok(Round::Unreachable(e)),
+            Err(e) => return Ok(Round::Unreachable(e.to_string())),
         };
         let Some(raw) = raw else {
             return Ok(Round::Lied(format!(
@@ -266,7 +217,7 @@ async fn step(
                 .await
             {
                 Ok(r) => r,
-                Err(e) => return Ok(Round::Unreachable(e)),
+                Err(e) => return Ok(Round::Unreachable(e.to_string())),
             };
             let Some(block) =
                 raw.and_then(|r| ZgBlock::decode_cfg(Copying(&r), &BlockLimits::default()).ok())
@@ -339,7 +290,7 @@ mod tests {
             .call::<Bytes>("zg_getRawBlock", serde_json::json!(["0x1"]))
             .await
             .unwrap_err();
-        assert!(err.contains("answer over"), "{err}");
+        assert!(err.to_string().contains("answer over"), "{err}");
         let slow = upstream(&format!("http://{addr}/slow")).unwrap();
         let started = std::time::Instant::now();
         assert!(

@@ -11,7 +11,7 @@ use zg_primitives::abi::IDAEntrance;
 use zg_primitives::{BlsError, BlsSignature, attestation_message, verify_quorum_aggregate};
 
 use super::da_signers::epoch_of;
-use super::{Call, Exit, decode_call, gas, quorum_members, signer_pubkey, slot, word};
+use super::{Call, Exit, decode_call, gas, quorum_members, signer_pubkey, slot};
 
 /// Most blobs one commitment may declare (a 4 GiB payload).
 const MAX_BLOB_COUNT: u64 = 1 << 16;
@@ -19,8 +19,11 @@ const MAX_BLOB_COUNT: u64 = 1 << 16;
 fn deposit_slot(a: &Address) -> U256 {
     slot("deposit", &[a.as_slice()])
 }
+/// The anchor record's slot (one definition, shared with light clients that prove it).
 pub(super) fn anchor_slot(root: &[u8], epoch: u64, quorum: u64) -> U256 {
-    slot("anchor", &[root, &word(epoch), &word(quorum)])
+    let mut r = [0u8; 32];
+    r.copy_from_slice(root);
+    U256::from_be_bytes(zg_primitives::abi::entrance_anchor_slot(&r, epoch, quorum).0)
 }
 fn fees_slot() -> U256 {
     slot("fees.collected", &[])

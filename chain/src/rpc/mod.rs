@@ -101,6 +101,7 @@ const METHODS: &[&str] = &[
     "anvil_mine",
     "zg_getFinalityCertificate",
     "zg_getRawBlock",
+    "debug_getRawHeader",
 ];
 
 /// Whether `m` is a method this node serves.
@@ -306,6 +307,18 @@ impl EthApi {
                             commonware_codec::Encode::encode(&block).to_vec(),
                         ))
                     }
+                }
+            }
+            // As geth and reth serve it: the RLP header, whose keccak is the block hash
+            // (what a light client checks a finality certificate's block against).
+            "debug_getRawHeader" => {
+                let id: BlockId = param(&p, 0, "block")?;
+                let Some(num) = self.resolve(id)? else {
+                    return ok(Value::Null);
+                };
+                match n.store().header(num)? {
+                    None => ok(Value::Null),
+                    Some(header) => ok(Bytes::from(alloy_rlp::encode(&header))),
                 }
             }
             "eth_syncing" | "eth_mining" => ok(false),

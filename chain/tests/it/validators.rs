@@ -637,7 +637,10 @@ async fn junk_and_oversized_frames_on_the_consensus_port_are_dropped() {
     }
     let growth = rss_mib().saturating_sub(rss_before);
     // 24 × 16 MiB were offered; none of it may be buffered.
-    assert!(growth < 128, "memory grew by {growth} MiB under junk connections");
+    assert!(
+        growth < 128,
+        "memory grew by {growth} MiB under junk connections"
+    );
     let after = head(&vals[0]);
     wait_for("blocks after the flood", Duration::from_secs(30), || {
         head(&vals[0]) >= after + 3

@@ -1,0 +1,3 @@
+//! What several chain benchmarks share.
+
+pub(crate) mod anchors;
