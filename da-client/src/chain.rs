@@ -270,6 +270,11 @@ impl ChainClient {
         })
     }
 
+    /// The JSON-RPC endpoint it reads.
+    pub fn rpc_url(&self) -> &str {
+        &self.inner.config.rpc_url
+    }
+
     /// The chain id.
     pub fn chain_id(&self) -> u64 {
         self.inner.chain_id

@@ -3,6 +3,7 @@
 pub mod chain;
 pub mod disperse;
 pub mod error;
+pub mod light;
 pub mod net;
 pub mod retrieval;
 pub mod traits;
@@ -15,6 +16,9 @@ pub use disperse::{
     BlobRecord, BlobStatus, Disperse, DisperseFailure, FailureKind, PendingAnchor, RemoteDisperser,
 };
 pub use error::{ChainClientError, NetError, RetrieveError, StartError};
+pub use light::{
+    AnchorLayout, Lie, LightChain, LightError, VerifiedHeader, VerifyArgs, VerifyConfig,
+};
 pub use net::{Frame, InboundHandler, NetConfig, Network};
 pub use retrieval::{NodeReport, Retrieved, Retriever};
 pub use traits::{ColumnNetwork, DaChain, check_deposit};

@@ -119,7 +119,8 @@ pub async fn start(
         } => (disperser, retriever, chain, None),
     };
     let limits = config.http.clone();
-    let plugin = Plugin::new(config, store, dispersal, retriever, chain, tasks.health());
+    let plugin = Plugin::new(config, store, dispersal, retriever, chain, tasks.health())
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let app = router(plugin.clone());
     tasks.spawn_http("op-plugin http", listener, app, limits);
     if let Some(net) = net {

@@ -64,6 +64,8 @@ struct Cli {
     #[arg(long = "strict-frames", env = "ZG_OP_PLUGIN_STRICT_FRAMES")]
     strict_frames: bool,
     #[command(flatten)]
+    verify: zg_da_client::VerifyArgs,
+    #[command(flatten)]
     log: LogArgs,
     #[command(flatten)]
     http: HttpArgs,
@@ -81,6 +83,7 @@ async fn main() -> eyre::Result<()> {
     config.cache_bytes = cli.cache_bytes;
     config.verify_on_read = cli.verify_on_read;
     config.strict_frames = cli.strict_frames;
+    config.verify = cli.verify.config()?;
     let chain = cli.chain.config();
     let net = NetConfig {
         request_timeout: Duration::from_secs(cli.p2p_timeout),

@@ -43,6 +43,9 @@ pub struct PluginConfig {
     pub strict_frames: bool,
     /// The HTTP server's limits (hosts, concurrency, time per request).
     pub http: zg_node_kit::HttpLimits,
+    /// Prove anchors (a storage proof against a finalized header whose finality
+    /// certificate verified) instead of asking the chain endpoint `commitmentExists`.
+    pub verify: Option<zg_da_client::VerifyConfig>,
 }
 
 impl PluginConfig {
@@ -57,6 +60,7 @@ impl PluginConfig {
             verify_on_read: true,
             strict_frames: false,
             http: zg_node_kit::HttpLimits::default(),
+            verify: None,
         }
     }
 }
@@ -130,6 +134,8 @@ struct Inner {
     dispersal: Arc<dyn Disperse>,
     retriever: Retriever,
     chain: ChainClient,
+    /// The verifying reader, when anchors are proved rather than asked for.
+    light: Option<zg_da_client::LightChain>,
     health: Health,
     metrics: Arc<PluginMetrics>,
     anchored: Mutex<RecentSet<Certificate>>,
@@ -154,7 +160,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Plugin {
-    /// Assembles the core.
+    /// Assembles the core; fails only on verification settings that cannot work.
     pub fn new(
         config: PluginConfig,
         store: PluginStore,
@@ -162,24 +168,80 @@ impl Plugin {
         retriever: Retriever,
         chain: ChainClient,
         health: Health,
-    ) -> Self {
+    ) -> Result<Self, PluginError> {
+        let light = match &config.verify {
+            Some(v) => Some(
+                v.connect(chain.chain_id(), chain.rpc_url())
+                    .map_err(|e| PluginError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
         let metrics = PluginMetrics::new();
         let (bytes, entries) = store.cache_usage();
         metrics.cache_bytes.set(bytes as i64);
         metrics.cache_entries.set(entries as i64);
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 store,
                 dispersal,
                 retriever,
                 chain,
+                light,
                 health,
                 metrics,
                 anchored: Mutex::new(RecentSet::new(1 << 16)),
                 channels: Mutex::new(RecentSet::new(4096)),
             }),
-        }
+        })
+    }
+
+    /// The verifying reader's newest verified header and the endpoints it caught lying
+    /// (`None` when the chain endpoint is trusted).
+    pub fn verification(&self) -> Option<serde_json::Value> {
+        let light = self.inner.light.as_ref()?;
+        let (lies, total) = light.lies();
+        let recent: Vec<_> = lies.iter().rev().take(16).cloned().collect();
+        Some(serde_json::json!({
+            "verified_head": light.head(),
+            "lies_total": total,
+            "recent_lies": recent,
+        }))
+    }
+
+    /// Whether `cert` is anchored: proved in the newest finalized state when verifying,
+    /// else the chain endpoint's `commitmentExists`.
+    async fn is_anchored(&self, cert: &Certificate) -> Result<bool, PluginError> {
+        let Some(light) = &self.inner.light else {
+            return self
+                .inner
+                .chain
+                .commitment_exists(cert)
+                .await
+                .map_err(|e| PluginError::Unavailable(format!("chain: {e}")));
+        };
+        let layout = self
+            .inner
+            .config
+            .verify
+            .as_ref()
+            .map_or(zg_da_client::AnchorLayout::Precompile, |v| v.layout);
+        let at = light
+            .finalized()
+            .await
+            .map_err(|e| PluginError::Unavailable(format!("chain: {e}")))?;
+        let anchored = light
+            .anchored_at(
+                &at,
+                self.inner.chain.modules().entrance,
+                layout,
+                &cert.data_root,
+                cert.epoch,
+                cert.quorum_id,
+            )
+            .await
+            .map_err(|e| PluginError::Unavailable(format!("chain: {e}")))?;
+        Ok(anchored.is_some())
     }
 
     /// Settings.
@@ -411,7 +473,7 @@ impl Plugin {
                 cert.data_root
             )));
         }
-        match self.inner.chain.commitment_exists(cert).await {
+        match self.is_anchored(cert).await {
             Ok(true) => Ok(()),
             Ok(false) => {
                 tracing::warn!(target: "zg_op_plugin", data_root = %cert.data_root, epoch = cert.epoch, quorum = cert.quorum_id, "the disperser's certificate is not anchored");
@@ -420,26 +482,25 @@ impl Plugin {
                     cert.data_root, cert.epoch, cert.quorum_id
                 )))
             }
-            Err(e) => Err(PluginError::Unavailable(format!("chain: {e}"))),
+            Err(e) => Err(e),
         }
     }
 
     /// Verify on read: the certificate is anchored on chain. Positive answers are
-    /// remembered (anchors are final on the bundled chain).
+    /// remembered (anchors are final on the bundled chain, and a proved anchor is in a
+    /// finalized state).
     async fn check_anchored(&self, cert: &Certificate) -> Result<(), PluginError> {
         if self.inner.anchored.lock().contains(cert) {
             return Ok(());
         }
-        match self.inner.chain.commitment_exists(cert).await {
-            Ok(true) => {
-                self.inner.anchored.lock().insert(*cert);
-                Ok(())
-            }
-            Ok(false) => Err(PluginError::NotFound(format!(
+        if self.is_anchored(cert).await? {
+            self.inner.anchored.lock().insert(*cert);
+            Ok(())
+        } else {
+            Err(PluginError::NotFound(format!(
                 "no anchored commitment for data_root {} in epoch {} quorum {}",
                 cert.data_root, cert.epoch, cert.quorum_id
-            ))),
-            Err(e) => Err(PluginError::Unavailable(format!("chain: {e}"))),
+            )))
         }
     }
 

@@ -212,7 +212,10 @@ async fn health(State(plugin): State<Plugin>) -> Response {
     match plugin.chain().epoch().await {
         Ok(epoch) => (
             StatusCode::OK,
-            axum::Json(serde_json::json!({ "status": "ok", "role": "op-plugin", "epoch": epoch })),
+            axum::Json(serde_json::json!({
+                "status": "ok", "role": "op-plugin", "epoch": epoch,
+                "verification": plugin.verification(),
+            })),
         )
             .into_response(),
         Err(e) => (

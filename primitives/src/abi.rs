@@ -390,6 +390,31 @@ pub fn entrance_anchor_slot(
     alloy_primitives::keccak256(buf)
 }
 
+/// The storage slot of `DAEntrance.sol`'s `_anchoredAt` mapping (declaration order:
+/// `_deposit` 0, `_anchoredAt` 1; constants and immutables take no slot).
+pub const SOLIDITY_ANCHORED_AT_SLOT: u64 = 1;
+
+/// The storage slot of the portable `DAEntrance.sol` that holds the block `data_root`
+/// was anchored at for `(epoch, quorum)`: the mapping entry
+/// `keccak256(abi.encode(keccak256(abi.encode(data_root, epoch, quorum)), 1))`.
+pub fn solidity_anchor_slot(
+    data_root: &[u8; 32],
+    epoch: u64,
+    quorum: u64,
+) -> alloy_primitives::B256 {
+    let mut inner = Vec::with_capacity(96);
+    inner.extend_from_slice(data_root);
+    inner.extend_from_slice(&alloy_primitives::U256::from(epoch).to_be_bytes::<32>());
+    inner.extend_from_slice(&alloy_primitives::U256::from(quorum).to_be_bytes::<32>());
+    let key = alloy_primitives::keccak256(inner);
+    let mut outer = Vec::with_capacity(64);
+    outer.extend_from_slice(key.as_slice());
+    outer.extend_from_slice(
+        &alloy_primitives::U256::from(SOLIDITY_ANCHORED_AT_SLOT).to_be_bytes::<32>(),
+    );
+    alloy_primitives::keccak256(outer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,7 @@ async fn status(State(Api { client: c, .. }): State<Api>) -> Response {
         "samples_per_payload": c.sampler().config().draws(),
         "target_confidence": c.sampler().config().target,
         "counts": c.counts(),
+        "verification": c.verification(),
     }))
     .into_response()
 }

@@ -21,7 +21,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use zg_da_client::ChainClient;
+use zg_da_client::{ChainClient, LightChain};
 use zg_primitives::Certificate;
 use zg_primitives::abi::IDAEntrance;
 
@@ -51,6 +51,9 @@ pub struct ClientConfig {
     pub skip_quorums_of: Option<alloy_primitives::Address>,
     /// The HTTP server's limits (hosts, concurrency, time per request).
     pub http: zg_node_kit::HttpLimits,
+    /// Verify the chain instead of trusting the RPC endpoint (needs a chain with
+    /// validators); `None` trusts the endpoint's `latest` (a dev chain).
+    pub verify: Option<zg_da_client::VerifyConfig>,
 }
 
 impl ClientConfig {
@@ -66,6 +69,7 @@ impl ClientConfig {
             max_results: 100_000,
             skip_quorums_of: None,
             http: zg_node_kit::HttpLimits::default(),
+            verify: None,
         }
     }
 }
@@ -81,6 +85,9 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// The verification settings cannot work.
+    #[error("verifying the chain: {0}")]
+    Verify(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -150,11 +157,28 @@ struct Inner {
     config: ClientConfig,
     sampler: Sampler,
     chain: ChainClient,
+    /// The verifying reader, when the chain is verified rather than trusted.
+    light: Option<LightChain>,
     results: RwLock<Results>,
     checkpoint: RwLock<u64>,
     head: RwLock<u64>,
     events: broadcast::Sender<SampleReport>,
     metrics: Arc<SamplerMetrics>,
+}
+
+impl LightClient {
+    /// The verifying reader's newest verified header and the endpoints it caught lying
+    /// (`None` when the chain is trusted).
+    pub fn verification(&self) -> Option<serde_json::Value> {
+        let light = self.inner.light.as_ref()?;
+        let (lies, total) = light.lies();
+        let recent: Vec<_> = lies.iter().rev().take(16).cloned().collect();
+        Some(serde_json::json!({
+            "verified_head": light.head(),
+            "lies_total": total,
+            "recent_lies": recent,
+        }))
+    }
 }
 
 impl std::fmt::Debug for LightClient {
@@ -212,11 +236,19 @@ impl LightClient {
         let metrics = SamplerMetrics::new();
         metrics.checkpoint.set(next as i64);
         let (events, _) = broadcast::channel(1024);
+        let light = match &config.verify {
+            None => None,
+            Some(v) => Some(
+                v.connect(chain.chain_id(), chain.rpc_url())
+                    .map_err(|e| ClientError::Verify(e.to_string()))?,
+            ),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 sampler,
                 chain,
+                light,
                 results: RwLock::new(results),
                 checkpoint: RwLock::new(next),
                 head: RwLock::new(0),
@@ -348,8 +380,18 @@ impl LightClient {
             .map_err(|e| e.to_string())?;
         *self.inner.head.write() = head;
         self.inner.metrics.head.set(head as i64);
-        let Some(safe) = head.checked_sub(self.inner.config.confirmations) else {
+        let Some(mut safe) = head.checked_sub(self.inner.config.confirmations) else {
             return Ok(false);
+        };
+        // Verifying: only what a certificate proves final is followed.
+        let finalized = match &self.inner.light {
+            Some(light) => {
+                let h = light.finalized().await.map_err(|e| e.to_string())?;
+                safe = safe.min(h.number);
+                self.inner.metrics.verified_head.set(h.number as i64);
+                Some(h)
+            }
+            None => None,
         };
         let from = self.checkpoint();
         if from > safe {
@@ -385,6 +427,38 @@ impl LightClient {
                     tracing::warn!(target: "zg_sampler", error = %e, "undecodable anchor event skipped")
                 }
             }
+        }
+        if let (Some(light), Some(at), Some(verify)) =
+            (&self.inner.light, &finalized, &self.inner.config.verify)
+        {
+            // An event is only a candidate: the anchor must be in the finalized state.
+            let mut kept = Vec::with_capacity(anchors.len());
+            for (cert, block) in anchors {
+                let proved = light
+                    .anchored_at(
+                        at,
+                        self.inner.chain.modules().entrance,
+                        verify.layout,
+                        &cert.data_root,
+                        cert.epoch,
+                        cert.quorum_id,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if proved.is_some() && proved == block {
+                    kept.push((cert, block));
+                } else {
+                    self.inner.metrics.forged_anchors.inc();
+                    light.report(
+                        self.inner.chain.rpc_url(),
+                        format!(
+                            "an anchor event of {} (epoch {}, quorum {}) at block {block:?} that the finalized state at {} does not hold (anchored at {proved:?})",
+                            cert.data_root, cert.epoch, cert.quorum_id, at.number
+                        ),
+                    );
+                }
+            }
+            anchors = kept;
         }
         if let Some(me) = self.inner.config.skip_quorums_of {
             let mut kept = Vec::with_capacity(anchors.len());

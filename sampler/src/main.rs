@@ -44,6 +44,8 @@ struct Cli {
     #[arg(long = "max-results", env = "ZG_SAMPLER_MAX_RESULTS", default_value_t = 100_000)]
     max_results: usize,
     #[command(flatten)]
+    verify: zg_da_client::VerifyArgs,
+    #[command(flatten)]
     log: LogArgs,
     #[command(flatten)]
     http: HttpArgs,
@@ -70,6 +72,7 @@ async fn main() -> eyre::Result<()> {
     config.start_block = cli.start_block;
     config.concurrency = cli.concurrency.max(1);
     config.max_results = cli.max_results.max(1);
+    config.verify = cli.verify.config()?;
     let http = tokio::net::TcpListener::bind(&cli.http_addr)
         .await
         .wrap_err_with(|| format!("binding {}", cli.http_addr))?;

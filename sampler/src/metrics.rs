@@ -29,6 +29,10 @@ pub struct SamplerMetrics {
     pub head: Gauge,
     /// Next block to follow.
     pub checkpoint: Gauge,
+    /// Newest header whose finality certificate verified.
+    pub verified_head: Gauge,
+    /// Anchor events the finalized state does not hold (a lying endpoint).
+    pub forged_anchors: Counter,
 }
 
 impl SamplerMetrics {
@@ -42,6 +46,8 @@ impl SamplerMetrics {
             misbehaving: Counter::default(),
             head: Gauge::default(),
             checkpoint: Gauge::default(),
+            verified_head: Gauge::default(),
+            forged_anchors: Counter::default(),
         };
         {
             let mut r = m.registry.lock();
@@ -59,6 +65,16 @@ impl SamplerMetrics {
             );
             r.register("head", "Chain head last seen", m.head.clone());
             r.register("checkpoint", "Next block to follow", m.checkpoint.clone());
+            r.register(
+                "verified_head",
+                "Newest header whose finality certificate verified",
+                m.verified_head.clone(),
+            );
+            r.register(
+                "forged_anchors",
+                "Anchor events the finalized state does not hold",
+                m.forged_anchors.clone(),
+            );
         }
         Arc::new(m)
     }

@@ -47,6 +47,10 @@ pub struct ClusterOptions {
     /// Anchor through the Solidity module contracts (deployed on the chain at start)
     /// instead of the bundled precompiles.
     pub contracts: bool,
+    /// Run the chain as a one-validator network (BFT finality, certificates) instead of
+    /// the dev producer; blocks come every `block_time` (default 50 ms) and epoch one is
+    /// reached by waiting, not by `anvil_mine`.
+    pub validator: bool,
 }
 
 pub struct Cluster {
@@ -81,12 +85,36 @@ impl Cluster {
         if let Some(tweak) = &options.genesis {
             tweak(&mut genesis);
         }
+        let validator = if options.validator {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let (set, mut keys) =
+                zg_chain::consensus::deal_validators(&[format!("127.0.0.1:{port}")]).unwrap();
+            genesis.consensus = Some(set);
+            Some(zg_chain::config::ValidatorSettings {
+                key: keys.remove(0),
+                listen: None,
+                peers: Vec::new(),
+                timeouts: zg_chain::consensus::Timeouts::default(),
+                proposal_layer: None,
+            })
+        } else {
+            None
+        };
         let da = genesis.da.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = ChainNodeConfig {
             genesis,
-            block_time: options.block_time.unwrap_or(Duration::ZERO),
-            dev: true,
+            block_time: options.block_time.unwrap_or(if options.validator {
+                Duration::from_millis(50)
+            } else {
+                Duration::ZERO
+            }),
+            dev: !options.validator,
+            validator,
             ..ChainNodeConfig::default()
         };
         let chain = zg_chain::start(&chain_dir.0, config, listener, CancellationToken::new())
@@ -173,11 +201,18 @@ impl Cluster {
         }
         let head = client.provider().get_block_number().await.unwrap();
         let n = EPOCH_BLOCKS.saturating_sub(head);
-        let _: serde_json::Value = client
-            .provider()
-            .raw_request("anvil_mine".into(), (U256::from(n),))
-            .await
-            .unwrap();
+        if self.options.validator {
+            // Validators agree every block: wait for them.
+            while client.provider().get_block_number().await.unwrap() < EPOCH_BLOCKS {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        } else {
+            let _: serde_json::Value = client
+                .provider()
+                .raw_request("anvil_mine".into(), (U256::from(n),))
+                .await
+                .unwrap();
+        }
         assert_eq!(client.epoch().await.unwrap(), 1);
         assert!(client.quorum_count(1).await.unwrap() >= 1);
     }

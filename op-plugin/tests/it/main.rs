@@ -7,6 +7,7 @@ mod op_flow;
 mod parsers;
 mod restart;
 mod unavailable;
+mod verify;
 
 use std::time::Duration;
 

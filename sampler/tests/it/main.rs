@@ -13,6 +13,8 @@ use zg_sampler::{Availability, ClientConfig, RunningSampler, SampleReport, Sampl
 use zg_testkit::byzantine::Faults;
 use zg_testkit::da::{Cluster, ClusterOptions, TempDir, payload};
 
+mod light;
+
 async fn start_sampler(cluster: &Cluster, dir: &TempDir) -> RunningSampler {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut config = ClientConfig::new(dir.0.clone());
