@@ -185,3 +185,101 @@ async fn validators_survive_sigkill_stall_below_quorum_and_resume() {
     wait_all_above(&vals, stalled + 5, Duration::from_secs(90)).await;
     assert_agree(&vals).await;
 }
+
+/// Resident memory of process `pid`.
+fn rss_mib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        / 1024
+}
+
+/// Connects to `addr` and writes `first` then up to `total` bytes of junk; returns
+/// whether the node closed the connection (rather than reading on without bound).
+async fn junk_connection(addr: std::net::SocketAddr, first: Vec<u8>, total: usize) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return true; // refused outright
+    };
+    let junk: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 13) as u8).collect();
+    let mut written = 0;
+    if s.write_all(&first).await.is_err() {
+        return true;
+    }
+    while written < total {
+        match tokio::time::timeout(Duration::from_secs(20), s.write_all(&junk)).await {
+            Ok(Ok(())) => written += junk.len(),
+            Ok(Err(_)) => return true,
+            // The node stopped reading: it must also close.
+            Err(_) => break,
+        }
+    }
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A validator process (so its memory is its own) whose consensus port gets junk:
+/// unframed bytes, an HTTP request, frames announcing 4 GiB, 16 MiB offered on each of
+/// 24 connections. Every connection is closed, nothing is buffered, blocks go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_and_oversized_frames_on_the_consensus_port_are_dropped() {
+    let keys = TempDir::new("keys-junk");
+    let address = format!("127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_zg-chain"))
+        .args(["keygen", "--address", &address, "--out"])
+        .arg(&keys.0)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = TempDir::new("validator-junk");
+    let (child, rpc) = spawn(&keys.0, &dir.0, 0);
+    let pid = child.id();
+    let vals = vec![Validator {
+        dir,
+        child: Some(child),
+        rpc: Some(rpc.clone()),
+    }];
+    wait_all_above(&vals, 2, Duration::from_secs(30)).await;
+    let addr: std::net::SocketAddr = address.parse().unwrap();
+    let head = || async { rpc.get_block_number().await.unwrap() };
+    let rss_before = rss_mib(pid);
+    let mut attackers = Vec::new();
+    for i in 0..24u32 {
+        let first = match i % 3 {
+            // A frame announcing 4 GiB, then its "body".
+            0 => vec![0xff; 8],
+            // A plausible small length, then junk where a handshake belongs.
+            1 => 64u32.to_be_bytes().to_vec(),
+            // Nothing framed at all.
+            _ => b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        };
+        attackers.push(tokio::spawn(junk_connection(addr, first, 16 << 20)));
+    }
+    // Blocks keep finalizing while the port is flooded.
+    let during = head().await;
+    wait_all_above(&vals, during + 3, Duration::from_secs(30)).await;
+    for a in attackers {
+        assert!(a.await.unwrap(), "the node kept a junk connection open");
+    }
+    let growth = rss_mib(pid).saturating_sub(rss_before);
+    // 24 × 16 MiB were offered; none of it may be buffered.
+    assert!(
+        growth < 128,
+        "memory grew by {growth} MiB under junk connections"
+    );
+    let after = head().await;
+    wait_all_above(&vals, after + 3, Duration::from_secs(30)).await;
+}
