@@ -231,8 +231,11 @@ async fn process_byzantine_node() {
     assert_eq!(r.status(), 200);
     let rec: serde_json::Value = r.json().await.unwrap();
     assert_eq!(rec["status"], "confirmed", "{rec}");
-    // Seven of eight signatures verified (the garbage one is left out of the aggregate).
-    assert_eq!(rec["signers"][0], 7, "{rec}");
+    // The garbage signature is left out of the aggregate: at most seven of eight, and at
+    // least the threshold (an honest node slow under load may miss the aggregation).
+    let signed = rec["signers"][0].as_u64().unwrap();
+    let needed = rec["signers"][1].as_u64().unwrap();
+    assert!((needed..=7).contains(&signed), "{rec}");
     let root = rec["data_root"].as_str().unwrap().to_string();
     let got = http
         .get(format!("{disperser}/v1/blobs/{root}/data"))
