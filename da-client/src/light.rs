@@ -260,6 +260,17 @@ impl LightChain {
         (s.lies.iter().cloned().collect(), s.lies_total)
     }
 
+    /// What a status page shows: the verified head, how many lies, the last 16.
+    pub fn status(&self) -> serde_json::Value {
+        let (lies, total) = self.lies();
+        let recent: Vec<_> = lies.iter().rev().take(16).cloned().collect();
+        serde_json::json!({
+            "verified_head": self.head(),
+            "lies_total": total,
+            "recent_lies": recent,
+        })
+    }
+
     /// Records that `endpoint` served something a caller found not to verify (an event
     /// the proved state does not hold, say).
     pub fn report(&self, endpoint: &str, what: String) {

@@ -199,14 +199,10 @@ impl Plugin {
     /// The verifying reader's newest verified header and the endpoints it caught lying
     /// (`None` when the chain endpoint is trusted).
     pub fn verification(&self) -> Option<serde_json::Value> {
-        let light = self.inner.light.as_ref()?;
-        let (lies, total) = light.lies();
-        let recent: Vec<_> = lies.iter().rev().take(16).cloned().collect();
-        Some(serde_json::json!({
-            "verified_head": light.head(),
-            "lies_total": total,
-            "recent_lies": recent,
-        }))
+        self.inner
+            .light
+            .as_ref()
+            .map(zg_da_client::LightChain::status)
     }
 
     /// Whether `cert` is anchored: proved in the newest finalized state when verifying,
