@@ -18,6 +18,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolInterface};
 use parking_lot::Mutex;
 use zg_node_kit::tx::{self, TxError};
+use zg_node_kit::{FinalHead, FinalityRule};
 use zg_primitives::abi::{
     DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, DA_SIGNERS_ADDRESS, IDAEntrance, IDASampling,
     IDASigners,
@@ -25,6 +26,17 @@ use zg_primitives::abi::{
 use zg_primitives::{BlsPublicKey, Certificate};
 
 use crate::error::ChainClientError;
+
+/// Where a transaction stands on a node's chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Not known: never sent, or dropped by a reorg and not pending again.
+    Unknown,
+    /// Waiting in the node's pool.
+    Pending,
+    /// In a block of the node's current chain.
+    Mined,
+}
 
 /// One member of a quorum, as registered on chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +100,8 @@ pub struct ChainConfig {
     pub chain_id: Option<u64>,
     /// Where the DA modules live.
     pub modules: ModuleAddresses,
+    /// When an anchor counts as final.
+    pub finality: FinalityRule,
 }
 
 /// Addresses of the DA modules: the bundled chain's precompiles by default, or the
@@ -160,6 +174,7 @@ impl ChainArgs {
         let mut c = ChainConfig::new(self.rpc.chain_rpc.clone());
         c.receipt_timeout = Duration::from_secs(self.receipt_timeout);
         c.modules = self.modules.addresses();
+        c.finality = self.rpc.finality;
         c
     }
 }
@@ -184,6 +199,7 @@ impl ChainConfig {
             quorum_ttl: Duration::from_secs(30),
             chain_id: None,
             modules: ModuleAddresses::default(),
+            finality: FinalityRule::default(),
         }
     }
 }
@@ -283,6 +299,34 @@ impl ChainClient {
     /// Where the DA modules live.
     pub fn modules(&self) -> ModuleAddresses {
         self.inner.config.modules
+    }
+
+    /// When an anchor counts as final.
+    pub fn finality(&self) -> FinalityRule {
+        self.inner.config.finality
+    }
+
+    /// The newest block final by this chain's rule (`None`: none yet).
+    pub async fn final_head(&self) -> Result<Option<FinalHead>, ChainClientError> {
+        zg_node_kit::confirm::final_head(&self.inner.provider, self.inner.config.finality)
+            .await
+            .map_err(chain_err)
+    }
+
+    /// Where transaction `hash` stands on the node's chain: a transaction a reorg
+    /// dropped for good is [`TxStatus::Unknown`].
+    pub async fn transaction_status(&self, hash: B256) -> Result<TxStatus, ChainClientError> {
+        let tx = self
+            .inner
+            .provider
+            .get_transaction_by_hash(hash)
+            .await
+            .map_err(rpc_err)?;
+        Ok(match tx {
+            None => TxStatus::Unknown,
+            Some(t) if t.block_hash.is_some() => TxStatus::Mined,
+            Some(_) => TxStatus::Pending,
+        })
     }
 
     /// The sending account, if any.
@@ -627,6 +671,35 @@ impl ChainClient {
             },
         )
         .await
+    }
+
+    /// Whether a certificate is anchored in the state of `head` (read pinned by hash).
+    pub async fn commitment_exists_at(
+        &self,
+        cert: &Certificate,
+        head: &FinalHead,
+    ) -> Result<bool, ChainClientError> {
+        tx::call_at(
+            &self.inner.provider,
+            self.inner.config.modules.entrance,
+            &IDAEntrance::commitmentExistsCall {
+                dataRoot: cert.data_root,
+                epoch: U256::from(cert.epoch),
+                quorumId: U256::from(cert.quorum_id),
+            },
+            head.block_id(),
+        )
+        .await
+        .map_err(chain_err)
+    }
+
+    /// Whether a certificate is anchored in the newest final state (by this chain's
+    /// rule); `false` while no block is final yet.
+    pub async fn commitment_final(&self, cert: &Certificate) -> Result<bool, ChainClientError> {
+        match self.final_head().await? {
+            Some(head) => self.commitment_exists_at(cert, &head).await,
+            None => Ok(false),
+        }
     }
 
     /// The DA sampling module's current round.

@@ -10,7 +10,7 @@ pub mod traits;
 
 pub use chain::{
     ChainArgs, ChainClient, ChainConfig, ModuleAddresses, ModuleArgs, Quorum, QuorumMember,
-    SampleRound,
+    SampleRound, TxStatus,
 };
 pub use disperse::{
     BlobRecord, BlobStatus, Disperse, DisperseFailure, FailureKind, PendingAnchor, RemoteDisperser,

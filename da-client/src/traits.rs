@@ -20,7 +20,7 @@ use zg_primitives::{
     StoreResponse,
 };
 
-use crate::chain::{ChainClient, Quorum};
+use crate::chain::{ChainClient, Quorum, TxStatus};
 use crate::error::{ChainClientError, NetError};
 use crate::net::{Frame, Network};
 
@@ -51,6 +51,19 @@ pub trait DaChain: Clone + Send + Sync + 'static {
         &self,
         cert: &Certificate,
     ) -> impl Future<Output = Result<bool, ChainClientError>> + Send;
+
+    /// Whether a certificate is anchored in the newest state final by the chain's
+    /// finality rule.
+    fn commitment_final(
+        &self,
+        cert: &Certificate,
+    ) -> impl Future<Output = Result<bool, ChainClientError>> + Send;
+
+    /// Where a transaction stands (a reorg may have dropped it).
+    fn transaction_status(
+        &self,
+        hash: B256,
+    ) -> impl Future<Output = Result<TxStatus, ChainClientError>> + Send;
 
     /// Anchors certified commitments in one transaction; its hash.
     fn submit_commit_roots(
@@ -136,6 +149,14 @@ impl DaChain for ChainClient {
 
     async fn commitment_exists(&self, cert: &Certificate) -> Result<bool, ChainClientError> {
         ChainClient::commitment_exists(self, cert).await
+    }
+
+    async fn commitment_final(&self, cert: &Certificate) -> Result<bool, ChainClientError> {
+        ChainClient::commitment_final(self, cert).await
+    }
+
+    async fn transaction_status(&self, hash: B256) -> Result<TxStatus, ChainClientError> {
+        ChainClient::transaction_status(self, hash).await
     }
 
     async fn submit_commit_roots(

@@ -187,6 +187,14 @@ struct DisperserArgs {
     /// Keep the entrance deposit at least this many wei (deposits the difference at start).
     #[arg(long = "deposit", env = "ZG_DA_DEPOSIT")]
     deposit: Option<U256>,
+    /// Seconds an anchor may take to become final (`--chain.finality`) before the
+    /// attempt fails and is retried.
+    #[arg(
+        long = "anchor.finality-timeout",
+        env = "ZG_DA_ANCHOR_FINALITY_TIMEOUT",
+        default_value_t = 900
+    )]
+    finality_timeout: u64,
 }
 
 #[tokio::main]
@@ -255,6 +263,7 @@ async fn run_disperser(args: DisperserArgs, http: zg_node_kit::HttpLimits) -> ey
     config.net = args.p2p.config(false)?;
     config.max_payload = args.max_payload;
     config.max_in_flight = args.max_in_flight.max(1);
+    config.finality_timeout = Duration::from_secs(args.finality_timeout.max(1));
     config.access = AccessConfig {
         tokens: args.tokens.clone(),
         rate_per_sec: args.rate,

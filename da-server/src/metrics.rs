@@ -134,8 +134,10 @@ pub struct DisperserMetrics {
     pub bad_signers: Family<Labels, Counter>,
     /// Anchoring transactions sent and the submissions they carried.
     pub anchor_txs: Counter,
-    /// Submissions anchored.
+    /// Submissions anchored (final by the chain's rule).
     pub anchored: Counter,
+    /// Submissions anchored again after a reorg dropped their transaction.
+    pub reanchored: Counter,
     /// Retrievals by result.
     pub retrievals: Family<Labels, Counter>,
     /// Misbehaving nodes reported by retrieval.
@@ -160,6 +162,7 @@ impl DisperserMetrics {
             bad_signers: Family::default(),
             anchor_txs: Counter::default(),
             anchored: Counter::default(),
+            reanchored: Counter::default(),
             retrievals: Family::default(),
             reported_nodes: Family::default(),
             access_denied: Family::default(),
@@ -186,7 +189,7 @@ impl DisperserMetrics {
             );
             r.register(
                 "anchor_seconds",
-                "A certified submission handed to the anchorer until its receipt",
+                "A certified submission handed to the anchorer until its anchor is final",
                 m.anchor_seconds.clone(),
             );
             r.register(
@@ -195,7 +198,16 @@ impl DisperserMetrics {
                 m.bad_signers.clone(),
             );
             r.register("anchor_txs", "Anchoring transactions", m.anchor_txs.clone());
-            r.register("anchored", "Submissions anchored", m.anchored.clone());
+            r.register(
+                "anchored",
+                "Submissions anchored (final)",
+                m.anchored.clone(),
+            );
+            r.register(
+                "reanchored",
+                "Submissions anchored again after a reorg dropped their transaction",
+                m.reanchored.clone(),
+            );
             r.register("retrievals", "Retrievals by result", m.retrievals.clone());
             r.register(
                 "reported_nodes",

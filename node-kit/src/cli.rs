@@ -22,6 +22,10 @@ pub struct ChainRpcArgs {
     /// Chain JSON-RPC endpoint.
     #[arg(long = "chain.rpc", env = "ZG_CHAIN_RPC", default_value = "http://127.0.0.1:8545")]
     pub chain_rpc: String,
+    /// When a block is final: `finalized` (the node's finalized tag: the bundled chain,
+    /// 0G, Ethereum) or a number of confirmations (a chain that may reorg without one).
+    #[arg(long = "chain.finality", env = "ZG_CHAIN_FINALITY", default_value = "finalized")]
+    pub finality: crate::FinalityRule,
 }
 
 /// The limits of a server's HTTP API (see [`crate::guard`]).

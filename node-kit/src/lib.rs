@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod clients;
+pub mod confirm;
 #[cfg(feature = "db")]
 pub mod db;
 mod error;
@@ -18,6 +19,7 @@ pub mod upstream;
 
 pub use cli::{ChainRpcArgs, HttpArgs, LogArgs};
 pub use clients::{ClientLimits, ClientMeter, Throttled};
+pub use confirm::{FinalHead, FinalityRule};
 pub use error::StoreError;
 pub use guard::HttpLimits;
 pub use http::{BodyError, close_connection, json_error, read_limited};
@@ -25,5 +27,5 @@ pub use metrics::{Labels, encode_registry, render_registry, result};
 pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};
 pub use secret::{SecretFileError, read_secret, write_secret};
 pub use supervise::{Health, Supervisor, TaskFailure, until_shutdown};
-pub use tx::{TxError, await_receipt, call, send_and_confirm, send_call};
+pub use tx::{TxError, await_receipt, call, call_at, send_and_confirm, send_call};
 pub use upstream::{Upstream, UpstreamError};

@@ -98,6 +98,20 @@ pub async fn call<C: SolCall>(
     C::abi_decode_returns(&out).map_err(|e| TxError::Decode(format!("{}: {e}", C::SIGNATURE)))
 }
 
+/// `eth_call` of `call` on `to` in the state of `block`, decoded as its return type.
+pub async fn call_at<C: SolCall>(
+    provider: &impl Provider,
+    to: Address,
+    call: &C,
+    block: alloy::eips::BlockId,
+) -> Result<C::Return, TxError> {
+    let tx = TransactionRequest::default()
+        .with_to(to)
+        .with_input(Bytes::from(call.abi_encode()));
+    let out = provider.call(tx).block(block).await?;
+    C::abi_decode_returns(&out).map_err(|e| TxError::Decode(format!("{}: {e}", C::SIGNATURE)))
+}
+
 /// Sends `tx` (the provider fills nonce, gas and fees and signs) and waits up to
 /// `timeout` for its receipt; a receipt with a failed status is [`TxError::Reverted`].
 pub async fn send_and_confirm(

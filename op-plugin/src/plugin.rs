@@ -205,14 +205,15 @@ impl Plugin {
             .map(zg_da_client::LightChain::status)
     }
 
-    /// Whether `cert` is anchored: proved in the newest finalized state when verifying,
-    /// else the chain endpoint's `commitmentExists`.
+    /// Whether `cert` is anchored in the newest final state: proved against a certified
+    /// finalized header when verifying, else the chain endpoint's `commitmentExists` in
+    /// the block final by the chain's rule (`--chain.finality`), read pinned by hash.
     async fn is_anchored(&self, cert: &Certificate) -> Result<bool, PluginError> {
         let Some(light) = &self.inner.light else {
             return self
                 .inner
                 .chain
-                .commitment_exists(cert)
+                .commitment_final(cert)
                 .await
                 .map_err(|e| PluginError::Unavailable(format!("chain: {e}")));
         };
@@ -469,7 +470,15 @@ impl Plugin {
                 cert.data_root
             )));
         }
-        match self.is_anchored(cert).await {
+        // The disperser answers once the anchor is final by its rule; a stricter rule
+        // here waits for the rest, up to the put's deadline.
+        let deadline = Instant::now() + self.inner.config.put_timeout;
+        let mut anchored = self.is_anchored(cert).await;
+        while matches!(anchored, Ok(false)) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            anchored = self.is_anchored(cert).await;
+        }
+        match anchored {
             Ok(true) => Ok(()),
             Ok(false) => {
                 tracing::warn!(target: "zg_op_plugin", data_root = %cert.data_root, epoch = cert.epoch, quorum = cert.quorum_id, "the disperser's certificate is not anchored");
@@ -485,6 +494,8 @@ impl Plugin {
     /// Verify on read: the certificate is anchored on chain. Positive answers are
     /// remembered (anchors are final on the bundled chain, and a proved anchor is in a
     /// finalized state).
+    /// Whether `cert` is anchored, remembering the answer only once it is final (a
+    /// final anchor stays; one not final yet, or absent, is asked again next time).
     async fn check_anchored(&self, cert: &Certificate) -> Result<(), PluginError> {
         if self.inner.anchored.lock().contains(cert) {
             return Ok(());

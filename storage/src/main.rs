@@ -149,6 +149,7 @@ async fn main() -> eyre::Result<()> {
                 chain_rpc: a.chain.rpc.chain_rpc,
                 flow: a.chain.flow,
                 poll_interval: Duration::from_millis(a.poll_ms),
+                finality: a.chain.rpc.finality,
                 max_request_bytes: a.max_request_bytes,
                 limits: ApiLimits {
                     max_segments_per_upload: a.max_segments,

@@ -26,6 +26,7 @@ pub struct Metrics {
     bytes: Counter,
     finalized: Counter,
     submissions: Counter,
+    rewound: Counter,
     sync_height: Gauge<u64, AtomicU64>,
     next_seq: Gauge<u64, AtomicU64>,
 }
@@ -60,6 +61,12 @@ impl Metrics {
         );
         let submissions = Counter::default();
         registry.register("submissions", "Submit events applied", submissions.clone());
+        let rewound = Counter::default();
+        registry.register(
+            "rewound_submissions",
+            "Submissions undone because a chain reorg replaced their blocks",
+            rewound.clone(),
+        );
         let sync_height = Gauge::<u64, AtomicU64>::default();
         registry.register(
             "sync_height",
@@ -80,6 +87,7 @@ impl Metrics {
             bytes,
             finalized,
             submissions,
+            rewound,
             sync_height,
             next_seq,
         }
@@ -107,6 +115,11 @@ impl Metrics {
         if finalized {
             self.finalized.inc();
         }
+    }
+
+    /// A reorg undid `submissions` submissions.
+    pub fn rewound(&self, submissions: u64) {
+        self.rewound.inc_by(submissions);
     }
 
     /// The follower applied blocks up to `height`.

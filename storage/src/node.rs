@@ -28,6 +28,8 @@ pub struct NodeConfig {
     pub flow: Address,
     /// Pause between chain polls when caught up.
     pub poll_interval: Duration,
+    /// Which blocks count as final (only those are followed).
+    pub finality: zg_node_kit::FinalityRule,
     /// Most blocks per `eth_getLogs`.
     pub max_logs_range: u64,
     /// Largest JSON-RPC request body.
@@ -48,6 +50,7 @@ impl Default for NodeConfig {
             chain_rpc: "http://127.0.0.1:8545".into(),
             flow: FLOW_ADDRESS,
             poll_interval: Duration::from_millis(500),
+            finality: zg_node_kit::FinalityRule::Finalized,
             max_logs_range: 5_000,
             // 64 segments of 256 KiB in base64, plus JSON.
             max_request_bytes: 24 * 1024 * 1024,
@@ -137,6 +140,7 @@ pub async fn start(
             flow: config.flow,
             poll_interval: config.poll_interval,
             max_range: config.max_logs_range,
+            finality: config.finality,
         },
         state.clone(),
         metrics.clone(),

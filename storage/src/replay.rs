@@ -21,6 +21,14 @@ enum Step {
 }
 
 async fn step(api: &StorageApi, kv: &Kv) -> Result<Step, NodeError> {
+    // A reorg removed submissions from the log: undo what they did here first.
+    let rewinds = api.store().rewinds()?;
+    let applied = kv.state.rewinds_applied()?;
+    if let Some(first) = rewinds.iter().filter(|r| r.0 >= applied).map(|r| r.1).min() {
+        let total = rewinds.last().map_or(0, |r| r.0 + 1);
+        tracing::warn!(target: "zg_storage::kv", from_seq = first, "chain reorg: rolling the KV state back");
+        tokio::task::block_in_place(|| kv.state.rollback(first, total))?;
+    }
     let seq = kv.state.next_seq()?;
     let Some(tx) = api.store().tx(seq)? else {
         return Ok(Step::Wait);

@@ -17,6 +17,7 @@ use alloy_primitives::{Address, B256};
 use parking_lot::Mutex;
 use rocksdb::{DB, Direction, IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
+use zg_node_kit::confirm::Checkpoints;
 use zg_node_kit::db::{self, durable};
 
 use crate::error::StoreError;
@@ -31,6 +32,9 @@ const CF_PENDING: &str = "pending";
 const CF_META: &str = "meta";
 const CFS: [&str; 6] = [CF_TX, CF_ROOT, CF_SEG, CF_LEAF, CF_PENDING, CF_META];
 const CURSOR: &[u8] = b"cursor";
+const CHECKPOINTS: &[u8] = b"checkpoints";
+/// `rewind ‖ generation` → the first submission seq a rewind removed.
+const REWIND: &[u8] = b"rewind/";
 
 /// A submission as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +260,87 @@ impl Store {
         }
     }
 
+    /// The blocks the follower applied (to find where a reorg forked).
+    pub fn checkpoints(&self) -> Result<Checkpoints, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), CHECKPOINTS)? {
+            Some(v) => decode("meta/checkpoints", &v),
+            None => Ok(Checkpoints::default()),
+        }
+    }
+
+    /// The rewinds so far, oldest first: `(generation, first seq removed)`.
+    pub fn rewinds(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_META),
+            IteratorMode::From(REWIND, Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(REWIND) {
+                break;
+            }
+            let g = k[REWIND.len()..].try_into().ok().map(u64::from_be_bytes);
+            let s = v.as_ref().try_into().ok().map(u64::from_be_bytes);
+            match (g, s) {
+                (Some(g), Some(s)) => out.push((g, s)),
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        key: "meta/rewind".into(),
+                        reason: "not two big-endian u64".into(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Undoes every submission of the blocks above `fork` (a reorg replaced them): their
+    /// records, root index entries and segments go, the cursor moves back to `fork` and
+    /// a rewind marker (for the KV layer) is written, in one synced write. The number
+    /// of submissions removed.
+    pub fn rewind(&self, fork: u64, fork_hash: B256) -> Result<u64, StoreError> {
+        let _w = self.write.lock();
+        let Some(cursor) = self.cursor()? else {
+            return Ok(0);
+        };
+        let mut batch = WriteBatch::default();
+        let mut first = cursor.next_seq;
+        while first > 0 {
+            let Some(tx) = self.tx(first - 1)? else { break };
+            if tx.block <= fork {
+                break;
+            }
+            first -= 1;
+            batch.delete_cf(self.cf(CF_TX), seq_key(tx.seq));
+            batch.delete_cf(self.cf(CF_ROOT), root_key(&tx.root, tx.seq));
+            batch.delete_cf(self.cf(CF_PENDING), seq_key(tx.seq));
+        }
+        let removed = cursor.next_seq - first;
+        // Segments are stored under their own seq: everything from `first` on goes.
+        let (lo, hi) = (seg_key(first, 0), seg_key(u64::MAX, u64::MAX));
+        batch.delete_range_cf(self.cf(CF_SEG), lo, hi);
+        batch.delete_range_cf(self.cf(CF_LEAF), lo, hi);
+        let mut checkpoints = self.checkpoints()?;
+        checkpoints.truncate_above(fork);
+        batch.put_cf(self.cf(CF_META), CHECKPOINTS, encode(&checkpoints));
+        batch.put_cf(
+            self.cf(CF_META),
+            CURSOR,
+            encode(&SyncCursor {
+                block: fork,
+                hash: fork_hash,
+                next_seq: first,
+            }),
+        );
+        let generation = self.rewinds()?.last().map_or(0, |r| r.0 + 1);
+        let mut key = REWIND.to_vec();
+        key.extend_from_slice(&generation.to_be_bytes());
+        batch.put_cf(self.cf(CF_META), key, first.to_be_bytes());
+        self.db.write_opt(batch, &durable())?;
+        Ok(removed)
+    }
+
     /// Applies the submissions of the blocks up to `cursor.block` and moves the cursor,
     /// atomically. A submission of a file already finalized (same root and size) is
     /// finalized at once and shares that data.
@@ -288,6 +373,9 @@ impl Store {
             }
         }
         batch.put_cf(self.cf(CF_META), CURSOR, encode(&cursor));
+        let mut checkpoints = self.checkpoints()?;
+        checkpoints.push(cursor.block, cursor.hash);
+        batch.put_cf(self.cf(CF_META), CHECKPOINTS, encode(&checkpoints));
         self.db.write_opt(batch, &durable())?;
         Ok(())
     }
@@ -430,5 +518,90 @@ impl Store {
             self.db.flush_cf(self.cf(cf))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, block: u64, root: u8) -> TxRecord {
+        TxRecord {
+            seq,
+            root: B256::repeat_byte(root),
+            size: 100,
+            start_entry: 1 + seq,
+            nodes: vec![(0, B256::repeat_byte(root))],
+            tags: Vec::new(),
+            sender: Address::ZERO,
+            block,
+            uploaded: 0,
+            finalized: false,
+            data_seq: seq,
+        }
+    }
+
+    fn cursor(block: u64, next_seq: u64) -> SyncCursor {
+        SyncCursor {
+            block,
+            hash: B256::with_last_byte(block as u8),
+            next_seq,
+        }
+    }
+
+    #[test]
+    fn a_rewind_undoes_exactly_the_blocks_above_the_fork() {
+        let dir = zg_node_kit::TempDir::new("store-rewind");
+        let store = Store::open(&dir.0).unwrap();
+        store
+            .apply_submissions(vec![record(0, 3, 1), record(1, 5, 2)], cursor(5, 2))
+            .unwrap();
+        store
+            .apply_submissions(vec![record(2, 7, 3), record(3, 9, 5)], cursor(10, 4))
+            .unwrap();
+        let seg = ShardRecord {
+            seg_len: 100,
+            position: 0,
+            manifest: Vec::new(),
+            data: vec![7; 100],
+        };
+        store
+            .put_segments(1, vec![(0, B256::repeat_byte(9), seg.clone())])
+            .unwrap();
+        store
+            .put_segments(3, vec![(0, B256::repeat_byte(9), seg)])
+            .unwrap();
+        assert_eq!(
+            store
+                .checkpoints()
+                .unwrap()
+                .newest_first()
+                .collect::<Vec<_>>(),
+            vec![(10, cursor(10, 0).hash), (5, cursor(5, 0).hash)]
+        );
+        assert!(store.rewinds().unwrap().is_empty());
+
+        // Blocks 6.. were replaced: submissions 2 and 3 go, with their index and data.
+        let fork = cursor(5, 2);
+        assert_eq!(store.rewind(5, fork.hash).unwrap(), 2);
+        assert_eq!(store.cursor().unwrap(), Some(fork));
+        assert!(store.tx(2).unwrap().is_none() && store.tx(3).unwrap().is_none());
+        assert_eq!(store.txs_of_root(&B256::repeat_byte(1)).unwrap(), vec![0]);
+        assert!(store.txs_of_root(&B256::repeat_byte(3)).unwrap().is_empty());
+        assert!(store.txs_of_root(&B256::repeat_byte(5)).unwrap().is_empty());
+        assert!(!store.has_segment(3, 0).unwrap());
+        assert!(store.has_segment(1, 0).unwrap(), "below the fork: kept");
+        assert_eq!(store.pending(10).unwrap(), vec![0]);
+        assert_eq!(store.rewinds().unwrap(), vec![(0, 2)]);
+        assert_eq!(store.checkpoints().unwrap().last(), Some((5, fork.hash)));
+
+        // The new chain's submissions reuse the indexes; a second rewind is numbered on.
+        store
+            .apply_submissions(vec![record(2, 6, 4)], cursor(8, 3))
+            .unwrap();
+        assert_eq!(store.tx(2).unwrap().unwrap().root, B256::repeat_byte(4));
+        assert_eq!(store.rewind(3, B256::ZERO).unwrap(), 2);
+        assert_eq!(store.rewinds().unwrap(), vec![(0, 2), (1, 1)]);
+        assert_eq!(store.cursor().unwrap().unwrap().next_seq, 1);
     }
 }

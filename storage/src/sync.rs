@@ -1,6 +1,9 @@
-//! The chain follower: reads the flow's `Submit` events in block order and records each
-//! submission, with the cursor moved in the same atomic write, so a restart resumes
-//! exactly where it stopped.
+//! The chain follower: reads the flow's `Submit` events of final blocks (by the chain's
+//! finality rule) in block order and records each submission, with the cursor moved in
+//! the same atomic write, so a restart resumes exactly where it stopped. The blocks it
+//! applied are kept as checkpoints; if a reorg deeper than the rule replaces one, the
+//! follower rewinds to the newest checkpoint still canonical (the KV layer rolls back
+//! with it) and follows the new chain.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +14,8 @@ use alloy::rpc::types::Filter;
 use alloy_primitives::{Address, B256};
 use alloy_sol_types::SolEvent;
 use tokio_util::sync::CancellationToken;
+use zg_node_kit::FinalityRule;
+use zg_node_kit::confirm::{Fork, canonical_hash, final_head, find_fork};
 use zg_primitives::abi::IFlow;
 
 use crate::error::{ChainError, StoreError};
@@ -27,6 +32,8 @@ pub struct SyncConfig {
     pub poll_interval: Duration,
     /// Most blocks one `eth_getLogs` asks for.
     pub max_range: u64,
+    /// Which blocks are final: only those are followed.
+    pub finality: FinalityRule,
 }
 
 /// Shared view of the follower's progress.
@@ -85,24 +92,58 @@ async fn step(
         let id = provider.get_chain_id().await.map_err(rpc)?;
         state.chain_id.store(id, Ordering::Relaxed);
     }
-    let head = provider.get_block_number().await.map_err(rpc)?;
-    let cursor = store.cursor()?;
+    let Some(fin) = final_head(provider, config.finality).await.map_err(rpc)? else {
+        return Ok(false);
+    };
+    let mut cursor = store.cursor()?;
+    if let Some(c) = cursor
+        && canonical_hash(provider, c.block).await.map_err(rpc)? != Some(c.hash)
+    {
+        // A reorg replaced blocks already applied (deeper than the finality rule):
+        // undo them back to the newest block still canonical.
+        match find_fork(provider, &store.checkpoints()?)
+            .await
+            .map_err(rpc)?
+        {
+            Fork::None => {}
+            Fork::At(block, hash) => {
+                let removed = store.rewind(block, hash)?;
+                metrics.rewound(removed);
+                tracing::warn!(target: "zg_storage::sync", from = c.block, to = block, removed, "chain reorg: rewound");
+                cursor = store.cursor()?;
+            }
+            Fork::Deeper => {
+                return Err(ChainError::Rpc(format!(
+                    "block {} ({}) was replaced and no checkpoint is canonical any more: \
+                     the reorg is deeper than {} follower steps; resync the node",
+                    c.block,
+                    c.hash,
+                    zg_node_kit::confirm::CHECKPOINTS
+                ))
+                .into());
+            }
+        }
+    }
     let from = cursor.map_or(0, |c| c.block + 1);
-    if from > head {
+    if from > fin.number {
         return Ok(false);
     }
-    let to = head.min(from + config.max_range.max(1) - 1);
+    let to = fin.number.min(from + config.max_range.max(1) - 1);
     let filter = Filter::new()
         .address(config.flow)
         .event_signature(IFlow::Submit::SIGNATURE_HASH)
         .from_block(from)
         .to_block(to);
-    let logs = provider.get_logs(&filter).await.map_err(rpc)?;
-    let block = provider
-        .get_block_by_number(to.into())
+    // The logs belong to the chain ending in `to`'s block when its hash is the same
+    // before and after they are read.
+    let hash = canonical_hash(provider, to)
         .await
         .map_err(rpc)?
         .ok_or_else(|| ChainError::Rpc(format!("block {to} not found")))?;
+    let logs = provider.get_logs(&filter).await.map_err(rpc)?;
+    if canonical_hash(provider, to).await.map_err(rpc)? != Some(hash) {
+        return Ok(true);
+    }
     let mut next_seq = cursor.map_or(0, |c| c.next_seq);
     let mut txs = Vec::with_capacity(logs.len());
     for log in &logs {
@@ -125,12 +166,12 @@ async fn step(
         txs,
         SyncCursor {
             block: to,
-            hash: block.header.hash,
+            hash,
             next_seq,
         },
     )?;
     metrics.synced(to, next_seq, n);
-    Ok(to < head)
+    Ok(to < fin.number)
 }
 
 /// Follows the chain until `cancel`; chain errors are logged and retried, a store

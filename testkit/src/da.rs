@@ -231,27 +231,13 @@ impl Cluster {
     }
 
     pub fn node_config(&self, i: usize) -> NodeConfig {
-        let chain = self.chain_config();
-        let mut c = NodeConfig::new(
+        node_config(
             self.node_dirs[i].0.clone(),
             self.node_keys[i].clone(),
-            chain,
-        );
-        // Odd nodes publish a QUIC address, even ones TCP.
-        let listen = if i % 2 == 1 {
-            "/ip4/127.0.0.1/udp/0/quic-v1"
-        } else {
-            "/ip4/127.0.0.1/tcp/0"
-        };
-        c.net = NetConfig {
-            listen: vec![listen.parse().unwrap()],
-            request_timeout: Duration::from_secs(20),
-            ..NetConfig::default()
-        };
-        c.registration_interval = Duration::from_millis(500);
-        c.sample_lottery = self.options.lottery;
-        c.lottery_interval = Duration::from_millis(200);
-        c
+            self.chain_config(),
+            i,
+            self.options.lottery,
+        )
     }
 
     /// The misbehaviour of node `i`, as a layer over its handler (none if honest).
@@ -279,20 +265,13 @@ impl Cluster {
     }
 
     pub fn disperser_config(&self) -> DisperserConfig {
-        let mut c = DisperserConfig::new(
-            self.disperser_dir.0.clone(),
-            dev_signer(DISPERSER_ACCOUNT),
-            self.chain_config(),
-        );
-        c.net.request_timeout = Duration::from_secs(20);
-        c.store_attempts = 2;
+        let mut c = disperser_config(self.disperser_dir.0.clone(), self.chain_config());
         if let Some(a) = &self.options.access {
             c.access = a.clone();
         }
         if let Some(m) = self.options.max_payload {
             c.max_payload = m;
         }
-        c.wait_timeout = Duration::from_secs(120);
         c
     }
 
@@ -373,6 +352,41 @@ impl Cluster {
         }
         self.chain.shutdown().await.unwrap();
     }
+}
+
+/// Settings of test DA node `i` (dev account `i + 1`): loopback libp2p (odd nodes QUIC,
+/// even ones TCP), fast registration polling.
+pub fn node_config(
+    dir: std::path::PathBuf,
+    keys: NodeKeys,
+    chain: ChainConfig,
+    i: usize,
+    lottery: bool,
+) -> NodeConfig {
+    let mut c = NodeConfig::new(dir, keys, chain);
+    let listen = if i % 2 == 1 {
+        "/ip4/127.0.0.1/udp/0/quic-v1"
+    } else {
+        "/ip4/127.0.0.1/tcp/0"
+    };
+    c.net = NetConfig {
+        listen: vec![listen.parse().unwrap()],
+        request_timeout: Duration::from_secs(20),
+        ..NetConfig::default()
+    };
+    c.registration_interval = Duration::from_millis(500);
+    c.sample_lottery = lottery;
+    c.lottery_interval = Duration::from_millis(200);
+    c
+}
+
+/// Settings of the test disperser (dev account [`DISPERSER_ACCOUNT`]).
+pub fn disperser_config(dir: std::path::PathBuf, chain: ChainConfig) -> DisperserConfig {
+    let mut c = DisperserConfig::new(dir, dev_signer(DISPERSER_ACCOUNT), chain);
+    c.net.request_timeout = Duration::from_secs(20);
+    c.store_attempts = 2;
+    c.wait_timeout = Duration::from_secs(120);
+    c
 }
 
 /// A libp2p client (fresh identity, default settings, serving nothing) for asking DA

@@ -4,6 +4,7 @@ pub mod byzantine;
 pub mod compute;
 pub mod da;
 pub mod fakes;
+pub mod hardhat;
 pub mod proxy;
 pub mod python;
 pub mod storage;

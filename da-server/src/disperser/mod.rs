@@ -66,6 +66,9 @@ pub struct DisperserConfig {
     pub anchor_max_batch: usize,
     /// How long `?wait=true` waits.
     pub wait_timeout: Duration,
+    /// How long an anchor may take to become final (by the chain's finality rule)
+    /// before the attempt fails and is retried.
+    pub finality_timeout: Duration,
     /// API access control.
     pub access: AccessConfig,
     /// The HTTP server's limits (hosts, concurrency, time per request).
@@ -88,6 +91,7 @@ impl DisperserConfig {
             chain_grace: Duration::from_secs(120),
             anchor_max_batch: 32,
             wait_timeout: Duration::from_secs(300),
+            finality_timeout: Duration::from_secs(900),
             access: AccessConfig::default(),
             http: zg_node_kit::HttpLimits::default(),
         }
@@ -259,7 +263,10 @@ pub async fn start_with<N: ColumnNetwork, C: DaChain>(
         anchor::run(
             chain,
             anchor_rx,
-            config.anchor_max_batch,
+            anchor::AnchorSettings {
+                max_batch: config.anchor_max_batch,
+                finality_timeout: config.finality_timeout,
+            },
             metrics,
             cancel.child_token(),
         ),

@@ -5,6 +5,7 @@
 mod bad_input;
 mod op_flow;
 mod parsers;
+mod reorg;
 mod restart;
 mod unavailable;
 mod verify;

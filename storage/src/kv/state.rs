@@ -25,6 +25,8 @@ const CF_ACL: &str = "acl";
 const CF_TX: &str = "tx";
 const CF_META: &str = "meta";
 const NEXT: &[u8] = b"next";
+/// The log layer's rewind generation this state has applied (see [`KvState::rollback`]).
+const REWOUND: &[u8] = b"rewound";
 
 fn esc_key(stream: &B256, key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + key.len() + 4);
@@ -134,6 +136,43 @@ impl KvState {
             .get_cf(self.cf(CF_META), NEXT)?
             .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0))
+    }
+
+    /// How many of the log layer's rewinds this state has applied.
+    pub fn rewinds_applied(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_META), REWOUND)?
+            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Undoes the replay of every submission from `seq` on (a reorg removed them from
+    /// the log): every row they wrote and every result, and records that the log's
+    /// rewinds up to `rewinds` are applied, in one synced write. A scan of the whole
+    /// state: reorgs past the finality rule are rare.
+    pub fn rollback(&self, seq: u64, rewinds: u64) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        for cf in [CF_DATA, CF_ACL] {
+            for item in self.db.iterator_cf(self.cf(cf), IteratorMode::Start) {
+                let (k, _) = item?;
+                let version = k
+                    .len()
+                    .checked_sub(8)
+                    .map(|at| u64::from_be_bytes(k[at..].try_into().expect("8 bytes")));
+                if version.is_some_and(|v| v >= seq) {
+                    b.delete_cf(self.cf(cf), k);
+                }
+            }
+        }
+        b.delete_range_cf(self.cf(CF_TX), seq.to_be_bytes(), u64::MAX.to_be_bytes());
+        b.delete_cf(self.cf(CF_TX), u64::MAX.to_be_bytes());
+        if self.next_seq()? > seq {
+            b.put_cf(self.cf(CF_META), NEXT, seq.to_be_bytes());
+        }
+        b.put_cf(self.cf(CF_META), REWOUND, rewinds.to_be_bytes());
+        self.db.write_opt(b, &db::durable())?;
+        Ok(())
     }
 
     /// The replay result of submission `seq`, if it was replayed (not skipped).
@@ -481,6 +520,63 @@ fn finish(current: Option<(Vec<u8>, Option<Versioned>)>) -> Option<Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollback_undoes_every_row_and_result_from_its_seq_on() {
+        let dir = zg_node_kit::TempDir::new("kv-rollback");
+        let state = KvState::open(&dir.0).unwrap();
+        let s = B256::repeat_byte(1);
+        let admin = Address::repeat_byte(2);
+        let row = |op| AclRow {
+            op,
+            stream: s,
+            key: Vec::new(),
+            account: admin,
+        };
+        state
+            .commit(
+                0,
+                Some("Commit"),
+                &[(s, b"k".to_vec(), b"v0".to_vec())],
+                &[row(0x00)],
+                &[s],
+            )
+            .unwrap();
+        state.commit(1, None, &[], &[], &[]).unwrap();
+        state
+            .commit(
+                2,
+                Some("Commit"),
+                &[
+                    (s, b"k".to_vec(), b"v2".to_vec()),
+                    (s, b"j".to_vec(), b"x".to_vec()),
+                ],
+                &[row(0x20)],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            state.value(&s, b"k", u64::MAX).unwrap().unwrap().1,
+            Some(b"v2".to_vec())
+        );
+        assert!(state.is_writer_of_stream(admin, &s, u64::MAX).unwrap());
+        assert!(state.is_admin(admin, &s, u64::MAX).unwrap());
+        state.rollback(2, 1).unwrap();
+        assert_eq!(state.next_seq().unwrap(), 2);
+        assert_eq!(state.rewinds_applied().unwrap(), 1);
+        assert_eq!(state.result(2).unwrap(), None);
+        assert_eq!(state.result(0).unwrap().as_deref(), Some("Commit"));
+        assert_eq!(
+            state.value(&s, b"k", u64::MAX).unwrap().unwrap().1,
+            Some(b"v0".to_vec())
+        );
+        assert!(state.value(&s, b"j", u64::MAX).unwrap().is_none());
+        assert!(state.is_admin(admin, &s, u64::MAX).unwrap());
+        assert!(!state.is_writer_of_stream(admin, &s, u64::MAX).unwrap());
+        // A rollback above what was replayed moves nothing back.
+        state.rollback(5, 2).unwrap();
+        assert_eq!(state.next_seq().unwrap(), 2);
+    }
 
     #[test]
     fn escaped_keys_sort_bytewise_shorter_first() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, U256, keccak256};
 use parking_lot::Mutex;
-use zg_da_client::{ChainClientError, DaChain, Quorum, QuorumMember};
+use zg_da_client::{ChainClientError, DaChain, Quorum, QuorumMember, TxStatus};
 use zg_primitives::abi::IDAEntrance::CommitRootSubmission;
 use zg_primitives::{
     BlsPublicKey, BlsSignature, Certificate, attestation_message, verify_quorum_aggregate,
@@ -37,6 +37,12 @@ struct State {
     anchor_window: Option<u64>,
     calls: HashMap<&'static str, usize>,
     transactions: u64,
+    /// Anchors are not final until [`FakeChain::finalize`] (off: final at once).
+    hold_finality: bool,
+    /// Anchors not final yet, with the transaction that made them.
+    unfinal: HashMap<(B256, u64, u64), B256>,
+    /// Transactions on the chain.
+    mined: HashSet<B256>,
 }
 
 impl FakeChain {
@@ -56,6 +62,9 @@ impl FakeChain {
                 anchor_window: None,
                 calls: HashMap::new(),
                 transactions: 0,
+                hold_finality: false,
+                unfinal: HashMap::new(),
+                mined: HashSet::new(),
             })),
         }
     }
@@ -140,6 +149,36 @@ impl FakeChain {
             .lock()
             .anchored_set
             .insert((cert.data_root, cert.epoch, cert.quorum_id));
+    }
+
+    /// Keeps new anchors out of the final state until [`Self::finalize`] (`false`: they
+    /// are final at once, as on a BFT chain).
+    pub fn hold_finality(&self, hold: bool) {
+        self.inner.lock().hold_finality = hold;
+    }
+
+    /// Makes every anchor so far final.
+    pub fn finalize(&self) {
+        self.inner.lock().unfinal.clear();
+    }
+
+    /// A reorg: every anchor not final yet disappears with its transaction. The
+    /// number of anchors dropped.
+    pub fn reorg(&self) -> usize {
+        let mut s = self.inner.lock();
+        let dropped: Vec<_> = s.unfinal.drain().collect();
+        for (key, tx) in &dropped {
+            s.anchored_set.remove(key);
+            s.mined.remove(tx);
+            s.anchored.retain(|a| {
+                (
+                    a.dataRoot,
+                    a.epoch.saturating_to::<u64>(),
+                    a.quorumId.saturating_to::<u64>(),
+                ) != *key
+            });
+        }
+        dropped.len()
     }
 
     /// The submissions anchored through [`DaChain::submit_commit_roots`], in order.
@@ -266,6 +305,7 @@ impl DaChain for FakeChain {
         }
         s.transactions += 1;
         let hash = keccak256(s.transactions.to_be_bytes());
+        s.mined.insert(hash);
         for sub in submissions {
             let key = (
                 sub.dataRoot,
@@ -274,9 +314,27 @@ impl DaChain for FakeChain {
             );
             if s.anchored_set.insert(key) {
                 s.anchored.push(sub);
+                if s.hold_finality {
+                    s.unfinal.insert(key, hash);
+                }
             }
         }
         Ok(hash)
+    }
+
+    async fn commitment_final(&self, cert: &Certificate) -> Result<bool, ChainClientError> {
+        let s = self.enter("commitment_final")?;
+        let key = (cert.data_root, cert.epoch, cert.quorum_id);
+        Ok(s.anchored_set.contains(&key) && !s.unfinal.contains_key(&key))
+    }
+
+    async fn transaction_status(&self, hash: B256) -> Result<TxStatus, ChainClientError> {
+        let s = self.enter("transaction_status")?;
+        Ok(if s.mined.contains(&hash) {
+            TxStatus::Mined
+        } else {
+            TxStatus::Unknown
+        })
     }
 
     async fn deposit_of(&self, account: Address) -> Result<U256, ChainClientError> {
