@@ -224,6 +224,17 @@ pub async fn run_demo(
         availability.2,
         sampled.as_secs_f64()
     ));
+    if let Some((head, lies)) = light_client_verification(&http, &endpoints.sampler).await? {
+        if lies > 0 {
+            return Err(DemoError::Step {
+                step: "sampling",
+                reason: format!("the light client caught {lies} unverifiable answers"),
+            });
+        }
+        progress(&format!(
+            "      verified, not trusted: finalized header {head} by certificate, the anchor by storage proof, 0 lies"
+        ));
+    }
     let kbody = batcher_body(60_000);
     let kc = AltDaCommitment::Keccak(keccak256(&kbody));
     progress(&format!(
@@ -437,6 +448,34 @@ async fn chat_and_settle(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The light client's verification, when it verifies (the devnet with validators): its
+/// verified head and the number of answers it caught not verifying.
+async fn light_client_verification(
+    http: &reqwest::Client,
+    sampler: &str,
+) -> Result<Option<(u64, u64)>, DemoError> {
+    let err = |reason: String| DemoError::Step {
+        step: "sampling",
+        reason,
+    };
+    let v: serde_json::Value = http
+        .get(format!("{sampler}/v1/status"))
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let ver = &v["verification"];
+    if ver.is_null() {
+        return Ok(None);
+    }
+    let head = ver["verified_head"]["number"]
+        .as_u64()
+        .ok_or_else(|| err(format!("no verified head: {ver}")))?;
+    Ok(Some((head, ver["lies_total"].as_u64().unwrap_or(0))))
 }
 
 /// Polls the light client until it has a final verdict on `cert`: (status, confidence,

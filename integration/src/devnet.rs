@@ -272,6 +272,21 @@ impl Plan {
         })
     }
 
+    /// The light client's verification (with validators): the genesis set as its
+    /// checkpoint, anchors proved in the precompile's or the contract's layout.
+    pub fn light_client(&self) -> Option<zg_sampler::VerifyConfig> {
+        let (set, _) = self.validator_set.as_ref()?;
+        Some(zg_sampler::VerifyConfig {
+            validators: set.clone(),
+            endpoints: Vec::new(),
+            layout: if self.config.contracts {
+                zg_sampler::AnchorLayout::Solidity
+            } else {
+                zg_sampler::AnchorLayout::Precompile
+            },
+        })
+    }
+
     /// Where the DA modules live: the precompiles, or (with `contracts`) the addresses
     /// the deployer's first three creations get.
     pub fn modules(&self) -> ModuleAddresses {
@@ -712,6 +727,9 @@ impl Devnet {
 
         let mut sc = ClientConfig::new(config.datadir.join("sampler"));
         sc.poll_interval = Duration::from_millis(250);
+        // On a validator network the light client trusts no RPC: it follows finalized
+        // headers by certificate from the genesis set and proves every anchor.
+        sc.verify = plan.light_client();
         let listener = TcpListener::bind(config.sampler_addr)
             .await
             .map_err(|e| start_err("sampler")(format!("binding {}: {e}", config.sampler_addr)))?;

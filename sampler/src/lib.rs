@@ -20,7 +20,7 @@ pub use confidence::{binomial, confidence, samples_needed};
 pub use draw::{draw, draw_columns};
 pub use metrics::SamplerMetrics;
 pub use sampler::{Availability, SampleReport, Sampler, SamplerConfig};
-pub use zg_da_client::VerifyConfig;
+pub use zg_da_client::{AnchorLayout, VerifyConfig};
 
 pub use zg_da_client::StartError;
 

@@ -194,7 +194,8 @@ async fn devnet_demo_on_the_solidity_contracts() {
 
 /// The devnet on a network of four validators with BFT finality (no dev methods: the
 /// first epoch's quorum forms as blocks come): the whole demo (OP put and get, the light
-/// client's verdict, storage, compute) runs on it unchanged.
+/// client's verdict, storage, compute) runs on it unchanged, and the light client
+/// verifies the chain from the validator set instead of trusting the RPC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devnet_demo_on_four_validators() {
     let dir = TempDir::new("devnet-validators");
@@ -214,6 +215,8 @@ async fn devnet_demo_on_four_validators() {
     devnet.wait_for("zg-devnet ready", Duration::from_secs(240));
     let v3 = devnet.endpoint("chain.validator.3");
     assert!(v3.starts_with("http://127.0.0.1:"), "{v3}");
+    // The light client verified the chain (certificates, proofs) and caught no lie.
+    devnet.wait_for("verified, not trusted", Duration::from_secs(240));
     devnet.wait_for("demo ok", Duration::from_secs(240));
     let code = devnet.child.wait().unwrap();
     assert!(code.success(), "exit status {code}");
