@@ -6,7 +6,7 @@ const fs = require("fs");
 const path = require("path");
 const solc = require("solc");
 
-const CONTRACTS = ["DASigners", "DAEntrance", "DASampling"];
+const CONTRACTS = ["DASigners", "DAEntrance", "DASampling", "Flow"];
 const here = __dirname;
 const src = path.join(here, "src");
 const out = path.join(here, "out");

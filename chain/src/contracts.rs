@@ -4,7 +4,8 @@
 //! Sources live in `chain/contracts/src`; `chain/contracts/build.js` compiles them with the
 //! pinned solc into `chain/contracts/out`, which is committed and embedded here, so the
 //! Rust build needs no Node.js. [`deploy`] deploys the three contracts, wired to each other
-//! and configured with the same [`DaParams`] the bundled chain takes from its genesis.
+//! and configured with the same [`DaParams`] the bundled chain takes from its genesis;
+//! [`deploy_flow`] deploys 0G Storage's flow (with its market) the same way.
 
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,25 @@ pub enum DeployError {
     /// No receipt in time.
     #[error("no receipt for the {0} deployment within {1:?}")]
     Timeout(&'static str, Duration),
+}
+
+/// The compiled `Flow` (0G Storage's flow and market, as the `0x…1003`/`0x…1004`
+/// precompiles).
+pub fn flow_artifact() -> Artifact {
+    Artifact::parse(include_str!("../contracts/out/Flow.json"))
+}
+
+/// Deploys `Flow` (its own market, `price_per_sector` wei per 256-byte sector) from the
+/// provider's account; its address. Storage nodes and clients then take it as
+/// `--chain.flow-address`.
+pub async fn deploy_flow(
+    provider: &DynProvider,
+    price_per_sector: U256,
+    receipt_timeout: Duration,
+) -> Result<Address, DeployError> {
+    let mut code = flow_artifact().creation_code();
+    code.extend_from_slice(&price_per_sector.abi_encode());
+    create(provider, "Flow", code, receipt_timeout).await
 }
 
 /// Creation code plus ABI-encoded constructor arguments of each module.
@@ -266,6 +286,25 @@ mod tests {
             ],
             IDASampling::IDASamplingErrors::SIGNATURES,
         );
+    }
+
+    #[test]
+    fn flow_abi_matches_the_precompiles() {
+        use zg_primitives::abi::{IFlow, IMarket};
+        let abi: JsonAbi = serde_json::from_value(flow_artifact().abi).unwrap();
+        let functions: Vec<String> = abi.functions().map(|f| f.signature()).collect();
+        for sig in IFlow::IFlowCalls::SIGNATURES
+            .iter()
+            .chain(IMarket::IMarketCalls::SIGNATURES)
+        {
+            assert!(functions.iter().any(|f| f == sig), "Flow lacks {sig}");
+        }
+        let events: Vec<String> = abi.events().map(|e| e.signature()).collect();
+        assert_eq!(events, vec![IFlow::Submit::SIGNATURE.to_string()]);
+        let errors: Vec<String> = abi.errors().map(|e| e.signature()).collect();
+        for e in IFlow::IFlowErrors::SIGNATURES {
+            assert!(errors.iter().any(|x| x == e), "Flow lacks error {e}");
+        }
     }
 
     #[test]

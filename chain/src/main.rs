@@ -217,6 +217,10 @@ struct DeployArgs {
     /// Blocks per sampling round (at most 256: seeds are block hashes).
     #[arg(long = "da.sample-period", env = "ZG_DEPLOY_DA_SAMPLE_PERIOD")]
     sample_period: Option<u64>,
+    /// Also deploy 0G Storage's flow (`Flow.sol`, its own market) at this price in wei
+    /// per 256-byte sector, for storage nodes and 0G's SDKs on that chain.
+    #[arg(long = "storage.price-per-sector", env = "ZG_DEPLOY_STORAGE_PRICE_PER_SECTOR")]
+    storage_price: Option<alloy::primitives::U256>,
     /// Seconds to wait for each creation's receipt.
     #[arg(long = "receipt-timeout", env = "ZG_DEPLOY_RECEIPT_TIMEOUT", default_value_t = 120)]
     receipt_timeout: u64,
@@ -270,6 +274,16 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
         "--chain.signers-address {} --chain.entrance-address {} --chain.sampling-address {}",
         m.signers, m.entrance, m.sampling
     );
+    if let Some(price) = args.storage_price {
+        let flow = zg_chain::contracts::deploy_flow(
+            &provider,
+            price,
+            Duration::from_secs(args.receipt_timeout),
+        )
+        .await?;
+        println!("{}", serde_json::json!({ "flow": flow }));
+        println!("--chain.flow-address {flow}");
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Hardhat's node (npm `hardhat` 2.29, hardfork `prague`): an EVM chain nobody here
 //! wrote, which reorgs when a test says so (`evm_snapshot` / `evm_revert`). It mines a
 //! block per transaction and otherwise only what the test mines ([`Hardhat::mine`]).
+//! The portable DA contracts and the storage flow deploy on it.
 //!
 //! Needs Node.js and the npm registry (once: `testkit/hardhat/node_modules`). Without
 //! them [`Hardhat::start`] says so and returns `None`, unless `ZG_REQUIRE_SDK=1` (CI sets
@@ -135,6 +136,15 @@ impl Hardhat {
             entrance: m.entrance,
             sampling: m.sampling,
         }
+    }
+
+    /// Deploys the portable storage flow (`Flow.sol`, its own market) from dev account 0
+    /// at `price_per_sector` wei per 256-byte sector.
+    pub async fn deploy_flow(&self, price_per_sector: U256) -> alloy_primitives::Address {
+        let deployer = crate::provider_for(&self.url, crate::dev_signer(0));
+        zg_chain::contracts::deploy_flow(&deployer, price_per_sector, Duration::from_secs(60))
+            .await
+            .expect("deploying Flow on hardhat")
     }
 
     /// Mines `n` empty blocks.

@@ -39,6 +39,8 @@ async fn deploy_command_creates_working_modules() {
         "4",
         "--da.threshold",
         "3",
+        "--storage.price-per-sector",
+        "7",
     ]);
     assert!(
         out.status.success(),
@@ -49,6 +51,23 @@ async fn deploy_command_creates_working_modules() {
     let mut lines = stdout.lines();
     let addrs: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     let flags = lines.next().unwrap();
+    // The storage flow, with its price, after the three modules.
+    let flow: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let flow: Address = flow["flow"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        lines.next(),
+        Some(format!("--chain.flow-address {flow}").as_str())
+    );
+    assert_eq!(flow, s.address().create(3));
+    assert_eq!(
+        call(
+            &provider(&url, signer(0)),
+            flow,
+            zg_primitives::abi::IMarket::pricePerSectorCall {}
+        )
+        .await,
+        alloy::primitives::U256::from(7)
+    );
     let p = provider(&url, signer(0));
     for name in ["signers", "entrance", "sampling"] {
         let a: Address = addrs[name].as_str().unwrap().parse().unwrap();

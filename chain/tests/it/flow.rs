@@ -24,17 +24,42 @@ fn submission(length: u64, heights: &[u64]) -> IFlow::Submission {
     }
 }
 
-fn submit_events(r: &alloy::rpc::types::TransactionReceipt) -> Vec<IFlow::Submit> {
+fn submit_events(r: &alloy::rpc::types::TransactionReceipt, flow: Address) -> Vec<IFlow::Submit> {
     r.inner
         .logs()
         .iter()
-        .filter(|l| l.address() == FLOW_ADDRESS)
+        .filter(|l| l.address() == flow)
         .map(|l| IFlow::Submit::decode_log_data(l.data()).unwrap())
         .collect()
 }
 
+/// The same suite against the bundled chain's flow and market precompiles and against
+/// the portable `Flow.sol`: every assertion holds for both, and both produce the same
+/// transcript (return data, revert data, event topics and data).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flow_places_charges_and_refuses_as_0g() {
+async fn flow_identical_on_the_precompile_and_the_contract() {
+    let precompile = run_suite(flow_places_charges_and_refuses_as_0g(false)).await;
+    let contract = run_suite(flow_places_charges_and_refuses_as_0g(true)).await;
+    assert!(precompile.len() > 15, "{precompile:?}");
+    for (i, (a, b)) in precompile.iter().zip(&contract).enumerate() {
+        assert_eq!(a, b, "entry {i} differs");
+    }
+    assert_eq!(precompile.len(), contract.len());
+}
+
+/// A view that stays out of the transcript (the two implementations' addresses differ).
+async fn address_view<C: SolCall<Return = Address>>(
+    p: &alloy::providers::DynProvider,
+    to: Address,
+    c: C,
+) -> Address {
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .to(to)
+        .input(Bytes::from(c.abi_encode()).into());
+    C::abi_decode_returns(&p.call(tx).await.unwrap()).unwrap()
+}
+
+async fn flow_places_charges_and_refuses_as_0g(contract: bool) {
     let dir = TempDir::new("flow");
     let genesis = dev_genesis();
     let price = genesis.storage.price_per_sector;
@@ -42,28 +67,33 @@ async fn flow_places_charges_and_refuses_as_0g() {
     let url = chain.rpc_url();
     let who = signer(1);
     let p = provider(&url, who.clone());
+    // The contract is its own market.
+    let (flow, market) = if contract {
+        let a = zg_chain::contracts::deploy_flow(
+            &provider(&url, signer(0)),
+            price,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        (a, a)
+    } else {
+        (FLOW_ADDRESS, MARKET_ADDRESS)
+    };
 
     // views
+    assert_eq!(address_view(&p, flow, IFlow::marketCall {}).await, market);
     assert_eq!(
-        call(&p, FLOW_ADDRESS, IFlow::marketCall {}).await,
-        MARKET_ADDRESS
-    );
-    assert_eq!(
-        call(&p, MARKET_ADDRESS, IMarket::pricePerSectorCall {}).await,
+        call(&p, market, IMarket::pricePerSectorCall {}).await,
         price
     );
+    assert_eq!(address_view(&p, market, IMarket::flowCall {}).await, flow);
     assert_eq!(
-        call(&p, MARKET_ADDRESS, IMarket::flowCall {}).await,
-        FLOW_ADDRESS
-    );
-    assert_eq!(
-        call(&p, FLOW_ADDRESS, IFlow::numSubmissionsCall {}).await,
+        call(&p, flow, IFlow::numSubmissionsCall {}).await,
         U256::ZERO
     );
     assert_eq!(
-        call(&p, FLOW_ADDRESS, IFlow::treeCall {})
-            .await
-            .currentLength,
+        call(&p, flow, IFlow::treeCall {}).await.currentLength,
         U256::from(1)
     );
 
@@ -72,7 +102,7 @@ async fn flow_places_charges_and_refuses_as_0g() {
     let fee = price * U256::from(3);
     let r = send(
         &p,
-        FLOW_ADDRESS,
+        flow,
         IFlow::submit_0Call {
             submission: s.clone(),
         }
@@ -82,7 +112,7 @@ async fn flow_places_charges_and_refuses_as_0g() {
     .await
     .unwrap();
     assert!(r.status());
-    let ev = submit_events(&r);
+    let ev = submit_events(&r, flow);
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].sender, who.address());
     assert_eq!(ev[0].submissionIndex, U256::ZERO);
@@ -94,7 +124,7 @@ async fn flow_places_charges_and_refuses_as_0g() {
         roots.extend_from_slice(n.root.as_slice());
     }
     assert_eq!(ev[0].identity, alloy::primitives::keccak256(&roots));
-    assert_eq!(p.get_balance(FLOW_ADDRESS).await.unwrap(), fee);
+    assert_eq!(p.get_balance(flow).await.unwrap(), fee);
 
     // 0G's newer ABI, naming the submitter; a multi-segment file starts on a segment
     // boundary. Only the caller may name itself: naming another account (to act as a
@@ -103,7 +133,7 @@ async fn flow_places_charges_and_refuses_as_0g() {
     let other = Address::repeat_byte(0x42);
     let err = send(
         &p,
-        FLOW_ADDRESS,
+        flow,
         IFlow::submit_1Call {
             submission: IFlow::SubmitterSubmission {
                 data: s2.clone(),
@@ -128,7 +158,7 @@ async fn flow_places_charges_and_refuses_as_0g() {
     let submitter = who.address();
     let r = send(
         &p,
-        FLOW_ADDRESS,
+        flow,
         IFlow::submit_1Call {
             submission: IFlow::SubmitterSubmission {
                 data: s2.clone(),
@@ -140,21 +170,19 @@ async fn flow_places_charges_and_refuses_as_0g() {
     )
     .await
     .unwrap();
-    let ev = submit_events(&r);
+    let ev = submit_events(&r, flow);
     assert_eq!(ev[0].sender, submitter);
     assert_eq!(ev[0].submissionIndex, U256::from(1));
     assert_eq!(ev[0].startPos, U256::from(1024));
     assert_eq!(
-        call(&p, FLOW_ADDRESS, IFlow::treeCall {})
-            .await
-            .currentLength,
+        call(&p, flow, IFlow::treeCall {}).await.currentLength,
         U256::from(1024 + 1152)
     );
 
     // a batch: two files, one fee
     let r = send(
         &p,
-        FLOW_ADDRESS,
+        flow,
         IFlow::batchSubmitCall {
             submissions: vec![submission(1, &[0]), submission(1000, &[2])],
         }
@@ -163,7 +191,7 @@ async fn flow_places_charges_and_refuses_as_0g() {
     )
     .await
     .unwrap();
-    let ev = submit_events(&r);
+    let ev = submit_events(&r, flow);
     assert_eq!(
         ev.iter()
             .map(|e| e.submissionIndex.to::<u64>())
@@ -171,14 +199,14 @@ async fn flow_places_charges_and_refuses_as_0g() {
         vec![2, 3]
     );
     assert_eq!(
-        call(&p, FLOW_ADDRESS, IFlow::numSubmissionsCall {}).await,
+        call(&p, flow, IFlow::numSubmissionsCall {}).await,
         U256::from(4)
     );
 
     // refusals: fee short, invalid submissions, zero submitter, value to a view
     let err = send(
         &p,
-        FLOW_ADDRESS,
+        flow,
         IFlow::submit_0Call {
             submission: submission(768, &[1, 0]),
         }
@@ -209,7 +237,7 @@ async fn flow_places_charges_and_refuses_as_0g() {
     ] {
         let err = send(
             &p,
-            FLOW_ADDRESS,
+            flow,
             IFlow::submit_0Call { submission: bad }.abi_encode(),
             price * U256::from(1u64 << 13),
         )
@@ -219,7 +247,7 @@ async fn flow_places_charges_and_refuses_as_0g() {
     }
     let err = send(
         &p,
-        FLOW_ADDRESS,
+        flow,
         IFlow::submit_1Call {
             submission: IFlow::SubmitterSubmission {
                 data: submission(1, &[0]),
@@ -235,21 +263,17 @@ async fn flow_places_charges_and_refuses_as_0g() {
     assert!(
         send(
             &p,
-            MARKET_ADDRESS,
+            market,
             IMarket::pricePerSectorCall {}.abi_encode(),
             U256::from(1)
         )
         .await
         .is_err()
     );
-    assert!(
-        send(&p, FLOW_ADDRESS, vec![1, 2, 3], U256::ZERO)
-            .await
-            .is_err()
-    );
+    assert!(send(&p, flow, vec![1, 2, 3], U256::ZERO).await.is_err());
     // nothing of the refused calls was recorded
     assert_eq!(
-        call(&p, FLOW_ADDRESS, IFlow::numSubmissionsCall {}).await,
+        call(&p, flow, IFlow::numSubmissionsCall {}).await,
         U256::from(4)
     );
     chain.shutdown().await.unwrap();

@@ -5,6 +5,7 @@ mod cluster;
 mod crash;
 mod hostile_bytes;
 mod kv;
+mod reorg;
 mod restart;
 mod roundtrip;
 mod sdk;
