@@ -385,6 +385,13 @@ impl ChainClient {
         Ok(e)
     }
 
+    /// The signers module's parameters (epoch length, quorum size and threshold, most
+    /// quorums); they never change.
+    pub async fn signer_params(&self) -> Result<IDASigners::Params, ChainClientError> {
+        self.call(self.inner.config.modules.signers, IDASigners::paramsCall {})
+            .await
+    }
+
     /// The current epoch as of at most a second ago (one chain call per second however
     /// many requests ask; it may lag a just-started epoch by that second).
     pub async fn recent_epoch(&self) -> Result<u64, ChainClientError> {

@@ -116,13 +116,21 @@ struct NodeArgs {
     /// Retention in seconds.
     #[arg(long = "store.retention", env = "ZG_DA_STORE_RETENTION", default_value_t = 14 * 24 * 3600)]
     retention: u64,
-    /// Seconds between registration checks.
+    /// Seconds between full registration checks (signer, socket); the next epoch is
+    /// registered for as soon as it opens.
     #[arg(
         long = "registration.interval",
         env = "ZG_DA_REGISTRATION_INTERVAL",
         default_value_t = 5
     )]
     registration_interval: u64,
+    /// Milliseconds between looks for a new head (registration follows new epochs).
+    #[arg(
+        long = "registration.head-poll-ms",
+        env = "ZG_DA_REGISTRATION_HEAD_POLL_MS",
+        default_value_t = zg_da_server::node::DEFAULT_HEAD_POLL.as_millis() as u64
+    )]
+    head_poll_ms: u64,
     /// Sample the other quorums' anchors (results at /sampling/v1/… on the HTTP port).
     #[arg(
         long = "sampling.enabled",
@@ -234,6 +242,7 @@ async fn run_node(args: NodeArgs, http: zg_node_kit::HttpLimits) -> eyre::Result
     config.signing_window_epochs = args.signing_window;
     config.retention = Duration::from_secs(args.retention);
     config.registration_interval = Duration::from_secs(args.registration_interval.max(1));
+    config.head_poll = Duration::from_millis(args.head_poll_ms.max(10));
     config.sample_other_quorums = args.sampling;
     config.sampling.samples = args.samples.clamp(1, 128);
     config.sample_lottery = args.lottery;

@@ -156,6 +156,19 @@ impl Hardhat {
             .expect("hardhat_mine");
     }
 
+    /// Also mines a block every `interval` (`evm_setIntervalMining`), as a node run with
+    /// `mining.interval` does; transactions still get a block each.
+    pub async fn interval_mining(&self, interval: Duration) {
+        let _: serde_json::Value = self
+            .provider
+            .raw_request(
+                "evm_setIntervalMining".into(),
+                (interval.as_millis() as u64,),
+            )
+            .await
+            .expect("evm_setIntervalMining");
+    }
+
     /// The newest block's number.
     pub async fn head(&self) -> u64 {
         self.provider

@@ -12,7 +12,9 @@ mod store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use alloy::providers::Provider as _;
 
 use axum::Router;
 use axum::routing::get;
@@ -62,8 +64,12 @@ pub struct NodeConfig {
     pub retention: Duration,
     /// How often retention runs.
     pub prune_interval: Duration,
-    /// How often registration (signer, socket, next epoch) is checked.
+    /// How often registration (signer, socket, next epoch) is rechecked besides at
+    /// every new epoch.
     pub registration_interval: Duration,
+    /// How often the registrar looks for a new head (it registers for the next epoch as
+    /// soon as one opens).
+    pub head_poll: Duration,
     /// Sample the other quorums' anchors (results at `/sampling/v1/…` on the HTTP port).
     pub sample_other_quorums: bool,
     /// Settings of that sampling.
@@ -93,6 +99,7 @@ impl NodeConfig {
             retention: Duration::from_secs(14 * 24 * 3600),
             prune_interval: Duration::from_secs(600),
             registration_interval: Duration::from_secs(5),
+            head_poll: DEFAULT_HEAD_POLL,
             sample_other_quorums: true,
             sampling: zg_sampler::SamplerConfig::default(),
             sample_lottery: true,
@@ -240,18 +247,36 @@ pub async fn start_with(
     } else {
         None
     };
+    let epoch_blocks = chain
+        .signer_params()
+        .await
+        .map_err(|e| NodeError::State(format!("signers module parameters: {e}")))?
+        .epochBlocks;
     let reg = Registrar {
         chain,
         keys: config.keys.clone(),
         socket: socket.clone(),
         metrics: metrics.clone(),
+        epoch_blocks,
     };
-    if let Err(e) = reg.register_once().await {
-        tracing::warn!(target: "zg_da::node", error = %e, "registration not complete yet");
+    reg.check_epoch_length(config.head_poll).await;
+    match reg.head().await {
+        Ok(head) => {
+            if let Err(e) = reg.register_once(head).await {
+                tracing::warn!(target: "zg_da::node", error = %e, "registration not complete yet");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(target: "zg_da::node", error = %e, "registration not complete yet")
+        }
     }
     tasks.spawn(
         "node registration",
-        reg.run(config.registration_interval, cancel.child_token()),
+        reg.run(
+            config.head_poll,
+            config.registration_interval,
+            cancel.child_token(),
+        ),
     );
     if config.sample_lottery {
         let lottery = lottery::Lottery {
@@ -310,16 +335,31 @@ pub async fn start_with(
     })
 }
 
-/// Keeps the node's on-chain registration current.
+/// Keeps the node's on-chain registration current. It follows new heads (one
+/// `eth_blockNumber` per `head_poll`) and registers for the next epoch as soon as an
+/// epoch opens, so it keeps up with epochs of a few seconds; signer and socket are
+/// rechecked every `interval` as well.
 struct Registrar {
     chain: ChainClient,
     keys: NodeKeys,
     socket: String,
     metrics: Arc<NodeMetrics>,
+    /// Blocks per epoch (the signers module's parameter).
+    epoch_blocks: u64,
+}
+
+/// How often the registrar looks for a new head.
+pub const DEFAULT_HEAD_POLL: Duration = Duration::from_millis(250);
+
+/// The shortest epoch a node can follow with `head_poll`: it must see the epoch open,
+/// sign and have its registration mined (a few block times) before the epoch ends.
+pub fn min_epoch_duration(head_poll: Duration) -> Duration {
+    (head_poll * 8).max(Duration::from_secs(2))
 }
 
 impl Registrar {
-    async fn register_once(&self) -> Result<(), ChainClientError> {
+    /// Registers what is missing, given the newest block `head`.
+    async fn register_once(&self, head: u64) -> Result<(), ChainClientError> {
         let me = self.keys.address();
         let chain_id = self.chain.chain_id();
         match self.chain.signer(me).await? {
@@ -348,7 +388,15 @@ impl Registrar {
             }
             Some(_) => {}
         }
-        let next = self.chain.epoch().await? + 1;
+        // The registration executes in a later block than `head`: name the epoch after
+        // that block's, and leave an epoch's last block alone (a transaction sent then
+        // may land in the next epoch, where the signed epoch would be the wrong one).
+        let e = self.epoch_blocks.max(1);
+        let pending = head + 1;
+        if e > 2 && pending % e == e - 1 {
+            return Ok(());
+        }
+        let next = pending / e + 1;
         if !self.chain.registered_for_epoch(me, next).await? {
             let sig = self
                 .keys
@@ -359,19 +407,84 @@ impl Registrar {
                 .registrations
                 .get_or_create(&result("epoch"))
                 .inc();
-            tracing::info!(target: "zg_da::node", epoch = next, "registered for epoch");
+            tracing::info!(target: "zg_da::node", epoch = next, head, "registered for epoch");
         }
         Ok(())
     }
 
-    async fn run(self, interval: Duration, cancel: CancellationToken) {
+    async fn head(&self) -> Result<u64, ChainClientError> {
+        self.chain
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|e| ChainClientError::Unavailable(e.to_string()))
+    }
+
+    /// Warns when epochs are too short for this node to follow (measured from the last
+    /// blocks' timestamps); the estimated epoch duration, if the chain has blocks.
+    async fn check_epoch_length(&self, head_poll: Duration) -> Option<Duration> {
+        let head = self.head().await.ok()?;
+        let span = head.min(32);
+        if span == 0 {
+            return None;
+        }
+        let time = |n: u64| async move {
+            self.chain
+                .provider()
+                .get_block_by_number(n.into())
+                .await
+                .ok()
+                .flatten()
+                .map(|b| b.header.timestamp)
+        };
+        let (t1, t0) = (time(head).await?, time(head - span).await?);
+        // Chains that mine on demand give blocks the same second: count a second per
+        // block at least, the interval such a chain mines at when idle.
+        let per_block =
+            Duration::from_secs_f64((t1.saturating_sub(t0) as f64 / span as f64).max(0.5));
+        let epoch = per_block * u32::try_from(self.epoch_blocks).unwrap_or(u32::MAX);
+        let min = min_epoch_duration(head_poll);
+        if epoch < min {
+            tracing::warn!(
+                target: "zg_da::node",
+                epoch_blocks = self.epoch_blocks,
+                block_interval_ms = per_block.as_millis() as u64,
+                epoch_ms = epoch.as_millis() as u64,
+                min_ms = min.as_millis() as u64,
+                "epochs are shorter than this node can follow: it may miss registrations; \
+                 use longer epochs (--da.epoch-blocks) or a shorter --registration.head-poll-ms"
+            );
+        }
+        Some(epoch)
+    }
+
+    async fn run(self, head_poll: Duration, interval: Duration, cancel: CancellationToken) {
+        let mut last: Option<(u64, Instant)> = None;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep(head_poll) => {}
             }
-            if let Err(e) = self.register_once().await {
-                tracing::warn!(target: "zg_da::node", error = %e, "registration check failed");
+            let head = match self.head().await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::debug!(target: "zg_da::node", error = %e, "no head");
+                    continue;
+                }
+            };
+            let epoch = (head + 1) / self.epoch_blocks.max(1);
+            let due = match last {
+                Some((done, at)) => done != epoch || at.elapsed() >= interval,
+                None => true,
+            };
+            if !due {
+                continue;
+            }
+            match self.register_once(head).await {
+                Ok(()) => last = Some((epoch, Instant::now())),
+                Err(e) => {
+                    tracing::warn!(target: "zg_da::node", error = %e, "registration check failed")
+                }
             }
         }
     }

@@ -6,5 +6,6 @@ mod bad_input;
 mod dispersal;
 mod faults;
 mod pipeline;
+mod registration;
 mod restart;
 mod sampling;
