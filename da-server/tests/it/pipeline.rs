@@ -292,3 +292,53 @@ async fn fake_pipeline_recertifies_an_anchor_refused_as_stale() {
     assert_eq!(got.payload, data);
     d.shutdown().await.unwrap();
 }
+
+/// The anchoring worker's finality rule, on the fake chain: a request is confirmed only
+/// once its anchor is final; a reorg that drops the anchor before that is answered by
+/// anchoring the same submission again, and the request is confirmed after that one
+/// is final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_pipeline_confirms_only_final_anchors_and_reanchors_after_a_reorg() {
+    let cluster = FakeCluster::new(4, 3);
+    cluster.chain.hold_finality(true);
+    let dir = TempDir::new("pipeline-reorg");
+    let d = start(&cluster, config(&cluster, &dir)).await;
+    let record = d.disperser.submit(payload(30_000, 9)).await.unwrap();
+    // Anchored, not final: the request waits.
+    let until = Instant::now() + Duration::from_secs(30);
+    while cluster.chain.anchored().is_empty() {
+        assert!(Instant::now() < until, "never anchored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let waiting = d.disperser.status(record.id).await.unwrap().unwrap();
+    assert!(!waiting.status.is_terminal(), "{waiting:?}");
+    let first_txs = cluster.chain.calls("submit_commit_roots");
+    // A reorg drops the anchor and its transaction: the worker anchors again.
+    assert_eq!(cluster.chain.reorg(), 1);
+    let until = Instant::now() + Duration::from_secs(30);
+    while cluster.chain.anchored().is_empty() {
+        assert!(Instant::now() < until, "never anchored again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cluster.chain.calls("submit_commit_roots") > first_txs);
+    let still = d.disperser.status(record.id).await.unwrap().unwrap();
+    assert!(!still.status.is_terminal(), "{still:?}");
+    // Final now: confirmed, with the data root anchored once.
+    cluster.chain.finalize();
+    let done = confirmed(&d, record.id).await;
+    let anchored = cluster.chain.anchored();
+    assert_eq!(anchored.len(), 1);
+    assert_eq!(Some(anchored[0].dataRoot), done.data_root);
+    let text = reqwest::get(format!("http://{}/metrics", d.http_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("zg_da_disperser_reanchored_total 1"),
+        "{text}"
+    );
+    d.shutdown().await.unwrap();
+}
