@@ -127,9 +127,14 @@ async fn measure(contracts: bool, n: usize, sampling: bool) -> Value {
             pop: Bytes::copy_from_slice(&s.bls.proof_of_possession(CHAIN, s.eth.address()).0),
         };
         register.push(
-            send(&s.p, m.signers, c.abi_encode(), U256::ZERO)
-                .await
-                .gas_used,
+            send(
+                &s.p,
+                m.signers,
+                c.abi_encode(),
+                zg_chain::DaParams::default().min_stake,
+            )
+            .await
+            .gas_used,
         );
     }
     let epoch = 1u64;

@@ -22,6 +22,12 @@ pub const DEV_BALANCE_ETHER: u64 = 10_000;
 /// Blocks behind the head whose state queries are served (geth's default 128).
 pub const DEFAULT_STATE_HISTORY: u64 = 128;
 
+/// One ether in wei.
+const ETHER: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
+
+/// The largest `maxRegistrants`: quorum formation reads every registrant once an epoch.
+pub const MAX_REGISTRANTS: u64 = 4_096;
+
 /// Parameters of the DA modules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -50,6 +56,23 @@ pub struct DaParams {
     pub sample_max_wins: u64,
     /// Target of the first round (a cell wins when its quality is at most the target).
     pub sample_initial_target: U256,
+    /// Least stake (wei) a signer bonds to register, and to register for an epoch.
+    pub min_stake: U256,
+    /// Stake (wei) per ballot: a signer's weight in quorum formation is its bonded stake
+    /// divided by this, at most `max_ballots`.
+    pub stake_per_ballot: U256,
+    /// Most ballots one signer holds.
+    pub max_ballots: u64,
+    /// Epochs between `unbond` and the stake's release; longer than the anchor and
+    /// sampling windows, so stake outlasts every epoch its signer vouched for.
+    pub unbonding_epochs: u64,
+    /// Most registrants kept per epoch (the heaviest); bounds quorum formation's cost.
+    pub max_registrants: u64,
+    /// Share of each blob fee, in basis points, that funds the sampling reward pool; the
+    /// rest is split among the signers of the anchored certificate.
+    pub pool_share_bps: u64,
+    /// Reward (wei) per lottery win, paid from the pool while it holds it.
+    pub sample_reward: U256,
 }
 
 impl Default for DaParams {
@@ -67,6 +90,13 @@ impl Default for DaParams {
             sample_max_wins: 32,
             // One cell in 128 wins: about one win per anchored blob per round at first.
             sample_initial_target: U256::MAX >> 7,
+            min_stake: ETHER,
+            stake_per_ballot: ETHER,
+            max_ballots: 100,
+            unbonding_epochs: 102,
+            max_registrants: 256,
+            pool_share_bps: 1_000,
+            sample_reward: U256::from(1_000_000_000_000u64),
         }
     }
 }
@@ -183,6 +213,28 @@ impl Genesis {
                  positive"
                     .into(),
             );
+        }
+        if da.stake_per_ballot.is_zero()
+            || da.min_stake < da.stake_per_ballot
+            || da.max_ballots == 0
+        {
+            return Err(
+                "stakePerBallot must be positive and at most minStake, maxBallots positive".into(),
+            );
+        }
+        if da.unbonding_epochs <= da.anchor_window_epochs.max(da.sample_window_epochs) {
+            return Err(format!(
+                "unbondingEpochs {} must exceed the anchor window ({}) and the sampling window ({})",
+                da.unbonding_epochs, da.anchor_window_epochs, da.sample_window_epochs
+            ));
+        }
+        if da.pool_share_bps > 10_000 {
+            return Err("poolShareBps above 10000".into());
+        }
+        if da.max_registrants < da.quorum_size || da.max_registrants > MAX_REGISTRANTS {
+            return Err(format!(
+                "maxRegistrants must lie between quorumSize and {MAX_REGISTRANTS}"
+            ));
         }
         let recovery = zg_primitives::recovery_nodes(da.quorum_size as usize).unwrap_or(usize::MAX);
         if (da.quorum_threshold as usize) < recovery || da.quorum_threshold > da.quorum_size {

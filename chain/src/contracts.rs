@@ -133,16 +133,30 @@ pub fn creation_code(
 ) -> Vec<u8> {
     let mut code = which.artifact().creation_code();
     let args = match which {
-        ModuleContract::Signers => IDASigners::Params {
-            epochBlocks: da.epoch_blocks,
-            quorumSize: da.quorum_size,
-            quorumThreshold: da.quorum_threshold,
-            maxQuorums: da.max_quorums,
-        }
-        .abi_encode(),
-        ModuleContract::Entrance => {
-            (signers, da.blob_fee, U256::from(da.anchor_window_epochs)).abi_encode_params()
-        }
+        ModuleContract::Signers => (
+            IDASigners::Params {
+                epochBlocks: da.epoch_blocks,
+                quorumSize: da.quorum_size,
+                quorumThreshold: da.quorum_threshold,
+                maxQuorums: da.max_quorums,
+            },
+            IDASigners::StakeParams {
+                minStake: da.min_stake,
+                stakePerBallot: da.stake_per_ballot,
+                maxBallots: da.max_ballots,
+                unbondingEpochs: da.unbonding_epochs,
+                maxRegistrants: da.max_registrants,
+            },
+        )
+            .abi_encode_params(),
+        ModuleContract::Entrance => (
+            signers,
+            da.blob_fee,
+            U256::from(da.anchor_window_epochs),
+            U256::from(da.pool_share_bps),
+            da.sample_reward,
+        )
+            .abi_encode_params(),
         ModuleContract::Sampling => (
             signers,
             entrance,
@@ -263,6 +277,11 @@ mod tests {
                 IDASigners::NewSigner::SIGNATURE,
                 IDASigners::SocketUpdated::SIGNATURE,
                 IDASigners::EpochRegistered::SIGNATURE,
+                IDASigners::RegistrationDisplaced::SIGNATURE,
+                IDASigners::QuorumsFormed::SIGNATURE,
+                IDASigners::StakeAdded::SIGNATURE,
+                IDASigners::UnbondingStarted::SIGNATURE,
+                IDASigners::StakeWithdrawn::SIGNATURE,
             ],
             IDASigners::IDASignersErrors::SIGNATURES,
         );
@@ -274,6 +293,9 @@ mod tests {
                 IDAEntrance::Deposited::SIGNATURE,
                 IDAEntrance::Withdrawn::SIGNATURE,
                 IDAEntrance::BlobFeeCharged::SIGNATURE,
+                IDAEntrance::FeeSplit::SIGNATURE,
+                IDAEntrance::RewardsClaimed::SIGNATURE,
+                IDAEntrance::RewardPoolFunded::SIGNATURE,
             ],
             IDAEntrance::IDAEntranceErrors::SIGNATURES,
         );
@@ -283,6 +305,7 @@ mod tests {
             &[
                 IDASampling::NewSampleRound::SIGNATURE,
                 IDASampling::SampleWin::SIGNATURE,
+                IDASampling::SampleRewarded::SIGNATURE,
             ],
             IDASampling::IDASamplingErrors::SIGNATURES,
         );

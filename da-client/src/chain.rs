@@ -569,15 +569,16 @@ impl ChainClient {
         .await
     }
 
-    /// `registerSigner` from this client's account.
+    /// `registerSigner` from this client's account, bonding `stake` wei.
     pub async fn register_signer(
         &self,
         socket: String,
         pubkey: &BlsPublicKey,
         pop: &[u8],
+        stake: U256,
     ) -> Result<B256, ChainClientError> {
         let signer = self.require_account()?;
-        self.send(
+        self.send_value(
             self.inner.config.modules.signers,
             IDASigners::registerSignerCall {
                 signer: IDASigners::SignerDetail {
@@ -587,6 +588,83 @@ impl ChainClient {
                 },
                 pop: Bytes::copy_from_slice(pop),
             },
+            stake,
+        )
+        .await
+    }
+
+    /// The signers module's staking parameters.
+    pub async fn stake_params(&self) -> Result<IDASigners::StakeParams, ChainClientError> {
+        self.call(
+            self.inner.config.modules.signers,
+            IDASigners::stakeParamsCall {},
+        )
+        .await
+    }
+
+    /// `account`'s bonded stake, unbonding stake and the epoch that is released at.
+    pub async fn stake_of(
+        &self,
+        account: Address,
+    ) -> Result<IDASigners::stakeOfReturn, ChainClientError> {
+        self.call(
+            self.inner.config.modules.signers,
+            IDASigners::stakeOfCall { account },
+        )
+        .await
+    }
+
+    /// Bonds `amount` more wei of this client's account.
+    pub async fn add_stake(&self, amount: U256) -> Result<B256, ChainClientError> {
+        self.send_value(
+            self.inner.config.modules.signers,
+            IDASigners::addStakeCall {},
+            amount,
+        )
+        .await
+    }
+
+    /// Starts unbonding `amount` wei of this client's stake.
+    pub async fn unbond(&self, amount: U256) -> Result<B256, ChainClientError> {
+        self.send(
+            self.inner.config.modules.signers,
+            IDASigners::unbondCall { amount },
+        )
+        .await
+    }
+
+    /// Pays out this client's released unbonding stake.
+    pub async fn withdraw_stake(&self) -> Result<B256, ChainClientError> {
+        self.send(
+            self.inner.config.modules.signers,
+            IDASigners::withdrawStakeCall {},
+        )
+        .await
+    }
+
+    /// Rewards `account` has earned and not claimed (entrance module).
+    pub async fn rewards_of(&self, account: Address) -> Result<U256, ChainClientError> {
+        self.call(
+            self.inner.config.modules.entrance,
+            IDAEntrance::rewardsOfCall { account },
+        )
+        .await
+    }
+
+    /// Pays this client's earned rewards out to its account.
+    pub async fn claim_rewards(&self) -> Result<B256, ChainClientError> {
+        self.send(
+            self.inner.config.modules.entrance,
+            IDAEntrance::claimRewardsCall {},
+        )
+        .await
+    }
+
+    /// Lottery wins of `account` so far (sampling module).
+    pub async fn wins_of(&self, account: Address) -> Result<U256, ChainClientError> {
+        self.call(
+            self.inner.config.modules.sampling,
+            IDASampling::winsOfCall { custodian: account },
         )
         .await
     }

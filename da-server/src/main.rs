@@ -29,12 +29,39 @@ enum Command {
     Node(NodeArgs),
     /// Run a disperser: the HTTP API that certifies payloads.
     Disperser(DisperserArgs),
+    /// A signer's stake, earned rewards and lottery wins; claims rewards and manages
+    /// stake with the flags below.
+    Rewards(RewardsArgs),
     /// Write a new key file (BLS, Ethereum and libp2p keys, mode 0600).
     Keygen {
         /// Where to write it (refuses to overwrite).
         #[arg(long = "out", env = "ZG_DA_KEYGEN_OUT")]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+struct RewardsArgs {
+    /// Key file made by `keygen` (its Ethereum account is the signer).
+    #[arg(long = "key", env = "ZG_DA_KEY")]
+    key: PathBuf,
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Pay the earned rewards out to the signer's account.
+    #[arg(long = "claim")]
+    claim: bool,
+    /// Bond this many more wei.
+    #[arg(long = "add-stake", value_name = "WEI")]
+    add_stake: Option<U256>,
+    /// Start unbonding this many wei (released after the unbonding period).
+    #[arg(long = "unbond", value_name = "WEI")]
+    unbond: Option<U256>,
+    /// Pay out released unbonding stake.
+    #[arg(long = "withdraw-stake")]
+    withdraw_stake: bool,
+    /// Print JSON instead of lines.
+    #[arg(long = "json")]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +158,10 @@ struct NodeArgs {
         default_value_t = zg_da_server::node::DEFAULT_HEAD_POLL.as_millis() as u64
     )]
     head_poll_ms: u64,
+    /// Stake in wei bonded when registering as a signer (default: the signers module's
+    /// `minStake`). More stake, more ballots: a larger share of quorum seats.
+    #[arg(long = "registration.stake", env = "ZG_DA_REGISTRATION_STAKE")]
+    stake: Option<alloy::primitives::U256>,
     /// Sample the other quorums' anchors (results at /sampling/v1/… on the HTTP port).
     #[arg(
         long = "sampling.enabled",
@@ -222,9 +253,68 @@ async fn main() -> eyre::Result<()> {
             println!("peer id        {}", keys.p2p.public().to_peer_id());
             Ok(())
         }
+        Command::Rewards(args) => rewards(args).await,
         Command::Node(args) => run_node(args, cli.http.limits()).await,
         Command::Disperser(args) => run_disperser(args, cli.http.limits()).await,
     }
+}
+
+async fn rewards(args: RewardsArgs) -> eyre::Result<()> {
+    let keys = NodeKeys::read(&args.key)?;
+    let chain =
+        zg_da_server::ChainClient::connect(args.chain.config(), Some(keys.eth.clone())).await?;
+    let me = keys.address();
+    if let Some(amount) = args.add_stake {
+        chain.add_stake(amount).await?;
+    }
+    if let Some(amount) = args.unbond {
+        chain.unbond(amount).await?;
+    }
+    if args.withdraw_stake {
+        chain.withdraw_stake().await?;
+    }
+    let mut claimed = U256::ZERO;
+    if args.claim {
+        claimed = chain.rewards_of(me).await?;
+        if !claimed.is_zero() {
+            chain.claim_rewards().await?;
+        }
+    }
+    let stake = chain.stake_of(me).await?;
+    let earned = chain.rewards_of(me).await?;
+    let wins = chain.wins_of(me).await?;
+    let epoch = chain.epoch().await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "signer": me,
+                "epoch": epoch,
+                "bonded": stake.bonded.to_string(),
+                "unbonding": stake.unbonding.to_string(),
+                "releaseEpoch": stake.releaseEpoch.to_string(),
+                "rewards": earned.to_string(),
+                "claimed": claimed.to_string(),
+                "wins": wins.to_string(),
+            })
+        );
+    } else {
+        println!("signer          {me}");
+        println!("epoch           {epoch}");
+        println!("bonded stake    {} wei", stake.bonded);
+        if !stake.unbonding.is_zero() {
+            println!(
+                "unbonding       {} wei (released at epoch {})",
+                stake.unbonding, stake.releaseEpoch
+            );
+        }
+        println!("rewards         {earned} wei unclaimed");
+        if args.claim {
+            println!("claimed         {claimed} wei");
+        }
+        println!("lottery wins    {wins}");
+    }
+    Ok(())
 }
 
 async fn run_node(args: NodeArgs, http: zg_node_kit::HttpLimits) -> eyre::Result<()> {
@@ -243,6 +333,7 @@ async fn run_node(args: NodeArgs, http: zg_node_kit::HttpLimits) -> eyre::Result
     config.retention = Duration::from_secs(args.retention);
     config.registration_interval = Duration::from_secs(args.registration_interval.max(1));
     config.head_poll = Duration::from_millis(args.head_poll_ms.max(10));
+    config.stake = args.stake;
     config.sample_other_quorums = args.sampling;
     config.sampling.samples = args.samples.clamp(1, 128);
     config.sample_lottery = args.lottery;

@@ -36,6 +36,10 @@ pub struct NodeMetrics {
     pub sample_wins: Family<Labels, Counter>,
     /// Last sampling round this node scanned its store for.
     pub sample_round: Gauge,
+    /// The signer's bonded stake, in gwei.
+    pub stake_gwei: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Rewards earned and not yet claimed (fee shares and lottery wins), in gwei.
+    pub rewards_gwei: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl NodeMetrics {
@@ -53,6 +57,8 @@ impl NodeMetrics {
             payloads: Gauge::default(),
             sample_wins: Family::default(),
             sample_round: Gauge::default(),
+            stake_gwei: Gauge::default(),
+            rewards_gwei: Gauge::default(),
         };
         {
             let mut r = m.registry.lock();
@@ -101,6 +107,16 @@ impl NodeMetrics {
                 "sample_round",
                 "Last sampling round scanned",
                 m.sample_round.clone(),
+            );
+            r.register(
+                "stake_gwei",
+                "Bonded stake of the signer, in gwei",
+                m.stake_gwei.clone(),
+            );
+            r.register(
+                "rewards_gwei",
+                "Rewards earned and not claimed, in gwei",
+                m.rewards_gwei.clone(),
             );
         }
         Arc::new(m)

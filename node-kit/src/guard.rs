@@ -81,7 +81,15 @@ pub async fn serve(
     limits: &HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
     let app = guard(router, listener.local_addr()?, limits);
+    // Answers go out as soon as they are written: with Nagle's algorithm a response's
+    // second segment waits for the client's delayed ACK (40 ms on Linux) per request.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

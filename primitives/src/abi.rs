@@ -45,9 +45,28 @@ sol! {
             uint64 maxQuorums;
         }
 
+        /// Staking parameters: the least bonded stake of a signer, the stake per ballot
+        /// (weight) and the most ballots one signer holds, the unbonding period and the
+        /// most registrants kept per epoch.
+        struct StakeParams {
+            uint256 minStake;
+            uint256 stakePerBallot;
+            uint64 maxBallots;
+            uint64 unbondingEpochs;
+            uint64 maxRegistrants;
+        }
+
         event NewSigner(address indexed signer, bytes pubkey, string socket);
         event SocketUpdated(address indexed signer, string socket);
-        event EpochRegistered(address indexed signer, uint256 indexed epoch, bytes32 ballot);
+        /// `weight`: the ballots the signer's bonded stake gave it for `epoch`.
+        event EpochRegistered(address indexed signer, uint256 indexed epoch, uint256 weight);
+        /// A heavier registrant took this signer's place in a full registration list.
+        event RegistrationDisplaced(address indexed signer, uint256 indexed epoch);
+        /// The quorums of `epoch` were fixed from the registrants with `seed`.
+        event QuorumsFormed(uint256 indexed epoch, bytes32 seed, uint256 quorums);
+        event StakeAdded(address indexed signer, uint256 amount, uint256 bonded);
+        event UnbondingStarted(address indexed signer, uint256 amount, uint256 releaseEpoch);
+        event StakeWithdrawn(address indexed signer, uint256 amount);
 
         error InvalidPublicKey();
         error InvalidProofOfPossession();
@@ -58,17 +77,40 @@ sol! {
         error AlreadyRegisteredForEpoch(address signer, uint256 epoch);
         error InvalidEpochSignature();
         error UnknownQuorum(uint256 epoch, uint256 quorumId);
+        /// Stake below what the call needs (`minStake`, or the amount to unbond).
+        error InsufficientStake(uint256 stake, uint256 required);
+        /// The epoch's registration list is full of registrants at least as heavy.
+        error RegistrationFull(uint256 epoch, uint256 weight, uint256 lightest);
+        /// The unbonding stake is released at `releaseEpoch`.
+        error StillBonded(uint256 releaseEpoch, uint256 current);
+        error NothingToWithdraw();
+        error ZeroAmount();
+        /// The epoch's quorums cannot be formed: registration is still open, or its seed
+        /// block is more than 256 blocks old and nobody formed them in time.
+        error SeedUnavailable(uint256 epoch);
 
         /// Registers `msg.sender` (must equal `signer.signer`) with a BLS key and a proof
         /// of possession: a signature with DST `BLS_POP_…` over
-        /// `keccak256(abi.encode("zg-da/pop/v1", chainid, signer, pubkey))`.
-        function registerSigner(SignerDetail calldata signer, bytes calldata pop) external;
+        /// `keccak256(abi.encode("zg-da/pop/v1", chainid, signer, pubkey))`. The value
+        /// sent is bonded as stake and must be at least `minStake`.
+        function registerSigner(SignerDetail calldata signer, bytes calldata pop) external payable;
         /// Updates the caller's socket.
         function updateSocket(string calldata socket) external;
         /// Registers the caller for the next epoch with a BLS signature over
-        /// `keccak256(abi.encode("zg-da/epoch/v1", chainid, sender, epochNumber() + 1))`;
-        /// the ballot is `keccak256(signature)`.
+        /// `keccak256(abi.encode("zg-da/epoch/v1", chainid, sender, epochNumber() + 1))`,
+        /// with the weight its bonded stake gives; first forms the current epoch's
+        /// quorums if nobody has.
         function registerNextEpoch(bytes calldata signature) external;
+        /// Bonds the value sent as more stake of the caller (a signer).
+        function addStake() external payable;
+        /// Starts unbonding `amount` of the caller's stake; what stays bonded must be zero
+        /// or at least `minStake`. Released `unbondingEpochs` after the current epoch.
+        function unbond(uint256 amount) external;
+        /// Pays out the caller's released unbonding stake.
+        function withdrawStake() external;
+        /// Fixes the quorums of `epoch` (already begun) with the hash of its seed block
+        /// `epoch · epochBlocks − 1`; does nothing if they are fixed.
+        function formQuorums(uint256 epoch) external;
 
         function epochNumber() external view returns (uint256);
         function quorumCount(uint256 epoch) external view returns (uint256);
@@ -79,6 +121,15 @@ sol! {
         function registeredForEpoch(address account, uint256 epoch) external view returns (bool);
         function quorumThreshold(uint256 epoch, uint256 quorumId) external view returns (uint256);
         function params() external view returns (Params memory);
+        function stakeParams() external view returns (StakeParams memory);
+        /// Bonded stake, stake unbonding and the epoch it is released at.
+        function stakeOf(address account) external view returns (uint256 bonded, uint256 unbonding, uint256 releaseEpoch);
+        /// The ballots the account's bonded stake gives (zero below `minStake`).
+        function ballotWeight(address account) external view returns (uint256);
+        /// Registrants kept for `epoch`.
+        function registrantCount(uint256 epoch) external view returns (uint256);
+        /// The seed `epoch`'s quorums were formed with; zero until they are.
+        function epochSeed(uint256 epoch) external view returns (bytes32);
     }
 
     /// Disperser deposits, blob fees and anchoring of certified commitments.
@@ -102,6 +153,12 @@ sol! {
         event Deposited(address indexed account, uint256 amount);
         event Withdrawn(address indexed account, uint256 amount);
         event BlobFeeCharged(address indexed payer, bytes32 indexed dataRoot, uint256 amount);
+        /// How an anchored payload's fee was paid out: `perSigner` to each of the
+        /// `signers` whose bits are set (the first `fee mod signers` of them, in bitmap
+        /// order, one wei more), `toPool` to the sampling reward pool.
+        event FeeSplit(bytes32 indexed dataRoot, uint256 signers, uint256 perSigner, uint256 toPool);
+        event RewardsClaimed(address indexed account, uint256 amount);
+        event RewardPoolFunded(address indexed from, uint256 amount);
 
         error UnknownQuorum(uint256 epoch, uint256 quorumId);
         error InvalidSignerBitmap();
@@ -113,6 +170,7 @@ sol! {
         /// The quorum's epoch is more than the anchor window behind the current one: its
         /// signers no longer vouch for custody; certify again in a current quorum.
         error StaleEpoch(uint256 epoch, uint256 current);
+        error NothingToClaim();
 
         function deposit() external payable;
         function withdraw(uint256 amount) external;
@@ -123,6 +181,17 @@ sol! {
         /// `(dataRoot, epoch, quorumId)` is skipped (no event, no fee), so retries are safe.
         function submitVerifiedCommitRoots(CommitRootSubmission[] calldata submissions) external;
         function commitmentExists(bytes32 dataRoot, uint256 epoch, uint256 quorumId) external view returns (bool);
+        /// Pays the caller the rewards it has earned (fee shares and lottery wins).
+        function claimRewards() external;
+        /// Rewards earned and not yet claimed.
+        function rewardsOf(address account) external view returns (uint256);
+        /// What the sampling reward pool holds.
+        function rewardPool() external view returns (uint256);
+        /// Adds the value sent to the sampling reward pool (an emission anyone may fund).
+        function fundRewardPool() external payable;
+        /// The share of each fee (basis points) that funds the pool, and the reward per
+        /// lottery win (paid while the pool holds it).
+        function rewardParams() external view returns (uint256 poolShareBps, uint256 sampleReward);
     }
 
     /// On-chain sampling record (PoDAS-style lottery over stored cells).
@@ -147,6 +216,8 @@ sol! {
 
         event NewSampleRound(uint256 indexed round, bytes32 seed, uint256 target);
         event SampleWin(uint256 indexed round, address indexed custodian, bytes32 dataRoot, uint256 epoch, uint256 quorumId, uint16 column, uint32 blobIndex, uint256 quality);
+        /// A win's reward, credited in the entrance module (`rewardsOf`) from its pool.
+        event SampleRewarded(uint256 indexed round, address indexed custodian, uint256 amount);
 
         error StaleRound(uint256 round, uint256 current);
         error NotAnchored(bytes32 dataRoot, uint256 epoch, uint256 quorumId);

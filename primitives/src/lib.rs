@@ -5,6 +5,7 @@ pub mod bls;
 mod bytes;
 pub mod codec;
 pub mod commitment;
+pub mod committee;
 pub mod constants;
 pub mod custody;
 pub mod encoding;
@@ -21,6 +22,9 @@ pub use bls::{
 pub use bytes::{LengthError, to_hex};
 pub use codec::{Blob, CodecError, blob_count, decode_blobs, encode_payload, payload_capacity};
 pub use commitment::{AltDaCommitment, Certificate, CommitmentError};
+pub use committee::{
+    ballot, ballot_weight, displaced, form_quorums, pack_registrant, unpack_registrant,
+};
 pub use constants::*;
 pub use custody::{custodian, custody_columns, min_threshold, recovery_nodes};
 pub use encoding::{

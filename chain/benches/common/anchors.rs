@@ -84,7 +84,7 @@ where
         send(
             eth,
             DA_SIGNERS_ADDRESS,
-            U256::ZERO,
+            zg_chain::DaParams::default().min_stake,
             c.abi_encode(),
             1_000_000,
         );

@@ -25,12 +25,75 @@ contract DAEntrance is IDAEntrance {
     mapping(bytes32 => uint256) private _anchoredAt;
     /// Blob fees charged so far.
     uint256 public feesCollected;
+    /// Rewards earned and not claimed (fee shares and lottery wins).
+    mapping(address => uint256) private _rewards;
+    /// The sampling reward pool.
+    uint256 private _pool;
+    /// The sampling contract, the one caller that may pay lottery wins from the pool.
+    address public sampling;
 
-    constructor(DASigners signers_, uint256 blobFee_, uint64 anchorWindow_) {
+    /// Share of each fee (basis points) that funds the sampling reward pool.
+    uint256 private immutable POOL_SHARE_BPS;
+    /// Reward per lottery win.
+    uint256 private immutable SAMPLE_REWARD;
+    /// Who deployed this contract: only a sampling contract it deploys may bind.
+    address private immutable DEPLOYER;
+
+    constructor(DASigners signers_, uint256 blobFee_, uint64 anchorWindow_, uint256 poolShareBps_, uint256 sampleReward_) {
+        require(poolShareBps_ <= 10_000, "DAEntrance: pool share above 100%");
         signers = signers_;
         BLOB_FEE = blobFee_;
         ANCHOR_WINDOW = anchorWindow_;
         QUORUM_THRESHOLD = signers_.params().quorumThreshold;
+        POOL_SHARE_BPS = poolShareBps_;
+        SAMPLE_REWARD = sampleReward_;
+        DEPLOYER = msg.sender;
+    }
+
+    /// For the sampling contract's constructor (not part of the precompile ABI): binds it
+    /// as the contract that pays lottery wins; once, and only in a deployment by this
+    /// contract's deployer.
+    function bindSampling() external {
+        require(sampling == address(0) && tx.origin == DEPLOYER, "DAEntrance: cannot bind");
+        sampling = msg.sender;
+    }
+
+    /// For the sampling contract (not part of the precompile ABI): pays one win's reward
+    /// to `custodian` from the pool, as much of `SAMPLE_REWARD` as it holds; the amount.
+    function payWin(address custodian) external returns (uint256 reward) {
+        require(msg.sender == sampling, "DAEntrance: not the sampling contract");
+        reward = SAMPLE_REWARD < _pool ? SAMPLE_REWARD : _pool;
+        if (reward != 0) {
+            _pool -= reward;
+            _rewards[custodian] += reward;
+        }
+    }
+
+    function claimRewards() external {
+        uint256 amount = _rewards[msg.sender];
+        if (amount == 0) revert NothingToClaim();
+        _rewards[msg.sender] = 0;
+        (bool ok,) = msg.sender.call{value: amount}("");
+        require(ok, "DAEntrance: transfer failed");
+        emit RewardsClaimed(msg.sender, amount);
+    }
+
+    function rewardsOf(address account) external view returns (uint256) {
+        return _rewards[account];
+    }
+
+    function rewardPool() external view returns (uint256) {
+        return _pool;
+    }
+
+    function fundRewardPool() external payable {
+        if (msg.value == 0) revert ZeroAmount();
+        _pool += msg.value;
+        emit RewardPoolFunded(msg.sender, msg.value);
+    }
+
+    function rewardParams() external view returns (uint256 poolShareBps, uint256 sampleReward) {
+        return (POOL_SHARE_BPS, SAMPLE_REWARD);
     }
 
     function deposit() external payable {
@@ -85,6 +148,9 @@ contract DAEntrance is IDAEntrance {
         // A quorum of an epoch that left the window no longer vouches for custody.
         uint256 current = signers.epochNumber();
         if (s.epoch + ANCHOR_WINDOW < current) revert StaleEpoch(s.epoch, current);
+        // The first anchor of an epoch nobody formed forms it (stored once; later anchors
+        // read `quorumSize` seats whatever the number of registrants).
+        signers.ensureFormed(s.epoch);
         (bool exists, address[] memory members, bytes memory points) = signers.quorumKeys(s.epoch, s.quorumId);
         if (!exists) revert UnknownQuorum(s.epoch, s.quorumId);
         if (s.aggregateSignature.length != 96) revert InvalidAggregateSignature();
@@ -94,9 +160,11 @@ contract DAEntrance is IDAEntrance {
         if (bitmap.length != (n + 7) / 8) revert InvalidSignerBitmap();
         uint256 signed;
         bytes memory aggregate;
+        address[] memory signedBy = new address[](n);
         for (uint256 i = 0; i < bitmap.length * 8; i++) {
             if ((uint8(bitmap[i / 8]) >> (i % 8)) & 1 == 0) continue;
             if (i >= n) revert InvalidSignerBitmap();
+            signedBy[signed] = members[i];
             signed++;
             bytes memory key_ = _slice128(points, i);
             aggregate = aggregate.length == 0 ? key_ : BLS12381.g1Add(aggregate, key_);
@@ -113,8 +181,18 @@ contract DAEntrance is IDAEntrance {
         _deposit[msg.sender] = bal - fee;
         feesCollected += fee;
         _anchoredAt[key] = block.number > 0 ? block.number : 1;
+        // The fee: a share to the sampling pool, the rest to the signers, to the last wei.
+        uint256 toPool = fee * POOL_SHARE_BPS / 10_000;
+        uint256 rest = fee - toPool;
+        uint256 per = rest / signed;
+        uint256 remainder = rest % signed;
+        for (uint256 i = 0; i < signed; i++) {
+            _rewards[signedBy[i]] += i < remainder ? per + 1 : per;
+        }
+        if (toPool != 0) _pool += toPool;
         emit ErasureCommitmentVerified(s.dataRoot, s.epoch, s.quorumId);
         emit BlobFeeCharged(msg.sender, s.dataRoot, fee);
+        emit FeeSplit(s.dataRoot, signed, per, toPool);
     }
 
     function _slice128(bytes memory all, uint256 i) private pure returns (bytes memory out) {

@@ -53,6 +53,7 @@ contract DASampling is IDASampling {
         INITIAL_TARGET = c.initialTarget;
         EPOCH_BLOCKS = signers_.params().epochBlocks;
         kzgSetup = KZGCell.deploySetup(setup);
+        entrance_.bindSampling();
     }
 
     function currentRound() external view returns (uint256 round, bytes32 seed, uint256 target, uint256 startBlock) {
@@ -113,6 +114,8 @@ contract DASampling is IDASampling {
         _roundWins[round] = wins + 1;
         _winsOf[custodian] += 1;
         emit SampleWin(r.round, custodian, r.dataRoot, r.epoch, r.quorumId, r.column, r.blobIndex, quality);
+        uint256 reward = entrance.payWin(custodian);
+        if (reward != 0) emit SampleRewarded(r.round, custodian, reward);
     }
 
     /// The commitment is blob `blobIndex` of the payload behind the data root.

@@ -6,37 +6,67 @@ import {BLS12381} from "./BLS12381.sol";
 import {Raw} from "./Raw.sol";
 
 /// DA signers, as the bundled chain's `0x…1000` precompile: registration with a proof of
-/// possession, sockets, per-epoch registration and deterministic quorums (the signers
-/// registered for an epoch sorted by ballot, then address, cut into runs of
-/// `quorumSize`, at most `maxQuorums`). Same ABI, events and revert data.
+/// possession and bonded stake, sockets, unbonding, per-epoch registration weighted by
+/// stake (the heaviest `maxRegistrants` kept), and quorums formed once from the hash of
+/// the block that closed registration (`zg_primitives::committee`): registrants ordered
+/// by `keccak256(seed ‖ epoch ‖ signer) / weight`, then address, cut into runs of
+/// `quorumSize`, at most `maxQuorums`. Same ABI, events and revert data.
 contract DASigners is IDASigners {
     bytes private constant DST_SIGNATURE = "BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
     bytes private constant DST_POP = "BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
     uint256 private constant MAX_SOCKET_LEN = 512;
+    /// The largest `maxRegistrants` (formation reads every registrant once an epoch).
+    uint256 private constant MAX_REGISTRANTS_LIMIT = 4096;
 
     uint64 private immutable EPOCH_BLOCKS;
     uint64 private immutable QUORUM_SIZE;
     uint64 private immutable QUORUM_THRESHOLD;
     uint64 private immutable MAX_QUORUMS;
+    uint256 private immutable MIN_STAKE;
+    uint256 private immutable STAKE_PER_BALLOT;
+    uint64 private immutable MAX_BALLOTS;
+    uint64 private immutable UNBONDING_EPOCHS;
+    uint64 private immutable MAX_REGISTRANTS;
 
     mapping(address => bytes) private _pubkey; // compressed, as registered (48 bytes)
     mapping(address => bytes) private _point; // uncompressed, EIP-2537 (128 bytes)
     mapping(address => string) private _socket;
     mapping(bytes32 => address) private _keyOwner;
     address[] private _signers;
-    mapping(uint256 => address[]) private _epochSigners;
-    mapping(uint256 => mapping(address => bytes32)) private _ballot;
+    mapping(address => uint256) private _bonded;
+    mapping(address => uint256) private _unbonding;
+    mapping(address => uint256) private _release;
+    /// Registrants per epoch, each `weight << 160 | address`.
+    mapping(uint256 => uint256[]) private _registrants;
+    mapping(uint256 => mapping(address => bool)) private _registered;
+    /// Quorums + 1 once formed.
+    mapping(uint256 => uint256) private _formed;
+    mapping(uint256 => bytes32) private _seed;
+    mapping(uint256 => address[]) private _seats;
 
-    constructor(Params memory p) {
+    constructor(Params memory p, StakeParams memory s) {
         require(p.epochBlocks > 0 && p.quorumSize > 0 && p.maxQuorums > 0, "DASigners: zero parameter");
         require(p.quorumThreshold <= p.quorumSize, "DASigners: threshold above quorum size");
+        require(
+            s.stakePerBallot > 0 && s.minStake >= s.stakePerBallot && s.maxBallots > 0,
+            "DASigners: stake parameters"
+        );
+        require(
+            s.maxRegistrants >= p.quorumSize && s.maxRegistrants <= MAX_REGISTRANTS_LIMIT,
+            "DASigners: maxRegistrants out of range"
+        );
         EPOCH_BLOCKS = p.epochBlocks;
         QUORUM_SIZE = p.quorumSize;
         QUORUM_THRESHOLD = p.quorumThreshold;
         MAX_QUORUMS = p.maxQuorums;
+        MIN_STAKE = s.minStake;
+        STAKE_PER_BALLOT = s.stakePerBallot;
+        MAX_BALLOTS = s.maxBallots;
+        UNBONDING_EPOCHS = s.unbondingEpochs;
+        MAX_REGISTRANTS = s.maxRegistrants;
     }
 
-    function registerSigner(SignerDetail calldata signer, bytes calldata pop) external {
+    function registerSigner(SignerDetail calldata signer, bytes calldata pop) external payable {
         if (signer.signer != msg.sender) revert SignerMismatch(msg.sender, signer.signer);
         (bytes memory point, bool ok, bool infinity) = BLS12381.decompressG1(signer.pubkey);
         if (!ok || infinity || !BLS12381.g1InSubgroup(point)) revert InvalidPublicKey();
@@ -49,12 +79,15 @@ contract DASigners is IDASigners {
         bytes32 keyHash = keccak256(signer.pubkey);
         address owner = _keyOwner[keyHash];
         if (owner != address(0)) revert PublicKeyInUse(owner);
+        if (msg.value < MIN_STAKE) revert InsufficientStake(msg.value, MIN_STAKE);
         _pubkey[signer.signer] = signer.pubkey;
         _point[signer.signer] = point;
         _socket[signer.signer] = signer.socket;
         _keyOwner[keyHash] = signer.signer;
         _signers.push(signer.signer);
+        _bonded[signer.signer] = msg.value;
         emit NewSigner(signer.signer, signer.pubkey, signer.socket);
+        emit StakeAdded(signer.signer, msg.value, msg.value);
     }
 
     function updateSocket(string calldata socket) external {
@@ -67,26 +100,92 @@ contract DASigners is IDASigners {
     function registerNextEpoch(bytes calldata signature) external {
         bytes memory point = _point[msg.sender];
         if (point.length == 0) revert NotASigner(msg.sender);
-        uint256 next = epochNumber() + 1;
-        if (_ballot[next][msg.sender] != bytes32(0)) revert AlreadyRegisteredForEpoch(msg.sender, next);
+        uint256 current = epochNumber();
+        _ensureFormed(current);
+        uint256 next = current + 1;
+        if (_registered[next][msg.sender]) revert AlreadyRegisteredForEpoch(msg.sender, next);
         (bytes memory sig, bool ok,) = BLS12381.decompressG2(signature);
         bytes32 message = keccak256(abi.encode("zg-da/epoch/v1", block.chainid, msg.sender, next));
         if (!ok || !BLS12381.verify(point, message, DST_SIGNATURE, sig)) revert InvalidEpochSignature();
-        bytes32 ballot = keccak256(signature);
-        _ballot[next][msg.sender] = ballot;
-        _epochSigners[next].push(msg.sender);
-        emit EpochRegistered(msg.sender, next, ballot);
+        uint256 weight = _weight(msg.sender);
+        if (weight == 0) revert InsufficientStake(_bonded[msg.sender], MIN_STAKE);
+        uint256 entry = (weight << 160) | uint256(uint160(msg.sender));
+        uint256[] storage regs = _registrants[next];
+        uint256 count = regs.length;
+        if (count < MAX_REGISTRANTS) {
+            regs.push(entry);
+        } else {
+            // Full: the newcomer takes the place of the lightest (the latest of equals).
+            uint256 li;
+            uint256 lw = type(uint256).max;
+            for (uint256 i = 0; i < count; i++) {
+                uint256 w = regs[i] >> 160;
+                if (w <= lw) {
+                    lw = w;
+                    li = i;
+                }
+            }
+            if (weight <= lw) revert RegistrationFull(next, weight, lw);
+            address out = address(uint160(regs[li]));
+            _registered[next][out] = false;
+            emit RegistrationDisplaced(out, next);
+            regs[li] = entry;
+        }
+        _registered[next][msg.sender] = true;
+        emit EpochRegistered(msg.sender, next, weight);
+    }
+
+    function addStake() external payable {
+        if (msg.value == 0) revert ZeroAmount();
+        if (_point[msg.sender].length == 0) revert NotASigner(msg.sender);
+        uint256 bonded = _bonded[msg.sender] + msg.value;
+        _bonded[msg.sender] = bonded;
+        emit StakeAdded(msg.sender, msg.value, bonded);
+    }
+
+    function unbond(uint256 amount) external {
+        if (amount == 0) revert ZeroAmount();
+        uint256 bonded = _bonded[msg.sender];
+        if (bonded < amount) revert InsufficientStake(bonded, amount);
+        uint256 left = bonded - amount;
+        if (left != 0 && left < MIN_STAKE) revert InsufficientStake(left, MIN_STAKE);
+        uint256 release = epochNumber() + UNBONDING_EPOCHS;
+        _bonded[msg.sender] = left;
+        _unbonding[msg.sender] += amount;
+        _release[msg.sender] = release;
+        emit UnbondingStarted(msg.sender, amount, release);
+    }
+
+    function withdrawStake() external {
+        uint256 amount = _unbonding[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        uint256 release = _release[msg.sender];
+        uint256 current = epochNumber();
+        if (current < release) revert StillBonded(release, current);
+        _unbonding[msg.sender] = 0;
+        (bool sent,) = msg.sender.call{value: amount}("");
+        require(sent, "DASigners: transfer failed");
+        emit StakeWithdrawn(msg.sender, amount);
+    }
+
+    function formQuorums(uint256 epoch) external {
+        Raw.requireU64(epoch);
+        if (!_ensureFormed(epoch)) revert SeedUnavailable(epoch);
+    }
+
+    /// For the entrance module (not part of the precompile ABI): forms `epoch`'s quorums
+    /// if nobody has; whether they exist (formed now or before).
+    function ensureFormed(uint256 epoch) external returns (bool) {
+        return _ensureFormed(epoch);
     }
 
     function epochNumber() public view returns (uint256) {
         return block.number / EPOCH_BLOCKS;
     }
 
-    function quorumCount(uint256 epoch) public view returns (uint256) {
+    function quorumCount(uint256 epoch) public view returns (uint256 quorums) {
         Raw.requireU64(epoch);
-        if (epoch > epochNumber()) return 0; // registration still open: not formed yet
-        uint256 n = _epochSigners[epoch].length / QUORUM_SIZE;
-        return n < MAX_QUORUMS ? n : MAX_QUORUMS;
+        (, quorums,,) = _formation(epoch);
     }
 
     function getQuorum(uint256 epoch, uint256 quorumId) external view returns (address[] memory members) {
@@ -112,7 +211,7 @@ contract DASigners is IDASigners {
 
     function registeredForEpoch(address account, uint256 epoch) external view returns (bool) {
         Raw.requireU64(epoch);
-        return _ballot[epoch][account] != bytes32(0);
+        return _registered[epoch][account];
     }
 
     function quorumThreshold(uint256 epoch, uint256 quorumId) external view returns (uint256) {
@@ -124,6 +223,28 @@ contract DASigners is IDASigners {
 
     function params() external view returns (Params memory) {
         return Params(EPOCH_BLOCKS, QUORUM_SIZE, QUORUM_THRESHOLD, MAX_QUORUMS);
+    }
+
+    function stakeParams() external view returns (StakeParams memory) {
+        return StakeParams(MIN_STAKE, STAKE_PER_BALLOT, MAX_BALLOTS, UNBONDING_EPOCHS, MAX_REGISTRANTS);
+    }
+
+    function stakeOf(address account) external view returns (uint256 bonded, uint256 unbonding, uint256 releaseEpoch) {
+        return (_bonded[account], _unbonding[account], _release[account]);
+    }
+
+    function ballotWeight(address account) external view returns (uint256) {
+        return _weight(account);
+    }
+
+    function registrantCount(uint256 epoch) external view returns (uint256) {
+        Raw.requireU64(epoch);
+        return _registrants[epoch].length;
+    }
+
+    function epochSeed(uint256 epoch) external view returns (bytes32) {
+        Raw.requireU64(epoch);
+        return _seed[epoch];
     }
 
     /// For the other modules (not part of the precompile ABI): whether quorum `quorumId`
@@ -150,31 +271,108 @@ contract DASigners is IDASigners {
         }
     }
 
-    /// The signers of `epoch` ordered by (ballot, address), cut into quorum `quorumId`.
-    function _members(uint256 epoch, uint256 quorumId) private view returns (bool, address[] memory members) {
-        if (quorumId >= quorumCount(epoch)) return (false, members);
-        address[] storage all = _epochSigners[epoch];
-        uint256 count = all.length;
-        bytes32[] memory ballots = new bytes32[](count);
-        address[] memory accounts = new address[](count);
-        mapping(address => bytes32) storage ballotOf = _ballot[epoch];
-        for (uint256 i = 0; i < count; i++) {
-            address a = all[i];
-            bytes32 b = ballotOf[a];
-            // Insertion sort (epochs hold at most maxQuorums · quorumSize useful signers).
-            uint256 j = i;
-            while (j > 0 && (ballots[j - 1] > b || (ballots[j - 1] == b && accounts[j - 1] > a))) {
-                ballots[j] = ballots[j - 1];
-                accounts[j] = accounts[j - 1];
-                j--;
-            }
-            ballots[j] = b;
-            accounts[j] = a;
+    function _weight(address account) private view returns (uint256) {
+        uint256 bonded = _bonded[account];
+        if (bonded < MIN_STAKE) return 0;
+        uint256 w = bonded / STAKE_PER_BALLOT;
+        return w < MAX_BALLOTS ? w : MAX_BALLOTS;
+    }
+
+    /// Forms and stores `epoch`'s quorums if nobody has; whether they can exist.
+    function _ensureFormed(uint256 epoch) private returns (bool) {
+        (uint8 kind, uint256 quorums, bytes32 seed, address[] memory seats) = _formation(epoch);
+        if (kind == KIND_UNAVAILABLE) return false;
+        if (kind == KIND_STORED) return true;
+        address[] storage stored = _seats[epoch];
+        for (uint256 i = 0; i < seats.length; i++) {
+            stored.push(seats[i]);
         }
+        _seed[epoch] = seed;
+        _formed[epoch] = quorums + 1;
+        emit QuorumsFormed(epoch, seed, quorums);
+        return true;
+    }
+
+    uint8 private constant KIND_UNAVAILABLE = 0;
+    uint8 private constant KIND_STORED = 1;
+    uint8 private constant KIND_COMPUTED = 2;
+
+    /// `epoch`'s quorums: stored, computed from the seed (seats in order), or unavailable
+    /// (registration open, or the seed block out of `blockhash`'s reach).
+    function _formation(uint256 epoch)
+        private
+        view
+        returns (uint8 kind, uint256 quorums, bytes32 seed, address[] memory seats)
+    {
+        if (epoch > epochNumber()) return (KIND_UNAVAILABLE, 0, 0, seats);
+        uint256 formed = _formed[epoch];
+        if (formed > 0) return (KIND_STORED, formed - 1, _seed[epoch], seats);
+        uint256[] storage regs = _registrants[epoch];
+        uint256 count = regs.length;
+        if (count < QUORUM_SIZE) return (KIND_COMPUTED, 0, 0, seats);
+        seed = blockhash(epoch * EPOCH_BLOCKS - 1);
+        if (seed == 0) return (KIND_UNAVAILABLE, 0, 0, seats);
+        uint256[] memory ballots = new uint256[](count);
+        address[] memory accounts = new address[](count);
+        for (uint256 i = 0; i < count; i++) {
+            uint256 entry = regs[i];
+            address a = address(uint160(entry));
+            accounts[i] = a;
+            ballots[i] = uint256(keccak256(abi.encodePacked(seed, epoch, a))) / (entry >> 160);
+        }
+        _sort(ballots, accounts, 0, int256(count) - 1);
+        quorums = count / QUORUM_SIZE;
+        if (quorums > MAX_QUORUMS) quorums = MAX_QUORUMS;
+        seats = new address[](quorums * QUORUM_SIZE);
+        for (uint256 i = 0; i < seats.length; i++) {
+            seats[i] = accounts[i];
+        }
+        kind = KIND_COMPUTED;
+    }
+
+    /// Sorts by (ballot, account) ascending (quicksort; ballots are hashes).
+    function _sort(uint256[] memory b, address[] memory a, int256 lo, int256 hi) private pure {
+        while (lo < hi) {
+            uint256 mid = uint256(lo + (hi - lo) / 2);
+            (uint256 pb, address pa) = (b[mid], a[mid]);
+            int256 i = lo;
+            int256 j = hi;
+            while (i <= j) {
+                while (b[uint256(i)] < pb || (b[uint256(i)] == pb && a[uint256(i)] < pa)) i++;
+                while (b[uint256(j)] > pb || (b[uint256(j)] == pb && a[uint256(j)] > pa)) j--;
+                if (i <= j) {
+                    (b[uint256(i)], b[uint256(j)]) = (b[uint256(j)], b[uint256(i)]);
+                    (a[uint256(i)], a[uint256(j)]) = (a[uint256(j)], a[uint256(i)]);
+                    i++;
+                    j--;
+                }
+            }
+            // Recurse into the smaller side, loop on the larger.
+            if (j - lo < hi - i) {
+                _sort(b, a, lo, j);
+                lo = i;
+            } else {
+                _sort(b, a, i, hi);
+                hi = j;
+            }
+        }
+    }
+
+    /// Quorum `quorumId` of `epoch`: whether it exists and its ordered members.
+    function _members(uint256 epoch, uint256 quorumId) private view returns (bool, address[] memory members) {
+        (uint8 kind, uint256 quorums,, address[] memory seats) = _formation(epoch);
+        if (kind == KIND_UNAVAILABLE || quorumId >= quorums) return (false, members);
         uint256 n = QUORUM_SIZE;
         members = new address[](n);
-        for (uint256 k = 0; k < n; k++) {
-            members[k] = accounts[quorumId * n + k];
+        if (kind == KIND_STORED) {
+            address[] storage stored = _seats[epoch];
+            for (uint256 k = 0; k < n; k++) {
+                members[k] = stored[quorumId * n + k];
+            }
+        } else {
+            for (uint256 k = 0; k < n; k++) {
+                members[k] = seats[quorumId * n + k];
+            }
         }
         return (true, members);
     }

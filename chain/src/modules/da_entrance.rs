@@ -2,7 +2,12 @@
 //! commitments.
 //!
 //! Storage: `deposit(addr)`, `anchor(dataRoot, epoch, quorum)` = block number anchored at
-//! (non-zero), `fees.collected`.
+//! (non-zero), `fees.collected`, `reward(addr)` (earned, unclaimed), `reward.pool`.
+//!
+//! Each anchored payload's fee is split: `poolShareBps` of it to the sampling reward pool
+//! (which pays `sampleReward` per lottery win), the rest equally among the signers whose
+//! bits are set, the first `rest mod signers` of them in bitmap order one wei more, so
+//! nothing is lost to rounding. Rewards are pulled with `claimRewards`.
 
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolCall, SolEvent};
@@ -11,7 +16,7 @@ use zg_primitives::abi::IDAEntrance;
 use zg_primitives::{BlsError, BlsSignature, attestation_message, verify_quorum_aggregate};
 
 use super::da_signers::epoch_of;
-use super::{Call, Exit, decode_call, gas, quorum_members, signer_pubkey, slot};
+use super::{Call, Exit, decode_call, ensure_formed, gas, quorum_members, seat_pubkey, slot};
 
 /// Most blobs one commitment may declare (a 4 GiB payload).
 const MAX_BLOB_COUNT: u64 = 1 << 16;
@@ -28,6 +33,14 @@ pub(super) fn anchor_slot(root: &[u8], epoch: u64, quorum: u64) -> U256 {
 fn fees_slot() -> U256 {
     slot("fees.collected", &[])
 }
+/// Rewards earned and not claimed by `a` (fee shares and lottery wins).
+pub(super) fn reward_slot(a: &Address) -> U256 {
+    slot("reward", &[a.as_slice()])
+}
+/// The sampling reward pool.
+pub(super) fn pool_slot() -> U256 {
+    slot("reward.pool", &[])
+}
 
 pub(super) fn dispatch<CTX: ContextTr>(
     call: &mut Call<'_, CTX>,
@@ -36,7 +49,9 @@ pub(super) fn dispatch<CTX: ContextTr>(
     use IDAEntrance::IDAEntranceCalls as C;
     // Only `deposit` takes value; anything else sent with value reverts (and the EVM rolls
     // the transfer back).
-    let decoded = decode_call(call, input, |c| matches!(c, C::deposit(_)))?;
+    let decoded = decode_call(call, input, |c| {
+        matches!(c, C::deposit(_) | C::fundRewardPool(_))
+    })?;
     match decoded {
         C::deposit(_) => {
             call.require_mutable()?;
@@ -99,6 +114,62 @@ pub(super) fn dispatch<CTX: ContextTr>(
             };
             Ok(IDAEntrance::commitmentExistsCall::abi_encode_returns(&exists).into())
         }
+        C::claimRewards(_) => {
+            call.require_mutable()?;
+            let me = call.caller;
+            let amount = call.sload(reward_slot(&me))?;
+            if amount.is_zero() {
+                return Err(Exit::error(IDAEntrance::NothingToClaim {}));
+            }
+            call.sstore(reward_slot(&me), U256::ZERO)?;
+            if !call.transfer_out(me, amount)? {
+                return Err(Exit::Fatal(
+                    "entrance module holds less than its rewards".into(),
+                ));
+            }
+            call.log(
+                IDAEntrance::RewardsClaimed {
+                    account: me,
+                    amount,
+                }
+                .encode_log_data(),
+            )?;
+            Ok(Bytes::new())
+        }
+        C::rewardsOf(c) => {
+            let r = call.sload(reward_slot(&c.account))?;
+            Ok(IDAEntrance::rewardsOfCall::abi_encode_returns(&r).into())
+        }
+        C::rewardPool(_) => {
+            let r = call.sload(pool_slot())?;
+            Ok(IDAEntrance::rewardPoolCall::abi_encode_returns(&r).into())
+        }
+        C::fundRewardPool(_) => {
+            call.require_mutable()?;
+            if call.value.is_zero() {
+                return Err(Exit::error(IDAEntrance::ZeroAmount {}));
+            }
+            let pool = call.sload(pool_slot())?;
+            call.sstore(pool_slot(), pool + call.value)?;
+            call.log(
+                IDAEntrance::RewardPoolFunded {
+                    from: call.caller,
+                    amount: call.value,
+                }
+                .encode_log_data(),
+            )?;
+            Ok(Bytes::new())
+        }
+        C::rewardParams(_) => {
+            let da = &call.genesis.da;
+            Ok(IDAEntrance::rewardParamsCall::abi_encode_returns(
+                &IDAEntrance::rewardParamsReturn {
+                    poolShareBps: U256::from(da.pool_share_bps),
+                    sampleReward: da.sample_reward,
+                },
+            )
+            .into())
+        }
         C::submitVerifiedCommitRoots(c) => {
             call.require_mutable()?;
             for s in c.submissions {
@@ -141,12 +212,13 @@ fn submit_one<CTX: ContextTr>(
             current: U256::from(current),
         }));
     }
+    // The first anchor of an epoch nobody formed forms it (stored once; later anchors
+    // read `quorumSize` seats whatever the number of registrants).
+    ensure_formed(call, epoch)?;
     let members = quorum_members(call, epoch, quorum)?.ok_or_else(unknown)?;
     let mut keys = Vec::with_capacity(members.len());
     for m in &members {
-        let pk = signer_pubkey(call, m)?
-            .ok_or_else(|| Exit::Fatal(format!("quorum member {m} has no key")))?;
-        keys.push(pk);
+        keys.push(seat_pubkey(call, m)?);
     }
     let threshold = call.genesis.da.quorum_threshold as usize;
     call.charge(gas::BLS_VERIFY + gas::BLS_AGGREGATE_KEY * members.len() as u64)?;
@@ -184,6 +256,26 @@ fn submit_one<CTX: ContextTr>(
     let collected = call.sload(fees_slot())?;
     call.sstore(fees_slot(), collected + fee)?;
     call.sstore(anchor, U256::from(call.block_number().max(1)))?;
+    // The fee: a share to the sampling pool, the rest to the signers, to the last wei.
+    let signed: Vec<Address> = zg_primitives::bitmap_members(&s.signersBitmap, members.len())
+        .map_err(|_| Exit::error(IDAEntrance::InvalidSignerBitmap {}))?
+        .into_iter()
+        .map(|i| members[i])
+        .collect();
+    let to_pool = fee * U256::from(call.genesis.da.pool_share_bps) / U256::from(10_000u64);
+    let rest = fee - to_pool;
+    let k = U256::from(signed.len());
+    let (per, remainder) = (rest / k, (rest % k).saturating_to::<usize>());
+    for (i, m) in signed.iter().enumerate() {
+        let share = per + U256::from(u8::from(i < remainder));
+        let slot = reward_slot(m);
+        let earned = call.sload(slot)?;
+        call.sstore(slot, earned + share)?;
+    }
+    if !to_pool.is_zero() {
+        let pool = call.sload(pool_slot())?;
+        call.sstore(pool_slot(), pool + to_pool)?;
+    }
     call.log(
         IDAEntrance::ErasureCommitmentVerified {
             dataRoot: s.dataRoot,
@@ -197,6 +289,15 @@ fn submit_one<CTX: ContextTr>(
             payer,
             dataRoot: s.dataRoot,
             amount: fee,
+        }
+        .encode_log_data(),
+    )?;
+    call.log(
+        IDAEntrance::FeeSplit {
+            dataRoot: s.dataRoot,
+            signers: k,
+            perSigner: per,
+            toPool: to_pool,
         }
         .encode_log_data(),
     )?;

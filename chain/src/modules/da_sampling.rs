@@ -15,6 +15,9 @@
 //! `[T/2, 2T]` (`2T` when `w = 0`), then doubles for every round in between that saw no
 //! submission at all. Views compute the same value without storing it.
 //!
+//! Each win is paid `sampleReward` from the entrance module's reward pool while the pool
+//! holds it (`SampleRewarded`), credited to the custodian's `rewardsOf`.
+//!
 //! Storage: `sample.last` = last touched round + 1 (0 = none), `sample.target` its
 //! target, `sample.wins(r)`, `sample.winsOf(addr)`,
 //! `sample.done(r, root, epoch, quorum, column, blob)` = 1.
@@ -28,7 +31,7 @@ use zg_primitives::{
     blob_count, sample_quality,
 };
 
-use super::da_entrance::anchor_slot;
+use super::da_entrance::{anchor_slot, pool_slot, reward_slot};
 use super::da_signers::epoch_of;
 use super::{Call, Exit, decode_call, gas, quorum_members, slot, word};
 
@@ -299,6 +302,23 @@ fn submit<CTX: ContextTr>(
         }
         .encode_log_data(),
     )?;
+    // The win's reward, from the entrance module's pool while it holds it.
+    let pool = call.sload_at(DA_ENTRANCE_ADDRESS, pool_slot())?;
+    let reward = call.genesis.da.sample_reward.min(pool);
+    if !reward.is_zero() {
+        call.sstore_at(DA_ENTRANCE_ADDRESS, pool_slot(), pool - reward)?;
+        let slot = reward_slot(&custodian);
+        let earned = call.sload_at(DA_ENTRANCE_ADDRESS, slot)?;
+        call.sstore_at(DA_ENTRANCE_ADDRESS, slot, earned + reward)?;
+        call.log(
+            IDASampling::SampleRewarded {
+                round: r.round,
+                custodian,
+                amount: reward,
+            }
+            .encode_log_data(),
+        )?;
+    }
     Ok(())
 }
 

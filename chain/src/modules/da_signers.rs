@@ -1,21 +1,31 @@
-//! `0x…1000` DA signers: registration with proof of possession, sockets, per-epoch
-//! registration and deterministic quorum formation.
+//! `0x…1000` DA signers: registration with proof of possession and bonded stake,
+//! sockets, unbonding, per-epoch registration weighted by stake, and quorum formation
+//! from a seed nobody knew at registration (`zg_primitives::committee`).
 //!
 //! Storage layout (slots are `keccak256(tag ‖ key…)`):
 //! - `signer.exists(addr)` = 1; `signer.pubkey(addr)`, `signer.socket(addr)` byte strings;
 //! - `pubkey.owner(keccak(pubkey))` = address; `signers.count`, `signers.at(i)`;
-//! - `epoch.ballot(epoch, addr)` = keccak256(registration signature) (non-zero);
-//!   `epoch.count(epoch)`, `epoch.at(epoch, i)`.
+//! - `stake.bonded(addr)`, `stake.unbonding(addr)`, `stake.release(addr)` (an epoch);
+//! - `epoch.reg(epoch, addr)` = 1 while registered; `epoch.count(epoch)`,
+//!   `epoch.at(epoch, i)` = the registrant packed with its weight;
+//! - `epoch.formed(epoch)` = quorums + 1 once formed, `epoch.seed(epoch)`,
+//!   `epoch.seat(epoch, i)` = the `i`-th seat's address.
 //!
-//! Quorums of epoch `e` are formed from the signers registered for `e` (during `e − 1`),
-//! sorted by ballot, cut into runs of `quorum_size`; at most `max_quorums`. Registration
-//! for `e` closes when `e` starts, so the quorums are fixed from the first block of `e`.
+//! Registration for `e` runs during `e − 1` and closes with block `e · epochBlocks − 1`,
+//! whose hash is `e`'s seed. The quorums are formed once (by the first registration of
+//! epoch `e`, by `formQuorums`, or by the first anchor) and stored, so anchoring reads
+//! `quorumSize` seats whatever the number of registrants; until then the views compute
+//! them from the same seed. An epoch nobody touched within 256 blocks of its start (the
+//! reach of `BLOCKHASH`) has no quorums.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_sol_types::{SolCall, SolEvent};
 use revm::context::ContextTr;
 use zg_primitives::abi::{DA_SIGNERS_ADDRESS, IDASigners};
-use zg_primitives::{BlsPublicKey, BlsSignature, bls, epoch_registration_message, verify_pop};
+use zg_primitives::{
+    BlsPublicKey, BlsSignature, ballot_weight, bls, displaced, epoch_registration_message,
+    form_quorums, pack_registrant, unpack_registrant, verify_pop,
+};
 
 use super::{Call, Exit, addr_word, decode_call, gas, slot, word, word_addr};
 
@@ -40,14 +50,32 @@ fn count_slot() -> U256 {
 fn at_slot(i: u64) -> U256 {
     slot("signers.at", &[&word(i)])
 }
-fn ballot_slot(epoch: u64, a: &Address) -> U256 {
-    slot("epoch.ballot", &[&word(epoch), a.as_slice()])
+fn bonded_slot(a: &Address) -> U256 {
+    slot("stake.bonded", &[a.as_slice()])
+}
+fn unbonding_slot(a: &Address) -> U256 {
+    slot("stake.unbonding", &[a.as_slice()])
+}
+fn release_slot(a: &Address) -> U256 {
+    slot("stake.release", &[a.as_slice()])
+}
+fn reg_slot(epoch: u64, a: &Address) -> U256 {
+    slot("epoch.reg", &[&word(epoch), a.as_slice()])
 }
 fn epoch_count_slot(epoch: u64) -> U256 {
     slot("epoch.count", &[&word(epoch)])
 }
 fn epoch_at_slot(epoch: u64, i: u64) -> U256 {
     slot("epoch.at", &[&word(epoch), &word(i)])
+}
+fn formed_slot(epoch: u64) -> U256 {
+    slot("epoch.formed", &[&word(epoch)])
+}
+fn seed_slot(epoch: u64) -> U256 {
+    slot("epoch.seed", &[&word(epoch)])
+}
+fn seat_slot(epoch: u64, i: u64) -> U256 {
+    slot("epoch.seat", &[&word(epoch), &word(i)])
 }
 
 pub(super) fn epoch_of<CTX: ContextTr>(call: &Call<'_, CTX>) -> u64 {
@@ -58,47 +86,168 @@ fn u64_arg(v: U256) -> Result<u64, Exit> {
     u64::try_from(v).map_err(|_| Exit::Revert(Bytes::from_static(b"module: integer out of range")))
 }
 
+fn sload_signers<CTX: ContextTr>(call: &mut Call<'_, CTX>, s: U256) -> Result<U256, Exit> {
+    call.sload_at(DA_SIGNERS_ADDRESS, s)
+}
+
+/// The registrants kept for `epoch` (signer, weight), in list order.
+fn registrants<CTX: ContextTr>(
+    call: &mut Call<'_, CTX>,
+    epoch: u64,
+) -> Result<Vec<(Address, u64)>, Exit> {
+    let count = sload_signers(call, epoch_count_slot(epoch))?.saturating_to::<u64>();
+    let mut out = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        out.push(unpack_registrant(sload_signers(
+            call,
+            epoch_at_slot(epoch, i),
+        )?));
+    }
+    Ok(out)
+}
+
+/// The seed block of `epoch`: the last block of registration for it.
+fn seed_block(call: &Call<'_, impl ContextTr>, epoch: u64) -> u64 {
+    (epoch * call.genesis.da.epoch_blocks).saturating_sub(1)
+}
+
+/// The quorums of `epoch` as formation fixes them: (seed, seats). `None` while
+/// registration is open, or when nobody formed them before the seed block's hash went
+/// out of reach.
+enum Formation {
+    Stored { quorums: u64 },
+    Computed { seed: B256, seats: Vec<Address> },
+    Unavailable,
+}
+
+fn formation<CTX: ContextTr>(call: &mut Call<'_, CTX>, epoch: u64) -> Result<Formation, Exit> {
+    if epoch > epoch_of(call) {
+        return Ok(Formation::Unavailable); // registration still open
+    }
+    let formed = sload_signers(call, formed_slot(epoch))?.saturating_to::<u64>();
+    if formed > 0 {
+        return Ok(Formation::Stored {
+            quorums: formed - 1,
+        });
+    }
+    let regs = registrants(call, epoch)?;
+    let da = &call.genesis.da;
+    let (n, max) = (da.quorum_size, da.max_quorums);
+    if (regs.len() as u64) < n {
+        return Ok(Formation::Computed {
+            seed: B256::ZERO,
+            seats: Vec::new(),
+        });
+    }
+    let seed = call.block_hash(seed_block(call, epoch))?;
+    if seed.is_zero() {
+        return Ok(Formation::Unavailable);
+    }
+    call.charge(gas::KECCAK_BALLOT * regs.len() as u64)?;
+    Ok(Formation::Computed {
+        seed,
+        seats: form_quorums(seed, epoch, &regs, n, max),
+    })
+}
+
+/// Forms and stores the quorums of `epoch` if nobody has; the number of quorums, `None`
+/// if they cannot be formed.
+pub(crate) fn ensure_formed<CTX: ContextTr>(
+    call: &mut Call<'_, CTX>,
+    epoch: u64,
+) -> Result<Option<u64>, Exit> {
+    match formation(call, epoch)? {
+        Formation::Stored { quorums } => Ok(Some(quorums)),
+        Formation::Unavailable => Ok(None),
+        Formation::Computed { seed, seats } => {
+            let quorums = seats.len() as u64 / call.genesis.da.quorum_size;
+            for (i, a) in seats.iter().enumerate() {
+                call.sstore_at(DA_SIGNERS_ADDRESS, seat_slot(epoch, i as u64), addr_word(a))?;
+            }
+            call.sstore_at(
+                DA_SIGNERS_ADDRESS,
+                seed_slot(epoch),
+                U256::from_be_bytes(seed.0),
+            )?;
+            call.sstore_at(
+                DA_SIGNERS_ADDRESS,
+                formed_slot(epoch),
+                U256::from(quorums + 1),
+            )?;
+            let log = IDASigners::QuorumsFormed {
+                epoch: U256::from(epoch),
+                seed,
+                quorums: U256::from(quorums),
+            }
+            .encode_log_data();
+            call.log_at(DA_SIGNERS_ADDRESS, log)?;
+            Ok(Some(quorums))
+        }
+    }
+}
+
 /// The ordered members of quorum `quorum` of `epoch`, or `None` if it does not exist.
 pub(crate) fn quorum_members<CTX: ContextTr>(
     call: &mut Call<'_, CTX>,
     epoch: u64,
     quorum: u64,
 ) -> Result<Option<Vec<Address>>, Exit> {
-    if epoch > epoch_of(call) {
-        return Ok(None); // registration still open: not formed yet
-    }
     let n = call.genesis.da.quorum_size;
-    let count = call
-        .sload_at(DA_SIGNERS_ADDRESS, epoch_count_slot(epoch))?
-        .saturating_to::<u64>();
-    let quorums = (count / n).min(call.genesis.da.max_quorums);
-    if quorum >= quorums {
-        return Ok(None);
+    match formation(call, epoch)? {
+        Formation::Unavailable => Ok(None),
+        Formation::Stored { quorums } => {
+            if quorum >= quorums {
+                return Ok(None);
+            }
+            let mut out = Vec::with_capacity(n as usize);
+            for k in 0..n {
+                out.push(word_addr(sload_signers(
+                    call,
+                    seat_slot(epoch, quorum * n + k),
+                )?));
+            }
+            Ok(Some(out))
+        }
+        Formation::Computed { seats, .. } => {
+            let start = (quorum.saturating_mul(n)) as usize;
+            Ok(seats
+                .get(start..start.saturating_add(n as usize))
+                .map(<[Address]>::to_vec))
+        }
     }
-    let mut ballots: Vec<(B256, Address)> = Vec::with_capacity(count as usize);
-    for i in 0..count {
-        let a = word_addr(call.sload_at(DA_SIGNERS_ADDRESS, epoch_at_slot(epoch, i))?);
-        let b = call.sload_at(DA_SIGNERS_ADDRESS, ballot_slot(epoch, &a))?;
-        ballots.push((B256::from(b.to_be_bytes::<32>()), a));
-    }
-    ballots.sort_unstable();
-    let start = (quorum * n) as usize;
-    Ok(Some(
-        ballots[start..start + n as usize]
-            .iter()
-            .map(|(_, a)| *a)
-            .collect(),
-    ))
 }
 
 fn quorum_count<CTX: ContextTr>(call: &mut Call<'_, CTX>, epoch: u64) -> Result<u64, Exit> {
-    if epoch > epoch_of(call) {
-        return Ok(0);
-    }
-    let count = call
-        .sload_at(DA_SIGNERS_ADDRESS, epoch_count_slot(epoch))?
-        .saturating_to::<u64>();
-    Ok((count / call.genesis.da.quorum_size).min(call.genesis.da.max_quorums))
+    Ok(match formation(call, epoch)? {
+        Formation::Unavailable => 0,
+        Formation::Stored { quorums } => quorums,
+        Formation::Computed { seats, .. } => seats.len() as u64 / call.genesis.da.quorum_size,
+    })
+}
+
+fn weight_of<CTX: ContextTr>(call: &mut Call<'_, CTX>, a: &Address) -> Result<u64, Exit> {
+    let bonded = call.sload(bonded_slot(a))?;
+    let da = &call.genesis.da;
+    Ok(ballot_weight(
+        bonded,
+        da.min_stake,
+        da.stake_per_ballot,
+        da.max_ballots,
+    ))
+}
+
+/// The BLS key of a quorum seat. Seats hold registered signers, whose 48-byte keys are
+/// stored, so this reads the key's two data words only (anchoring reads `quorumSize`
+/// keys: the existence and length words would add 4 200 gas per member).
+pub(crate) fn seat_pubkey<CTX: ContextTr>(
+    call: &mut Call<'_, CTX>,
+    a: &Address,
+) -> Result<BlsPublicKey, Exit> {
+    let data = super::data_slot(pubkey_slot(a));
+    let mut raw = [0u8; 64];
+    raw[..32].copy_from_slice(&sload_signers(call, data)?.to_be_bytes::<32>());
+    raw[32..].copy_from_slice(&sload_signers(call, data + U256::from(1))?.to_be_bytes::<32>());
+    BlsPublicKey::try_from(&raw[..48]).map_err(|e| Exit::Fatal(format!("stored pubkey: {e}")))
 }
 
 /// A registered signer's BLS public key.
@@ -120,8 +269,10 @@ pub(super) fn dispatch<CTX: ContextTr>(
     input: &[u8],
 ) -> Result<Bytes, Exit> {
     use IDASigners::IDASignersCalls as C;
-    // Every function takes value (the module keeps it).
-    let decoded = decode_call(call, input, |_: &C| true)?;
+    // Stake comes with `registerSigner` and `addStake`; any other call with value reverts.
+    let decoded = decode_call(call, input, |c| {
+        matches!(c, C::registerSigner(_) | C::addStake(_))
+    })?;
     match decoded {
         C::registerSigner(c) => {
             call.require_mutable()?;
@@ -155,6 +306,13 @@ pub(super) fn dispatch<CTX: ContextTr>(
             if owner != Address::ZERO {
                 return Err(Exit::error(IDASigners::PublicKeyInUse { owner }));
             }
+            let min = call.genesis.da.min_stake;
+            if call.value < min {
+                return Err(Exit::error(IDASigners::InsufficientStake {
+                    stake: call.value,
+                    required: min,
+                }));
+            }
             call.sstore(exists_slot(&d.signer), U256::from(1))?;
             call.store_bytes(pubkey_slot(&d.signer), &pk.0)?;
             call.store_bytes(socket_slot(&d.signer), d.socket.as_bytes())?;
@@ -162,11 +320,20 @@ pub(super) fn dispatch<CTX: ContextTr>(
             let n = call.sload(count_slot())?.saturating_to::<u64>();
             call.sstore(at_slot(n), addr_word(&d.signer))?;
             call.sstore(count_slot(), U256::from(n + 1))?;
+            call.sstore(bonded_slot(&d.signer), call.value)?;
             call.log(
                 IDASigners::NewSigner {
                     signer: d.signer,
                     pubkey: d.pubkey,
                     socket: d.socket,
+                }
+                .encode_log_data(),
+            )?;
+            call.log(
+                IDASigners::StakeAdded {
+                    signer: d.signer,
+                    amount: call.value,
+                    bonded: call.value,
                 }
                 .encode_log_data(),
             )?;
@@ -197,8 +364,10 @@ pub(super) fn dispatch<CTX: ContextTr>(
             let Some(pk) = signer_pubkey(call, &me)? else {
                 return Err(Exit::error(IDASigners::NotASigner { account: me }));
             };
-            let next = epoch_of(call) + 1;
-            if !call.sload(ballot_slot(next, &me))?.is_zero() {
+            let current = epoch_of(call);
+            ensure_formed(call, current)?;
+            let next = current + 1;
+            if !call.sload(reg_slot(next, &me))?.is_zero() {
                 return Err(Exit::error(IDASigners::AlreadyRegisteredForEpoch {
                     signer: me,
                     epoch: U256::from(next),
@@ -210,19 +379,137 @@ pub(super) fn dispatch<CTX: ContextTr>(
             let msg = epoch_registration_message(call.chain_id(), me, next);
             bls::verify(&pk, &msg, &sig)
                 .map_err(|_| Exit::error(IDASigners::InvalidEpochSignature {}))?;
-            let ballot = keccak256(sig.0);
-            call.sstore(ballot_slot(next, &me), U256::from_be_bytes(ballot.0))?;
-            let n = call.sload(epoch_count_slot(next))?.saturating_to::<u64>();
-            call.sstore(epoch_at_slot(next, n), addr_word(&me))?;
-            call.sstore(epoch_count_slot(next), U256::from(n + 1))?;
+            let weight = weight_of(call, &me)?;
+            if weight == 0 {
+                return Err(Exit::error(IDASigners::InsufficientStake {
+                    stake: call.sload(bonded_slot(&me))?,
+                    required: call.genesis.da.min_stake,
+                }));
+            }
+            let count = call.sload(epoch_count_slot(next))?.saturating_to::<u64>();
+            let index = if count < call.genesis.da.max_registrants {
+                call.sstore(epoch_count_slot(next), U256::from(count + 1))?;
+                count
+            } else {
+                let regs = registrants(call, next)?;
+                let Some(i) = displaced(&regs, weight) else {
+                    let lightest = regs.iter().map(|r| r.1).min().unwrap_or(0);
+                    return Err(Exit::error(IDASigners::RegistrationFull {
+                        epoch: U256::from(next),
+                        weight: U256::from(weight),
+                        lightest: U256::from(lightest),
+                    }));
+                };
+                let out = regs[i].0;
+                call.sstore(reg_slot(next, &out), U256::ZERO)?;
+                call.log(
+                    IDASigners::RegistrationDisplaced {
+                        signer: out,
+                        epoch: U256::from(next),
+                    }
+                    .encode_log_data(),
+                )?;
+                i as u64
+            };
+            call.sstore(epoch_at_slot(next, index), pack_registrant(me, weight))?;
+            call.sstore(reg_slot(next, &me), U256::from(1))?;
             call.log(
                 IDASigners::EpochRegistered {
                     signer: me,
                     epoch: U256::from(next),
-                    ballot,
+                    weight: U256::from(weight),
                 }
                 .encode_log_data(),
             )?;
+            Ok(Bytes::new())
+        }
+        C::addStake(_) => {
+            call.require_mutable()?;
+            let me = call.caller;
+            if call.value.is_zero() {
+                return Err(Exit::error(IDASigners::ZeroAmount {}));
+            }
+            if call.sload(exists_slot(&me))?.is_zero() {
+                return Err(Exit::error(IDASigners::NotASigner { account: me }));
+            }
+            let bonded = call.sload(bonded_slot(&me))? + call.value;
+            call.sstore(bonded_slot(&me), bonded)?;
+            call.log(
+                IDASigners::StakeAdded {
+                    signer: me,
+                    amount: call.value,
+                    bonded,
+                }
+                .encode_log_data(),
+            )?;
+            Ok(Bytes::new())
+        }
+        C::unbond(c) => {
+            call.require_mutable()?;
+            let me = call.caller;
+            if c.amount.is_zero() {
+                return Err(Exit::error(IDASigners::ZeroAmount {}));
+            }
+            let bonded = call.sload(bonded_slot(&me))?;
+            if bonded < c.amount {
+                return Err(Exit::error(IDASigners::InsufficientStake {
+                    stake: bonded,
+                    required: c.amount,
+                }));
+            }
+            let left = bonded - c.amount;
+            let min = call.genesis.da.min_stake;
+            if !left.is_zero() && left < min {
+                return Err(Exit::error(IDASigners::InsufficientStake {
+                    stake: left,
+                    required: min,
+                }));
+            }
+            let release = epoch_of(call) + call.genesis.da.unbonding_epochs;
+            let unbonding = call.sload(unbonding_slot(&me))? + c.amount;
+            call.sstore(bonded_slot(&me), left)?;
+            call.sstore(unbonding_slot(&me), unbonding)?;
+            call.sstore(release_slot(&me), U256::from(release))?;
+            call.log(
+                IDASigners::UnbondingStarted {
+                    signer: me,
+                    amount: c.amount,
+                    releaseEpoch: U256::from(release),
+                }
+                .encode_log_data(),
+            )?;
+            Ok(Bytes::new())
+        }
+        C::withdrawStake(_) => {
+            call.require_mutable()?;
+            let me = call.caller;
+            let amount = call.sload(unbonding_slot(&me))?;
+            if amount.is_zero() {
+                return Err(Exit::error(IDASigners::NothingToWithdraw {}));
+            }
+            let release = call.sload(release_slot(&me))?;
+            let current = U256::from(epoch_of(call));
+            if current < release {
+                return Err(Exit::error(IDASigners::StillBonded {
+                    releaseEpoch: release,
+                    current,
+                }));
+            }
+            call.sstore(unbonding_slot(&me), U256::ZERO)?;
+            if !call.transfer_out(me, amount)? {
+                return Err(Exit::Fatal(
+                    "signers module holds less than its stake".into(),
+                ));
+            }
+            call.log(IDASigners::StakeWithdrawn { signer: me, amount }.encode_log_data())?;
+            Ok(Bytes::new())
+        }
+        C::formQuorums(c) => {
+            call.require_mutable()?;
+            let e = u64_arg(c.epoch)?;
+            if ensure_formed(call, e)?.is_none() {
+                return Err(Exit::error(IDASigners::SeedUnavailable { epoch: c.epoch }));
+            }
             Ok(Bytes::new())
         }
         C::epochNumber(_) => {
@@ -263,7 +550,7 @@ pub(super) fn dispatch<CTX: ContextTr>(
         }
         C::registeredForEpoch(c) => {
             let e = u64_arg(c.epoch)?;
-            let is = !call.sload(ballot_slot(e, &c.account))?.is_zero();
+            let is = !call.sload(reg_slot(e, &c.account))?.is_zero();
             Ok(IDASigners::registeredForEpochCall::abi_encode_returns(&is).into())
         }
         C::quorumThreshold(c) => {
@@ -290,6 +577,40 @@ pub(super) fn dispatch<CTX: ContextTr>(
                 maxQuorums: da.max_quorums,
             };
             Ok(IDASigners::paramsCall::abi_encode_returns(&p).into())
+        }
+        C::stakeParams(_) => {
+            let da = &call.genesis.da;
+            let p = IDASigners::StakeParams {
+                minStake: da.min_stake,
+                stakePerBallot: da.stake_per_ballot,
+                maxBallots: da.max_ballots,
+                unbondingEpochs: da.unbonding_epochs,
+                maxRegistrants: da.max_registrants,
+            };
+            Ok(IDASigners::stakeParamsCall::abi_encode_returns(&p).into())
+        }
+        C::stakeOf(c) => {
+            let a = c.account;
+            let r = IDASigners::stakeOfReturn {
+                bonded: call.sload(bonded_slot(&a))?,
+                unbonding: call.sload(unbonding_slot(&a))?,
+                releaseEpoch: call.sload(release_slot(&a))?,
+            };
+            Ok(IDASigners::stakeOfCall::abi_encode_returns(&r).into())
+        }
+        C::ballotWeight(c) => {
+            let w = weight_of(call, &c.account)?;
+            Ok(IDASigners::ballotWeightCall::abi_encode_returns(&U256::from(w)).into())
+        }
+        C::registrantCount(c) => {
+            let e = u64_arg(c.epoch)?;
+            let n = call.sload(epoch_count_slot(e))?;
+            Ok(IDASigners::registrantCountCall::abi_encode_returns(&n).into())
+        }
+        C::epochSeed(c) => {
+            let e = u64_arg(c.epoch)?;
+            let seed = B256::from(call.sload(seed_slot(e))?.to_be_bytes::<32>());
+            Ok(IDASigners::epochSeedCall::abi_encode_returns(&seed).into())
         }
     }
 }

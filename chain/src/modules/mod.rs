@@ -30,7 +30,7 @@ use zg_primitives::abi::{
 
 use crate::config::Genesis;
 
-pub(crate) use da_signers::{quorum_members, signer_pubkey};
+pub(crate) use da_signers::{ensure_formed, quorum_members, seat_pubkey};
 
 /// Gas prices of module operations.
 pub mod gas {
@@ -60,6 +60,8 @@ pub mod gas {
     pub const BLOCKHASH: u64 = 20;
     /// One secp256k1 signature recovery (the `ecrecover` precompile's price).
     pub const ECRECOVER: u64 = 3_000;
+    /// Ranking one registrant in quorum formation (a keccak and its share of the sort).
+    pub const KECCAK_BALLOT: u64 = 100;
 }
 
 /// The module addresses this provider serves.
@@ -216,10 +218,15 @@ impl<CTX: ContextTr> Call<'_, CTX> {
         self.ctx.block().number().saturating_to()
     }
 
-    /// Hash of block `number` (zero when unknown, as `BLOCKHASH`).
+    /// Hash of block `number`, as `BLOCKHASH`: zero unless it is one of the 256 blocks
+    /// before the current one.
     pub(crate) fn block_hash(&mut self, number: u64) -> Result<B256, Exit> {
         use revm::Database as _;
         self.charge(gas::BLOCKHASH)?;
+        let current = self.block_number();
+        if number >= current || current - number > 256 {
+            return Ok(B256::ZERO);
+        }
         self.ctx
             .db_mut()
             .block_hash(number)
@@ -297,10 +304,19 @@ impl<CTX: ContextTr> Call<'_, CTX> {
     }
 
     pub(crate) fn sstore(&mut self, slot: U256, value: U256) -> Result<(), Exit> {
+        self.sstore_at(self.me, slot, value)
+    }
+
+    /// Writes a slot of module `at` (the DA modules share state: anchoring forms the
+    /// signers module's quorums when nobody has).
+    pub(crate) fn sstore_at(&mut self, at: Address, slot: U256, value: U256) -> Result<(), Exit> {
+        if at != self.me {
+            self.load(at)?;
+        }
         let r = self
             .ctx
             .journal_mut()
-            .sstore(self.me, slot, value)
+            .sstore(at, slot, value)
             .map_err(|e| Exit::Fatal(e.to_string()))?;
         let set = r.data.original_value.is_zero() && !value.is_zero();
         self.charge(if set {
@@ -311,11 +327,20 @@ impl<CTX: ContextTr> Call<'_, CTX> {
     }
 
     pub(crate) fn log(&mut self, log: alloy_primitives::LogData) -> Result<(), Exit> {
+        self.log_at(self.me, log)
+    }
+
+    /// Emits `log` from module `at` (an event of another module this call acts for).
+    pub(crate) fn log_at(
+        &mut self,
+        at: Address,
+        log: alloy_primitives::LogData,
+    ) -> Result<(), Exit> {
         self.charge(
             gas::LOG * (1 + log.topics().len() as u64) + gas::LOG_DATA_BYTE * log.data.len() as u64,
         )?;
         self.ctx.journal_mut().log(Log {
-            address: self.me,
+            address: at,
             data: log,
         });
         Ok(())

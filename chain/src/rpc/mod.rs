@@ -432,10 +432,7 @@ impl EthApi {
             "eth_getTransactionReceipt" => {
                 let h: B256 = param(&p, 0, "hash")?;
                 match n.store().tx_location(&h)? {
-                    Some(loc) => {
-                        let mut all = self.receipts(loc.block)?;
-                        ok(all.swap_remove(loc.index as usize))
-                    }
+                    Some(loc) => ok(self.receipt(loc.block, loc.index as usize)?),
                     None => ok(Value::Null),
                 }
             }
@@ -819,44 +816,44 @@ impl EthApi {
         let mut prev_cumulative = 0u64;
         let mut log_index = 0u64;
         for (i, (tx, r)) in txs.into_iter().zip(receipts).enumerate() {
-            let from = tx
-                .recover_signer()
-                .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
-            let gas_used = r.cumulative_gas_used() - prev_cumulative;
-            prev_cumulative = r.cumulative_gas_used();
-            let contract_address = tx.kind().is_create().then(|| from.create(tx.nonce()));
-            let effective_gas_price = tx.effective_gas_price(header.base_fee_per_gas);
-            let tx_hash = *tx.tx_hash();
-            let inner = r.map_logs(|l| {
-                let log = Log {
-                    inner: l,
-                    block_hash: Some(hash),
-                    block_number: Some(num),
-                    block_timestamp: Some(header.timestamp),
-                    transaction_hash: Some(tx_hash),
-                    transaction_index: Some(i as u64),
-                    log_index: Some(log_index),
-                    removed: false,
-                };
-                log_index += 1;
-                log
-            });
-            out.push(TransactionReceipt {
-                inner,
-                transaction_hash: tx_hash,
-                transaction_index: Some(i as u64),
-                block_hash: Some(hash),
-                block_number: Some(num),
-                gas_used,
-                effective_gas_price,
-                blob_gas_used: None,
-                blob_gas_price: None,
-                from,
-                to: tx.to(),
-                contract_address,
-            });
+            let (next_cumulative, next_log) =
+                (r.cumulative_gas_used(), log_index + r.logs().len() as u64);
+            out.push(rpc_receipt(
+                &header,
+                hash,
+                i,
+                tx,
+                r,
+                prev_cumulative,
+                log_index,
+            )?);
+            prev_cumulative = next_cumulative;
+            log_index = next_log;
         }
         Ok(out)
+    }
+
+    /// The receipt of transaction `index` of block `num`: only that transaction's sender
+    /// is recovered (the block's earlier receipts give its gas and log offsets), so one
+    /// receipt costs the same whatever the block's size.
+    fn receipt(&self, num: u64, index: usize) -> Result<Option<TransactionReceipt>, RpcError> {
+        let header = self.header(num)?;
+        let hash = header.hash_slow();
+        let mut txs = self.node.store().block_txs(num)?;
+        let receipts = self.node.store().receipts(num)?;
+        if index >= txs.len() || index >= receipts.len() {
+            return Ok(None);
+        }
+        let prev_cumulative = index
+            .checked_sub(1)
+            .map_or(0, |p| receipts[p].cumulative_gas_used());
+        let log_index: u64 = receipts[..index]
+            .iter()
+            .map(|r| r.logs().len() as u64)
+            .sum();
+        let tx = txs.swap_remove(index);
+        let r = receipts.into_iter().nth(index).expect("index checked");
+        rpc_receipt(&header, hash, index, tx, r, prev_cumulative, log_index).map(Some)
     }
 
     fn logs(&self, f: &Filter, budget: &Budget) -> Result<Vec<Log>, RpcError> {
@@ -1147,4 +1144,54 @@ fn result_output(r: ExecutionResult<HaltReason>) -> Result<Bytes, RpcError> {
             Err(ChainError::Halted(format!("{reason:?}")).into())
         }
     }
+}
+
+/// One transaction's RPC receipt, given the cumulative gas before it and its first log's
+/// index in the block.
+fn rpc_receipt(
+    header: &Header,
+    hash: B256,
+    i: usize,
+    tx: TxEnvelope,
+    r: alloy_consensus::ReceiptEnvelope,
+    prev_cumulative: u64,
+    first_log: u64,
+) -> Result<TransactionReceipt, RpcError> {
+    let from = tx
+        .recover_signer()
+        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+    let gas_used = r.cumulative_gas_used() - prev_cumulative;
+    let contract_address = tx.kind().is_create().then(|| from.create(tx.nonce()));
+    let effective_gas_price = tx.effective_gas_price(header.base_fee_per_gas);
+    let tx_hash = *tx.tx_hash();
+    let num = header.number;
+    let mut log_index = first_log;
+    let inner = r.map_logs(|l| {
+        let log = Log {
+            inner: l,
+            block_hash: Some(hash),
+            block_number: Some(num),
+            block_timestamp: Some(header.timestamp),
+            transaction_hash: Some(tx_hash),
+            transaction_index: Some(i as u64),
+            log_index: Some(log_index),
+            removed: false,
+        };
+        log_index += 1;
+        log
+    });
+    Ok(TransactionReceipt {
+        inner,
+        transaction_hash: tx_hash,
+        transaction_index: Some(i as u64),
+        block_hash: Some(hash),
+        block_number: Some(num),
+        gas_used,
+        effective_gas_price,
+        blob_gas_used: None,
+        blob_gas_price: None,
+        from,
+        to: tx.to(),
+        contract_address,
+    })
 }

@@ -305,6 +305,48 @@ async fn sampling_rounds_accept_and_revert_paths(imp: Impl) {
     ));
     assert_eq!(round_wins(&funder, round.number).await, U256::ZERO);
 
+    // Wins are paid from the entrance module's reward pool, funded by a share of every
+    // fee and by anyone who adds to it.
+    let pool = || call(&funder, entrance_addr(), IDAEntrance::rewardPoolCall {});
+    let earned_by_members = || async {
+        let mut sum = U256::ZERO;
+        for m in &members {
+            sum += call(
+                &funder,
+                entrance_addr(),
+                IDAEntrance::rewardsOfCall { account: *m },
+            )
+            .await;
+        }
+        sum
+    };
+    let params = call(&funder, entrance_addr(), IDAEntrance::rewardParamsCall {}).await;
+    let reward = params.sampleReward;
+    let e = send(
+        &funder,
+        entrance_addr(),
+        IDAEntrance::fundRewardPoolCall {}.abi_encode(),
+        U256::ZERO,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        IDAEntrance::IDAEntranceErrors::abi_decode(&e).unwrap(),
+        IDAEntrance::IDAEntranceErrors::ZeroAmount(_)
+    ));
+    send(
+        &funder,
+        entrance_addr(),
+        IDAEntrance::fundRewardPoolCall {}.abi_encode(),
+        reward * U256::from(3),
+    )
+    .await
+    .unwrap();
+    assert!(
+        pool().await > reward * U256::from(3),
+        "the anchor's fee share is in the pool"
+    );
+
     // The winner is accepted once: event, counters.
     let winner = custodian(wc);
     let c = IDASampling::submitSamplingResponseCall {
@@ -333,6 +375,16 @@ async fn sampling_rounds_accept_and_revert_paths(imp: Impl) {
         ev.quality,
         sample_quality(round.seed, a.encoded.data_root, wc, wb)
     );
+    let paid = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| IDASampling::SampleRewarded::decode_log(&l.inner).ok())
+        .expect("SampleRewarded");
+    assert_eq!(
+        (paid.custodian, paid.amount),
+        (winner.eth.address(), reward)
+    );
     assert!(matches!(
         submit(winner, a.response(round.number, wc, wb)).await,
         Err(SErr::DuplicateSample(_))
@@ -353,6 +405,8 @@ async fn sampling_rounds_accept_and_revert_paths(imp: Impl) {
     ));
 
     // Up to the round's cap, then RoundFull.
+    let pool_before = pool().await;
+    let earned_before = earned_by_members().await;
     for &(c, bl) in &winners[1..MAX_WINS as usize] {
         submit(custodian(c), a.response(round.number, c, bl))
             .await
@@ -377,6 +431,17 @@ async fn sampling_rounds_accept_and_revert_paths(imp: Impl) {
         .await;
     }
     assert_eq!(total, U256::from(MAX_WINS));
+    // Each win took `sampleReward` from the pool while it lasted, and the members'
+    // rewards grew by exactly what the pool lost.
+    let mut left = pool_before;
+    for _ in 1..MAX_WINS {
+        left -= reward.min(left);
+    }
+    assert_eq!(pool().await, left);
+    assert_eq!(
+        earned_by_members().await - earned_before,
+        pool_before - left
+    );
 
     // Next round: 3 wins of the 8 wanted → the target rises (clamped to 2×); B is eligible.
     mine_to_next_round(&funder).await;

@@ -125,6 +125,9 @@ tokio::task_local! {
     static MODULES: std::cell::Cell<zg_chain::contracts::DeployedModules>;
     /// What the suite saw, in order: logs of successful transactions and revert data.
     static TRANSCRIPT: std::cell::RefCell<Vec<String>>;
+    /// Text replaced in every later entry (values that differ between two chains by
+    /// nature, such as a block hash used as a seed), and whether recording is paused.
+    static NORMALIZE: std::cell::RefCell<(Vec<(String, String)>, bool)>;
 }
 
 fn precompile_modules() -> zg_chain::contracts::DeployedModules {
@@ -160,10 +163,13 @@ pub(crate) async fn run_suite<F: std::future::Future<Output = ()>>(f: F) -> Vec<
     MODULES
         .scope(
             std::cell::Cell::new(precompile_modules()),
-            TRANSCRIPT.scope(std::cell::RefCell::new(Vec::new()), async {
-                f.await;
-                TRANSCRIPT.with(|t| t.take())
-            }),
+            TRANSCRIPT.scope(
+                std::cell::RefCell::new(Vec::new()),
+                NORMALIZE.scope(std::cell::RefCell::new((Vec::new(), false)), async {
+                    f.await;
+                    TRANSCRIPT.with(|t| t.take())
+                }),
+            ),
         )
         .await
 }
@@ -182,7 +188,37 @@ pub(crate) async fn use_impl(imp: Impl, url: &str, da: &zg_chain::DaParams) {
 
 /// Adds an entry to the running suite's transcript (if any).
 pub(crate) fn record(entry: String) {
-    let _ = TRANSCRIPT.try_with(|t| t.borrow_mut().push(entry));
+    let entry = NORMALIZE.try_with(|n| {
+        let n = n.borrow();
+        if n.1 {
+            return None;
+        }
+        let mut e = entry.clone();
+        for (from, to) in &n.0 {
+            e = e.replace(from.as_str(), to);
+        }
+        Some(e)
+    });
+    match entry {
+        Ok(Some(e)) => {
+            let _ = TRANSCRIPT.try_with(|t| t.borrow_mut().push(e));
+        }
+        Ok(None) => {}
+        Err(_) => {}
+    }
+}
+
+/// From now on, `value`'s hex (without `0x`) is written as `name` in the transcript: for
+/// what two chains differ in by nature (a seed is a block hash).
+pub(crate) fn alias(value: impl AsRef<[u8]>, name: &str) {
+    let hex = alloy::primitives::hex::encode(value.as_ref());
+    let _ = NORMALIZE.try_with(|n| n.borrow_mut().0.push((hex, name.to_string())));
+}
+
+/// Pauses (`false`) or resumes (`true`) recording: for steps whose outcome depends on
+/// the seed (which members hold which place), recorded as a summary instead.
+pub(crate) fn recording(on: bool) {
+    let _ = NORMALIZE.try_with(|n| n.borrow_mut().1 = !on);
 }
 
 /// A signed EIP-1559 transfer of 1 wei from dev account `who` (chain 31337), raw.

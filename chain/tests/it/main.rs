@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod basics;
+mod committee;
 mod compute;
 mod da_modules;
 mod da_sampling;

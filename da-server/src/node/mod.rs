@@ -70,6 +70,8 @@ pub struct NodeConfig {
     /// How often the registrar looks for a new head (it registers for the next epoch as
     /// soon as one opens).
     pub head_poll: Duration,
+    /// Stake (wei) bonded when registering as a signer; `None`: the module's `minStake`.
+    pub stake: Option<alloy::primitives::U256>,
     /// Sample the other quorums' anchors (results at `/sampling/v1/…` on the HTTP port).
     pub sample_other_quorums: bool,
     /// Settings of that sampling.
@@ -100,6 +102,7 @@ impl NodeConfig {
             prune_interval: Duration::from_secs(600),
             registration_interval: Duration::from_secs(5),
             head_poll: DEFAULT_HEAD_POLL,
+            stake: None,
             sample_other_quorums: true,
             sampling: zg_sampler::SamplerConfig::default(),
             sample_lottery: true,
@@ -258,6 +261,7 @@ pub async fn start_with(
         socket: socket.clone(),
         metrics: metrics.clone(),
         epoch_blocks,
+        stake: config.stake,
     };
     reg.check_epoch_length(config.head_poll).await;
     match reg.head().await {
@@ -346,6 +350,8 @@ struct Registrar {
     metrics: Arc<NodeMetrics>,
     /// Blocks per epoch (the signers module's parameter).
     epoch_blocks: u64,
+    /// Stake bonded at registration (`None`: the module's minimum).
+    stake: Option<alloy::primitives::U256>,
 }
 
 /// How often the registrar looks for a new head.
@@ -365,18 +371,23 @@ impl Registrar {
         match self.chain.signer(me).await? {
             None => {
                 let pop = self.keys.bls.proof_of_possession(chain_id, me);
+                let stake = match self.stake {
+                    Some(s) => s,
+                    None => self.chain.stake_params().await?.minStake,
+                };
                 self.chain
                     .register_signer(
                         self.socket.clone(),
                         &self.keys.bls_public_key(),
                         pop.as_bytes(),
+                        stake,
                     )
                     .await?;
                 self.metrics
                     .registrations
                     .get_or_create(&result("signer"))
                     .inc();
-                tracing::info!(target: "zg_da::node", %me, socket = %self.socket, "registered as signer");
+                tracing::info!(target: "zg_da::node", %me, socket = %self.socket, %stake, "registered as signer");
             }
             Some(d) if d.socket != self.socket => {
                 self.chain.update_socket(self.socket.clone()).await?;
@@ -458,6 +469,27 @@ impl Registrar {
         Some(epoch)
     }
 
+    /// Refreshes the stake and unclaimed-rewards gauges.
+    async fn update_earnings(&self) {
+        let me = self.keys.address();
+        let gwei = |v: alloy::primitives::U256| {
+            let g = v / alloy::primitives::U256::from(1_000_000_000u64);
+            u64::try_from(g).map(|g| g as f64).unwrap_or(f64::MAX)
+        };
+        match self.chain.stake_of(me).await {
+            Ok(s) => {
+                self.metrics.stake_gwei.set(gwei(s.bonded));
+            }
+            Err(e) => tracing::debug!(target: "zg_da::node", error = %e, "stake not read"),
+        }
+        match self.chain.rewards_of(me).await {
+            Ok(r) => {
+                self.metrics.rewards_gwei.set(gwei(r));
+            }
+            Err(e) => tracing::debug!(target: "zg_da::node", error = %e, "rewards not read"),
+        }
+    }
+
     async fn run(self, head_poll: Duration, interval: Duration, cancel: CancellationToken) {
         let mut last: Option<(u64, Instant)> = None;
         loop {
@@ -481,7 +513,10 @@ impl Registrar {
                 continue;
             }
             match self.register_once(head).await {
-                Ok(()) => last = Some((epoch, Instant::now())),
+                Ok(()) => {
+                    last = Some((epoch, Instant::now()));
+                    self.update_earnings().await;
+                }
                 Err(e) => {
                     tracing::warn!(target: "zg_da::node", error = %e, "registration check failed")
                 }
