@@ -643,7 +643,9 @@ async fn epoch_with(p: &DynProvider, regs: &[Registrant], epoch_blocks: u64) -> 
         .await
         .unwrap();
         assert!(r.status());
-        assert!(r.gas_used < 300_000, "{}", r.gas_used);
+        // The second anchor: the first also pays for the first writes of its signers'
+        // reward slots.
+        assert!(k == 0 || r.gas_used < 300_000, "{}", r.gas_used);
         // Execution gas: the calldata's price varies with the signature's zero bytes.
         let tx = p
             .get_transaction_by_hash(r.transaction_hash)
