@@ -353,10 +353,11 @@ impl ChainClient {
         call: C,
         value: U256,
     ) -> Result<B256, ChainClientError> {
-        self.require_account()?;
+        let from = self.require_account()?;
         let _guard = self.inner.tx_lock.lock().await;
         let receipt = tx::send_call(
             &self.inner.provider,
+            from,
             to,
             &call,
             value,

@@ -375,6 +375,7 @@ async fn chat_and_settle(
     let timeout = Duration::from_secs(60);
     send_call(
         &chain,
+        user,
         LEDGER_ADDRESS,
         &L::depositFundCall {},
         ether * U256::from(2),
@@ -387,7 +388,7 @@ async fn chat_and_settle(
         serviceName: INFERENCE_SERVICE_NAME.into(),
         amount: ether,
     };
-    send_call(&chain, LEDGER_ADDRESS, &transfer, U256::ZERO, timeout)
+    send_call(&chain, user, LEDGER_ADDRESS, &transfer, U256::ZERO, timeout)
         .await
         .map_err(|e| err(e.to_string()))?;
     let before = sub_account(&chain, user, provider)

@@ -607,9 +607,16 @@ impl Plan {
             let ack = S::acknowledgeTEESignerByOwnerCall {
                 provider: broker.provider(),
             };
-            zg_node_kit::tx::send_call(&owner, SERVING_ADDRESS, &ack, U256::ZERO, RECEIPT_TIMEOUT)
-                .await
-                .map_err(|e| err(format!("acknowledging the TEE signer: {e}")))?;
+            zg_node_kit::tx::send_call(
+                &owner,
+                self.compute_owner.address(),
+                SERVING_ADDRESS,
+                &ack,
+                U256::ZERO,
+                RECEIPT_TIMEOUT,
+            )
+            .await
+            .map_err(|e| err(format!("acknowledging the TEE signer: {e}")))?;
         }
         Ok(broker)
     }
