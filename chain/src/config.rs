@@ -28,6 +28,10 @@ const ETHER: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
 /// The largest `maxRegistrants`: quorum formation reads every registrant once an epoch.
 pub const MAX_REGISTRANTS: u64 = 4_096;
 
+/// The largest quorum: one member per column (an anchor stores its signers' bitmap in
+/// the 192 bits above the block number).
+pub const MAX_QUORUM_SIZE: u64 = 128;
+
 /// Parameters of the DA modules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -73,6 +77,15 @@ pub struct DaParams {
     pub pool_share_bps: u64,
     /// Reward (wei) per lottery win, paid from the pool while it holds it.
     pub sample_reward: U256,
+    /// Wins by other custodians on payloads a signer signed, with none of its own in
+    /// between, that eject it (an honest signer of a quorum of `n` goes that long
+    /// without a win with probability at most `(1 − 1/n)^ejectAfterWins`).
+    pub eject_after_wins: u64,
+    /// Epochs after the current one an ejected signer may not register for.
+    pub eject_epochs: u64,
+    /// Share of an ejected signer's stake (bonded, then unbonding), in basis points,
+    /// moved to the sampling reward pool.
+    pub eject_slash_bps: u64,
 }
 
 impl Default for DaParams {
@@ -97,6 +110,10 @@ impl Default for DaParams {
             max_registrants: 256,
             pool_share_bps: 1_000,
             sample_reward: U256::from(1_000_000_000_000u64),
+            // (7/8)^128 ≈ 3.8e-8: docs/sampler.md.
+            eject_after_wins: 128,
+            eject_epochs: 8,
+            eject_slash_bps: 1_000,
         }
     }
 }
@@ -228,8 +245,15 @@ impl Genesis {
                 da.unbonding_epochs, da.anchor_window_epochs, da.sample_window_epochs
             ));
         }
-        if da.pool_share_bps > 10_000 {
-            return Err("poolShareBps above 10000".into());
+        if da.pool_share_bps > 10_000 || da.eject_slash_bps > 10_000 {
+            return Err("poolShareBps and ejectSlashBps must be at most 10000".into());
+        }
+        if da.eject_after_wins == 0 || da.eject_epochs == 0 {
+            return Err("ejectAfterWins and ejectEpochs must be positive".into());
+        }
+        // An anchor keeps its signers as a bitmap beside the block number in one word.
+        if da.quorum_size > MAX_QUORUM_SIZE {
+            return Err(format!("quorumSize above {MAX_QUORUM_SIZE}"));
         }
         if da.max_registrants < da.quorum_size || da.max_registrants > MAX_REGISTRANTS {
             return Err(format!(

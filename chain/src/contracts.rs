@@ -27,6 +27,9 @@ sol! {
         uint256 targetWins;
         uint256 maxWins;
         uint256 initialTarget;
+        uint256 ejectAfterWins;
+        uint256 ejectEpochs;
+        uint256 ejectSlashBps;
     }
 }
 
@@ -166,6 +169,9 @@ pub fn creation_code(
                 targetWins: U256::from(da.sample_target_wins),
                 maxWins: U256::from(da.sample_max_wins),
                 initialTarget: da.sample_initial_target,
+                ejectAfterWins: U256::from(da.eject_after_wins),
+                ejectEpochs: U256::from(da.eject_epochs),
+                ejectSlashBps: U256::from(da.eject_slash_bps),
             },
             Bytes::from(zg_primitives::kzg_setup_eip2537()),
         )

@@ -670,6 +670,28 @@ impl ChainClient {
         .await
     }
 
+    /// Wins of other custodians on payloads `account` signed since its own last win
+    /// (the sampling module's ejection counter).
+    pub async fn drought_of(&self, account: Address) -> Result<U256, ChainClientError> {
+        self.call(
+            self.inner.config.modules.sampling,
+            IDASampling::droughtOfCall { signer: account },
+        )
+        .await
+    }
+
+    /// The last epoch `account` may not register for after an ejection (zero: never
+    /// ejected).
+    pub async fn ejected_until(&self, account: Address) -> Result<u64, ChainClientError> {
+        let until = self
+            .call(
+                self.inner.config.modules.signers,
+                IDASigners::ejectedUntilCall { account },
+            )
+            .await?;
+        Ok(until.saturating_to())
+    }
+
     /// `updateSocket` from this client's account.
     pub async fn update_socket(&self, socket: String) -> Result<B256, ChainClientError> {
         self.send(

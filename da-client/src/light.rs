@@ -48,7 +48,8 @@ pub enum AnchorLayout {
 }
 
 impl AnchorLayout {
-    /// The slot holding the block `data_root` was anchored at for `(epoch, quorum)`.
+    /// The slot holding the anchor record (block and signers) of `data_root` for
+    /// `(epoch, quorum)`.
     pub fn slot(self, data_root: &B256, epoch: u64, quorum: u64) -> B256 {
         match self {
             Self::Precompile => {
@@ -441,7 +442,7 @@ impl LightChain {
         let v = self
             .storage(at, entrance, layout.slot(data_root, epoch, quorum))
             .await?;
-        Ok((!v.is_zero()).then(|| v.saturating_to::<u64>()))
+        Ok(zg_primitives::abi::AnchorRecord::from_word(v).map(|r| r.block))
     }
 }
 

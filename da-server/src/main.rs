@@ -283,6 +283,8 @@ async fn rewards(args: RewardsArgs) -> eyre::Result<()> {
     let stake = chain.stake_of(me).await?;
     let earned = chain.rewards_of(me).await?;
     let wins = chain.wins_of(me).await?;
+    let drought = chain.drought_of(me).await?;
+    let ejected_until = chain.ejected_until(me).await?;
     let epoch = chain.epoch().await?;
     if args.json {
         println!(
@@ -296,6 +298,8 @@ async fn rewards(args: RewardsArgs) -> eyre::Result<()> {
                 "rewards": earned.to_string(),
                 "claimed": claimed.to_string(),
                 "wins": wins.to_string(),
+                "drought": drought.to_string(),
+                "ejectedUntil": ejected_until,
             })
         );
     } else {
@@ -313,6 +317,10 @@ async fn rewards(args: RewardsArgs) -> eyre::Result<()> {
             println!("claimed         {claimed} wei");
         }
         println!("lottery wins    {wins}");
+        println!("drought         {drought} wins of others since its last");
+        if ejected_until >= epoch {
+            println!("EJECTED         may not register up to epoch {ejected_until}");
+        }
     }
     Ok(())
 }

@@ -40,6 +40,11 @@ pub struct NodeMetrics {
     pub stake_gwei: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Rewards earned and not yet claimed (fee shares and lottery wins), in gwei.
     pub rewards_gwei: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// The last epoch the signer may not register for after an ejection (0: never).
+    pub ejected_until_epoch: Gauge,
+    /// Wins of its quorums' other custodians on payloads it signed since its own last
+    /// win (the sampling module's ejection counter).
+    pub drought: Gauge,
 }
 
 impl NodeMetrics {
@@ -59,6 +64,8 @@ impl NodeMetrics {
             sample_round: Gauge::default(),
             stake_gwei: Gauge::default(),
             rewards_gwei: Gauge::default(),
+            ejected_until_epoch: Gauge::default(),
+            drought: Gauge::default(),
         };
         {
             let mut r = m.registry.lock();
@@ -117,6 +124,16 @@ impl NodeMetrics {
                 "rewards_gwei",
                 "Rewards earned and not claimed, in gwei",
                 m.rewards_gwei.clone(),
+            );
+            r.register(
+                "ejected_until_epoch",
+                "Last epoch the signer may not register for after an ejection (0: never)",
+                m.ejected_until_epoch.clone(),
+            );
+            r.register(
+                "drought",
+                "Others' lottery wins on payloads this signer signed since its own last win",
+                m.drought.clone(),
             );
         }
         Arc::new(m)

@@ -67,6 +67,10 @@ sol! {
         event StakeAdded(address indexed signer, uint256 amount, uint256 bonded);
         event UnbondingStarted(address indexed signer, uint256 amount, uint256 releaseEpoch);
         event StakeWithdrawn(address indexed signer, uint256 amount);
+        /// The sampling lottery ejected `signer` (it signed payloads whose cells its quorum
+        /// kept winning while it never did): no registration up to `untilEpoch`, and
+        /// `slashed` of its stake moved to the sampling reward pool.
+        event SignerEjected(address indexed signer, uint256 untilEpoch, uint256 slashed);
 
         error InvalidPublicKey();
         error InvalidProofOfPossession();
@@ -88,6 +92,8 @@ sol! {
         /// The epoch's quorums cannot be formed: registration is still open, or its seed
         /// block is more than 256 blocks old and nobody formed them in time.
         error SeedUnavailable(uint256 epoch);
+        /// The signer was ejected and may not register for epochs up to `untilEpoch`.
+        error Ejected(address signer, uint256 untilEpoch);
 
         /// Registers `msg.sender` (must equal `signer.signer`) with a BLS key and a proof
         /// of possession: a signature with DST `BLS_POP_…` over
@@ -130,6 +136,8 @@ sol! {
         function registrantCount(uint256 epoch) external view returns (uint256);
         /// The seed `epoch`'s quorums were formed with; zero until they are.
         function epochSeed(uint256 epoch) external view returns (bytes32);
+        /// The last epoch an ejected signer may not register for (zero: never ejected).
+        function ejectedUntil(address account) external view returns (uint256);
     }
 
     /// Disperser deposits, blob fees and anchoring of certified commitments.
@@ -239,6 +247,12 @@ sol! {
         function submitSamplingResponse(SampleResponse calldata response) external;
         function winsOf(address custodian) external view returns (uint256);
         function roundWins(uint256 round) external view returns (uint256);
+        /// Wins by other custodians on payloads `signer` signed since its own last win (an
+        /// ejection counter: `ejectAfterWins` of them eject it).
+        function droughtOf(address signer) external view returns (uint256);
+        /// The ejection rule: `afterWins` wins of others with none of its own eject a signer
+        /// for `epochs` epochs and slash `slashBps` of its stake to the reward pool.
+        function ejectionParams() external view returns (uint256 afterWins, uint256 epochs, uint256 slashBps);
     }
 }
 
@@ -445,8 +459,8 @@ pub fn tee_settlement_digest(
 }
 
 /// The storage slot of the DA entrance module (at [`DA_ENTRANCE_ADDRESS`]) that holds
-/// the block number `data_root` was anchored at for `(epoch, quorum)` (zero if it was
-/// not): `keccak256("anchor" ‖ data_root ‖ u256(epoch) ‖ u256(quorum))`. What a light
+/// the anchor record of `data_root` for `(epoch, quorum)` ([`AnchorRecord`]; zero if it
+/// was not anchored): `keccak256("anchor" ‖ data_root ‖ u256(epoch) ‖ u256(quorum))`. What a light
 /// client proves with `eth_getProof` to learn that a payload is anchored.
 pub fn entrance_anchor_slot(
     data_root: &[u8; 32],
@@ -461,12 +475,38 @@ pub fn entrance_anchor_slot(
     alloy_primitives::keccak256(buf)
 }
 
+/// An anchor as both entrance modules store it, in one word: the block it was anchored
+/// at in the low 64 bits, and above them the bitmap of the quorum seats that signed it
+/// (bit `64 + k`: member `k`), which the sampling lottery's ejection rule reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnchorRecord {
+    /// The block it was anchored at (non-zero).
+    pub block: u64,
+    /// Bit `k`: quorum member `k` signed.
+    pub signers: alloy_primitives::U256,
+}
+
+impl AnchorRecord {
+    /// The stored word.
+    pub fn to_word(&self) -> alloy_primitives::U256 {
+        alloy_primitives::U256::from(self.block) | (self.signers << 64)
+    }
+
+    /// The record a stored word holds (`None`: zero, not anchored).
+    pub fn from_word(w: alloy_primitives::U256) -> Option<Self> {
+        (!w.is_zero()).then(|| Self {
+            block: (w & alloy_primitives::U256::from(u64::MAX)).to::<u64>(),
+            signers: w >> 64,
+        })
+    }
+}
+
 /// The storage slot of `DAEntrance.sol`'s `_anchoredAt` mapping (declaration order:
 /// `_deposit` 0, `_anchoredAt` 1; constants and immutables take no slot).
 pub const SOLIDITY_ANCHORED_AT_SLOT: u64 = 1;
 
-/// The storage slot of the portable `DAEntrance.sol` that holds the block `data_root`
-/// was anchored at for `(epoch, quorum)`: the mapping entry
+/// The storage slot of the portable `DAEntrance.sol` that holds the [`AnchorRecord`] of
+/// `data_root` for `(epoch, quorum)`: the mapping entry
 /// `keccak256(abi.encode(keccak256(abi.encode(data_root, epoch, quorum)), 1))`.
 pub fn solidity_anchor_slot(
     data_root: &[u8; 32],

@@ -41,7 +41,7 @@ pub fn ballot_weight(
 }
 
 /// The seats of an epoch: the registrants (signer, weight) ordered by ballot (then
-/// address), as many as fill `min(len / quorum_size, max_quorums)` quorums. Quorum `q`
+/// address), those of weight zero (ejected after registering) left out, as many as fill `min(len / quorum_size, max_quorums)` quorums. Quorum `q`
 /// is `seats[q · quorum_size ..][.. quorum_size]`; its member `k` holds columns
 /// `j ≡ k (mod quorum_size)`.
 pub fn form_quorums(
@@ -54,12 +54,13 @@ pub fn form_quorums(
     if quorum_size == 0 {
         return Vec::new();
     }
-    let quorums = (registrants.len() as u64 / quorum_size).min(max_quorums);
-    let seats = (quorums * quorum_size) as usize;
     let mut ranked: Vec<(U256, Address)> = registrants
         .iter()
+        .filter(|&&(_, w)| w > 0)
         .map(|&(a, w)| (ballot(seed, epoch, a, w), a))
         .collect();
+    let quorums = (ranked.len() as u64 / quorum_size).min(max_quorums);
+    let seats = (quorums * quorum_size) as usize;
     ranked.sort_unstable();
     ranked.truncate(seats);
     ranked.into_iter().map(|(_, a)| a).collect()

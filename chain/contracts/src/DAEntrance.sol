@@ -21,7 +21,8 @@ contract DAEntrance is IDAEntrance {
     uint64 private immutable ANCHOR_WINDOW;
 
     mapping(address => uint256) private _deposit;
-    /// `keccak256(abi.encode(dataRoot, epoch, quorumId))` → block anchored at (non-zero).
+    /// `keccak256(abi.encode(dataRoot, epoch, quorumId))` → the anchor record: the block
+    /// anchored at (non-zero) in the low 64 bits, bit `64 + k` set if member `k` signed.
     mapping(bytes32 => uint256) private _anchoredAt;
     /// Blob fees charged so far.
     uint256 public feesCollected;
@@ -124,9 +125,9 @@ contract DAEntrance is IDAEntrance {
         return _anchoredAt[_key(dataRoot, epoch, quorumId)] != 0;
     }
 
-    /// For the sampling module (not part of the precompile ABI): the block a commitment
-    /// was anchored at, zero if it is not.
-    function anchoredAt(bytes32 dataRoot, uint256 epoch, uint256 quorumId) external view returns (uint256) {
+    /// For the sampling module (not part of the precompile ABI): a commitment's anchor
+    /// record (block anchored at, signers' bitmap above bit 64), zero if it is not.
+    function anchorRecord(bytes32 dataRoot, uint256 epoch, uint256 quorumId) external view returns (uint256) {
         return _anchoredAt[_key(dataRoot, epoch, quorumId)];
     }
 
@@ -159,6 +160,7 @@ contract DAEntrance is IDAEntrance {
         bytes calldata bitmap = s.signersBitmap;
         if (bitmap.length != (n + 7) / 8) revert InvalidSignerBitmap();
         uint256 signed;
+        uint256 bits;
         bytes memory aggregate;
         address[] memory signedBy = new address[](n);
         for (uint256 i = 0; i < bitmap.length * 8; i++) {
@@ -166,6 +168,7 @@ contract DAEntrance is IDAEntrance {
             if (i >= n) revert InvalidSignerBitmap();
             signedBy[signed] = members[i];
             signed++;
+            bits |= 1 << i;
             bytes memory key_ = _slice128(points, i);
             aggregate = aggregate.length == 0 ? key_ : BLS12381.g1Add(aggregate, key_);
         }
@@ -180,7 +183,7 @@ contract DAEntrance is IDAEntrance {
         if (bal < fee) revert InsufficientDeposit(bal, fee);
         _deposit[msg.sender] = bal - fee;
         feesCollected += fee;
-        _anchoredAt[key] = block.number > 0 ? block.number : 1;
+        _anchoredAt[key] = (block.number > 0 ? block.number : 1) | (bits << 64);
         // The fee: a share to the sampling pool, the rest to the signers, to the last wei.
         uint256 toPool = fee * POOL_SHARE_BPS / 10_000;
         uint256 rest = fee - toPool;

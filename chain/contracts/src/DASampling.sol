@@ -18,6 +18,9 @@ contract DASampling is IDASampling {
         uint256 targetWins;
         uint256 maxWins;
         uint256 initialTarget;
+        uint256 ejectAfterWins;
+        uint256 ejectEpochs;
+        uint256 ejectSlashBps;
     }
 
     /// Bytes of payload one blob carries (31 usable bytes × 4096 elements).
@@ -35,15 +38,25 @@ contract DASampling is IDASampling {
     uint256 private immutable MAX_WINS;
     uint256 private immutable INITIAL_TARGET;
     uint256 private immutable EPOCH_BLOCKS;
+    uint256 private immutable EJECT_AFTER_WINS;
+    uint256 private immutable EJECT_EPOCHS;
+    uint256 private immutable EJECT_SLASH_BPS;
 
     uint256 private _last; // last touched round + 1 (0 = none)
     uint256 private _target; // its target
     mapping(uint256 => uint256) private _roundWins;
     mapping(address => uint256) private _winsOf;
     mapping(bytes32 => bool) private _done;
+    /// Wins of others on payloads the signer signed since its own last win, + 1 once
+    /// counted (a reset rewrites a non-zero word).
+    mapping(address => uint256) private _drought;
 
     constructor(DASigners signers_, DAEntrance entrance_, Config memory c, bytes memory setup) {
-        require(c.period > 0 && c.targetWins > 0 && c.initialTarget > 0, "DASampling: zero parameter");
+        require(
+            c.period > 0 && c.targetWins > 0 && c.initialTarget > 0 && c.ejectAfterWins > 0 && c.ejectEpochs > 0,
+            "DASampling: zero parameter"
+        );
+        require(c.ejectSlashBps <= 10_000, "DASampling: slash above 100%");
         signers = signers_;
         entrance = entrance_;
         PERIOD = c.period;
@@ -51,9 +64,27 @@ contract DASampling is IDASampling {
         TARGET_WINS = c.targetWins;
         MAX_WINS = c.maxWins;
         INITIAL_TARGET = c.initialTarget;
+        EJECT_AFTER_WINS = c.ejectAfterWins;
+        EJECT_EPOCHS = c.ejectEpochs;
+        EJECT_SLASH_BPS = c.ejectSlashBps;
         EPOCH_BLOCKS = signers_.params().epochBlocks;
         kzgSetup = KZGCell.deploySetup(setup);
         entrance_.bindSampling();
+        signers_.bindSampling();
+    }
+
+    /// Slashed stake passes through on its way to the reward pool.
+    receive() external payable {
+        require(msg.sender == address(signers), "DASampling: not the signers contract");
+    }
+
+    function droughtOf(address signer) external view returns (uint256) {
+        uint256 d = _drought[signer];
+        return d == 0 ? 0 : d - 1;
+    }
+
+    function ejectionParams() external view returns (uint256 afterWins, uint256 epochs, uint256 slashBps) {
+        return (EJECT_AFTER_WINS, EJECT_EPOCHS, EJECT_SLASH_BPS);
     }
 
     function currentRound() external view returns (uint256 round, bytes32 seed, uint256 target, uint256 startBlock) {
@@ -95,8 +126,9 @@ contract DASampling is IDASampling {
         if (r.epoch > type(uint64).max || r.quorumId > type(uint64).max) {
             revert NotAnchored(r.dataRoot, r.epoch, r.quorumId);
         }
-        uint256 anchoredAt = entrance.anchoredAt(r.dataRoot, r.epoch, r.quorumId);
-        if (anchoredAt == 0) revert NotAnchored(r.dataRoot, r.epoch, r.quorumId);
+        uint256 record = entrance.anchorRecord(r.dataRoot, r.epoch, r.quorumId);
+        uint256 anchoredAt = record & type(uint64).max;
+        if (record == 0) revert NotAnchored(r.dataRoot, r.epoch, r.quorumId);
         if (anchoredAt >= startBlock || r.epoch + WINDOW_EPOCHS < block.number / EPOCH_BLOCKS) {
             revert NotEligible(r.dataRoot, r.epoch, r.quorumId);
         }
@@ -116,6 +148,28 @@ contract DASampling is IDASampling {
         emit SampleWin(r.round, custodian, r.dataRoot, r.epoch, r.quorumId, r.column, r.blobIndex, quality);
         uint256 reward = entrance.payWin(custodian);
         if (reward != 0) emit SampleRewarded(r.round, custodian, reward);
+        _countDroughts(members, custodian, record >> 64);
+    }
+
+    /// The ejection counters after a win of `custodian` on a payload the members set in
+    /// `bits` signed: its drought resets, each other signer's grows, and a signer whose
+    /// drought reaches `EJECT_AFTER_WINS` is ejected (already ejected ones are skipped).
+    function _countDroughts(address[] memory members, address custodian, uint256 bits) private {
+        _drought[custodian] = 1;
+        uint256 next = block.number / EPOCH_BLOCKS + 1;
+        for (uint256 k = 0; k < members.length; k++) {
+            address m = members[k];
+            if (m == custodian || (bits >> k) & 1 == 0 || signers.ejectedUntil(m) >= next) continue;
+            uint256 d = _drought[m];
+            if (d == 0) d = 1;
+            if (d >= EJECT_AFTER_WINS) {
+                _drought[m] = 1;
+                uint256 slashed = signers.eject(m, EJECT_EPOCHS, EJECT_SLASH_BPS);
+                if (slashed != 0) entrance.fundRewardPool{value: slashed}();
+            } else {
+                _drought[m] = d + 1;
+            }
+        }
     }
 
     /// The commitment is blob `blobIndex` of the payload behind the data root.

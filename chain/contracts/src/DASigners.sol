@@ -38,11 +38,18 @@ contract DASigners is IDASigners {
     mapping(address => uint256) private _release;
     /// Registrants per epoch, each `weight << 160 | address`.
     mapping(uint256 => uint256[]) private _registrants;
-    mapping(uint256 => mapping(address => bool)) private _registered;
+    /// A registrant's index in the epoch's list + 1 (zero: not registered).
+    mapping(uint256 => mapping(address => uint256)) private _regIndex;
     /// Quorums + 1 once formed.
     mapping(uint256 => uint256) private _formed;
     mapping(uint256 => bytes32) private _seed;
     mapping(uint256 => address[]) private _seats;
+    /// The last epoch an ejected signer may not register for.
+    mapping(address => uint256) private _ejectedUntil;
+    /// The sampling contract, the one caller that may eject.
+    address public sampling;
+    /// Who deployed this contract: only a sampling contract it deploys may bind.
+    address private immutable DEPLOYER;
 
     constructor(Params memory p, StakeParams memory s) {
         require(p.epochBlocks > 0 && p.quorumSize > 0 && p.maxQuorums > 0, "DASigners: zero parameter");
@@ -64,6 +71,47 @@ contract DASigners is IDASigners {
         MAX_BALLOTS = s.maxBallots;
         UNBONDING_EPOCHS = s.unbondingEpochs;
         MAX_REGISTRANTS = s.maxRegistrants;
+        DEPLOYER = msg.sender;
+    }
+
+    /// For the sampling contract's constructor (not part of the precompile ABI): binds it
+    /// as the contract that ejects; once, and only in a deployment by this contract's
+    /// deployer.
+    function bindSampling() external {
+        require(sampling == address(0) && tx.origin == DEPLOYER, "DASigners: cannot bind");
+        sampling = msg.sender;
+    }
+
+    /// For the sampling contract (not part of the precompile ABI): ejects `signer` for
+    /// `epochs` epochs after the current one, takes it out of the next epoch's
+    /// registrants, and slashes `slashBps` of its stake (bonded first, then unbonding),
+    /// sent to the caller for the reward pool; the amount slashed.
+    function eject(address signer, uint256 epochs, uint256 slashBps) external returns (uint256 slashed) {
+        require(msg.sender == sampling, "DASigners: not the sampling contract");
+        uint256 current = epochNumber();
+        uint256 until = current + epochs;
+        _ejectedUntil[signer] = until;
+        uint256 next = current + 1;
+        uint256 reg = _regIndex[next][signer];
+        if (reg != 0) {
+            _regIndex[next][signer] = 0;
+            _registrants[next][reg - 1] = uint256(uint160(signer)); // weight zero
+        }
+        uint256 bonded = _bonded[signer];
+        uint256 unbonding = _unbonding[signer];
+        slashed = (bonded + unbonding) * slashBps / 10_000;
+        uint256 fromBonded = slashed < bonded ? slashed : bonded;
+        if (fromBonded != 0) _bonded[signer] = bonded - fromBonded;
+        if (slashed > fromBonded) _unbonding[signer] = unbonding - (slashed - fromBonded);
+        emit SignerEjected(signer, until, slashed);
+        if (slashed != 0) {
+            (bool sent,) = msg.sender.call{value: slashed}("");
+            require(sent, "DASigners: transfer failed");
+        }
+    }
+
+    function ejectedUntil(address account) external view returns (uint256) {
+        return _ejectedUntil[account];
     }
 
     function registerSigner(SignerDetail calldata signer, bytes calldata pop) external payable {
@@ -103,7 +151,9 @@ contract DASigners is IDASigners {
         uint256 current = epochNumber();
         _ensureFormed(current);
         uint256 next = current + 1;
-        if (_registered[next][msg.sender]) revert AlreadyRegisteredForEpoch(msg.sender, next);
+        uint256 until = _ejectedUntil[msg.sender];
+        if (until >= next) revert Ejected(msg.sender, until);
+        if (_regIndex[next][msg.sender] != 0) revert AlreadyRegisteredForEpoch(msg.sender, next);
         (bytes memory sig, bool ok,) = BLS12381.decompressG2(signature);
         bytes32 message = keccak256(abi.encode("zg-da/epoch/v1", block.chainid, msg.sender, next));
         if (!ok || !BLS12381.verify(point, message, DST_SIGNATURE, sig)) revert InvalidEpochSignature();
@@ -112,6 +162,7 @@ contract DASigners is IDASigners {
         uint256 entry = (weight << 160) | uint256(uint160(msg.sender));
         uint256[] storage regs = _registrants[next];
         uint256 count = regs.length;
+        uint256 index = count;
         if (count < MAX_REGISTRANTS) {
             regs.push(entry);
         } else {
@@ -127,11 +178,12 @@ contract DASigners is IDASigners {
             }
             if (weight <= lw) revert RegistrationFull(next, weight, lw);
             address out = address(uint160(regs[li]));
-            _registered[next][out] = false;
+            _regIndex[next][out] = 0;
             emit RegistrationDisplaced(out, next);
             regs[li] = entry;
+            index = li;
         }
-        _registered[next][msg.sender] = true;
+        _regIndex[next][msg.sender] = index + 1;
         emit EpochRegistered(msg.sender, next, weight);
     }
 
@@ -211,7 +263,7 @@ contract DASigners is IDASigners {
 
     function registeredForEpoch(address account, uint256 epoch) external view returns (bool) {
         Raw.requireU64(epoch);
-        return _registered[epoch][account];
+        return _regIndex[epoch][account] != 0;
     }
 
     function quorumThreshold(uint256 epoch, uint256 quorumId) external view returns (uint256) {
@@ -308,14 +360,20 @@ contract DASigners is IDASigners {
         uint256 formed = _formed[epoch];
         if (formed > 0) return (KIND_STORED, formed - 1, _seed[epoch], seats);
         uint256[] storage regs = _registrants[epoch];
-        uint256 count = regs.length;
+        // Registrants of weight zero (ejected after registering) take no part.
+        uint256[] memory entries = new uint256[](regs.length);
+        uint256 count;
+        for (uint256 i = 0; i < regs.length; i++) {
+            uint256 entry = regs[i];
+            if (entry >> 160 != 0) entries[count++] = entry;
+        }
         if (count < QUORUM_SIZE) return (KIND_COMPUTED, 0, 0, seats);
         seed = blockhash(epoch * EPOCH_BLOCKS - 1);
         if (seed == 0) return (KIND_UNAVAILABLE, 0, 0, seats);
         uint256[] memory ballots = new uint256[](count);
         address[] memory accounts = new address[](count);
         for (uint256 i = 0; i < count; i++) {
-            uint256 entry = regs[i];
+            uint256 entry = entries[i];
             address a = address(uint160(entry));
             accounts[i] = a;
             ballots[i] = uint256(keccak256(abi.encodePacked(seed, epoch, a))) / (entry >> 160);

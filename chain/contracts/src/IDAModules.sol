@@ -43,6 +43,10 @@ interface IDASigners {
     event StakeAdded(address indexed signer, uint256 amount, uint256 bonded);
     event UnbondingStarted(address indexed signer, uint256 amount, uint256 releaseEpoch);
     event StakeWithdrawn(address indexed signer, uint256 amount);
+    /// The sampling lottery ejected `signer` (it signed payloads whose cells its quorum
+    /// kept winning while it never did): no registration up to `untilEpoch`, and
+    /// `slashed` of its stake moved to the sampling reward pool.
+    event SignerEjected(address indexed signer, uint256 untilEpoch, uint256 slashed);
 
     error InvalidPublicKey();
     error InvalidProofOfPossession();
@@ -64,6 +68,8 @@ interface IDASigners {
     /// The epoch's quorums cannot be formed: registration is still open, or its seed
     /// block is more than 256 blocks old and nobody formed them in time.
     error SeedUnavailable(uint256 epoch);
+    /// The signer was ejected and may not register for epochs up to `untilEpoch`.
+    error Ejected(address signer, uint256 untilEpoch);
 
     /// Registers `msg.sender` (must equal `signer.signer`) with a BLS key and a proof
     /// of possession: a signature with DST `BLS_POP_…` over
@@ -106,6 +112,8 @@ interface IDASigners {
     function registrantCount(uint256 epoch) external view returns (uint256);
     /// The seed `epoch`'s quorums were formed with; zero until they are.
     function epochSeed(uint256 epoch) external view returns (bytes32);
+    /// The last epoch an ejected signer may not register for (zero: never ejected).
+    function ejectedUntil(address account) external view returns (uint256);
 }
 
 /// Disperser deposits, blob fees and anchoring of certified commitments.
@@ -213,4 +221,10 @@ interface IDASampling {
     function submitSamplingResponse(SampleResponse calldata response) external;
     function winsOf(address custodian) external view returns (uint256);
     function roundWins(uint256 round) external view returns (uint256);
+    /// Wins by other custodians on payloads `signer` signed since its own last win (an
+    /// ejection counter: `ejectAfterWins` of them eject it).
+    function droughtOf(address signer) external view returns (uint256);
+    /// The ejection rule: `afterWins` wins of others with none of its own eject a signer
+    /// for `epochs` epochs and slash `slashBps` of its stake to the reward pool.
+    function ejectionParams() external view returns (uint256 afterWins, uint256 epochs, uint256 slashBps);
 }

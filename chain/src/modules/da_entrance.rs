@@ -1,8 +1,8 @@
 //! `0x…1001` DA entrance: disperser deposits, blob fees and anchoring of certified
 //! commitments.
 //!
-//! Storage: `deposit(addr)`, `anchor(dataRoot, epoch, quorum)` = block number anchored at
-//! (non-zero), `fees.collected`, `reward(addr)` (earned, unclaimed), `reward.pool`.
+//! Storage: `deposit(addr)`, `anchor(dataRoot, epoch, quorum)` = the block anchored at
+//! with the signers' bitmap above it (`zg_primitives::abi::AnchorRecord`), `fees.collected`, `reward(addr)` (earned, unclaimed), `reward.pool`.
 //!
 //! Each anchored payload's fee is split: `poolShareBps` of it to the sampling reward pool
 //! (which pays `sampleReward` per lottery win), the rest equally among the signers whose
@@ -12,7 +12,7 @@
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use revm::context::ContextTr;
-use zg_primitives::abi::IDAEntrance;
+use zg_primitives::abi::{AnchorRecord, IDAEntrance};
 use zg_primitives::{BlsError, BlsSignature, attestation_message, verify_quorum_aggregate};
 
 use super::da_signers::epoch_of;
@@ -255,13 +255,17 @@ fn submit_one<CTX: ContextTr>(
     call.sstore(deposit_slot(&payer), bal - fee)?;
     let collected = call.sload(fees_slot())?;
     call.sstore(fees_slot(), collected + fee)?;
-    call.sstore(anchor, U256::from(call.block_number().max(1)))?;
     // The fee: a share to the sampling pool, the rest to the signers, to the last wei.
-    let signed: Vec<Address> = zg_primitives::bitmap_members(&s.signersBitmap, members.len())
-        .map_err(|_| Exit::error(IDAEntrance::InvalidSignerBitmap {}))?
-        .into_iter()
-        .map(|i| members[i])
-        .collect();
+    let seats = zg_primitives::bitmap_members(&s.signersBitmap, members.len())
+        .map_err(|_| Exit::error(IDAEntrance::InvalidSignerBitmap {}))?;
+    let record = AnchorRecord {
+        block: call.block_number().max(1),
+        signers: seats
+            .iter()
+            .fold(U256::ZERO, |b, &i| b | (U256::from(1) << i)),
+    };
+    call.sstore(anchor, record.to_word())?;
+    let signed: Vec<Address> = seats.into_iter().map(|i| members[i]).collect();
     let to_pool = fee * U256::from(call.genesis.da.pool_share_bps) / U256::from(10_000u64);
     let rest = fee - to_pool;
     let k = U256::from(signed.len());

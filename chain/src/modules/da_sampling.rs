@@ -18,21 +18,29 @@
 //! Each win is paid `sampleReward` from the entrance module's reward pool while the pool
 //! holds it (`SampleRewarded`), credited to the custodian's `rewardsOf`.
 //!
+//! Ejection: a win on a payload resets its custodian's drought and adds one to the
+//! drought of every other member whose bit is set in the anchor's signer bitmap (it
+//! signed, so it holds its columns). A signer whose drought reaches `ejectAfterWins` is
+//! ejected (`da_signers::eject`): an honest member of a quorum of `n` gets each such win
+//! with probability at least `1/n`, so it goes `T` wins without one with probability at
+//! most `(1 − 1/n)^T` (docs/sampler.md). Signers already ejected are not counted.
+//!
 //! Storage: `sample.last` = last touched round + 1 (0 = none), `sample.target` its
 //! target, `sample.wins(r)`, `sample.winsOf(addr)`,
-//! `sample.done(r, root, epoch, quorum, column, blob)` = 1.
+//! `sample.done(r, root, epoch, quorum, column, blob)` = 1, `sample.drought(addr)` =
+//! the drought + 1 once counted (so a reset rewrites a non-zero word).
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_sol_types::{SolCall, SolEvent};
 use revm::context::ContextTr;
-use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDASampling};
+use zg_primitives::abi::{AnchorRecord, DA_ENTRANCE_ADDRESS, IDASampling};
 use zg_primitives::{
     BYTES_PER_CELL, CELLS_PER_EXT_BLOB, Cell, CellCheck, Kzg, KzgCommitment, KzgProof, MerkleProof,
     blob_count, sample_quality,
 };
 
 use super::da_entrance::{anchor_slot, pool_slot, reward_slot};
-use super::da_signers::epoch_of;
+use super::da_signers::{eject, ejected_for, epoch_of};
 use super::{Call, Exit, decode_call, gas, quorum_members, slot, word};
 
 fn last_slot() -> U256 {
@@ -46,6 +54,9 @@ fn wins_slot(round: u64) -> U256 {
 }
 fn wins_of_slot(a: &Address) -> U256 {
     slot("sample.winsOf", &[a.as_slice()])
+}
+fn drought_slot(a: &Address) -> U256 {
+    slot("sample.drought", &[a.as_slice()])
 }
 fn done_slot(round: u64, r: &IDASampling::SampleResponse, epoch: u64, quorum: u64) -> U256 {
     slot(
@@ -164,6 +175,20 @@ pub(super) fn dispatch<CTX: ContextTr>(
             let w = call.sload(wins_of_slot(&c.custodian))?;
             Ok(IDASampling::winsOfCall::abi_encode_returns(&w).into())
         }
+        C::droughtOf(c) => {
+            let d = call
+                .sload(drought_slot(&c.signer))?
+                .saturating_sub(U256::from(1));
+            Ok(IDASampling::droughtOfCall::abi_encode_returns(&d).into())
+        }
+        C::ejectionParams(_) => Ok(IDASampling::ejectionParamsCall::abi_encode_returns(
+            &IDASampling::ejectionParamsReturn {
+                afterWins: U256::from(da.eject_after_wins),
+                epochs: U256::from(da.eject_epochs),
+                slashBps: U256::from(da.eject_slash_bps),
+            },
+        )
+        .into()),
         C::roundWins(c) => {
             let w = match u64::try_from(c.round) {
                 Ok(r) => call.sload(wins_slot(r))?,
@@ -210,15 +235,13 @@ fn submit<CTX: ContextTr>(
     let (Ok(epoch), Ok(quorum)) = (u64::try_from(r.epoch), u64::try_from(r.quorumId)) else {
         return Err(not_anchored());
     };
-    let anchored_at = call
-        .sload_at(
-            DA_ENTRANCE_ADDRESS,
-            anchor_slot(r.dataRoot.as_slice(), epoch, quorum),
-        )?
-        .saturating_to::<u64>();
-    if anchored_at == 0 {
+    let Some(anchor) = AnchorRecord::from_word(call.sload_at(
+        DA_ENTRANCE_ADDRESS,
+        anchor_slot(r.dataRoot.as_slice(), epoch, quorum),
+    )?) else {
         return Err(not_anchored());
-    }
+    };
+    let anchored_at = anchor.block;
     let current_epoch = epoch_of(call);
     if anchored_at >= round.start_block
         || epoch.saturating_add(call.genesis.da.sample_window_epochs) < current_epoch
@@ -318,6 +341,31 @@ fn submit<CTX: ContextTr>(
             }
             .encode_log_data(),
         )?;
+    }
+    count_droughts(call, &members, custodian, anchor.signers)
+}
+
+/// The ejection counters after a win of `custodian` on a payload `signers` signed.
+fn count_droughts<CTX: ContextTr>(
+    call: &mut Call<'_, CTX>,
+    members: &[Address],
+    custodian: Address,
+    signers: U256,
+) -> Result<(), Exit> {
+    call.sstore(drought_slot(&custodian), U256::from(1))?;
+    let next = epoch_of(call) + 1;
+    let after = U256::from(call.genesis.da.eject_after_wins);
+    for (k, m) in members.iter().enumerate() {
+        if *m == custodian || !signers.bit(k) || ejected_for(call, m, next)? {
+            continue;
+        }
+        let drought = call.sload(drought_slot(m))?.max(U256::from(1));
+        if drought >= after {
+            call.sstore(drought_slot(m), U256::from(1))?;
+            eject(call, m, pool_slot())?;
+        } else {
+            call.sstore(drought_slot(m), drought + U256::from(1))?;
+        }
     }
     Ok(())
 }

@@ -6,8 +6,10 @@
 //! - `signer.exists(addr)` = 1; `signer.pubkey(addr)`, `signer.socket(addr)` byte strings;
 //! - `pubkey.owner(keccak(pubkey))` = address; `signers.count`, `signers.at(i)`;
 //! - `stake.bonded(addr)`, `stake.unbonding(addr)`, `stake.release(addr)` (an epoch);
-//! - `epoch.reg(epoch, addr)` = 1 while registered; `epoch.count(epoch)`,
-//!   `epoch.at(epoch, i)` = the registrant packed with its weight;
+//! - `epoch.reg(epoch, addr)` = its index in the list + 1 while registered;
+//!   `epoch.count(epoch)`, `epoch.at(epoch, i)` = the registrant packed with its weight
+//!   (weight zero: ejected after registering, left out of formation);
+//! - `eject.until(addr)` = the last epoch an ejected signer may not register for;
 //! - `epoch.formed(epoch)` = quorums + 1 once formed, `epoch.seed(epoch)`,
 //!   `epoch.seat(epoch, i)` = the `i`-th seat's address.
 //!
@@ -77,6 +79,9 @@ fn seed_slot(epoch: u64) -> U256 {
 fn seat_slot(epoch: u64, i: u64) -> U256 {
     slot("epoch.seat", &[&word(epoch), &word(i)])
 }
+fn eject_slot(a: &Address) -> U256 {
+    slot("eject.until", &[a.as_slice()])
+}
 
 pub(super) fn epoch_of<CTX: ContextTr>(call: &Call<'_, CTX>) -> u64 {
     call.block_number() / call.genesis.da.epoch_blocks
@@ -133,7 +138,7 @@ fn formation<CTX: ContextTr>(call: &mut Call<'_, CTX>, epoch: u64) -> Result<For
     let regs = registrants(call, epoch)?;
     let da = &call.genesis.da;
     let (n, max) = (da.quorum_size, da.max_quorums);
-    if (regs.len() as u64) < n {
+    if (regs.iter().filter(|r| r.1 > 0).count() as u64) < n {
         return Ok(Formation::Computed {
             seed: B256::ZERO,
             seats: Vec::new(),
@@ -234,6 +239,89 @@ fn weight_of<CTX: ContextTr>(call: &mut Call<'_, CTX>, a: &Address) -> Result<u6
         da.stake_per_ballot,
         da.max_ballots,
     ))
+}
+
+/// Whether `signer` is ejected for epoch `epoch` (may not register for it).
+pub(crate) fn ejected_for<CTX: ContextTr>(
+    call: &mut Call<'_, CTX>,
+    signer: &Address,
+    epoch: u64,
+) -> Result<bool, Exit> {
+    Ok(sload_signers(call, eject_slot(signer))? >= U256::from(epoch))
+}
+
+/// Ejects `signer` (the sampling lottery's rule, `docs/sampler.md`): bars it from
+/// registering up to `ejectEpochs` after the current epoch, takes it out of the next
+/// epoch's registrants if it is among them, and slashes `ejectSlashBps` of its stake
+/// (bonded first, then unbonding) into the entrance module's reward pool. Emits
+/// `SignerEjected`, and `RewardPoolFunded` from the sampling module if it slashed.
+pub(crate) fn eject<CTX: ContextTr>(
+    call: &mut Call<'_, CTX>,
+    signer: &Address,
+    pool_slot: U256,
+) -> Result<(), Exit> {
+    use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, DA_SAMPLING_ADDRESS, IDAEntrance};
+    let current = epoch_of(call);
+    let da = &call.genesis.da;
+    let (epochs, bps) = (da.eject_epochs, da.eject_slash_bps);
+    let until = current.saturating_add(epochs);
+    call.sstore_at(DA_SIGNERS_ADDRESS, eject_slot(signer), U256::from(until))?;
+    // Out of the next epoch's formation: its entry keeps its place with weight zero.
+    let next = current + 1;
+    let reg = sload_signers(call, reg_slot(next, signer))?.saturating_to::<u64>();
+    if reg > 0 {
+        call.sstore_at(DA_SIGNERS_ADDRESS, reg_slot(next, signer), U256::ZERO)?;
+        call.sstore_at(
+            DA_SIGNERS_ADDRESS,
+            epoch_at_slot(next, reg - 1),
+            pack_registrant(*signer, 0),
+        )?;
+    }
+    // The slash: bonded stake first, then stake still unbonding.
+    let bonded = sload_signers(call, bonded_slot(signer))?;
+    let unbonding = sload_signers(call, unbonding_slot(signer))?;
+    let slashed = (bonded + unbonding) * U256::from(bps) / U256::from(10_000u64);
+    let from_bonded = slashed.min(bonded);
+    let from_unbonding = slashed - from_bonded;
+    if !slashed.is_zero() {
+        if !from_bonded.is_zero() {
+            call.sstore_at(
+                DA_SIGNERS_ADDRESS,
+                bonded_slot(signer),
+                bonded - from_bonded,
+            )?;
+        }
+        if !from_unbonding.is_zero() {
+            call.sstore_at(
+                DA_SIGNERS_ADDRESS,
+                unbonding_slot(signer),
+                unbonding - from_unbonding,
+            )?;
+        }
+        if !call.transfer(DA_SIGNERS_ADDRESS, DA_ENTRANCE_ADDRESS, slashed)? {
+            return Err(Exit::Fatal(
+                "signers module holds less than its stake".into(),
+            ));
+        }
+        let pool = call.sload_at(DA_ENTRANCE_ADDRESS, pool_slot)?;
+        call.sstore_at(DA_ENTRANCE_ADDRESS, pool_slot, pool + slashed)?;
+    }
+    let log = IDASigners::SignerEjected {
+        signer: *signer,
+        untilEpoch: U256::from(until),
+        slashed,
+    }
+    .encode_log_data();
+    call.log_at(DA_SIGNERS_ADDRESS, log)?;
+    if !slashed.is_zero() {
+        let log = IDAEntrance::RewardPoolFunded {
+            from: DA_SAMPLING_ADDRESS,
+            amount: slashed,
+        }
+        .encode_log_data();
+        call.log_at(DA_ENTRANCE_ADDRESS, log)?;
+    }
+    Ok(())
 }
 
 /// The BLS key of a quorum seat. Seats hold registered signers, whose 48-byte keys are
@@ -367,6 +455,13 @@ pub(super) fn dispatch<CTX: ContextTr>(
             let current = epoch_of(call);
             ensure_formed(call, current)?;
             let next = current + 1;
+            let until = call.sload(eject_slot(&me))?;
+            if until >= U256::from(next) {
+                return Err(Exit::error(IDASigners::Ejected {
+                    signer: me,
+                    untilEpoch: until,
+                }));
+            }
             if !call.sload(reg_slot(next, &me))?.is_zero() {
                 return Err(Exit::error(IDASigners::AlreadyRegisteredForEpoch {
                     signer: me,
@@ -412,7 +507,7 @@ pub(super) fn dispatch<CTX: ContextTr>(
                 i as u64
             };
             call.sstore(epoch_at_slot(next, index), pack_registrant(me, weight))?;
-            call.sstore(reg_slot(next, &me), U256::from(1))?;
+            call.sstore(reg_slot(next, &me), U256::from(index + 1))?;
             call.log(
                 IDASigners::EpochRegistered {
                     signer: me,
@@ -588,6 +683,10 @@ pub(super) fn dispatch<CTX: ContextTr>(
                 maxRegistrants: da.max_registrants,
             };
             Ok(IDASigners::stakeParamsCall::abi_encode_returns(&p).into())
+        }
+        C::ejectedUntil(c) => {
+            let until = call.sload(eject_slot(&c.account))?;
+            Ok(IDASigners::ejectedUntilCall::abi_encode_returns(&until).into())
         }
         C::stakeOf(c) => {
             let a = c.account;

@@ -108,18 +108,41 @@ async fn anchor(
     epoch: u64,
     payload: &[u8],
 ) -> Anchored {
+    anchor_signed(
+        disperser,
+        signers,
+        members,
+        epoch,
+        payload,
+        &[0, 1, 2, 3, 4, 5, 6, 7],
+    )
+    .await
+}
+
+/// Anchors `payload` signed by the quorum seats `seats` only.
+async fn anchor_signed(
+    disperser: &DynProvider,
+    signers: &[DaSigner],
+    members: &[Address],
+    epoch: u64,
+    payload: &[u8],
+    seats: &[usize],
+) -> Anchored {
     let encoded = encode(Kzg::mainnet(), payload, 1 << 24).unwrap();
     let blobs = encoded.header.commitments.len() as u64;
     let msg = attestation_message(CHAIN, encoded.data_root, epoch, 0, blobs as u32);
-    let sigs: Vec<BlsSignature> = members
+    let sigs: Vec<BlsSignature> = seats
         .iter()
-        .map(|a| {
-            let s = signers.iter().find(|s| s.eth.address() == *a).unwrap();
+        .map(|&k| {
+            let s = signers
+                .iter()
+                .find(|s| s.eth.address() == members[k])
+                .unwrap();
             s.bls.sign(&msg)
         })
         .collect();
     let agg = aggregate_signatures(&sigs).unwrap();
-    let bitmap = signer_bitmap(8, 0..8).unwrap();
+    let bitmap = signer_bitmap(8, seats.iter().copied()).unwrap();
     let r = send(
         disperser,
         entrance_addr(),
@@ -361,10 +384,12 @@ async fn sampling_rounds_accept_and_revert_paths(imp: Impl) {
         .iter()
         .find_map(|l| IDASampling::SampleWin::decode_log(&l.inner).ok())
         .expect("SampleWin");
-    // A KZG cell check, a Merkle path and a dozen slots: well under a block's budget.
+    // A KZG cell check, a Merkle path, a dozen slots and the first drought word of each
+    // of the eight signers (later wins rewrite them for 5 000 each): well under a
+    // block's budget.
     eprintln!("submitSamplingResponse gas used: {}", receipt.gas_used);
     let most = match imp {
-        Impl::Precompiles => 400_000,
+        Impl::Precompiles => 600_000,
         Impl::Contracts => 2_000_000,
     };
     assert!(receipt.gas_used > 80_000 && receipt.gas_used < most);
@@ -469,4 +494,249 @@ async fn sampling_rounds_accept_and_revert_paths(imp: Impl) {
         Err(SErr::NotEligible(_))
     ));
     chain.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn ejection_on_precompiles() {
+    run_suite(ejection(Impl::Precompiles)).await;
+}
+
+#[tokio::test]
+async fn ejection_on_contracts() {
+    run_suite(ejection(Impl::Contracts)).await;
+}
+
+/// The ejection rule: every win on a payload adds one to the drought of each other
+/// signer of it and resets the winner's; a signer whose drought reaches `ejectAfterWins`
+/// is ejected (no registration for `ejectEpochs` epochs, out of the next epoch's
+/// formation, `ejectSlashBps` of its stake to the reward pool); a member that did not
+/// sign a payload is not counted on its wins.
+async fn ejection(imp: Impl) {
+    const E: u64 = 64;
+    const AFTER: u64 = 8;
+    let dir = TempDir::new("eject");
+    let mut genesis = dev_genesis();
+    genesis.da.epoch_blocks = E;
+    genesis.da.sample_period = PERIOD;
+    genesis.da.sample_window_epochs = WINDOW;
+    genesis.da.sample_max_wins = 64;
+    genesis.da.sample_initial_target = U256::MAX >> 1;
+    genesis.da.eject_after_wins = AFTER;
+    genesis.da.eject_epochs = 2;
+    genesis.da.eject_slash_bps = 1_000;
+    let (chain, url, mut signers) = start_da(&dir, genesis, imp).await;
+    // A ninth signer, so that the next epoch still fills a quorum without the ejected one.
+    signers.push(DaSigner {
+        eth: signer(0),
+        bls: zg_primitives::BlsSecretKey::from_ikm(&[0x30; 32]).unwrap(),
+        p: provider(&url, signer(0)),
+    });
+    let funder = signers[8].p.clone();
+    let by_addr = |a: Address| signers.iter().find(|s| s.eth.address() == a).unwrap();
+    let ep = call(&funder, sampling_addr(), IDASampling::ejectionParamsCall {}).await;
+    assert_eq!(
+        (ep.afterWins, ep.epochs, ep.slashBps),
+        (U256::from(AFTER), U256::from(2), U256::from(1_000))
+    );
+    for (i, s) in signers.iter().enumerate() {
+        register(s, &format!("/ip4/127.0.0.1/tcp/{}", 9000 + i))
+            .await
+            .unwrap();
+        register_next_epoch(s).await.unwrap();
+    }
+    let epoch: U256 = call(&funder, signers_addr(), IDASigners::epochNumberCall {}).await;
+    let epoch = epoch.to::<u64>() + 1;
+    mine_to(&funder, epoch * E).await;
+    // Everyone registers for the epoch after as well (forming this one's quorums).
+    for s in &signers {
+        register_next_epoch(s).await.unwrap();
+    }
+    let members = call(
+        &funder,
+        signers_addr(),
+        IDASigners::getQuorumCall {
+            epoch: U256::from(epoch),
+            quorumId: U256::ZERO,
+        },
+    )
+    .await;
+    let (x, z) = (members[0], members[1]);
+    let disperser = provider(&url, signer(9));
+    send(
+        &disperser,
+        entrance_addr(),
+        IDAEntrance::depositCall {}.abi_encode(),
+        U256::from(10u64).pow(U256::from(18)),
+    )
+    .await
+    .unwrap();
+    // A: signed by all eight; B: by all but seat 1 (z).
+    let pa: Vec<u8> = (0..5_000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let pb: Vec<u8> = (0..5_000u32).map(|i| (i * 11 + 5) as u8).collect();
+    let a = anchor(&disperser, &signers, &members, epoch, &pa).await;
+    let b = anchor_signed(
+        &disperser,
+        &signers,
+        &members,
+        epoch,
+        &pb,
+        &[0, 2, 3, 4, 5, 6, 7],
+    )
+    .await;
+    let start = mine_to_next_round(&funder).await;
+    assert!(
+        start + 8 < (epoch + 1) * E,
+        "the round lies inside the epoch"
+    );
+    let round = current_round(&funder).await;
+    // Winning cells held by neither x (seat 0) nor z (seat 1), one seat each.
+    let pick = |p: &Anchored, seat: u16, nth: usize| {
+        p.cells(&round, true, 0..1)
+            .into_iter()
+            .filter(|(c, _)| c % 8 == seat)
+            .nth(nth)
+            .expect("a winning cell of that seat")
+    };
+    let drought = |who: Address| {
+        let p = funder.clone();
+        async move {
+            call(
+                &p,
+                sampling_addr(),
+                IDASampling::droughtOfCall { signer: who },
+            )
+            .await
+        }
+    };
+    let win = |p: &Anchored, seat: u16, nth: usize| {
+        let (c, bl) = pick(p, seat, nth);
+        let r = p.response(round.number, c, bl);
+        let who = by_addr(members[usize::from(seat)]);
+        let c = IDASampling::submitSamplingResponseCall { response: r };
+        async move {
+            send(&who.p, sampling_addr(), c.abi_encode(), U256::ZERO)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(drought(x).await, U256::ZERO);
+    win(&a, 2, 0).await;
+    assert_eq!(drought(x).await, U256::from(1));
+    assert_eq!(drought(z).await, U256::from(1));
+    assert_eq!(drought(members[2]).await, U256::ZERO, "the winner's resets");
+    // A win on B: z did not sign it, so it is not counted against z.
+    win(&b, 3, 0).await;
+    assert_eq!(drought(x).await, U256::from(2));
+    assert_eq!(drought(z).await, U256::from(1));
+    assert_eq!(drought(members[2]).await, U256::from(1));
+    // Every seat but x's wins in turn (z last); x's drought climbs to one short of AFTER.
+    for seat in [4, 5, 6, 7, 1] {
+        win(&a, seat, 0).await;
+    }
+    assert_eq!(drought(x).await, U256::from(AFTER - 1));
+    assert_eq!(drought(z).await, U256::ZERO);
+    // The eighth win on payloads x signed without one of its own: x is ejected.
+    let stake = |who: Address| {
+        let p = funder.clone();
+        async move {
+            call(&p, signers_addr(), IDASigners::stakeOfCall { account: who })
+                .await
+                .bonded
+        }
+    };
+    let pool = || call(&funder, entrance_addr(), IDAEntrance::rewardPoolCall {});
+    let pool_before = pool().await;
+    let receipt = win(&a, 2, 1).await;
+    let logs = receipt.inner.logs();
+    let ejected: Vec<_> = logs
+        .iter()
+        .filter_map(|l| IDASigners::SignerEjected::decode_log(&l.inner).ok())
+        .collect();
+    let slashed = STAKE / U256::from(10);
+    assert_eq!(ejected.len(), 1, "only x");
+    assert_eq!(
+        (ejected[0].signer, ejected[0].untilEpoch, ejected[0].slashed),
+        (x, U256::from(epoch + 2), slashed)
+    );
+    let funded = logs
+        .iter()
+        .find_map(|l| IDAEntrance::RewardPoolFunded::decode_log(&l.inner).ok())
+        .expect("RewardPoolFunded");
+    assert_eq!((funded.from, funded.amount), (sampling_addr(), slashed));
+    let paid = logs
+        .iter()
+        .find_map(|l| IDASampling::SampleRewarded::decode_log(&l.inner).ok())
+        .map(|r| r.amount)
+        .unwrap_or_default();
+    assert_eq!(pool().await, pool_before - paid + slashed);
+    assert_eq!(stake(x).await, STAKE - slashed);
+    assert_eq!(drought(x).await, U256::ZERO);
+    assert_eq!(drought(z).await, U256::from(1));
+    let until = call(
+        &funder,
+        signers_addr(),
+        IDASigners::ejectedUntilCall { account: x },
+    )
+    .await;
+    assert_eq!(until, U256::from(epoch + 2));
+    // Out of the next epoch's registrants, and refused there.
+    let registered = call(
+        &funder,
+        signers_addr(),
+        IDASigners::registeredForEpochCall {
+            account: x,
+            epoch: U256::from(epoch + 1),
+        },
+    )
+    .await;
+    assert!(!registered);
+    match refused(by_addr(x)).await {
+        IDASigners::IDASignersErrors::Ejected(e) => {
+            assert_eq!((e.signer, e.untilEpoch), (x, U256::from(epoch + 2)))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Already ejected: later wins do not count against x again.
+    win(&a, 3, 0).await;
+    assert_eq!(drought(x).await, U256::ZERO);
+    assert_eq!(drought(z).await, U256::from(2));
+    // The next epoch's quorum is formed from the eight others.
+    mine_to(&funder, (epoch + 1) * E).await;
+    let next = call(
+        &funder,
+        signers_addr(),
+        IDASigners::getQuorumCall {
+            epoch: U256::from(epoch + 1),
+            quorumId: U256::ZERO,
+        },
+    )
+    .await;
+    assert_eq!(next.len(), 8);
+    assert!(!next.contains(&x), "the ejected signer holds no seat");
+    assert!(matches!(
+        refused(by_addr(x)).await,
+        IDASigners::IDASignersErrors::Ejected(_)
+    ));
+    // After the ban: back with its stake topped up to the minimum.
+    mine_to(&funder, (epoch + 2) * E).await;
+    assert!(matches!(
+        refused(by_addr(x)).await,
+        IDASigners::IDASignersErrors::InsufficientStake(_)
+    ));
+    send(
+        &by_addr(x).p,
+        signers_addr(),
+        IDASigners::addStakeCall {}.abi_encode(),
+        slashed,
+    )
+    .await
+    .unwrap();
+    register_next_epoch(by_addr(x)).await.unwrap();
+    chain.shutdown().await.unwrap();
+}
+
+/// The error `registerNextEpoch` of `s` reverts with.
+async fn refused(s: &DaSigner) -> IDASigners::IDASignersErrors {
+    let e = register_next_epoch(s).await.unwrap_err();
+    IDASigners::IDASignersErrors::abi_decode(&e).unwrap()
 }

@@ -469,7 +469,7 @@ impl Registrar {
         Some(epoch)
     }
 
-    /// Refreshes the stake and unclaimed-rewards gauges.
+    /// Refreshes the stake, unclaimed-rewards, ejection and drought gauges.
     async fn update_earnings(&self) {
         let me = self.keys.address();
         let gwei = |v: alloy::primitives::U256| {
@@ -487,6 +487,29 @@ impl Registrar {
                 self.metrics.rewards_gwei.set(gwei(r));
             }
             Err(e) => tracing::debug!(target: "zg_da::node", error = %e, "rewards not read"),
+        }
+        match self.chain.ejected_until(me).await {
+            Ok(u) => {
+                let before = self.metrics.ejected_until_epoch.get();
+                let u = i64::try_from(u).unwrap_or(i64::MAX);
+                if u > before {
+                    tracing::warn!(
+                        target: "zg_da::node",
+                        until_epoch = u,
+                        "this signer was ejected by the sampling lottery (its quorum kept \
+                         winning on payloads it signed while it never did): check that it \
+                         keeps its columns"
+                    );
+                }
+                self.metrics.ejected_until_epoch.set(u);
+            }
+            Err(e) => tracing::debug!(target: "zg_da::node", error = %e, "ejection not read"),
+        }
+        match self.chain.drought_of(me).await {
+            Ok(d) => {
+                self.metrics.drought.set(d.saturating_to::<i64>());
+            }
+            Err(e) => tracing::debug!(target: "zg_da::node", error = %e, "drought not read"),
         }
     }
 

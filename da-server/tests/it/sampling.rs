@@ -56,7 +56,8 @@ async fn nodes_sample_the_other_quorums() {
 }
 
 /// The sampling lottery: nodes that keep their columns win rounds on chain with valid
-/// cells of their own custody; a node that signed but threw its columns away never does.
+/// cells of their own custody; a node that signed but threw its columns away never does,
+/// and is ejected once its quorum has won `ejectAfterWins` times; no honest node is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_win_the_sampling_lottery_only_with_their_cells() {
     lottery(false).await;
@@ -75,10 +76,13 @@ async fn lottery(contracts: bool) {
     use alloy::rpc::types::TransactionRequest;
     use alloy::sol_types::{SolCall, SolEvent};
     use alloy_primitives::{Bytes, U256};
-    use zg_primitives::abi::{DA_SAMPLING_ADDRESS, IDASampling};
+    use zg_primitives::abi::{DA_SAMPLING_ADDRESS, IDASampling, IDASigners};
     use zg_testkit::byzantine::Faults;
 
     const PERIOD: u64 = 10;
+    // The forgetful node is ejected at exactly this many wins of the others; an honest
+    // node would have had to lose all of them: (6/7)^64 ≈ 5e-5 each (docs/sampler.md).
+    const EJECT_AFTER: u64 = 64;
     let forgetful = 5;
     let cluster = Cluster::start(ClusterOptions {
         lottery: true,
@@ -91,7 +95,8 @@ async fn lottery(contracts: bool) {
         )],
         genesis: Some(std::sync::Arc::new(|g| {
             g.da.sample_period = PERIOD;
-            g.da.sample_max_wins = 16;
+            g.da.sample_max_wins = 64;
+            g.da.eject_after_wins = EJECT_AFTER;
             // A quarter of all cells win: every honest node wins within a few rounds.
             g.da.sample_initial_target = U256::MAX >> 2;
         })),
@@ -123,8 +128,18 @@ async fn lottery(contracts: bool) {
             IDASampling::winsOfCall::abi_decode_returns(&p.call(tx).await.unwrap()).unwrap()
         }
     };
+    let ejected_until = |a| {
+        let p = p.clone();
+        let signers = cluster.modules.signers;
+        async move {
+            let tx = TransactionRequest::default().to(signers).input(
+                Bytes::from(IDASigners::ejectedUntilCall { account: a }.abi_encode()).into(),
+            );
+            IDASigners::ejectedUntilCall::abi_decode_returns(&p.call(tx).await.unwrap()).unwrap()
+        }
+    };
     let honest: Vec<usize> = (0..8).filter(|&i| i != forgetful).collect();
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         // Start the next round (automine: nothing else moves the chain).
         let head = p.get_block_number().await.unwrap();
@@ -138,12 +153,20 @@ async fn lottery(contracts: bool) {
         for &i in &honest {
             all &= wins_of(cluster.node_keys[i].address()).await > U256::ZERO;
         }
-        if all {
+        let out = ejected_until(cluster.node_keys[forgetful].address()).await > U256::ZERO;
+        if all && out {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "not every honest node won a round"
+            "not every honest node won a round, or the forgetful one was not ejected"
+        );
+    }
+    for &i in &honest {
+        assert_eq!(
+            ejected_until(cluster.node_keys[i].address()).await,
+            U256::ZERO,
+            "honest node {i} ejected"
         );
     }
     assert_eq!(
@@ -154,6 +177,27 @@ async fn lottery(contracts: bool) {
     // Every recorded win is a custodian's cell of the anchored payload, under the target.
     let logs = zg_testkit::da::logs_of(&p, sampling, IDASampling::SampleWin::SIGNATURE_HASH).await;
     assert!(logs.len() >= honest.len());
+    // Ejected exactly when the others' wins reached the rule, and only that node.
+    let ejections = zg_testkit::da::logs_of(
+        &p,
+        cluster.modules.signers,
+        IDASigners::SignerEjected::SIGNATURE_HASH,
+    )
+    .await;
+    assert_eq!(ejections.len(), 1);
+    let ev = IDASigners::SignerEjected::decode_log(&ejections[0].inner).unwrap();
+    assert_eq!(ev.signer, cluster.node_keys[forgetful].address());
+    let before: Vec<_> = logs
+        .iter()
+        .filter(|l| {
+            (l.block_number, l.log_index) <= (ejections[0].block_number, ejections[0].log_index)
+        })
+        .collect();
+    assert_eq!(
+        before.len() as u64,
+        EJECT_AFTER,
+        "ejected at the rule's count"
+    );
     for l in &logs {
         let w = IDASampling::SampleWin::decode_log(&l.inner).unwrap();
         assert_eq!(w.dataRoot, cert.data_root);
