@@ -289,7 +289,7 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
-    let args = Args::parse();
+    let args = zg_node_kit::config::parse::<Args>();
     args.log.init();
     match args.command {
         Some(Command::Deploy(d)) => return deploy(d).await,

@@ -176,7 +176,7 @@ fn tee_key_file(path: &Path) -> eyre::Result<PrivateKeySigner> {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+    let cli = zg_node_kit::config::parse::<Cli>();
     cli.log.init();
     match cli.cmd {
         Cmd::EchoUpstream { addr } => {

@@ -1,6 +1,12 @@
-//! Node key files: the BLS signing key, the Ethereum account key and the libp2p
-//! identity, in one JSON file written with mode 0600. Keys are never logged: the
-//! types' `Debug` shows public parts only.
+//! Node keys: the BLS signing key, the Ethereum account key and the libp2p identity.
+//!
+//! Two forms: an **encrypted key directory** (`keygen` writes it when given a password)
+//! holding `bls.json` (an EIP-2335 keystore of the BLS key), `eth.json` (a Web3 Secret
+//! Storage v3 file of the Ethereum key, which geth, `eth_account` and ethers read) and
+//! `p2p.json` (an EIP-2335 keystore of the ed25519 seed), all mode 0600 in a 0700
+//! directory; or the older **plaintext key file** (one JSON file, mode 0600), which
+//! `keys import` / `keys export` convert. Keys are never logged: the types' `Debug`
+//! shows public parts only.
 
 use std::path::Path;
 
@@ -40,6 +46,28 @@ pub enum KeyError {
         reason: String,
     },
 }
+
+impl From<zg_node_kit::KeystoreError> for KeyError {
+    fn from(e: zg_node_kit::KeystoreError) -> Self {
+        match e {
+            zg_node_kit::KeystoreError::File(f) => f.into(),
+            zg_node_kit::KeystoreError::Invalid { path, reason } => Self::Invalid { path, reason },
+            zg_node_kit::KeystoreError::WrongPassword { path } => Self::Invalid {
+                path,
+                reason: "wrong password".into(),
+            },
+            zg_node_kit::KeystoreError::Password(reason) => Self::Invalid {
+                path: "password".into(),
+                reason,
+            },
+        }
+    }
+}
+
+/// The files of an encrypted key directory.
+const BLS_KEYSTORE: &str = "bls.json";
+const ETH_KEYSTORE: &str = "eth.json";
+const P2P_KEYSTORE: &str = "p2p.json";
 
 impl From<zg_node_kit::SecretFileError> for KeyError {
     fn from(e: zg_node_kit::SecretFileError) -> Self {
@@ -143,6 +171,99 @@ impl NodeKeys {
         Ok(zg_node_kit::write_secret(path, text.as_bytes())?)
     }
 
+    /// Writes an encrypted key directory at `dir` (created 0700; refuses one that exists)
+    /// with the three keystores under `password`.
+    pub fn write_encrypted(
+        &self,
+        dir: &Path,
+        password: &str,
+        kdf: zg_node_kit::Kdf,
+    ) -> Result<(), KeyError> {
+        let p = dir.display().to_string();
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        if let Some(parent) = dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| KeyError::Io {
+                path: p.clone(),
+                source,
+            })?;
+        }
+        builder
+            .create(dir)
+            .map_err(|source| KeyError::Io { path: p, source })?;
+        let bls = zg_node_kit::Eip2335::encrypt(
+            &self.bls.to_bytes(),
+            password,
+            self.bls.public_key().as_bytes(),
+            "zg-da BLS12-381 signing key",
+            kdf,
+        );
+        bls.write(&dir.join(BLS_KEYSTORE))?;
+        let p2p = self
+            .p2p
+            .clone()
+            .try_into_ed25519()
+            .map_err(|e| KeyError::Invalid {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let p2p_ks = zg_node_kit::Eip2335::encrypt(
+            p2p.secret().as_ref(),
+            password,
+            &p2p.public().to_bytes(),
+            "zg-da libp2p ed25519 identity (seed)",
+            kdf,
+        );
+        p2p_ks.write(&dir.join(P2P_KEYSTORE))?;
+        zg_node_kit::write_web3(&dir.join(ETH_KEYSTORE), &self.eth.to_bytes().0, password)?;
+        Ok(())
+    }
+
+    /// Reads an encrypted key directory with `password`.
+    pub fn read_encrypted(dir: &Path, password: &str) -> Result<Self, KeyError> {
+        let file = |name: &str| dir.join(name);
+        let invalid = |name: &str, reason: String| KeyError::Invalid {
+            path: file(name).display().to_string(),
+            reason,
+        };
+        let bls_ks = zg_node_kit::Eip2335::read(&file(BLS_KEYSTORE))?;
+        let bls_path = file(BLS_KEYSTORE).display().to_string();
+        let secret = bls_ks.decrypt(password, &bls_path)?;
+        let bls =
+            BlsSecretKey::from_bytes(&secret).map_err(|e| invalid(BLS_KEYSTORE, e.to_string()))?;
+        if hex::encode(bls.public_key().as_bytes()) != bls_ks.pubkey.trim_start_matches("0x") {
+            return Err(invalid(
+                BLS_KEYSTORE,
+                "the key does not match its pubkey".into(),
+            ));
+        }
+        let p2p_ks = zg_node_kit::Eip2335::read(&file(P2P_KEYSTORE))?;
+        let mut seed = p2p_ks.decrypt(password, &file(P2P_KEYSTORE).display().to_string())?;
+        let p2p = Keypair::ed25519_from_bytes(&mut seed)
+            .map_err(|e| invalid(P2P_KEYSTORE, e.to_string()))?;
+        let eth = zg_node_kit::read_web3(&file(ETH_KEYSTORE), password)?;
+        Ok(Self { eth, bls, p2p })
+    }
+
+    /// Reads keys from `path`: an encrypted key directory (`password` needed) or a
+    /// plaintext key file.
+    pub fn load(path: &Path, password: Option<&str>) -> Result<Self, KeyError> {
+        if path.is_dir() {
+            let password = password.ok_or_else(|| KeyError::Invalid {
+                path: path.display().to_string(),
+                reason: "an encrypted key directory needs a password \
+                         (--key.password-file or ZG_KEY_PASSWORD)"
+                    .into(),
+            })?;
+            return Self::read_encrypted(path, password);
+        }
+        Self::read(path)
+    }
+
     /// Reads a key file; refuses files that group or others can read.
     pub fn read(path: &Path) -> Result<Self, KeyError> {
         let p = path.display().to_string();
@@ -211,5 +332,36 @@ mod tests {
             Err(KeyError::Invalid { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn encrypted_key_directory_round_trip() {
+        let tmp = zg_node_kit::TempDir::new("keys-enc");
+        let dir = tmp.0.join("node");
+        let keys = NodeKeys::generate();
+        let kdf = zg_node_kit::Kdf::Scrypt { log_n: 10 };
+        keys.write_encrypted(&dir, "correct horse", kdf).unwrap();
+        assert!(
+            keys.write_encrypted(&dir, "x", kdf).is_err(),
+            "never overwrites"
+        );
+        let back = NodeKeys::load(&dir, Some("correct horse")).unwrap();
+        assert_eq!(back.address(), keys.address());
+        assert_eq!(back.bls_public_key(), keys.bls_public_key());
+        assert_eq!(back.p2p.public(), keys.p2p.public());
+        assert!(NodeKeys::load(&dir, Some("wrong")).is_err());
+        assert!(NodeKeys::load(&dir, None).is_err());
+        // No secret in the clear anywhere in the directory.
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+            assert!(!text.contains(&hex::encode(keys.bls.to_bytes())));
+            assert!(!text.contains(&hex::encode(keys.eth.to_bytes())));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! `zg-da-server`: the DA node, the disperser, and key generation.
+//! `zg-da-server`: the DA node, the disperser, key generation and key conversion.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,19 +32,101 @@ enum Command {
     /// A signer's stake, earned rewards and lottery wins; claims rewards and manages
     /// stake with the flags below.
     Rewards(RewardsArgs),
-    /// Write a new key file (BLS, Ethereum and libp2p keys, mode 0600).
+    /// Write new keys (BLS, Ethereum and libp2p): an encrypted key directory (EIP-2335
+    /// and Web3 keystores) under the password, or with `--plaintext` one key file.
     Keygen {
-        /// Where to write it (refuses to overwrite).
+        /// Where to write them (refuses to overwrite).
         #[arg(long = "out", env = "ZG_DA_KEYGEN_OUT")]
         out: PathBuf,
+        /// Write the older plaintext key file instead (development only).
+        #[arg(long = "plaintext")]
+        plaintext: bool,
+        #[command(flatten)]
+        password: KeyPassword,
     },
+    /// Convert keys between the plaintext key file and an encrypted key directory.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Encrypt a plaintext key file into a new key directory.
+    Import {
+        /// The plaintext key file.
+        #[arg(long = "from")]
+        from: PathBuf,
+        /// The key directory to create.
+        #[arg(long = "out")]
+        out: PathBuf,
+        #[command(flatten)]
+        password: KeyPassword,
+    },
+    /// Decrypt a key directory into a new plaintext key file (mode 0600).
+    Export {
+        /// The key directory.
+        #[arg(long = "from")]
+        from: PathBuf,
+        /// The plaintext key file to create.
+        #[arg(long = "out")]
+        out: PathBuf,
+        #[command(flatten)]
+        password: KeyPassword,
+    },
+}
+
+/// The password of an encrypted key directory.
+#[derive(Debug, Args)]
+struct KeyPassword {
+    /// File whose first line is the password (mode 0600); else `ZG_KEY_PASSWORD`.
+    #[arg(long = "key.password-file", env = "ZG_KEY_PASSWORD_FILE")]
+    file: Option<PathBuf>,
+}
+
+impl KeyPassword {
+    /// The password, if one was given (file, then `ZG_KEY_PASSWORD`).
+    fn get(&self) -> eyre::Result<Option<String>> {
+        if self.file.is_none() && std::env::var_os(PASSWORD_ENV).is_none() {
+            return Ok(None);
+        }
+        Ok(Some(zg_node_kit::read_password(
+            self.file.as_deref(),
+            PASSWORD_ENV,
+        )?))
+    }
+
+    fn require(&self) -> eyre::Result<String> {
+        self.get()?.ok_or_else(|| {
+            eyre::eyre!("a password is needed: --key.password-file FILE or {PASSWORD_ENV}")
+        })
+    }
+}
+
+/// The environment variable holding the key password.
+const PASSWORD_ENV: &str = "ZG_KEY_PASSWORD";
+
+/// Loads the keys at `path` (an encrypted directory or a plaintext file).
+fn load_keys(path: &std::path::Path, password: &KeyPassword) -> eyre::Result<NodeKeys> {
+    let keys = NodeKeys::load(path, password.get()?.as_deref())?;
+    if !path.is_dir() {
+        tracing::warn!(
+            path = %path.display(),
+            "keys are in a plaintext file: encrypt them with `zg-da-server keys import`"
+        );
+    }
+    Ok(keys)
 }
 
 #[derive(Debug, Args)]
 struct RewardsArgs {
-    /// Key file made by `keygen` (its Ethereum account is the signer).
+    /// Keys made by `keygen`: an encrypted key directory or a plaintext key file (its
+    /// Ethereum account is the signer).
     #[arg(long = "key", env = "ZG_DA_KEY")]
     key: PathBuf,
+    #[command(flatten)]
+    password: KeyPassword,
     #[command(flatten)]
     chain: ChainArgs,
     /// Pay the earned rewards out to the signer's account.
@@ -118,9 +200,11 @@ struct NodeArgs {
     /// Data directory (created if missing).
     #[arg(long = "datadir", env = "ZG_DA_DATADIR", default_value = "./data/da-node")]
     datadir: PathBuf,
-    /// Key file made by `keygen`.
+    /// Keys made by `keygen`: an encrypted key directory or a plaintext key file.
     #[arg(long = "key", env = "ZG_DA_KEY")]
     key: PathBuf,
+    #[command(flatten)]
+    password: KeyPassword,
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
@@ -195,9 +279,12 @@ struct DisperserArgs {
     /// Data directory (created if missing).
     #[arg(long = "datadir", env = "ZG_DA_DATADIR", default_value = "./data/disperser")]
     datadir: PathBuf,
-    /// Key file made by `keygen` (its Ethereum key pays deposits and anchoring).
+    /// Keys made by `keygen`, a directory or a plaintext file (its Ethereum key pays
+    /// deposits and anchoring).
     #[arg(long = "key", env = "ZG_DA_KEY")]
     key: PathBuf,
+    #[command(flatten)]
+    password: KeyPassword,
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
@@ -238,12 +325,26 @@ struct DisperserArgs {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+    let cli = zg_node_kit::config::parse::<Cli>();
     cli.log.init();
     match cli.command {
-        Command::Keygen { out } => {
+        Command::Keygen {
+            out,
+            plaintext,
+            password,
+        } => {
             let keys = NodeKeys::generate();
-            keys.write(&out)?;
+            if plaintext {
+                keys.write(&out)?;
+            } else {
+                let Some(pw) = password.get()? else {
+                    eyre::bail!(
+                        "keygen encrypts the keys: give a password (--key.password-file FILE or \
+                         {PASSWORD_ENV}), or --plaintext for a development key file"
+                    );
+                };
+                keys.write_encrypted(&out, &pw, zg_node_kit::Kdf::default())?;
+            }
             println!("wrote {}", out.display());
             println!("address        {}", keys.address());
             println!(
@@ -253,6 +354,30 @@ async fn main() -> eyre::Result<()> {
             println!("peer id        {}", keys.p2p.public().to_peer_id());
             Ok(())
         }
+        Command::Keys { command } => match command {
+            KeysCommand::Import {
+                from,
+                out,
+                password,
+            } => {
+                let keys = NodeKeys::read(&from)?;
+                keys.write_encrypted(&out, &password.require()?, zg_node_kit::Kdf::default())?;
+                println!("encrypted {} into {}", from.display(), out.display());
+                println!("address        {}", keys.address());
+                Ok(())
+            }
+            KeysCommand::Export {
+                from,
+                out,
+                password,
+            } => {
+                let keys = NodeKeys::read_encrypted(&from, &password.require()?)?;
+                keys.write(&out)?;
+                println!("decrypted {} into {}", from.display(), out.display());
+                println!("address        {}", keys.address());
+                Ok(())
+            }
+        },
         Command::Rewards(args) => rewards(args).await,
         Command::Node(args) => run_node(args, cli.http.limits()).await,
         Command::Disperser(args) => run_disperser(args, cli.http.limits()).await,
@@ -260,7 +385,7 @@ async fn main() -> eyre::Result<()> {
 }
 
 async fn rewards(args: RewardsArgs) -> eyre::Result<()> {
-    let keys = NodeKeys::read(&args.key)?;
+    let keys = load_keys(&args.key, &args.password)?;
     let chain =
         zg_da_server::ChainClient::connect(args.chain.config(), Some(keys.eth.clone())).await?;
     let me = keys.address();
@@ -326,7 +451,7 @@ async fn rewards(args: RewardsArgs) -> eyre::Result<()> {
 }
 
 async fn run_node(args: NodeArgs, http: zg_node_kit::HttpLimits) -> eyre::Result<()> {
-    let keys = NodeKeys::read(&args.key)?;
+    let keys = load_keys(&args.key, &args.password)?;
     let mut config = NodeConfig::new(args.datadir.clone(), keys, args.chain.config());
     config.http = http;
     config.net = args.p2p.config(true)?;
@@ -364,7 +489,7 @@ async fn run_node(args: NodeArgs, http: zg_node_kit::HttpLimits) -> eyre::Result
 }
 
 async fn run_disperser(args: DisperserArgs, http: zg_node_kit::HttpLimits) -> eyre::Result<()> {
-    let keys = NodeKeys::read(&args.key)?;
+    let keys = load_keys(&args.key, &args.password)?;
     let mut config =
         DisperserConfig::new(args.datadir.clone(), keys.eth.clone(), args.chain.config());
     config.http = http;

@@ -165,7 +165,9 @@ async fn main() {
     // The hostile suite, then the same measurements.
     let mut urls = vec![rpc.clone()];
     for (name, url) in devnet.endpoints() {
-        if url.starts_with("http") && name != "chain.rpc" && name != "compute.upstream" {
+        if url.starts_with("http")
+            && !["chain.rpc", "compute.upstream", "status page"].contains(&name.as_str())
+        {
             urls.push(url);
         }
     }

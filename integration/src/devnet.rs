@@ -790,6 +790,10 @@ impl Devnet {
             ),
             ("op-plugin".to_string(), self.plugin.url()),
             ("sampler".to_string(), self.sampler.url()),
+            (
+                "status page".to_string(),
+                format!("{}/", self.sampler.url()),
+            ),
             ("storage".to_string(), self.storage.rpc_url()),
             (
                 "storage.flow".to_string(),

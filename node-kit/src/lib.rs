@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod clients;
+pub mod config;
 pub mod confirm;
 #[cfg(feature = "db")]
 pub mod db;
@@ -9,6 +10,7 @@ mod error;
 pub mod guard;
 pub mod http;
 pub mod jsonrpc;
+pub mod keystore;
 pub mod metrics;
 pub mod pubsub;
 pub mod runtime;
@@ -23,6 +25,7 @@ pub use confirm::{FinalHead, FinalityRule};
 pub use error::StoreError;
 pub use guard::HttpLimits;
 pub use http::{BodyError, close_connection, json_error, read_limited};
+pub use keystore::{Eip2335, Kdf, KeystoreError, read_password, read_web3, write_web3};
 pub use metrics::{Labels, encode_registry, render_registry, result};
 pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};
 pub use secret::{SecretFileError, read_secret, write_secret};

@@ -73,7 +73,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+    let cli = zg_node_kit::config::parse::<Cli>();
     cli.log.init();
     let mut config = PluginConfig::new(cli.datadir.clone());
     config.http = cli.http.limits();

@@ -5,6 +5,10 @@
 //!   confidence, samples ok/failed, when), and every anchor of it;
 //! - `GET /v1/blocks/{n}`: the results of the anchors in block `n`;
 //! - `GET /v1/events`: server-sent events, one `result` event per status change;
+//! - `GET /v1/overview?limit=N`: the newest `N` results (default 50, at most 500), the
+//!   health of the quorum members they asked, and payloads per minute;
+//! - `GET /` (or `/status`): a status page built from the two above (no framework: one
+//!   HTML file with a script that renders with `textContent` only);
 //! - `/metrics`, `/health`.
 
 use std::convert::Infallible;
@@ -47,6 +51,9 @@ pub fn router_with_health(client: LightClient, stop: CancellationToken, tasks: H
         .route("/v1/availability/{data_root}", get(availability))
         .route("/v1/blocks/{n}", get(block))
         .route("/v1/events", get(events))
+        .route("/v1/overview", get(overview))
+        .route("/", get(page))
+        .route("/status", get(page))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no_route", "no such route") })
@@ -68,6 +75,71 @@ async fn status(State(Api { client: c, .. }): State<Api>) -> Response {
         "verification": c.verification(),
     }))
     .into_response()
+}
+
+/// Most results `/v1/overview` returns.
+const MAX_OVERVIEW: usize = 500;
+
+async fn overview(
+    State(Api { client: c, .. }): State<Api>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let mut limit = 50;
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("limit", v)) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_OVERVIEW).contains(&n) => limit = n,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_limit",
+                        format!("limit must be 1 to {MAX_OVERVIEW}"),
+                    );
+                }
+            },
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_query",
+                    "the only parameter is limit",
+                );
+            }
+        }
+    }
+    let recent = c.recent(limit);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let window = c.recent(MAX_OVERVIEW);
+    Json(json!({
+        "anchors": recent,
+        "quorums": crate::client::quorum_health(&recent),
+        "throughput": crate::client::throughput(&window, now),
+    }))
+    .into_response()
+}
+
+/// The status page: static, same-origin script only.
+async fn page() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; frame-ancestors 'none'",
+            ),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        include_str!("status.html"),
+    )
+        .into_response()
 }
 
 async fn availability(

@@ -306,6 +306,27 @@ impl LightClient {
             .unwrap_or_default()
     }
 
+    /// The newest `limit` results, newest anchor first.
+    pub fn recent(&self, limit: usize) -> Vec<SampleReport> {
+        let results = self.inner.results.read();
+        let mut out = Vec::with_capacity(limit.min(results.count));
+        for v in results.by_block.values().rev() {
+            for (root, cert) in v.iter().rev() {
+                if out.len() >= limit {
+                    return out;
+                }
+                if let Some(r) = results
+                    .by_root
+                    .get(root)
+                    .and_then(|e| e.iter().find(|r| r.certificate == *cert))
+                {
+                    out.push(r.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Results by status.
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
@@ -533,8 +554,99 @@ fn pending(cert: &Certificate, block: Option<u64>, status: Availability) -> Samp
         samples_failed: 0,
         failures: Vec::new(),
         misbehaving: Vec::new(),
+        members: Vec::new(),
         block,
         finished_at_ms: 0,
         duration_ms: 0,
     }
+}
+
+/// How the members of one quorum answered in a window of results.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct QuorumHealth {
+    /// Epoch.
+    pub epoch: u64,
+    /// Quorum.
+    pub quorum_id: u64,
+    /// Its members that were asked, by address.
+    pub members: Vec<MemberHealth>,
+}
+
+/// One member's answers in a window of results.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MemberHealth {
+    /// The member.
+    pub address: alloy_primitives::Address,
+    /// Columns that verified.
+    pub ok: usize,
+    /// Columns that failed.
+    pub failed: usize,
+    /// Payloads for which it served invalid data.
+    pub misbehaved: usize,
+    /// `healthy` (nothing failed), `degraded` (some failed), `down` (nothing verified)
+    /// or `misbehaving` (served invalid data).
+    pub health: &'static str,
+}
+
+/// Members' health per quorum over `reports`.
+pub fn quorum_health(reports: &[SampleReport]) -> Vec<QuorumHealth> {
+    // (epoch, quorum) → member → (columns ok, columns failed, payloads misbehaved)
+    type Tally = BTreeMap<alloy_primitives::Address, (usize, usize, usize)>;
+    let mut by_quorum: BTreeMap<(u64, u64), Tally> = BTreeMap::new();
+    for r in reports {
+        let q = by_quorum
+            .entry((r.certificate.epoch, r.certificate.quorum_id))
+            .or_default();
+        for m in &r.members {
+            let e = q.entry(m.address).or_default();
+            e.0 += m.ok;
+            e.1 += m.failed;
+        }
+        for a in &r.misbehaving {
+            q.entry(*a).or_default().2 += 1;
+        }
+    }
+    by_quorum
+        .into_iter()
+        .rev()
+        .map(|((epoch, quorum_id), members)| QuorumHealth {
+            epoch,
+            quorum_id,
+            members: members
+                .into_iter()
+                .map(|(address, (ok, failed, misbehaved))| MemberHealth {
+                    address,
+                    ok,
+                    failed,
+                    misbehaved,
+                    health: if misbehaved > 0 {
+                        "misbehaving"
+                    } else if failed == 0 {
+                        "healthy"
+                    } else if ok == 0 {
+                        "down"
+                    } else {
+                        "degraded"
+                    },
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Final results per minute over the last minute and the last ten, by when sampling
+/// finished.
+pub fn throughput(reports: &[SampleReport], now_ms: u64) -> serde_json::Value {
+    let within = |ms: u64| {
+        reports
+            .iter()
+            .filter(|r| r.finished_at_ms > 0 && now_ms.saturating_sub(r.finished_at_ms) <= ms)
+            .count()
+    };
+    let (one, ten) = (within(60_000), within(600_000));
+    serde_json::json!({
+        "payloads_last_minute": one,
+        "payloads_last_10_minutes": ten,
+        "payloads_per_minute": ten as f64 / 10.0,
+    })
 }

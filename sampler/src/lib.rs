@@ -15,11 +15,14 @@ use zg_da_client::{ChainClient, ChainConfig, NetConfig, Network};
 use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::Kzg;
 
-pub use client::{ClientConfig, ClientError, Counts, LightClient};
+pub use client::{
+    ClientConfig, ClientError, Counts, LightClient, MemberHealth, QuorumHealth, quorum_health,
+    throughput,
+};
 pub use confidence::{binomial, confidence, samples_needed};
 pub use draw::{draw, draw_columns};
 pub use metrics::SamplerMetrics;
-pub use sampler::{Availability, SampleReport, Sampler, SamplerConfig};
+pub use sampler::{Availability, MemberSamples, SampleReport, Sampler, SamplerConfig};
 pub use zg_da_client::{AnchorLayout, VerifyConfig};
 
 pub use zg_da_client::StartError;

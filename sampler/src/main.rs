@@ -53,7 +53,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+    let cli = zg_node_kit::config::parse::<Cli>();
     cli.log.init();
     // A light client only verifies: no prover tables (≈ 100 MB less, faster start).
     zg_primitives::Kzg::init_mainnet(zg_primitives::Precompute::None);

@@ -85,6 +85,9 @@ pub struct SampleReport {
     /// Quorum members that served invalid data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub misbehaving: Vec<Address>,
+    /// What each custodian asked served: columns that verified and columns that did not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberSamples>,
     /// Block of the anchor, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block: Option<u64>,
@@ -99,6 +102,18 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// One custodian's part of a sampling: the columns asked of it that verified and those
+/// that did not (not served, refused, timed out or invalid).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberSamples {
+    /// The quorum member.
+    pub address: Address,
+    /// Columns that verified.
+    pub ok: usize,
+    /// Columns that failed.
+    pub failed: usize,
 }
 
 /// What one custodian's answer came to.
@@ -156,6 +171,7 @@ impl<N: ColumnNetwork, C: DaChain> Sampler<N, C> {
             samples_failed: s,
             failures: Vec::new(),
             misbehaving: Vec::new(),
+            members: Vec::new(),
             block: None,
             finished_at_ms: 0,
             duration_ms: 0,
@@ -209,6 +225,11 @@ impl<N: ColumnNetwork, C: DaChain> Sampler<N, C> {
         let mut ok = 0usize;
         while let Some((member, outcome)) = asks.next().await {
             ok += outcome.ok.len();
+            report.members.push(MemberSamples {
+                address: member.address,
+                ok: outcome.ok.len(),
+                failed: outcome.failed.len(),
+            });
             for (c, why) in outcome.failed {
                 report
                     .failures
@@ -220,6 +241,7 @@ impl<N: ColumnNetwork, C: DaChain> Sampler<N, C> {
         }
         report.misbehaving.sort();
         report.misbehaving.dedup();
+        report.members.sort_by_key(|m| m.address);
         report.samples_ok = ok;
         report.samples_failed = s - ok;
         report.confidence = confidence(ok, s);

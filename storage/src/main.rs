@@ -138,7 +138,7 @@ fn clients(nodes: &[String]) -> eyre::Result<Vec<NodeClient>> {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+    let cli = zg_node_kit::config::parse::<Cli>();
     cli.log.init();
     match cli.command {
         Command::Node(a) => {

@@ -4,6 +4,7 @@ mod bad_input;
 mod basics;
 mod committee;
 mod compute;
+mod config;
 mod da_modules;
 mod da_sampling;
 mod deploy;

@@ -3,8 +3,10 @@
 //! over the test kit's in-memory chain and column network.
 
 mod bad_input;
+mod config;
 mod dispersal;
 mod faults;
+mod keys;
 mod pipeline;
 mod registration;
 mod restart;

@@ -107,7 +107,7 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+    let cli = zg_node_kit::config::parse::<Cli>();
     // The devnet prints its own summary; components log warnings and up unless RUST_LOG
     // says otherwise.
     init_tracing_with(&cli.log.log_format, "warn,libp2p_kad=error");

@@ -3,6 +3,7 @@
 #![allow(missing_docs)]
 
 mod bad_input;
+mod config;
 mod op_flow;
 mod parsers;
 mod reorg;

@@ -14,6 +14,7 @@ use zg_testkit::byzantine::Faults;
 use zg_testkit::da::{Cluster, ClusterOptions, TempDir, payload};
 
 mod light;
+mod status_page;
 
 async fn start_sampler(cluster: &Cluster, dir: &TempDir) -> RunningSampler {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
