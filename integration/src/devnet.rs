@@ -780,6 +780,18 @@ impl Devnet {
         })
     }
 
+    /// What the demo talks to.
+    pub fn demo_endpoints(&self) -> crate::DemoEndpoints {
+        crate::DemoEndpoints {
+            plugin: self.plugin.url(),
+            disperser: format!("http://{}", self.disperser.http_addr),
+            sampler: self.sampler.url(),
+            chain: self.chain.rpc_url(),
+            storage: self.storage.rpc_url(),
+            compute: self.compute.url(),
+        }
+    }
+
     /// `(name, address)` of every endpoint, in start order.
     pub fn endpoints(&self) -> Vec<(String, String)> {
         let mut v = vec![

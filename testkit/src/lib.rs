@@ -2,6 +2,7 @@
 
 pub mod byzantine;
 pub mod compute;
+pub mod config;
 pub mod da;
 pub mod fakes;
 pub mod hardhat;

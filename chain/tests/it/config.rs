@@ -38,3 +38,10 @@ fn the_deploy_example_config_parses_and_typos_are_refused() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown key `chain.rcp`"));
 }
+
+/// `docs/config/zg-chain.toml` lists every key.
+#[test]
+fn the_documented_keys_are_the_binarys() {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_zg-chain"));
+    zg_testkit::config::check_example(bin, &[], "zg-chain");
+}

@@ -1,6 +1,7 @@
 //! Integration tests of zg-compute: a real chain, the echo upstream and brokers on
 //! loopback ports, driven as 0G's SDK and the OpenAI clients drive them.
 
+mod config;
 mod crash;
 mod flow;
 mod rejections;

@@ -107,3 +107,11 @@ fn deploy_configs_parse_with_flag_env_file_default_precedence() {
     }
     assert!(example.contains("# env: ZG_CHAIN_RPC"));
 }
+
+/// `docs/config/` lists every key of both servers.
+#[test]
+fn the_documented_keys_are_the_binarys() {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_zg-da-server"));
+    zg_testkit::config::check_example(bin, &["node"], "zg-da-server-node");
+    zg_testkit::config::check_example(bin, &["disperser"], "zg-da-server-disperser");
+}

@@ -4,9 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use zg_integration::{
-    Component, DemoEndpoints, Devnet, DevnetConfig, Plan, run_component, run_demo,
-};
+use zg_integration::{Component, Devnet, DevnetConfig, Plan, run_component, run_demo};
 use zg_node_kit::LogArgs;
 use zg_node_kit::runtime::{TempDir, init_tracing_with, shutdown_signal};
 
@@ -191,14 +189,7 @@ async fn main() -> eyre::Result<()> {
     println!("zg-devnet ready");
     let mut failed = None;
     if cli.demo {
-        let endpoints = DemoEndpoints {
-            plugin: devnet.plugin.url(),
-            disperser: format!("http://{}", devnet.disperser.http_addr),
-            sampler: devnet.sampler.url(),
-            chain: devnet.chain.rpc_url(),
-            storage: devnet.storage.rpc_url(),
-            compute: devnet.compute.url(),
-        };
+        let endpoints = devnet.demo_endpoints();
         match run_demo(&endpoints, |line| println!("{line}")).await {
             Ok(r) => {
                 println!("demo ok");

@@ -72,14 +72,7 @@ async fn every_dashboard_and_alert_queries_metrics_the_devnet_exposes() {
         .unwrap();
     // Traffic through every component (the demo: puts, gets, sampling, storage,
     // compute), so that labelled metrics have their series.
-    let endpoints = zg_integration::DemoEndpoints {
-        plugin: devnet.plugin.url(),
-        disperser: format!("http://{}", devnet.disperser.http_addr),
-        sampler: devnet.sampler.url(),
-        chain: devnet.chain.rpc_url(),
-        storage: devnet.storage.rpc_url(),
-        compute: devnet.compute.url(),
-    };
+    let endpoints = devnet.demo_endpoints();
     zg_integration::run_demo(&endpoints, |_| {}).await.unwrap();
     let http = reqwest::Client::new();
     let mut exposed_families = BTreeSet::new();

@@ -2,6 +2,7 @@
 #![allow(missing_docs)]
 
 mod bad_input;
+mod config;
 mod dashboards;
 mod devnet;
 mod faults;

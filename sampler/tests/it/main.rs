@@ -13,6 +13,7 @@ use zg_sampler::{Availability, ClientConfig, RunningSampler, SampleReport, Sampl
 use zg_testkit::byzantine::Faults;
 use zg_testkit::da::{Cluster, ClusterOptions, TempDir, payload};
 
+mod config;
 mod light;
 mod status_page;
 
