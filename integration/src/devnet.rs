@@ -780,6 +780,122 @@ impl Devnet {
         })
     }
 
+    /// Writes one configuration file per component of this devnet into `dir`, with the
+    /// genesis and the components' dev keys (plaintext key files, mode 0600: these are
+    /// the dev mnemonic's well-known accounts), as templates an operator copies to real
+    /// hosts and edits: each names this devnet's addresses and data directories.
+    /// Returns the files written (`chain.toml`, `node-<i>.toml`, `disperser.toml`,
+    /// `op-plugin.toml`, `sampler.toml`, `genesis.json`, `keys/…`).
+    pub fn write_configs(&self, dir: &std::path::Path) -> Result<Vec<PathBuf>, DevnetError> {
+        let err = |e: String| start_err("configs")(format!("{}: {e}", dir.display()));
+        let plan = Plan::new(self.config.clone())?;
+        std::fs::create_dir_all(dir.join("keys")).map_err(|e| err(e.to_string()))?;
+        let mut written = Vec::new();
+        let mut write = |name: &str, text: String| -> Result<(), DevnetError> {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| err(e.to_string()))?;
+            written.push(path);
+            Ok(())
+        };
+        let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let host = |url: &str| {
+            url.split("://")
+                .nth(1)
+                .unwrap_or(url)
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        let data = |sub: &str| self.config.datadir.join(sub).display().to_string();
+        let rpc = self.chain.rpc_url();
+        // The chain's module addresses, when they are contracts.
+        let modules = if self.config.contracts {
+            format!(
+                "signers-address = {}\nentrance-address = {}\nsampling-address = {}\n",
+                q(&self.modules.signers.to_string()),
+                q(&self.modules.entrance.to_string()),
+                q(&self.modules.sampling.to_string())
+            )
+        } else {
+            String::new()
+        };
+        let chain_table = format!("[chain]\nrpc = {}\n{modules}", q(&rpc));
+        let genesis = serde_json::to_string_pretty(&plan.chain_config().genesis)
+            .map_err(|e| err(e.to_string()))?;
+        write("genesis.json", genesis)?;
+        let genesis_path = dir.join("genesis.json").display().to_string();
+        write(
+            "chain.toml",
+            format!(
+                "# The devnet's chain (`zg-chain --config chain.toml`).{}\n\
+                 datadir = {}\ngenesis = {}\nblock-time = \"{}\"\ndev = {}\n\n[http]\naddr = {}\n",
+                if self.config.validators > 0 {
+                    " Validators also need `consensus.key` (`zg-chain keygen`)."
+                } else {
+                    ""
+                },
+                q(&data("chain")),
+                q(&genesis_path),
+                self.config.block_time.as_secs_f64(),
+                self.config.validators == 0,
+                q(&host(&rpc)),
+            ),
+        )?;
+        let key_file = |name: &str, keys: &NodeKeys| -> Result<String, DevnetError> {
+            let path = dir.join("keys").join(name);
+            if !path.exists() {
+                keys.write(&path).map_err(|e| err(e.to_string()))?;
+            }
+            Ok(path.display().to_string())
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
+            let key = key_file(&format!("node-{i}.key"), &plan.node_keys(i))?;
+            write(
+                &format!("node-{i}.toml"),
+                format!(
+                    "# DA node {i} (`zg-da-server node --config node-{i}.toml`).\n\
+                     datadir = {}\nkey = {}\n\n{chain_table}\n[p2p]\nlisten = [{}]\n\n\
+                     [http]\naddr = {}\n",
+                    q(&data(&format!("node-{i}"))),
+                    q(&key),
+                    q(node.socket.split("/p2p/").next().unwrap_or(&node.socket)),
+                    q(&node.http_addr.to_string()),
+                ),
+            )?;
+        }
+        let disperser_keys = NodeKeys::from_eth_key(plan.disperser_account.clone(), KEY_SEED);
+        let key = key_file("disperser.key", &disperser_keys)?;
+        write(
+            "disperser.toml",
+            format!(
+                "# The disperser (`zg-da-server disperser --config disperser.toml`).\n\
+                 datadir = {}\nkey = {}\n\n{chain_table}\n[http]\naddr = {}\n",
+                q(&data("disperser")),
+                q(&key),
+                q(&self.disperser.http_addr.to_string()),
+            ),
+        )?;
+        write(
+            "op-plugin.toml",
+            format!(
+                "# The op-plugin (`zg-op-plugin --config op-plugin.toml`).\n\
+                 addr = {}\ndatadir = {}\n\n[disperser]\nurl = {}\n\n{chain_table}",
+                q(&host(&self.plugin.url())),
+                q(&data("op-plugin")),
+                q(&format!("http://{}", self.disperser.http_addr)),
+            ),
+        )?;
+        write(
+            "sampler.toml",
+            format!(
+                "# The light client (`zg-sampler --config sampler.toml`).\n\
+                 datadir = {}\n\n{chain_table}\n[http]\naddr = {}\n",
+                q(&data("sampler")),
+                q(&self.sampler.http_addr.to_string()),
+            ),
+        )?;
+        Ok(written)
+    }
+
     /// What the demo talks to.
     pub fn demo_endpoints(&self) -> crate::DemoEndpoints {
         crate::DemoEndpoints {

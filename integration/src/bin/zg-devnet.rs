@@ -61,6 +61,10 @@ struct Cli {
     /// deterministic echo server).
     #[arg(long = "compute.upstream", env = "ZG_DEVNET_COMPUTE_UPSTREAM")]
     compute_upstream: Option<String>,
+    /// Write a configuration file per component (with the genesis and the dev keys) into
+    /// this directory once started: templates to copy to real hosts.
+    #[arg(long = "configs.out", env = "ZG_DEVNET_CONFIGS_OUT")]
+    configs_out: Option<PathBuf>,
     /// Exit after the demo instead of serving until Ctrl-C.
     #[arg(long = "exit-after-demo", env = "ZG_DEVNET_EXIT_AFTER_DEMO")]
     exit_after_demo: bool,
@@ -185,6 +189,15 @@ async fn main() -> eyre::Result<()> {
     let devnet = Devnet::start(config).await?;
     for (name, addr) in devnet.endpoints() {
         println!("  {name:<16} {addr}");
+    }
+    if let Some(dir) = &cli.configs_out {
+        let files = devnet.write_configs(dir)?;
+        println!(
+            "  {:<16} {} files in {}",
+            "configs",
+            files.len(),
+            dir.display()
+        );
     }
     println!("zg-devnet ready");
     let mut failed = None;
