@@ -147,8 +147,9 @@ fn is_secret(name: &str) -> bool {
         .any(|s| name.contains(s))
 }
 
-/// Flattens a TOML table to dotted keys.
-fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
+/// Flattens a TOML table to its dotted keys and values (a `[chain]` table's `rpc` is
+/// `chain.rpc`), as `--config` reads a file.
+pub fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
     for (k, v) in table {
         let key = if prefix.is_empty() {
             k.clone()

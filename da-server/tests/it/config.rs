@@ -12,7 +12,8 @@ fn deploy(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn bin(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// Runs the binary with no `ZG_` variable but `env`.
+pub(crate) fn bin(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_zg-da-server"));
     c.args(args);
     for (k, _) in std::env::vars() {

@@ -10,14 +10,11 @@ use std::process::{Command, Output};
 use zg_da_server::NodeKeys;
 
 fn bin(args: &[&str], password: Option<&str>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_zg-da-server"));
-    c.args(args)
-        .env_remove("ZG_KEY_PASSWORD")
-        .env_remove("ZG_KEY_PASSWORD_FILE");
-    if let Some(p) = password {
-        c.env("ZG_KEY_PASSWORD", p);
-    }
-    c.output().expect("running zg-da-server")
+    let env: Vec<(&str, &str)> = password
+        .map(|p| ("ZG_KEY_PASSWORD", p))
+        .into_iter()
+        .collect();
+    crate::config::bin(args, &env)
 }
 
 fn ok(o: &Output) -> String {

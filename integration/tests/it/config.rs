@@ -39,8 +39,9 @@ async fn the_devnet_writes_a_config_per_component() {
         };
         let listed = std::fs::read_to_string(docs.join(format!("{doc}.toml"))).unwrap();
         let table: toml::Table = std::fs::read_to_string(f).unwrap().parse().unwrap();
-        let mut keys = Vec::new();
-        flatten("", &table, &mut keys);
+        let mut pairs = Vec::new();
+        zg_node_kit::config::flatten("", &table, &mut pairs);
+        let keys: Vec<String> = pairs.into_iter().map(|(k, _)| k).collect();
         assert!(keys.len() >= 3, "{name}: {keys:?}");
         for k in keys {
             assert!(
@@ -55,18 +56,4 @@ async fn the_devnet_writes_a_config_per_component() {
     let k = zg_da_server::NodeKeys::read(&out.join("keys/node-0.key")).unwrap();
     assert_eq!(k.address(), devnet.nodes[0].service.address());
     devnet.shutdown().await.unwrap();
-}
-
-fn flatten(prefix: &str, t: &toml::Table, out: &mut Vec<String>) {
-    for (k, v) in t {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            toml::Value::Table(t) => flatten(&key, t, out),
-            _ => out.push(key),
-        }
-    }
 }
