@@ -1,5 +1,5 @@
 //! One devnet component as its own OS process: `zg-devnet component <kind> …` runs the
-//! chain, one DA node, the disperser or an op-plugin from the same [`Plan`] as the
+//! chain, one DA node, the disperser, the storage node, the archiver or an op-plugin from the same [`Plan`] as the
 //! in-process devnet, prints one line `component ready {json}` with its endpoints once it
 //! serves, and stops cleanly on SIGINT/SIGTERM. The fault tests kill these with SIGKILL.
 
@@ -43,6 +43,14 @@ pub enum Component {
         datadir: PathBuf,
         /// The disperser's base URL.
         disperser: String,
+        /// Archives its reads fall back to.
+        archives: Vec<String>,
+    },
+    /// The archiver (index in `archiver/`) uploading to the storage node at `storage`,
+    /// API on `addr`.
+    Archiver {
+        /// The storage node's JSON-RPC URL.
+        storage: String,
     },
 }
 
@@ -157,10 +165,26 @@ pub async fn run_component_with(
             cancel.cancel();
             Ok(())
         }
-        Component::Plugin { datadir, disperser } => {
+        Component::Archiver { storage } => {
+            let rpc = need_rpc()?;
+            let a = plan.start_archiver(&rpc, storage, listener).await?;
+            ready(serde_json::json!({ "http": a.url(), "account": a.archiver.account() }));
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = a.failed() => {}
+            }
+            a.shutdown()
+                .await
+                .map_err(|e| stop_err("archiver")(e.to_string()))
+        }
+        Component::Plugin {
+            datadir,
+            disperser,
+            archives,
+        } => {
             let rpc = need_rpc()?;
             let p = plan
-                .start_plugin(datadir, disperser, &rpc, listener)
+                .start_plugin(datadir, disperser, &rpc, archives, listener)
                 .await?;
             ready(serde_json::json!({ "http": p.url() }));
             shutdown_signal().await;

@@ -34,6 +34,9 @@ pub struct DemoReport {
     pub storage_put: Duration,
     /// Storage download, every segment proven.
     pub storage_get: Duration,
+    /// From the put's answer until the archive served the batch byte-identical (when
+    /// the devnet runs the archiver).
+    pub archived: Option<Duration>,
     /// The compute provider's answer to the demo's chat request.
     pub compute_reply: String,
     /// What the request cost (wei), metered from the upstream's usage.
@@ -134,6 +137,8 @@ pub struct DemoEndpoints {
     pub storage: String,
     /// Compute broker base URL.
     pub compute: String,
+    /// Archive API base URL (when the devnet runs the archiver).
+    pub archiver: Option<String>,
 }
 
 /// Puts a batch through the op-plugin in generic and keccak mode and gets it back,
@@ -154,7 +159,7 @@ pub async fn run_demo(
         })?;
     let body = batcher_body(120_000);
     progress(&format!(
-        "[1/8] op-batcher: POST {url}/put ({} bytes, generic commitment) …",
+        "[1/9] op-batcher: POST {url}/put ({} bytes, generic commitment) …",
         body.len()
     ));
     let (raw, put) = call(
@@ -168,12 +173,13 @@ pub async fn run_demo(
         step: "generic put",
         reason: format!("answer is not a commitment: {e}"),
     })?;
+    let put_done = Instant::now();
     progress(&format!(
         "      certified in {:.2} s: {}",
         put.as_secs_f64(),
         commitment.to_hex()
     ));
-    progress("[2/8] op-node: GET /get/0x… …");
+    progress("[2/9] op-node: GET /get/0x… …");
     let (got, get) = call(
         "generic get",
         http.get(format!("{url}/get/{}", commitment.to_hex())),
@@ -196,7 +202,7 @@ pub async fn run_demo(
             reason: "a keccak commitment came back".into(),
         });
     };
-    progress("[3/8] cold read: 64 columns from the DA nodes over libp2p, every cell verified …");
+    progress("[3/9] cold read: 64 columns from the DA nodes over libp2p, every cell verified …");
     let (cold, cold_get) = call(
         "cold read",
         http.get(format!(
@@ -215,7 +221,7 @@ pub async fn run_demo(
         "      byte-identical, in {:.0} ms",
         cold_get.as_secs_f64() * 1e3
     ));
-    progress("[4/8] light client: sampling random columns of the anchored payload …");
+    progress("[4/9] light client: sampling random columns of the anchored payload …");
     let (availability, sampled) = wait_available(&http, &endpoints.sampler, &cert).await?;
     progress(&format!(
         "      {} at confidence {:.6} ({} columns verified), {:.2} s after the put returned",
@@ -238,7 +244,7 @@ pub async fn run_demo(
     let kbody = batcher_body(60_000);
     let kc = AltDaCommitment::Keccak(keccak256(&kbody));
     progress(&format!(
-        "[5/8] op-batcher (keccak mode): POST /put/{} …",
+        "[5/9] op-batcher (keccak mode): POST /put/{} …",
         kc.to_hex()
     ));
     let (_, keccak_put) = call(
@@ -248,7 +254,7 @@ pub async fn run_demo(
             .body(kbody.clone()),
     )
     .await?;
-    progress("[6/8] op-node (keccak mode): GET /get/0x00… …");
+    progress("[6/9] op-node (keccak mode): GET /get/0x00… …");
     let (kgot, keccak_get) =
         call("keccak get", http.get(format!("{url}/get/{}", kc.to_hex()))).await?;
     if kgot != kbody {
@@ -258,17 +264,31 @@ pub async fn run_demo(
         });
     }
     progress(&format!(
-        "[7/8] storage: a {} KiB file through the flow module and the storage node …",
+        "[7/9] storage: a {} KiB file through the flow module and the storage node …",
         DEMO_FILE_BYTES >> 10
     ));
     let (storage_root, storage_put, storage_get) = store_file(endpoints).await?;
     progress(
-        "[8/8] compute: fund a provider sub-account, chat through the broker with a 0G \
+        "[8/9] compute: fund a provider sub-account, chat through the broker with a 0G \
          session token, wait for the fee's settlement …",
     );
     let (compute_reply, compute_fee, compute_call, compute_settled) =
         chat_and_settle(endpoints, &http).await?;
+    let archived = match &endpoints.archiver {
+        Some(a) => {
+            progress("[9/9] archive: the batch in zg-storage, served by data_root …");
+            wait_archived(&http, a, &cert.data_root, &body).await?;
+            let took = put_done.elapsed();
+            progress(&format!(
+                "      archived and served byte-identical {:.2} s after the put returned",
+                took.as_secs_f64()
+            ));
+            Some(took)
+        }
+        None => None,
+    };
     Ok(DemoReport {
+        archived,
         compute_reply,
         compute_fee,
         compute_call,
@@ -286,6 +306,41 @@ pub async fn run_demo(
         keccak_put,
         keccak_get,
     })
+}
+
+/// Waits (up to two minutes) until the archive serves `data_root` as `body`.
+async fn wait_archived(
+    http: &reqwest::Client,
+    archiver: &str,
+    data_root: &alloy_primitives::B256,
+    body: &[u8],
+) -> Result<(), DemoError> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let url = format!("{archiver}/v1/payloads/{data_root}");
+    loop {
+        if let Ok(r) = http.get(&url).send().await
+            && r.status().is_success()
+        {
+            let got = r.bytes().await.map_err(|e| DemoError::Step {
+                step: "archive",
+                reason: e.to_string(),
+            })?;
+            if got.as_ref() != body {
+                return Err(DemoError::Step {
+                    step: "archive",
+                    reason: "the archive's bytes differ from the batch put".into(),
+                });
+            }
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(DemoError::Step {
+                step: "archive",
+                reason: format!("{url} did not serve the batch within 120 s"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Uploads a file as 0G's SDK would and downloads it back, checking the bytes.

@@ -14,6 +14,7 @@ use zg_da_server::{
     ChainClient, ChainConfig, DisperserConfig, ModuleAddresses, NetConfig, NodeConfig, NodeKeys,
     RunningDisperser, RunningNode,
 };
+use zg_archiver::{ArchiverConfig, RunningArchiver};
 use zg_op_plugin::{PluginConfig, RunningPlugin, UpstreamConfig};
 use zg_sampler::{ClientConfig, RunningSampler, SamplerConfig};
 
@@ -26,6 +27,8 @@ pub const COMPUTE_PROVIDER_ACCOUNT: u32 = 7;
 /// Dev account of the compute modules' owner (acknowledges TEE signers; the genesis
 /// default).
 pub const COMPUTE_OWNER_ACCOUNT: u32 = 0;
+/// Dev account of the archiver (pays the flow for archived payloads).
+pub const ARCHIVER_ACCOUNT: u32 = 5;
 /// Dev account of DA node 0; node `i` uses `FIRST_NODE_ACCOUNT + i`.
 pub const FIRST_NODE_ACCOUNT: u32 = 10;
 /// Deposit the disperser keeps in the DA entrance module (wei).
@@ -73,6 +76,13 @@ pub struct DevnetConfig {
     /// Chain validators (BFT finality); 0: one dev block producer (automine-capable,
     /// `anvil_mine`). Validator 0 serves JSON-RPC on `chain_addr`.
     pub validators: usize,
+    /// Run the archiver (anchored payloads into the storage node; the op-plugin reads
+    /// from it once the DA nodes pruned a payload).
+    pub archiver: bool,
+    /// Archive API listen address.
+    pub archiver_addr: SocketAddr,
+    /// How long DA nodes keep payloads (default: the nodes' 14 days).
+    pub da_retention: Option<Duration>,
 }
 
 impl DevnetConfig {
@@ -93,6 +103,9 @@ impl DevnetConfig {
             compute_addr: ([127, 0, 0, 1], 3080).into(),
             compute_upstream: None,
             validators: 0,
+            archiver: true,
+            archiver_addr: ([127, 0, 0, 1], 3200).into(),
+            da_retention: None,
         }
     }
 
@@ -106,6 +119,8 @@ impl DevnetConfig {
             sampler_addr: any,
             storage_addr: any,
             compute_addr: any,
+            archiver_addr: any,
+            archiver: false,
             ..Self::new(datadir)
         }
     }
@@ -179,6 +194,7 @@ pub struct Plan {
     pub threshold: usize,
     node_accounts: Vec<PrivateKeySigner>,
     disperser_account: PrivateKeySigner,
+    archiver_account: PrivateKeySigner,
     deployer: PrivateKeySigner,
     compute_provider: PrivateKeySigner,
     compute_owner: PrivateKeySigner,
@@ -249,6 +265,7 @@ impl Plan {
             .map(|i| dev(FIRST_NODE_ACCOUNT + i))
             .collect();
         let disperser_account = dev(DISPERSER_ACCOUNT);
+        let archiver_account = dev(ARCHIVER_ACCOUNT);
         let compute_provider = dev(COMPUTE_PROVIDER_ACCOUNT);
         let compute_owner = dev(COMPUTE_OWNER_ACCOUNT);
         // The module contracts' deployer: its own account, so its first three nonces (and
@@ -266,6 +283,7 @@ impl Plan {
             threshold,
             node_accounts,
             disperser_account,
+            archiver_account,
             deployer,
             compute_provider,
             compute_owner,
@@ -419,6 +437,10 @@ impl Plan {
             ..NetConfig::default()
         };
         nc.registration_interval = Duration::from_secs(1);
+        if let Some(r) = self.config.da_retention {
+            nc.retention = r;
+            nc.prune_interval = nc.prune_interval.min((r / 2).max(Duration::from_millis(200)));
+        }
         nc
     }
 
@@ -432,11 +454,13 @@ impl Plan {
     }
 
     /// The op-plugin's settings in `datadir`, in front of the disperser at `disperser`.
+    /// Reads fall back to the archives at `archives` (base URLs).
     pub fn plugin_config(
         &self,
         datadir: PathBuf,
         disperser: String,
         rpc: &str,
+        archives: Vec<String>,
     ) -> (PluginConfig, UpstreamConfig) {
         let upstream = UpstreamConfig::Remote {
             url: disperser,
@@ -444,7 +468,42 @@ impl Plan {
             chain: self.chain(rpc),
             net: NetConfig::default(),
         };
-        (PluginConfig::new(datadir), upstream)
+        let mut pc = PluginConfig::new(datadir);
+        pc.archives = archives;
+        (pc, upstream)
+    }
+
+    /// The archiver's settings (index in `archiver/`), uploading to `storage`.
+    pub fn archiver_config(&self, storage: String) -> ArchiverConfig {
+        let mut ac = ArchiverConfig::new(self.config.datadir.join("archiver"), vec![storage]);
+        ac.poll_interval = Duration::from_millis(250);
+        if let Some(r) = self.config.da_retention {
+            ac.retention = r;
+            ac.lag_margin = r / 4;
+        }
+        // A devnet chain starts now: follow it from its first block.
+        ac.from_block = Some(0);
+        ac
+    }
+
+    /// Starts the archiver on `listener`, paying from [`ARCHIVER_ACCOUNT`].
+    pub async fn start_archiver(
+        &self,
+        rpc: &str,
+        storage: String,
+        listener: TcpListener,
+    ) -> Result<RunningArchiver, DevnetError> {
+        zg_archiver::start(
+            self.archiver_config(storage),
+            self.chain(rpc),
+            self.archiver_account.clone(),
+            NetConfig::default(),
+            None,
+            listener,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| start_err("archiver")(e.to_string()))
     }
 
     /// Starts the chain (validator 0) serving JSON-RPC on `listener`.
@@ -512,9 +571,10 @@ impl Plan {
         datadir: PathBuf,
         disperser: String,
         rpc: &str,
+        archives: Vec<String>,
         listener: TcpListener,
     ) -> Result<RunningPlugin, DevnetError> {
-        let (pc, upstream) = self.plugin_config(datadir, disperser, rpc);
+        let (pc, upstream) = self.plugin_config(datadir, disperser, rpc, archives);
         zg_op_plugin::start(pc, upstream, listener, CancellationToken::new())
             .await
             .map_err(|e| start_err("op-plugin")(e.to_string()))
@@ -665,6 +725,8 @@ pub struct Devnet {
     pub sampler: RunningSampler,
     /// The storage node (log and KV layers), replaying [`KV_STREAM`].
     pub storage: zg_storage::StorageNode,
+    /// The archiver (with [`DevnetConfig::archiver`]).
+    pub archiver: Option<RunningArchiver>,
     /// The compute provider broker.
     pub compute: zg_compute::Broker,
     /// The broker's upstream (`…/v1`).
@@ -720,6 +782,18 @@ impl Devnet {
             })?;
         let disperser = plan.start_disperser(&rpc, http).await?;
 
+        let storage = plan.start_storage(&rpc, config.storage_addr).await?;
+        let archiver = if config.archiver {
+            let listener = TcpListener::bind(config.archiver_addr).await.map_err(|e| {
+                start_err("archiver")(format!("binding {}: {e}", config.archiver_addr))
+            })?;
+            Some(
+                plan.start_archiver(&rpc, storage.rpc_url(), listener)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let listener = TcpListener::bind(config.plugin_addr)
             .await
             .map_err(|e| start_err("op-plugin")(format!("binding {}: {e}", config.plugin_addr)))?;
@@ -728,6 +802,7 @@ impl Devnet {
                 config.datadir.clone(),
                 format!("http://{}", disperser.http_addr),
                 &rpc,
+                archiver.iter().map(RunningArchiver::url).collect(),
                 listener,
             )
             .await?;
@@ -750,7 +825,6 @@ impl Devnet {
         )
         .await
         .map_err(|e| start_err("sampler")(e.to_string()))?;
-        let storage = plan.start_storage(&rpc, config.storage_addr).await?;
         let upstream_cancel = CancellationToken::new();
         let compute_upstream = match &config.compute_upstream {
             Some(u) => u.clone(),
@@ -775,6 +849,7 @@ impl Devnet {
             plugin,
             sampler,
             storage,
+            archiver,
             modules: plan.modules(),
             config,
         })
@@ -905,6 +980,7 @@ impl Devnet {
             chain: self.chain.rpc_url(),
             storage: self.storage.rpc_url(),
             compute: self.compute.url(),
+            archiver: self.archiver.as_ref().map(RunningArchiver::url),
         }
     }
 
@@ -938,6 +1014,9 @@ impl Devnet {
                 self.compute_upstream.clone(),
             ),
         ];
+        if let Some(a) = &self.archiver {
+            v.push(("archiver".to_string(), a.url()));
+        }
         if self.config.contracts {
             v.push(("module.signers".into(), self.modules.signers.to_string()));
             v.push(("module.entrance".into(), self.modules.entrance.to_string()));
@@ -953,11 +1032,16 @@ impl Devnet {
         v
     }
 
-    /// Stops in order: compute broker and its upstream, storage node, sampler,
+    /// Stops in order: compute broker and its upstream, archiver, storage node, sampler,
     /// op-plugin, disperser, DA nodes, chain.
     pub async fn shutdown(self) -> Result<(), DevnetError> {
         self.compute.shutdown().await;
         self.upstream_cancel.cancel();
+        if let Some(a) = self.archiver {
+            a.shutdown()
+                .await
+                .map_err(|e| stop_err("archiver")(e.to_string()))?;
+        }
         self.storage
             .shutdown()
             .await

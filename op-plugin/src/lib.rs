@@ -4,6 +4,7 @@ pub mod error;
 pub mod frames;
 pub mod metrics;
 pub mod plugin;
+pub mod replicas;
 pub mod server;
 pub mod store;
 
@@ -23,6 +24,7 @@ pub use error::PluginError;
 pub use frames::{Frame, FrameError, encode_frames, parse_frames, single_frame};
 pub use metrics::PluginMetrics;
 pub use plugin::{DEFAULT_MAX_BLOB_SIZE, Plugin, PluginConfig, Source};
+pub use replicas::{ReplicaConfig, SharedMappings};
 pub use server::router;
 pub use store::PluginStore;
 

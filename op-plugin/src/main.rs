@@ -63,12 +63,52 @@ struct Cli {
     /// Refuse put bodies that are not OP derivation data (version 0 frames) with 400.
     #[arg(long = "strict-frames", env = "ZG_OP_PLUGIN_STRICT_FRAMES")]
     strict_frames: bool,
+    /// Archives (zg-archiver base URLs, comma-separated) read in order when the DA nodes
+    /// cannot serve a payload; their bytes must re-derive the certificate's data_root.
+    #[arg(long = "archive.url", env = "ZG_OP_PLUGIN_ARCHIVE_URL", value_delimiter = ',')]
+    archives: Vec<String>,
+    /// Seconds per archive read.
+    #[arg(long = "archive.timeout", env = "ZG_OP_PLUGIN_ARCHIVE_TIMEOUT", default_value_t = 30)]
+    archive_timeout: u64,
+    /// Share keccak-mode mappings with other replicas through this zg-storage KV stream
+    /// (a 32-byte id; needs `--replicas.kv-url`).
+    #[arg(long = "replicas.stream", env = "ZG_OP_PLUGIN_REPLICAS_STREAM")]
+    replicas_stream: Option<alloy_primitives::B256>,
+    /// The storage node replaying the stream (JSON-RPC URL; writes are uploaded to it).
+    #[arg(long = "replicas.kv-url", env = "ZG_OP_PLUGIN_REPLICAS_KV_URL")]
+    replicas_kv_url: Option<String>,
+    /// The key writing mappings and paying their flow fees (a Web3 keystore, password from
+    /// `--key.password-file` or `ZG_KEY_PASSWORD`, or a hex key file); without it the
+    /// replica only reads the stream.
+    #[arg(long = "replicas.key-file", env = "ZG_OP_PLUGIN_REPLICAS_KEY_FILE")]
+    replicas_key: Option<PathBuf>,
+    /// A file whose first line is the keystore password.
+    #[arg(long = "key.password-file", env = "ZG_KEY_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    /// Seconds a mapping's write may take (submission, upload, replay).
+    #[arg(long = "replicas.write-timeout", env = "ZG_OP_PLUGIN_REPLICAS_WRITE_TIMEOUT", default_value_t = 60)]
+    replicas_write_timeout: u64,
     #[command(flatten)]
     verify: zg_da_client::VerifyArgs,
     #[command(flatten)]
     log: LogArgs,
     #[command(flatten)]
     http: HttpArgs,
+}
+
+fn read_key(
+    path: &std::path::Path,
+    password_file: Option<&std::path::Path>,
+) -> eyre::Result<alloy::signers::local::PrivateKeySigner> {
+    let text =
+        std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+    if text.trim_start().starts_with('{') {
+        let password = zg_node_kit::read_password(password_file, "ZG_KEY_PASSWORD")?;
+        return Ok(zg_node_kit::read_web3(path, &password)?);
+    }
+    text.trim()
+        .parse()
+        .map_err(|e| eyre::eyre!("{}: not a keystore or a hex private key: {e}", path.display()))
 }
 
 #[tokio::main]
@@ -84,6 +124,23 @@ async fn main() -> eyre::Result<()> {
     config.verify_on_read = cli.verify_on_read;
     config.strict_frames = cli.strict_frames;
     config.verify = cli.verify.config()?;
+    config.archives = cli.archives.clone();
+    config.archive_timeout = Duration::from_secs(cli.archive_timeout.max(1));
+    config.replicas = match (cli.replicas_stream, &cli.replicas_kv_url) {
+        (Some(stream), Some(kv_url)) => Some(zg_op_plugin::ReplicaConfig {
+            stream,
+            kv_url: kv_url.clone(),
+            writer: cli
+                .replicas_key
+                .as_ref()
+                .map(|k| read_key(k, cli.password_file.as_deref()))
+                .transpose()?,
+            chain_rpc: cli.chain.config().rpc_url,
+            write_timeout: Duration::from_secs(cli.replicas_write_timeout.max(1)),
+        }),
+        (None, None) => None,
+        _ => eyre::bail!("--replicas.stream and --replicas.kv-url go together"),
+    };
     let chain = cli.chain.config();
     let net = NetConfig {
         request_timeout: Duration::from_secs(cli.p2p_timeout),

@@ -44,6 +44,9 @@ pub struct PluginMetrics {
     pub cache_bytes: Gauge,
     /// Payloads in the payload cache.
     pub cache_entries: Gauge,
+    /// Archive reads by result (`ok`, `refused`: bytes that do not re-derive the
+    /// certificate's data_root, `failed`).
+    pub archive_reads: Family<Labels, Counter>,
 }
 
 impl PluginMetrics {
@@ -62,6 +65,7 @@ impl PluginMetrics {
             gets: Family::default(),
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
+            archive_reads: Family::default(),
         };
         {
             let mut r = m.registry.lock();
@@ -103,6 +107,11 @@ impl PluginMetrics {
                 "cache_entries",
                 "Payloads in the payload cache",
                 m.cache_entries.clone(),
+            );
+            r.register(
+                "archive_reads",
+                "Archive reads by result (ok, refused: wrong data_root, failed)",
+                m.archive_reads.clone(),
             );
         }
         Arc::new(m)

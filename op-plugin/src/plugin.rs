@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alloy::transports::http::reqwest;
 use alloy_primitives::{B256, keccak256};
 use axum::body::Bytes;
 use parking_lot::Mutex;
@@ -46,6 +47,14 @@ pub struct PluginConfig {
     /// Prove anchors (a storage proof against a finalized header whose finality
     /// certificate verified) instead of asking the chain endpoint `commitmentExists`.
     pub verify: Option<zg_da_client::VerifyConfig>,
+    /// Archives (`zg-archiver` base URLs) read, in order, when the DA nodes cannot serve
+    /// a payload (pruned after the DA window, or down). Their bytes are accepted only if
+    /// they re-derive the certificate's data_root.
+    pub archives: Vec<String>,
+    /// Time per archive read.
+    pub archive_timeout: Duration,
+    /// Keccak-mode mappings shared with other replicas through a zg-storage KV stream.
+    pub replicas: Option<crate::replicas::ReplicaConfig>,
 }
 
 impl PluginConfig {
@@ -61,6 +70,9 @@ impl PluginConfig {
             strict_frames: false,
             http: zg_node_kit::HttpLimits::default(),
             verify: None,
+            archives: Vec::new(),
+            archive_timeout: Duration::from_secs(30),
+            replicas: None,
         }
     }
 }
@@ -109,6 +121,8 @@ pub enum Source {
     Systematic,
     /// DA retrieval with erasure recovery.
     Recovered,
+    /// An archive (after the DA nodes could not serve), checked against the data_root.
+    Archive,
 }
 
 impl Source {
@@ -118,6 +132,7 @@ impl Source {
             Self::Cache => "cache",
             Self::Systematic => "systematic",
             Self::Recovered => "recovered",
+            Self::Archive => "archive",
         }
     }
 }
@@ -140,6 +155,8 @@ struct Inner {
     metrics: Arc<PluginMetrics>,
     anchored: Mutex<RecentSet<Certificate>>,
     channels: Mutex<RecentSet<ChannelId>>,
+    http: reqwest::Client,
+    shared: Option<crate::replicas::SharedMappings>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -176,6 +193,11 @@ impl Plugin {
             ),
             None => None,
         };
+        let shared = config
+            .replicas
+            .clone()
+            .map(crate::replicas::SharedMappings::new)
+            .transpose()?;
         let metrics = PluginMetrics::new();
         let (bytes, entries) = store.cache_usage();
         metrics.cache_bytes.set(bytes as i64);
@@ -192,6 +214,8 @@ impl Plugin {
                 metrics,
                 anchored: Mutex::new(RecentSet::new(1 << 16)),
                 channels: Mutex::new(RecentSet::new(4096)),
+                http: reqwest::Client::new(),
+                shared,
             }),
         })
     }
@@ -349,6 +373,13 @@ impl Plugin {
         self.observe_frames(&body)?;
         let store = self.inner.store.clone();
         if let Some(cert) = blocking(move || Ok(store.put_of(&key)?)).await? {
+            // A retried keccak put whose shared write failed the first time writes it now.
+            if expected.is_some()
+                && let Some(shared) = &self.inner.shared
+                && shared.get(&key).await? != Some(cert)
+            {
+                shared.put(&key, &cert).await?;
+            }
             return Ok((cert, true));
         }
         let deadline = Instant::now() + self.inner.config.put_timeout;
@@ -367,6 +398,11 @@ impl Plugin {
         .await?;
         self.inner.anchored.lock().insert(cert);
         self.update_cache_gauges();
+        if expected.is_some()
+            && let Some(shared) = &self.inner.shared
+        {
+            shared.put(&key, &cert).await?;
+        }
         tracing::info!(target: "zg_op_plugin", keccak = %key, epoch = cert.epoch, quorum = cert.quorum_id, data_root = %cert.data_root, "certified");
         Ok((cert, false))
     }
@@ -395,16 +431,33 @@ impl Plugin {
         commitment: AltDaCommitment,
     ) -> Result<(Vec<u8>, Source), PluginError> {
         let store = self.inner.store.clone();
+        // A mapping read from the shared stream is remembered locally only once the
+        // payload it points to hashed to the commitment.
+        let mut shared_mapping = false;
         let (cert, keccak) = match commitment {
             AltDaCommitment::Generic(c) => (c, None),
             AltDaCommitment::Keccak(h) => {
-                let cert = blocking(move || Ok(store.put_of(&h)?))
-                    .await?
-                    .ok_or_else(|| {
-                        PluginError::NotFound(format!("no data was put under keccak256 {h}"))
-                    })?;
+                let local = blocking(move || Ok(store.put_of(&h)?)).await?;
+                let cert = match (local, &self.inner.shared) {
+                    (Some(c), _) => Some(c),
+                    (None, Some(shared)) => {
+                        let c = shared.get(&h).await?;
+                        shared_mapping = c.is_some();
+                        c
+                    }
+                    (None, None) => None,
+                };
+                let cert = cert.ok_or_else(|| {
+                    PluginError::NotFound(format!("no data was put under keccak256 {h}"))
+                })?;
                 (cert, Some(h))
             }
+        };
+        let remember = |store: PluginStore| async move {
+            if let (true, Some(h)) = (shared_mapping, keccak) {
+                blocking(move || Ok(store.record_put(&h, &cert)?)).await?;
+            }
+            Ok::<(), PluginError>(())
         };
         let check = |payload: &[u8]| -> Result<(), PluginError> {
             match keccak {
@@ -418,6 +471,7 @@ impl Plugin {
         let store = self.inner.store.clone();
         if let Some(payload) = blocking(move || Ok(store.cached(&cert)?)).await? {
             check(&payload)?;
+            remember(self.inner.store.clone()).await?;
             return Ok((payload, Source::Cache));
         }
         if self.inner.config.verify_on_read && keccak.is_none() {
@@ -433,19 +487,132 @@ impl Plugin {
                 "retrieval of {} did not finish within {:?}",
                 cert.data_root, self.inner.config.get_timeout
             ))
-        })??;
-        check(&retrieved.payload)?;
-        let source = if retrieved.recovered {
-            Source::Recovered
-        } else {
-            Source::Systematic
+        })
+        .and_then(|r| r.map_err(PluginError::from));
+        let (payload, source) = match retrieved {
+            Ok(r) => {
+                let source = if r.recovered {
+                    Source::Recovered
+                } else {
+                    Source::Systematic
+                };
+                (r.payload, source)
+            }
+            Err(e) if self.inner.config.archives.is_empty() => return Err(e),
+            Err(e) => {
+                tracing::info!(target: "zg_op_plugin", data_root = %cert.data_root, error = %e, "the DA nodes cannot serve; reading the archives");
+                (self.read_archives(&cert, e).await?, Source::Archive)
+            }
         };
-        let payload = retrieved.payload;
+        check(&payload)?;
+        remember(self.inner.store.clone()).await?;
         let store = self.inner.store.clone();
         let cached = payload.clone();
         blocking(move || Ok(store.cache(&cert, &cached)?)).await?;
         self.update_cache_gauges();
         Ok((payload, source))
+    }
+
+    /// Reads `cert`'s payload from the configured archives in order, accepting the first
+    /// whose bytes re-derive the certificate's data_root (the blobs' KZG commitments
+    /// recomputed). An archive that serves other bytes is reported and skipped. When none
+    /// can serve, the DA error `da` is returned with each archive's reason (503).
+    async fn read_archives(
+        &self,
+        cert: &Certificate,
+        da: PluginError,
+    ) -> Result<Vec<u8>, PluginError> {
+        let m = &self.inner.metrics;
+        let mut reasons = Vec::new();
+        for base in &self.inner.config.archives {
+            let url = format!(
+                "{}/v1/payloads/{}",
+                base.trim_end_matches('/'),
+                cert.data_root
+            );
+            let read = tokio::time::timeout(
+                self.inner.config.archive_timeout,
+                self.read_archive(&url),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer within {:?}",
+                    self.inner.config.archive_timeout
+                ))
+            });
+            let bytes = match read {
+                Ok(b) => b,
+                Err(e) => {
+                    m.archive_reads
+                        .get_or_create(&zg_node_kit::result("failed"))
+                        .inc();
+                    tracing::warn!(target: "zg_op_plugin", archive = %base, data_root = %cert.data_root, error = %e, "archive read failed");
+                    reasons.push(format!("{base}: {e}"));
+                    continue;
+                }
+            };
+            let payload = bytes.clone();
+            let root = tokio::task::spawn_blocking(move || {
+                zg_primitives::payload_data_root(zg_primitives::Kzg::mainnet(), &payload)
+            })
+            .await
+            .map_err(|e| PluginError::Internal(format!("data_root task: {e}")))?;
+            match root {
+                Ok(r) if r == cert.data_root => {
+                    m.archive_reads
+                        .get_or_create(&zg_node_kit::result("ok"))
+                        .inc();
+                    return Ok(bytes);
+                }
+                other => {
+                    let got = match other {
+                        Ok(r) => format!("data_root {r}"),
+                        Err(e) => format!("no valid payload ({e})"),
+                    };
+                    m.archive_reads
+                        .get_or_create(&zg_node_kit::result("refused"))
+                        .inc();
+                    tracing::warn!(target: "zg_op_plugin", archive = %base, expected = %cert.data_root, %got, "an archive served bytes that do not re-derive the certificate's data_root; skipped");
+                    reasons.push(format!(
+                        "{base}: served {} bytes with {got}, not {}; refused",
+                        bytes.len(),
+                        cert.data_root
+                    ));
+                }
+            }
+        }
+        Err(PluginError::Unavailable(format!(
+            "{da}; archives: {}",
+            reasons.join("; ")
+        )))
+    }
+
+    /// One archive read, bounded by the largest payload.
+    async fn read_archive(&self, url: &str) -> Result<Vec<u8>, String> {
+        let max = self.inner.config.max_blob_size;
+        let mut resp = self
+            .inner
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        if resp.content_length().is_some_and(|l| l > max as u64) {
+            return Err(format!("a body over {max} bytes"));
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            if out.len() + chunk.len() > max {
+                return Err(format!("a body over {max} bytes"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
     }
 
     /// A certificate the disperser handed over is checked before it is cached or

@@ -54,6 +54,17 @@ struct Cli {
     /// Storage node JSON-RPC address (0G's `zgs_*` and `kv_*`; 0G's default port).
     #[arg(long = "storage.addr", env = "ZG_DEVNET_STORAGE_ADDR", default_value = "127.0.0.1:5678")]
     storage_addr: String,
+    /// Archive API address (the archiver keeps anchored payloads in the storage node).
+    #[arg(long = "archiver.addr", env = "ZG_DEVNET_ARCHIVER_ADDR", default_value = "127.0.0.1:3200")]
+    archiver_addr: String,
+    /// Run the archiver (the op-plugin's reads fall back to it).
+    #[arg(
+        long = "archiver",
+        env = "ZG_DEVNET_ARCHIVER",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    archiver: bool,
     /// Compute broker address (OpenAI-compatible API under `/v1/proxy`).
     #[arg(long = "compute.addr", env = "ZG_DEVNET_COMPUTE_ADDR", default_value = "127.0.0.1:3080")]
     compute_addr: String,
@@ -84,7 +95,7 @@ enum Cmd {
     /// needs `--datadir` and the same top-level flags for every component.
     #[command(hide = true)]
     Component {
-        /// chain, node, disperser, plugin, storage or compute.
+        /// chain, node, disperser, plugin, storage, archiver or compute.
         kind: String,
         /// Chain JSON-RPC URL (all but the chain).
         #[arg(long = "rpc")]
@@ -104,6 +115,15 @@ enum Cmd {
         /// op-plugin's disperser URL.
         #[arg(long = "disperser-url")]
         disperser_url: Option<String>,
+        /// op-plugin's archives (comma-separated).
+        #[arg(long = "archive-url", value_delimiter = ',')]
+        archive_url: Vec<String>,
+        /// The archiver's storage node URL.
+        #[arg(long = "storage-url")]
+        storage_url: Option<String>,
+        /// DA node retention in seconds (default: the nodes' 14 days).
+        #[arg(long = "da-retention")]
+        da_retention: Option<u64>,
     },
 }
 
@@ -124,6 +144,9 @@ async fn main() -> eyre::Result<()> {
         p2p_port,
         plugin_datadir,
         disperser_url,
+        archive_url,
+        storage_url,
+        da_retention,
     }) = cli.command
     {
         let Some(datadir) = cli.datadir else {
@@ -136,6 +159,7 @@ async fn main() -> eyre::Result<()> {
         config.epoch_blocks = cli.epoch_blocks.max(2);
         config.contracts = cli.contracts;
         config.validators = cli.validators;
+        config.da_retention = da_retention.map(Duration::from_secs);
         let component = match kind.as_str() {
             "chain" => Component::Chain { index },
             "node" => Component::Node { index, p2p_port },
@@ -148,6 +172,11 @@ async fn main() -> eyre::Result<()> {
                 datadir: plugin_datadir.unwrap_or_else(|| datadir.join("op-plugin")),
                 disperser: disperser_url
                     .ok_or_else(|| eyre::eyre!("plugin: --disperser-url is required"))?,
+                archives: archive_url,
+            },
+            "archiver" => Component::Archiver {
+                storage: storage_url
+                    .ok_or_else(|| eyre::eyre!("archiver: --storage-url is required"))?,
             },
             other => eyre::bail!("unknown component {other:?}"),
         };
@@ -180,6 +209,8 @@ async fn main() -> eyre::Result<()> {
     config.compute_addr = cli.compute_addr.parse()?;
     config.compute_upstream = cli.compute_upstream.clone();
     config.validators = cli.validators;
+    config.archiver = cli.archiver;
+    config.archiver_addr = cli.archiver_addr.parse()?;
     let threshold = config.threshold()?;
     println!(
         "zg-devnet: starting {} DA nodes (threshold {threshold}) in {}",
@@ -230,6 +261,12 @@ async fn main() -> eyre::Result<()> {
                     r.storage_put.as_secs_f64(),
                     r.storage_get.as_secs_f64() * 1e3
                 );
+                if let Some(a) = r.archived {
+                    println!(
+                        "  archive: the batch in zg-storage, served by data_root {:.2} s after its put",
+                        a.as_secs_f64()
+                    );
+                }
                 println!(
                     "  compute: {:?} · {} wei · answered in {:.0} ms · settled on chain {:.2} s later",
                     r.compute_reply,

@@ -67,9 +67,9 @@ fn exposed(name: &str, families: &BTreeSet<String>) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_and_alert_queries_metrics_the_devnet_exposes() {
     let dir = TempDir::new("dashboards");
-    let devnet = Devnet::start(DevnetConfig::ephemeral(dir.0.clone()))
-        .await
-        .unwrap();
+    let mut config = DevnetConfig::ephemeral(dir.0.clone());
+    config.archiver = true;
+    let devnet = Devnet::start(config).await.unwrap();
     // Traffic through every component (the demo: puts, gets, sampling, storage,
     // compute), so that labelled metrics have their series.
     let endpoints = devnet.demo_endpoints();
@@ -84,6 +84,7 @@ async fn every_dashboard_and_alert_queries_metrics_the_devnet_exposes() {
         devnet.storage.rpc_url(),
         devnet.compute.url(),
         format!("http://{}", devnet.nodes[0].http_addr),
+        devnet.archiver.as_ref().unwrap().url(),
     ] {
         exposed_families.extend(families(&http, &url).await);
     }
@@ -129,7 +130,7 @@ async fn every_dashboard_and_alert_queries_metrics_the_devnet_exposes() {
             }
         }
     }
-    assert_eq!(dashboards, 7, "one dashboard per component");
+    assert_eq!(dashboards, 8, "one dashboard per component");
     let alert_metrics = metric_names(&alerts);
     assert!(alert_metrics.len() >= 8, "{alert_metrics:?}");
     for n in alert_metrics {

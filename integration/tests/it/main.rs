@@ -1,6 +1,7 @@
 //! End-to-end tests of the devnet binary as a separate OS process.
 #![allow(missing_docs)]
 
+mod archive;
 mod bad_input;
 mod config;
 mod dashboards;

@@ -227,7 +227,10 @@ pub struct ProcessStack {
     pub storage: Option<Proc>,
     /// The compute broker process ([`ProcessStack::start_compute`]).
     pub compute: Option<Proc>,
+    /// The archiver process ([`ProcessStack::start_archiver`]).
+    pub archiver: Option<Proc>,
     exe: PathBuf,
+    archiver_port: u16,
     storage_port: u16,
     compute_port: u16,
     chain_port: u16,
@@ -259,6 +262,8 @@ impl ProcessStack {
             plugin: None,
             storage: None,
             compute: None,
+            archiver: None,
+            archiver_port: free_port(),
             storage_port: free_port(),
             compute_port: free_port(),
             exe: exe.into(),
@@ -313,6 +318,9 @@ impl ProcessStack {
             "--rpc".into(),
             self.rpc.clone(),
         ]);
+        if let Some(r) = c.da_retention {
+            args.extend(["--da-retention".into(), r.as_secs().to_string()]);
+        }
         args
     }
 
@@ -423,6 +431,25 @@ impl ProcessStack {
         Ok(())
     }
 
+    /// Starts (or restarts) the archiver on its port, uploading to the storage node (not
+    /// part of [`Self::start`]).
+    pub fn start_archiver(&mut self) -> Result<(), DevnetError> {
+        let mut a = self.common_args("archiver");
+        a.extend([
+            "--addr".into(),
+            format!("127.0.0.1:{}", self.archiver_port),
+            "--storage-url".into(),
+            self.storage_url(),
+        ]);
+        self.archiver = Some(Proc::spawn(&self.exe, &a, "archiver")?);
+        Ok(())
+    }
+
+    /// The archiver's base URL.
+    pub fn archiver_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.archiver_port)
+    }
+
     /// The storage node's JSON-RPC URL.
     pub fn storage_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.storage_port)
@@ -436,7 +463,20 @@ impl ProcessStack {
     /// Another op-plugin process with its own (empty) state: its gets come from the DA
     /// nodes, not from a cache.
     pub fn spawn_plugin(&self, datadir: PathBuf, port: u16) -> Result<Proc, DevnetError> {
+        self.spawn_plugin_with(datadir, port, &[])
+    }
+
+    /// [`Self::spawn_plugin`] reading from `archives` when the DA nodes cannot serve.
+    pub fn spawn_plugin_with(
+        &self,
+        datadir: PathBuf,
+        port: u16,
+        archives: &[String],
+    ) -> Result<Proc, DevnetError> {
         let mut a = self.common_args("plugin");
+        if !archives.is_empty() {
+            a.extend(["--archive-url".into(), archives.join(",")]);
+        }
         a.extend([
             "--addr".into(),
             format!("127.0.0.1:{port}"),
@@ -465,12 +505,12 @@ impl ProcessStack {
         }
     }
 
-    /// Stops everything with SIGTERM, in order (compute, storage, op-plugin, disperser,
+    /// Stops everything with SIGTERM, in order (compute, archiver, storage, op-plugin, disperser,
     /// nodes, chain); `true` when every process exited cleanly.
     pub fn shutdown(mut self) -> bool {
         let t = Duration::from_secs(30);
         let mut clean = true;
-        for p in [self.compute.take(), self.storage.take()]
+        for p in [self.compute.take(), self.archiver.take(), self.storage.take()]
             .into_iter()
             .flatten()
         {

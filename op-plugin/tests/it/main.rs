@@ -7,6 +7,7 @@ mod config;
 mod op_flow;
 mod parsers;
 mod reorg;
+mod replicas;
 mod restart;
 mod unavailable;
 mod verify;
