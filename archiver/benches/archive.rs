@@ -8,8 +8,9 @@
 //! - **Archiver**: N other 1 MiB payloads anchored the same way, the archiver started on
 //!   their first block; the time until every one is in its index.
 //! - **Reads**: the archive's `GET /v1/payloads/{root}` (cold: downloaded from the
-//!   storage node with proofs), and an op-plugin's get of a payload the DA nodes can no
-//!   longer serve (all stopped), read from the archive and checked against the data_root.
+//!   storage node with proofs), and an op-plugin's get of a payload the DA nodes pruned
+//!   (every node's retention run), read from the archive and checked against the
+//!   data_root.
 //!
 //! Writes `target/bench/archiver.json`. `cargo bench -p zg-archiver --bench archive`
 //! (`ZG_BENCH_QUICK=1` for fewer payloads).
@@ -60,7 +61,7 @@ async fn main() {
     let n = if quick { 4 } else { 16 };
     let signers: Vec<PrivateKeySigner> = [ARCHIVER, BASELINE].map(dev_signer).to_vec();
     let funded: Vec<_> = signers.iter().map(|s| s.address()).collect();
-    let mut cluster = Cluster::start(ClusterOptions {
+    let cluster = Cluster::start(ClusterOptions {
         genesis: Some(std::sync::Arc::new(move |g| {
             for a in &funded {
                 g.alloc.insert(*a, U256::from(10u128.pow(22)));
@@ -162,8 +163,9 @@ async fn main() {
         archive_ms.push(t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(got.as_ref(), p.as_slice());
     }
+    // The retention window passes on every node: each prunes everything it holds.
     for i in 0..zg_testkit::da::NODES {
-        cluster.stop_node(i).await;
+        cluster.node(i).service.store().prune(u64::MAX).unwrap();
     }
     let plugin_dir = TempDir::new("bench-archiver-plugin");
     let mut pc = PluginConfig::new(plugin_dir.0.clone());

@@ -654,9 +654,8 @@ fn main() -> eyre::Result<()> {
          | baseline MiB/s | archiver MiB/s | archiver ÷ baseline | archive GET p50 / p95 ms | op-plugin fallback GET p50 / p95 ms |\n|---|---|---|---|---|\n\
          | {:.2} | {:.2} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} |\n\n\
          The archive GET reads the payload back from the storage node, every segment proved; \
-         the op-plugin's fallback GET is for a payload the DA nodes no longer serve (all \
-         stopped): the failed retrieval, the archive read and the data_root re-derived from \
-         the bytes.\n",
+         the op-plugin's fallback GET is for a payload every DA node pruned: the failed \
+         retrieval, the archive read and the data_root re-derived from the bytes.\n",
         archiver["payloads"],
         archiver["concurrency"],
         archiver["profile"].as_str().unwrap_or("release"),
