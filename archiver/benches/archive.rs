@@ -17,6 +17,7 @@
 
 use std::time::{Duration, Instant};
 
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
 use alloy_primitives::U256;
@@ -25,10 +26,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use zg_archiver::ArchiverConfig;
-use alloy::providers::Provider;
 use zg_da_client::{NetConfig, Retriever};
-use zg_primitives::Certificate;
 use zg_op_plugin::{PluginConfig, UpstreamConfig};
+use zg_primitives::Certificate;
 use zg_primitives::Kzg;
 use zg_storage::{NodeClient, UploadOptions, Uploader};
 use zg_testkit::da::{
@@ -142,7 +142,10 @@ async fn main() {
         .iter()
         .any(|(c, _)| !archiver.archiver.index().contains(&c.data_root).unwrap())
     {
-        assert!(started.elapsed() < Duration::from_secs(900), "archiving stalled");
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "archiving stalled"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let archived = started.elapsed();

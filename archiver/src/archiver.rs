@@ -245,7 +245,9 @@ impl Archiver {
         .map_err(|e| ArchiverError::Config(e.to_string()))?;
         let downloader = Downloader::new(nodes.clone());
         let metrics = ArchiverMetrics::new();
-        metrics.max_lag_seconds.set(config.max_lag().as_secs() as i64);
+        metrics
+            .max_lag_seconds
+            .set(config.max_lag().as_secs() as i64);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -502,9 +504,11 @@ impl Archiver {
         }
         let expired = now().saturating_sub(anchored_at) > inner.config.retention.as_secs();
         let started = Instant::now();
-        let retrieved =
-            tokio::time::timeout(inner.config.retrieve_timeout, inner.retriever.retrieve(&cert))
-                .await;
+        let retrieved = tokio::time::timeout(
+            inner.config.retrieve_timeout,
+            inner.retriever.retrieve(&cert),
+        )
+        .await;
         let payload = match retrieved {
             Ok(Ok(r)) => r.payload,
             failed => {
@@ -534,14 +538,15 @@ impl Archiver {
                 )));
             }
         };
-        inner.metrics.stage("retrieve", started.elapsed().as_secs_f64());
+        inner
+            .metrics
+            .stage("retrieve", started.elapsed().as_secs_f64());
         let size = payload.len() as u64;
         let payload = Arc::new(payload);
         let data = payload.clone();
         let merkle = Arc::new(
             blocking(move || {
-                FileMerkle::new(&data)
-                    .ok_or_else(|| ArchiverError::Invalid("empty payload".into()))
+                FileMerkle::new(&data).ok_or_else(|| ArchiverError::Invalid("empty payload".into()))
             })
             .await?,
         );
@@ -554,7 +559,9 @@ impl Archiver {
                 .get_or_create(&vec![("stage", "submit".into())])
                 .inc();
         })?;
-        inner.metrics.stage("submit", started.elapsed().as_secs_f64());
+        inner
+            .metrics
+            .stage("submit", started.elapsed().as_secs_f64());
         let started = Instant::now();
         self.upload(&payload, &merkle, seq).await.inspect_err(|_| {
             inner
@@ -563,7 +570,9 @@ impl Archiver {
                 .get_or_create(&vec![("stage", "upload".into())])
                 .inc();
         })?;
-        inner.metrics.stage("upload", started.elapsed().as_secs_f64());
+        inner
+            .metrics
+            .stage("upload", started.elapsed().as_secs_f64());
         if let Some(s) = &inner.secondary {
             let started = Instant::now();
             s.put(&root, payload.as_slice()).await.inspect_err(|_| {
@@ -573,7 +582,9 @@ impl Archiver {
                     .get_or_create(&vec![("stage", "secondary".into())])
                     .inc();
             })?;
-            inner.metrics.stage("secondary", started.elapsed().as_secs_f64());
+            inner
+                .metrics
+                .stage("secondary", started.elapsed().as_secs_f64());
         }
         let entry = Entry {
             data_root: root,
@@ -598,7 +609,11 @@ impl Archiver {
     /// nonce is journalled before the transaction leaves, and a journalled submission is
     /// looked up (its nonce used: the `Submit` event; still pooled: waited for) instead
     /// of being sent again.
-    async fn submit_once(&self, data_root: B256, merkle: &FileMerkle) -> Result<u64, ArchiverError> {
+    async fn submit_once(
+        &self,
+        data_root: B256,
+        merkle: &FileMerkle,
+    ) -> Result<u64, ArchiverError> {
         let inner = &self.inner;
         let _one_at_a_time = inner.submit.lock().await;
         let index = inner.index.clone();
@@ -764,7 +779,10 @@ impl Archiver {
     }
 
     /// The archived payload `data_root`, checked against its storage root.
-    pub async fn read(&self, data_root: &B256) -> Result<(Arc<Vec<u8>>, ReadSource), ArchiverError> {
+    pub async fn read(
+        &self,
+        data_root: &B256,
+    ) -> Result<(Arc<Vec<u8>>, ReadSource), ArchiverError> {
         let r = self.read_inner(data_root).await;
         let label = match &r {
             Ok((_, s)) => s.as_str(),

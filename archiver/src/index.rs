@@ -161,9 +161,10 @@ impl ArchiveIndex {
         match self.db.get_cf(cf(&self.db, META), CURSOR)? {
             None => Ok(None),
             Some(v) => {
-                let b: [u8; 8] = v.as_slice().try_into().map_err(|_| {
-                    corrupt(CURSOR, format!("{} bytes, expected 8", v.len()))
-                })?;
+                let b: [u8; 8] = v
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt(CURSOR, format!("{} bytes, expected 8", v.len())))?;
                 Ok(Some(u64::from_be_bytes(b)))
             }
         }
@@ -171,12 +172,8 @@ impl ArchiveIndex {
 
     /// Moves the cursor.
     pub fn set_cursor(&self, block: u64) -> Result<(), StoreError> {
-        self.db.put_cf_opt(
-            cf(&self.db, META),
-            CURSOR,
-            block.to_be_bytes(),
-            &durable(),
-        )?;
+        self.db
+            .put_cf_opt(cf(&self.db, META), CURSOR, block.to_be_bytes(), &durable())?;
         Ok(())
     }
 
@@ -251,8 +248,14 @@ mod tests {
         assert!(idx.contains(&B256::repeat_byte(1)).unwrap());
         // Recording the entry cleared its journal; the other one stays.
         assert_eq!(idx.pending(&B256::repeat_byte(1)).unwrap(), None);
-        assert_eq!(idx.pending(&B256::repeat_byte(2)).unwrap().unwrap().nonce, 4);
-        assert_eq!(idx.missed(&B256::repeat_byte(3)).unwrap().as_deref(), Some("pruned"));
+        assert_eq!(
+            idx.pending(&B256::repeat_byte(2)).unwrap().unwrap().nonce,
+            4
+        );
+        assert_eq!(
+            idx.missed(&B256::repeat_byte(3)).unwrap().as_deref(),
+            Some("pruned")
+        );
         assert_eq!(idx.counts(), (1, 1, 1));
         idx.put_entry(&entry(7)).unwrap();
         let recent = idx.recent(1);

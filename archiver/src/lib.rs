@@ -15,9 +15,7 @@ use zg_da_client::{ChainClient, ChainConfig, NetConfig, Network, Retriever};
 use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::Kzg;
 
-pub use archiver::{
-    Archiver, ArchiverConfig, FollowStatus, ReadSource, submission_identity,
-};
+pub use archiver::{Archiver, ArchiverConfig, FollowStatus, ReadSource, submission_identity};
 pub use error::ArchiverError;
 pub use index::{ArchiveIndex, Entry, Pending};
 pub use metrics::ArchiverMetrics;
@@ -89,7 +87,10 @@ pub async fn start(
     });
     let follower = archiver.clone();
     let token = cancel.child_token();
-    tasks.spawn("archiver follower", async move { follower.run(token).await });
+    tasks.spawn(
+        "archiver follower",
+        async move { follower.run(token).await },
+    );
     let app = router(archiver.clone(), tasks.health());
     tasks.spawn_http("archiver http", listener, app, limits);
     tracing::info!(target: "zg_archiver", %addr, account = %archiver.account(), "archiver listening");

@@ -61,7 +61,11 @@ struct Cli {
     #[arg(long = "retrieve.timeout", env = "ZG_ARCHIVER_RETRIEVE_TIMEOUT", default_value_t = 60)]
     retrieve_timeout: u64,
     /// Per-request libp2p timeout in seconds.
-    #[arg(long = "p2p.request-timeout", env = "ZG_ARCHIVER_P2P_REQUEST_TIMEOUT", default_value_t = 30)]
+    #[arg(
+        long = "p2p.request-timeout",
+        env = "ZG_ARCHIVER_P2P_REQUEST_TIMEOUT",
+        default_value_t = 30
+    )]
     p2p_timeout: u64,
     /// Bytes of recently read payloads kept in memory (range requests).
     #[arg(long = "cache.bytes", env = "ZG_ARCHIVER_CACHE_BYTES", default_value_t = 64 << 20)]
@@ -86,16 +90,22 @@ struct Cli {
     http: HttpArgs,
 }
 
-fn read_key(path: &PathBuf, password_file: Option<&std::path::Path>) -> eyre::Result<PrivateKeySigner> {
+fn read_key(
+    path: &PathBuf,
+    password_file: Option<&std::path::Path>,
+) -> eyre::Result<PrivateKeySigner> {
     let text =
         std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
     if text.trim_start().starts_with('{') {
         let password = zg_node_kit::read_password(password_file, "ZG_KEY_PASSWORD")?;
         return Ok(zg_node_kit::read_web3(path, &password)?);
     }
-    text.trim()
-        .parse()
-        .map_err(|e| eyre::eyre!("{}: not a keystore or a hex private key: {e}", path.display()))
+    text.trim().parse().map_err(|e| {
+        eyre::eyre!(
+            "{}: not a keystore or a hex private key: {e}",
+            path.display()
+        )
+    })
 }
 
 #[tokio::main]

@@ -112,7 +112,11 @@ impl ArchiverMetrics {
                 "Seconds per archive stage",
                 m.stage_seconds.clone(),
             );
-            r.register("reads", "Payload reads by source or failure", m.reads.clone());
+            r.register(
+                "reads",
+                "Payload reads by source or failure",
+                m.reads.clone(),
+            );
             r.register(
                 "requests",
                 "HTTP requests by route and status",

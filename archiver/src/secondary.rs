@@ -149,11 +149,16 @@ mod tests {
         ));
         s.put(&root, b"abc").await.unwrap();
         assert_eq!(s.get(&root, 3).await.unwrap(), b"abc");
-        assert!(matches!(s.get(&root, 4).await, Err(ArchiverError::Corrupt(_))));
-        assert!(Secondary::open(&SecondaryConfig {
-            url: "ftp://x".into(),
-            ..SecondaryConfig::default()
-        })
-        .is_err());
+        assert!(matches!(
+            s.get(&root, 4).await,
+            Err(ArchiverError::Corrupt(_))
+        ));
+        assert!(
+            Secondary::open(&SecondaryConfig {
+                url: "ftp://x".into(),
+                ..SecondaryConfig::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -286,7 +286,10 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,5-6", 100), Full);
         assert_eq!(parse_range("items=0-1", 100), Full);
         assert_eq!(parse_range("bytes=x-1", 100), Full);
-        assert_eq!(parse_range("bytes=18446744073709551615-", 100), Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=18446744073709551615-", 100),
+            Unsatisfiable
+        );
     }
 
     #[test]

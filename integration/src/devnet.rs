@@ -9,12 +9,12 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::U256;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use zg_archiver::{ArchiverConfig, RunningArchiver};
 use zg_chain::{Genesis, NodeConfig as ChainNodeConfig, RunningChain};
 use zg_da_server::{
     ChainClient, ChainConfig, DisperserConfig, ModuleAddresses, NetConfig, NodeConfig, NodeKeys,
     RunningDisperser, RunningNode,
 };
-use zg_archiver::{ArchiverConfig, RunningArchiver};
 use zg_op_plugin::{PluginConfig, RunningPlugin, UpstreamConfig};
 use zg_sampler::{ClientConfig, RunningSampler, SamplerConfig};
 
@@ -439,7 +439,9 @@ impl Plan {
         nc.registration_interval = Duration::from_secs(1);
         if let Some(r) = self.config.da_retention {
             nc.retention = r;
-            nc.prune_interval = nc.prune_interval.min((r / 2).max(Duration::from_millis(200)));
+            nc.prune_interval = nc
+                .prune_interval
+                .min((r / 2).max(Duration::from_millis(200)));
         }
         nc
     }

@@ -86,7 +86,11 @@ struct Cli {
     #[arg(long = "key.password-file", env = "ZG_KEY_PASSWORD_FILE")]
     password_file: Option<PathBuf>,
     /// Seconds a mapping's write may take (submission, upload, replay).
-    #[arg(long = "replicas.write-timeout", env = "ZG_OP_PLUGIN_REPLICAS_WRITE_TIMEOUT", default_value_t = 60)]
+    #[arg(
+        long = "replicas.write-timeout",
+        env = "ZG_OP_PLUGIN_REPLICAS_WRITE_TIMEOUT",
+        default_value_t = 60
+    )]
     replicas_write_timeout: u64,
     #[command(flatten)]
     verify: zg_da_client::VerifyArgs,
@@ -106,9 +110,12 @@ fn read_key(
         let password = zg_node_kit::read_password(password_file, "ZG_KEY_PASSWORD")?;
         return Ok(zg_node_kit::read_web3(path, &password)?);
     }
-    text.trim()
-        .parse()
-        .map_err(|e| eyre::eyre!("{}: not a keystore or a hex private key: {e}", path.display()))
+    text.trim().parse().map_err(|e| {
+        eyre::eyre!(
+            "{}: not a keystore or a hex private key: {e}",
+            path.display()
+        )
+    })
 }
 
 #[tokio::main]

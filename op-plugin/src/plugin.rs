@@ -530,17 +530,15 @@ impl Plugin {
                 base.trim_end_matches('/'),
                 cert.data_root
             );
-            let read = tokio::time::timeout(
-                self.inner.config.archive_timeout,
-                self.read_archive(&url),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "no answer within {:?}",
-                    self.inner.config.archive_timeout
-                ))
-            });
+            let read =
+                tokio::time::timeout(self.inner.config.archive_timeout, self.read_archive(&url))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no answer within {:?}",
+                            self.inner.config.archive_timeout
+                        ))
+                    });
             let bytes = match read {
                 Ok(b) => b,
                 Err(e) => {

@@ -84,10 +84,8 @@ async fn write_through_to_s3_and_read_back_when_storage_is_gone() {
     let payer_address = payer.address();
     let cluster = Cluster::start(ClusterOptions {
         genesis: Some(std::sync::Arc::new(move |g| {
-            g.alloc.insert(
-                payer_address,
-                alloy_primitives::U256::from(10u128.pow(21)),
-            );
+            g.alloc
+                .insert(payer_address, alloy_primitives::U256::from(10u128.pow(21)));
         })),
         ..ClusterOptions::default()
     })
@@ -118,7 +116,11 @@ async fn write_through_to_s3_and_read_back_when_storage_is_gone() {
     .await
     .unwrap();
     let payloads: Vec<Vec<u8>> = (0..3u8)
-        .map(|i| (0..40_000u32 + u32::from(i) * 70_000).map(|j| (j as u8) ^ i).collect())
+        .map(|i| {
+            (0..40_000u32 + u32::from(i) * 70_000)
+                .map(|j| (j as u8) ^ i)
+                .collect()
+        })
         .collect();
     let mut roots = Vec::new();
     for p in &payloads {
@@ -163,7 +165,10 @@ async fn write_through_to_s3_and_read_back_when_storage_is_gone() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("zg_archiver_reads_total{result=\"secondary\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("zg_archiver_reads_total{result=\"secondary\"} 1"),
+        "{metrics}"
+    );
     running.shutdown().await.unwrap();
     cluster.shutdown().await;
 }

@@ -55,7 +55,11 @@ struct Cli {
     #[arg(long = "storage.addr", env = "ZG_DEVNET_STORAGE_ADDR", default_value = "127.0.0.1:5678")]
     storage_addr: String,
     /// Archive API address (the archiver keeps anchored payloads in the storage node).
-    #[arg(long = "archiver.addr", env = "ZG_DEVNET_ARCHIVER_ADDR", default_value = "127.0.0.1:3200")]
+    #[arg(
+        long = "archiver.addr",
+        env = "ZG_DEVNET_ARCHIVER_ADDR",
+        default_value = "127.0.0.1:3200"
+    )]
     archiver_addr: String,
     /// Run the archiver (the op-plugin's reads fall back to it).
     #[arg(

@@ -115,7 +115,10 @@ async fn lying_archive(bodies: HashMap<B256, Vec<u8>>) -> String {
                         r.extend_from_slice(&b);
                         r
                     }
-                    None => b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_vec()
+                    }
                 };
                 let _ = sock.write_all(&reply).await;
                 let _ = sock.shutdown().await;
@@ -156,10 +159,19 @@ async fn batches_outlive_the_da_window() {
     // restarted, it finishes without archiving anything twice.
     stack.start_archiver().unwrap();
     let archiver = stack.archiver_url();
-    let account: alloy::primitives::Address = stack.archiver.as_ref().unwrap().endpoint("account").parse().unwrap();
+    let account: alloy::primitives::Address = stack
+        .archiver
+        .as_ref()
+        .unwrap()
+        .endpoint("account")
+        .parse()
+        .unwrap();
     let before_kill = wait_archived(&http, &archiver, 2, Duration::from_secs(90)).await;
     stack.archiver.take().unwrap().kill();
-    assert!(before_kill < n, "killed mid-backfill ({before_kill} of {n} archived)");
+    assert!(
+        before_kill < n,
+        "killed mid-backfill ({before_kill} of {n} archived)"
+    );
     stack.start_archiver().unwrap();
     wait_archived(&http, &archiver, n, Duration::from_secs(120)).await;
     let archived_at = first_put.elapsed();
@@ -176,7 +188,11 @@ async fn batches_outlive_the_da_window() {
         .map(|e| e.identity)
         .collect();
     let distinct: HashSet<B256> = ours.iter().copied().collect();
-    assert_eq!(ours.len() as u64, n, "one flow submission per payload: {ours:?}");
+    assert_eq!(
+        ours.len() as u64,
+        n,
+        "one flow submission per payload: {ours:?}"
+    );
     assert_eq!(distinct.len() as u64, n);
 
     // The archive serves each payload by data_root, and ranges of it.
@@ -248,7 +264,11 @@ async fn batches_outlive_the_da_window() {
     for (c, _, _) in &batches {
         let (status, body) = get(&http, &bare_url, c).await;
         assert_ne!(status, 200, "the DA nodes pruned it");
-        assert!(status == 404 || status == 503, "{status} {}", String::from_utf8_lossy(&body));
+        assert!(
+            status == 404 || status == 503,
+            "{status} {}",
+            String::from_utf8_lossy(&body)
+        );
     }
     drop(bare);
 
@@ -284,7 +304,10 @@ async fn batches_outlive_the_da_window() {
         .await
         .unwrap();
     assert_eq!(
-        counter(&metrics, "zg_op_plugin_archive_reads_total{result=\"refused\"}"),
+        counter(
+            &metrics,
+            "zg_op_plugin_archive_reads_total{result=\"refused\"}"
+        ),
         n as f64,
         "{metrics}"
     );

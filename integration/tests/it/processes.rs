@@ -510,9 +510,13 @@ impl ProcessStack {
     pub fn shutdown(mut self) -> bool {
         let t = Duration::from_secs(30);
         let mut clean = true;
-        for p in [self.compute.take(), self.archiver.take(), self.storage.take()]
-            .into_iter()
-            .flatten()
+        for p in [
+            self.compute.take(),
+            self.archiver.take(),
+            self.storage.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             clean &= p.terminate(t);
         }

@@ -70,14 +70,25 @@ async fn a_keccak_put_through_one_replica_is_served_by_another() {
     assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
     assert!(got.body == data, "byte-identical through the other replica");
     // B remembered the mapping once the payload verified.
-    assert!(b.plugin.store().put_of(&keccak256(&data)).unwrap().is_some());
+    assert!(
+        b.plugin
+            .store()
+            .put_of(&keccak256(&data))
+            .unwrap()
+            .is_some()
+    );
 
     // A mapping forged in the stream (a writer pointing a hash at another payload) is
     // refused by a replica that looks it up, and not remembered.
     let other = batch(30_000, 8);
     let put = OpClient::new(&a).put_keccak(&other).await;
     assert_eq!(put.status, 200);
-    let other_cert = a.plugin.store().put_of(&keccak256(&other)).unwrap().unwrap();
+    let other_cert = a
+        .plugin
+        .store()
+        .put_of(&keccak256(&other))
+        .unwrap()
+        .unwrap();
     let forged = batch(40_000, 9);
     let shared = SharedMappings::new(replica(&kv_url, &rpc, Some(writer))).unwrap();
     shared.put(&keccak256(&forged), &other_cert).await.unwrap();
@@ -88,9 +99,17 @@ async fn a_keccak_put_through_one_replica_is_served_by_another() {
     .await;
     let got = OpClient::new(&c).get(&keccak_commitment(&forged)).await;
     assert_ne!(got.status, 200, "a forged mapping is not served");
-    assert!(c.plugin.store().put_of(&keccak256(&forged)).unwrap().is_none());
+    assert!(
+        c.plugin
+            .store()
+            .put_of(&keccak256(&forged))
+            .unwrap()
+            .is_none()
+    );
     // An unknown hash is a 404.
-    let got = OpClient::new(&b).get(&keccak_commitment(&batch(10, 10))).await;
+    let got = OpClient::new(&b)
+        .get(&keccak_commitment(&batch(10, 10)))
+        .await;
     assert_eq!(got.status, 404);
 
     for p in [a, b, c] {
