@@ -111,7 +111,7 @@ fn read_key(
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
-    cli.log.init();
+    let _telemetry = cli.log.init("zg-archiver");
     let signer = read_key(&cli.key_file, cli.password_file.as_deref())?;
     let mut config = ArchiverConfig::new(cli.datadir.clone(), cli.storage.clone());
     config.retention = Duration::from_secs(cli.retention);

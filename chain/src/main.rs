@@ -290,7 +290,7 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let args = zg_node_kit::config::parse::<Args>();
-    args.log.init();
+    let _telemetry = args.log.init("zg-chain");
     match args.command {
         Some(Command::Deploy(d)) => return deploy(d).await,
         Some(Command::Keygen(k)) => return keygen(k),

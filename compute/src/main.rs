@@ -177,7 +177,7 @@ fn tee_key_file(path: &Path) -> eyre::Result<PrivateKeySigner> {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
-    cli.log.init();
+    let _telemetry = cli.log.init("zg-compute-broker");
     match cli.cmd {
         Cmd::EchoUpstream { addr } => {
             let listener = tokio::net::TcpListener::bind(&addr)

@@ -301,9 +301,14 @@ impl RemoteDisperser {
     }
 
     async fn put(&self, payload: Bytes, deadline: Instant) -> Result<Certificate, DisperseFailure> {
-        let sent = self
+        let mut post = self
             .request(self.http.post(format!("{}/v1/blobs?wait=true", self.base)))
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+        // The disperser's spans of this request join the caller's trace.
+        if let Some(tp) = zg_node_kit::traceparent() {
+            post = post.header("traceparent", tp);
+        }
+        let sent = post
             .body(payload.0)
             .timeout(remaining(deadline)?)
             .send()

@@ -886,6 +886,7 @@ mod tests {
                 proofs: Vec::new(),
             }],
             disperser_signature: vec![1; 65],
+            traceparent: None,
         }
     }
 

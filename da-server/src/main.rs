@@ -326,7 +326,12 @@ struct DisperserArgs {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
-    cli.log.init();
+    let service = match &cli.command {
+        Command::Node(_) => "zg-da-node",
+        Command::Disperser(_) => "zg-da-disperser",
+        _ => "zg-da-server",
+    };
+    let _telemetry = cli.log.init(service);
     match cli.command {
         Command::Keygen {
             out,

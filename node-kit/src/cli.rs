@@ -7,12 +7,31 @@ pub struct LogArgs {
     /// Log format: text or json (filter with RUST_LOG, default info).
     #[arg(long = "log.format", env = "ZG_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
+    /// Export trace spans (one trace per put across op-plugin, disperser and DA nodes)
+    /// over OTLP/HTTP to this collector (`http://host:4318`); off when unset.
+    #[arg(long = "otlp.endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl LogArgs {
-    /// Installs the global `tracing` subscriber in this format.
-    pub fn init(&self) {
-        crate::runtime::init_tracing(&self.log_format);
+    /// Installs the global `tracing` subscriber in this format (`RUST_LOG`, default
+    /// info), exporting trace spans as `service` when `--otlp.endpoint` is set. Keep the
+    /// returned guard until exit: dropping it flushes the spans still queued.
+    pub fn init(&self, service: &str) -> crate::telemetry::Telemetry {
+        self.init_with(service, "info")
+    }
+
+    /// [`LogArgs::init`] with another filter than `info` when `RUST_LOG` is unset.
+    pub fn init_with(&self, service: &str, default_filter: &str) -> crate::telemetry::Telemetry {
+        let otlp = self
+            .otlp_endpoint
+            .as_ref()
+            .filter(|e| !e.is_empty())
+            .map(|endpoint| crate::telemetry::OtlpConfig {
+                endpoint: endpoint.clone(),
+                service: service.to_string(),
+            });
+        crate::telemetry::init(&self.log_format, default_filter, otlp.as_ref())
     }
 }
 

@@ -16,6 +16,7 @@ pub mod pubsub;
 pub mod runtime;
 pub mod secret;
 pub mod supervise;
+pub mod telemetry;
 pub mod tx;
 pub mod upstream;
 
@@ -30,5 +31,6 @@ pub use metrics::{Labels, encode_registry, render_registry, result};
 pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};
 pub use secret::{SecretFileError, read_secret, write_secret};
 pub use supervise::{Health, Supervisor, TaskFailure, until_shutdown};
+pub use telemetry::{OtlpConfig, TRACE_TARGET, Telemetry, traceparent};
 pub use tx::{TxError, await_receipt, call, call_at, send_and_confirm, send_call};
 pub use upstream::{Upstream, UpstreamError};

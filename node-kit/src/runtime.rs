@@ -37,14 +37,8 @@ pub fn init_tracing(format: &str) {
 
 /// [`init_tracing`] with another filter than `info` when `RUST_LOG` is unset.
 pub fn init_tracing_with(format: &str, default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| default_filter.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    // Without an exporter the guard holds nothing.
+    let _ = crate::telemetry::init(format, default_filter, None);
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.

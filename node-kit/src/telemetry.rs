@@ -89,7 +89,11 @@ pub fn init(format: &str, default_filter: &str, otlp: Option<&OtlpConfig>) -> Te
             Err(e) => eprintln!("OTLP export to {} disabled: {e}", o.endpoint),
         }
     }
-    if tracing_subscriber::registry().with(layers).try_init().is_err() {
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_err()
+    {
         return Telemetry::default();
     }
     telemetry

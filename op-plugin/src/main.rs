@@ -121,7 +121,7 @@ fn read_key(
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
-    cli.log.init();
+    let _telemetry = cli.log.init("zg-op-plugin");
     let mut config = PluginConfig::new(cli.datadir.clone());
     config.http = cli.http.limits();
     config.max_blob_size = cli.max_blob_size;

@@ -11,6 +11,7 @@ use alloy::transports::http::reqwest;
 use alloy_primitives::{B256, keccak256};
 use axum::body::Bytes;
 use parking_lot::Mutex;
+use tracing::Instrument;
 use zg_da_client::{ChainClient, Disperse, Retriever};
 use zg_node_kit::Health;
 use zg_primitives::{AltDaCommitment, Certificate};
@@ -334,7 +335,27 @@ impl Plugin {
         body: Bytes,
         expected: Option<B256>,
     ) -> Result<Certificate, PluginError> {
-        let result = self.put_inner(body, expected).await;
+        let span = tracing::info_span!(
+            target: zg_node_kit::TRACE_TARGET,
+            "op-plugin.put",
+            bytes = body.len(),
+            mode = if expected.is_some() { "keccak" } else { "generic" },
+            data_root = tracing::field::Empty,
+            epoch = tracing::field::Empty,
+            quorum = tracing::field::Empty,
+            put_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let result = self
+            .put_inner(body, expected)
+            .instrument(span.clone())
+            .await;
+        span.record("put_ms", started.elapsed().as_millis() as u64);
+        if let Ok((c, _)) = &result {
+            span.record("data_root", tracing::field::display(c.data_root));
+            span.record("epoch", c.epoch);
+            span.record("quorum", c.quorum_id);
+        }
         let label = match &result {
             Ok((_, true)) => "duplicate",
             Ok((_, false)) => "dispersed",

@@ -66,6 +66,11 @@ pub struct StoreRequest {
     /// [`store_request_digest`].
     #[serde(with = "serde_bytes")]
     pub disperser_signature: Vec<u8>,
+    /// The W3C `traceparent` of the disperser's span for this request, so the node's
+    /// spans join the put's trace (absent when the disperser exports no traces; not
+    /// signed, and a node only uses it to label its spans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// A store request without its columns: everything a node checks before reading them.
@@ -85,6 +90,11 @@ pub struct StorePrelude {
     /// [`store_request_digest`].
     #[serde(with = "serde_bytes")]
     pub disperser_signature: Vec<u8>,
+    /// The W3C `traceparent` of the disperser's span for this request, so the node's
+    /// spans join the put's trace (absent when the disperser exports no traces; not
+    /// signed, and a node only uses it to label its spans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl StorePrelude {
@@ -193,6 +203,7 @@ impl StoreRequest {
                 data_root: self.data_root,
                 header: self.header,
                 disperser_signature: self.disperser_signature,
+                traceparent: self.traceparent,
             },
             self.columns,
         )
@@ -208,6 +219,7 @@ impl StoreRequest {
             header: p.header,
             columns,
             disperser_signature: p.disperser_signature,
+            traceparent: p.traceparent,
         }
     }
 

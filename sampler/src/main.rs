@@ -54,7 +54,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
-    cli.log.init();
+    let _telemetry = cli.log.init("zg-sampler");
     // A light client only verifies: no prover tables (≈ 100 MB less, faster start).
     zg_primitives::Kzg::init_mainnet(zg_primitives::Precompute::None);
     if !(cli.target > 0.0 && cli.target < 1.0) {

@@ -139,7 +139,7 @@ fn clients(nodes: &[String]) -> eyre::Result<Vec<NodeClient>> {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
-    cli.log.init();
+    let _telemetry = cli.log.init("zg-storage");
     match cli.command {
         Command::Node(a) => {
             let listener = tokio::net::TcpListener::bind(&a.rpc_addr)

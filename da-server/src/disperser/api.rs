@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
+use tracing::Instrument;
 use zg_primitives::Certificate;
 
 use super::auth::{Access, Denied};
@@ -154,6 +155,30 @@ struct PutQuery {
 async fn put_blob<N: ColumnNetwork, C: DaChain>(
     State(api): State<Api<N, C>>,
     Extension(client): Extension<Client>,
+    query: Result<Query<PutQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    // The disperser's part of the caller's trace (its `traceparent` header), if any.
+    let span = tracing::info_span!(
+        target: zg_node_kit::TRACE_TARGET,
+        "disperser.request",
+        status = tracing::field::Empty,
+    );
+    zg_node_kit::telemetry::set_parent(
+        &span,
+        headers.get("traceparent").and_then(|v| v.to_str().ok()),
+    );
+    let resp = put_blob_inner(api, client, query, headers, body)
+        .instrument(span.clone())
+        .await;
+    span.record("status", resp.status().as_u16());
+    resp
+}
+
+async fn put_blob_inner<N: ColumnNetwork, C: DaChain>(
+    api: Api<N, C>,
+    client: Client,
     query: Result<Query<PutQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,

@@ -282,6 +282,7 @@ pub async fn start_with<N: ColumnNetwork, C: DaChain>(
         let _ = disperser.inner.work.send(pipeline::Work {
             id: r.id,
             payload: None,
+            span: tracing::Span::none(),
         });
     }
     let app = api::router(disperser.clone(), tasks.health());
@@ -363,6 +364,7 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
             .send(pipeline::Work {
                 id,
                 payload: Some(payload),
+                span: tracing::Span::current(),
             })
             .map_err(|_| DisperseError::Shutdown)?;
         Ok(record)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{B256, Bytes};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use zg_primitives::encode;
 
 use super::{BlobRecord, BlobStatus, Disperser, anchor, blocking};
@@ -26,6 +27,8 @@ const MAX_RECERTIFY: u32 = 2;
 pub(super) struct Work {
     pub(super) id: B256,
     pub(super) payload: Option<Bytes>,
+    /// The span of the request that submitted it (its trace), or none when resumed.
+    pub(super) span: tracing::Span,
 }
 
 impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
@@ -78,7 +81,21 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
         if record.status.is_terminal() {
             return;
         }
-        match self.drive(&mut record, job.payload, slot).await {
+        let span = tracing::info_span!(
+            target: zg_node_kit::TRACE_TARGET,
+            parent: &job.span,
+            "disperser.pipeline",
+            id = %id,
+            data_root = tracing::field::Empty,
+            encode_ms = tracing::field::Empty,
+            certify_ms = tracing::field::Empty,
+            anchor_ms = tracing::field::Empty,
+        );
+        match self
+            .drive(&mut record, job.payload, slot)
+            .instrument(span)
+            .await
+        {
             Ok(()) => {
                 self.inner
                     .metrics
@@ -168,23 +185,52 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
             let kzg = self.inner.kzg;
             let max = self.inner.config.max_payload;
             let t = Instant::now();
+            let stage = tracing::info_span!(
+                target: zg_node_kit::TRACE_TARGET,
+                "disperser.encode",
+                bytes = payload.len(),
+                blobs = tracing::field::Empty,
+                encode_ms = tracing::field::Empty,
+            );
             let encoded = tokio::task::spawn_blocking(move || encode(kzg, &payload, max))
+                .instrument(stage.clone())
                 .await
                 .map_err(|e| DisperseError::Encode(e.to_string()))??;
             self.inner
                 .metrics
                 .encode_seconds
                 .observe(t.elapsed().as_secs_f64());
+            let ms = t.elapsed().as_millis() as u64;
+            stage.record("blobs", encoded.header.blob_count);
+            stage.record("encode_ms", ms);
+            let pipeline = tracing::Span::current();
+            pipeline.record("encode_ms", ms);
+            pipeline.record("data_root", tracing::field::display(encoded.data_root));
             record.data_root = Some(encoded.data_root);
             record.blob_count = Some(encoded.header.blob_count);
             record.status = BlobStatus::Dispersing;
             self.touch(record);
             let t = Instant::now();
-            let (pending, count, threshold) = self.certify(Arc::new(encoded)).await?;
+            let stage = tracing::info_span!(
+                target: zg_node_kit::TRACE_TARGET,
+                "disperser.certify",
+                signers = tracing::field::Empty,
+                threshold = tracing::field::Empty,
+                certify_ms = tracing::field::Empty,
+            );
+            let (pending, count, threshold) = self
+                .certify(Arc::new(encoded))
+                .instrument(stage.clone())
+                .await?;
             self.inner
                 .metrics
                 .certify_seconds
                 .observe(t.elapsed().as_secs_f64());
+            let ms = t.elapsed().as_millis() as u64;
+            stage.record("signers", count);
+            stage.record("threshold", threshold);
+            stage.record("certify_ms", ms);
+            tracing::Span::current().record("certify_ms", ms);
             tracing::debug!(target: "zg_da::disperser", %id, ms = t.elapsed().as_millis() as u64, signers = count, "certified");
             record.signers = Some((count, threshold));
             record.pending_anchor = Some(pending);
@@ -196,7 +242,6 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
 
     /// Anchors a signed record, retrying what the chain may accept later.
     async fn anchor(&self, record: &mut BlobRecord) -> Result<(), DisperseError> {
-        let id = record.id;
         let submission = record
             .submission()
             .expect("pending anchor with a data_root");
@@ -205,8 +250,38 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
             quorum_id: submission.quorumId.saturating_to(),
             data_root: submission.dataRoot,
         };
-        let mut last_err = String::new();
+        let stage = tracing::info_span!(
+            target: zg_node_kit::TRACE_TARGET,
+            "disperser.anchor",
+            epoch = cert.epoch,
+            quorum = cert.quorum_id,
+            tx = tracing::field::Empty,
+            anchor_ms = tracing::field::Empty,
+        );
+        let pipeline = tracing::Span::current();
         let started = Instant::now();
+        let outcome = self
+            .anchor_attempts(record, submission, cert, started)
+            .instrument(stage.clone())
+            .await;
+        let ms = started.elapsed().as_millis() as u64;
+        stage.record("anchor_ms", ms);
+        pipeline.record("anchor_ms", ms);
+        if let Some(tx) = record.tx_hash {
+            stage.record("tx", tracing::field::display(tx));
+        }
+        outcome
+    }
+
+    async fn anchor_attempts(
+        &self,
+        record: &mut BlobRecord,
+        submission: zg_primitives::abi::IDAEntrance::CommitRootSubmission,
+        cert: zg_primitives::Certificate,
+        started: Instant,
+    ) -> Result<(), DisperseError> {
+        let id = record.id;
+        let mut last_err = String::new();
         let deadline = started + self.inner.config.chain_grace;
         for attempt in 0.. {
             let (tx, rx) = tokio::sync::oneshot::channel();

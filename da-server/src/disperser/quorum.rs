@@ -10,6 +10,7 @@ use alloy::signers::SignerSync;
 use alloy_primitives::{B256, Bytes};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use tracing::Instrument;
 use zg_primitives::{
     BlsSignature, EncodedPayload, StoreRefusal, StoreRequest, StoreResponse, aggregate_signatures,
     attestation_message, custody_columns, signer_bitmap,
@@ -122,7 +123,7 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
             .members
             .iter()
             .map(|m| {
-                let req = StoreRequest {
+                let mut req = StoreRequest {
                     chain_id,
                     epoch: quorum.epoch,
                     quorum_id: quorum.quorum_id,
@@ -130,8 +131,27 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
                     header: encoded.header.clone(),
                     columns: encoded.columns(&custody_columns(m.index, n)),
                     disperser_signature: auth.to_vec(),
+                    traceparent: None,
                 };
-                async move { (m, self.store_with_retries(m, req, &message).await) }
+                let span = tracing::info_span!(
+                    target: zg_node_kit::TRACE_TARGET,
+                    "disperser.store",
+                    member = m.index,
+                    node = %m.address,
+                    result = tracing::field::Empty,
+                );
+                async move {
+                    // The node's span becomes this one's child.
+                    req.traceparent = zg_node_kit::traceparent();
+                    let outcome = self.store_with_retries(m, req, &message).await;
+                    let current = tracing::Span::current();
+                    current.record(
+                        "result",
+                        outcome.as_ref().map_or_else(|f| f.kind, |_| "signed"),
+                    );
+                    (m, outcome)
+                }
+                .instrument(span)
             })
             .collect();
         let mut good: Vec<(usize, BlsSignature)> = Vec::new();
@@ -173,7 +193,16 @@ impl<N: ColumnNetwork, C: DaChain> Disperser<N, C> {
         good.sort_by_key(|(i, _)| *i);
         let bitmap = signer_bitmap(n, good.iter().map(|(i, _)| *i)).map_err(|e| e.to_string())?;
         let sigs: Vec<BlsSignature> = good.iter().map(|(_, s)| *s).collect();
-        let aggregate = aggregate_signatures(&sigs).map_err(|e| e.to_string())?;
+        let aggregate = {
+            let _stage = tracing::info_span!(
+                target: zg_node_kit::TRACE_TARGET,
+                "disperser.aggregate",
+                signers = sigs.len(),
+                threshold = quorum.threshold,
+            )
+            .entered();
+            aggregate_signatures(&sigs).map_err(|e| e.to_string())?
+        };
         Ok((
             PendingAnchor {
                 epoch: quorum.epoch,

@@ -8,6 +8,7 @@ use alloy_primitives::Address;
 use futures::future::BoxFuture;
 use libp2p::PeerId;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 use zg_primitives::{
     BlsSignature, HeaderRequest, HeaderResponse, Kzg, SampleRefusal, SampleRequest, SampleResponse,
     StorePrelude, StoreRefusal, StoreRequest, StoreResponse, attestation_message, verify_columns,
@@ -368,7 +369,25 @@ impl InboundHandler for NodeService {
         Box::pin(async move {
             let started = Instant::now();
             let outcome = match req {
-                Frame::Msg(req) => this.handle_store(req).await,
+                Frame::Msg(req) => {
+                    // The node's part of the put's trace (when the disperser sent one).
+                    let span = tracing::info_span!(
+                        target: zg_node_kit::TRACE_TARGET,
+                        "da-node.store",
+                        node = %this.address(),
+                        data_root = %req.data_root,
+                        epoch = req.epoch,
+                        quorum = req.quorum_id,
+                        columns = req.columns.len(),
+                        result = tracing::field::Empty,
+                        store_ms = tracing::field::Empty,
+                    );
+                    zg_node_kit::telemetry::set_parent(&span, req.traceparent.as_deref());
+                    let outcome = this.handle_store(req).instrument(span.clone()).await;
+                    span.record("result", if outcome.is_ok() { "signed" } else { "refused" });
+                    span.record("store_ms", started.elapsed().as_millis() as u64);
+                    outcome
+                }
                 Frame::Refused(r) => Err(r),
                 Frame::Invalid(e) => Err(StoreRefusal::Malformed(e)),
                 Frame::Raw(_) => Err(StoreRefusal::Malformed("raw frame".into())),

@@ -211,6 +211,7 @@ fn signed_request(
         header: enc.header.clone(),
         columns: enc.columns(&custody_columns(member, 8)),
         disperser_signature: who.sign_hash_sync(&digest).unwrap().as_bytes().to_vec(),
+        traceparent: None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use zg_integration::{Component, Devnet, DevnetConfig, Plan, run_component, run_demo};
 use zg_node_kit::LogArgs;
-use zg_node_kit::runtime::{TempDir, init_tracing_with, shutdown_signal};
+use zg_node_kit::runtime::{TempDir, shutdown_signal};
 
 /// The zg-da devnet: chain, DA nodes, disperser and op-plugin on loopback.
 #[derive(Debug, Parser)]
@@ -136,7 +136,12 @@ async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
     // The devnet prints its own summary; components log warnings and up unless RUST_LOG
     // says otherwise.
-    init_tracing_with(&cli.log.log_format, "warn,libp2p_kad=error");
+    let service = match &cli.command {
+        Some(Cmd::Component { kind, index, .. }) if kind == "node" => format!("da-node-{index}"),
+        Some(Cmd::Component { kind, .. }) => kind.clone(),
+        None => "zg-devnet".into(),
+    };
+    let _telemetry = cli.log.init_with(&service, "warn,libp2p_kad=error");
     if !(cli.block_time.is_finite() && cli.block_time > 0.0) {
         eyre::bail!("--block-time must be a positive number of seconds");
     }

@@ -9,6 +9,7 @@ mod devnet;
 mod faults;
 mod load;
 mod processes;
+mod traces;
 
 pub use processes::{Proc, ProcessStack};
 pub use zg_node_kit::runtime::TempDir;

@@ -31,10 +31,6 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(exe: &Path, args: &[String], name: &str) -> Result<Self, DevnetError> {
-        Self::spawn_env(exe, args, &[], name)
-    }
-
     fn spawn_env(
         exe: &Path,
         args: &[String],
@@ -230,6 +226,8 @@ pub struct ProcessStack {
     /// The archiver process ([`ProcessStack::start_archiver`]).
     pub archiver: Option<Proc>,
     exe: PathBuf,
+    /// Environment every process of the stack gets.
+    env: Vec<(&'static str, String)>,
     archiver_port: u16,
     storage_port: u16,
     compute_port: u16,
@@ -247,6 +245,16 @@ impl ProcessStack {
         exe: impl Into<PathBuf>,
         config: DevnetConfig,
         byzantine: &[usize],
+    ) -> Result<Self, DevnetError> {
+        Self::start_with_env(exe, config, byzantine, Vec::new()).await
+    }
+
+    /// [`Self::start`] with `env` set for every process (now and on restarts).
+    pub async fn start_with_env(
+        exe: impl Into<PathBuf>,
+        config: DevnetConfig,
+        byzantine: &[usize],
+        env: Vec<(&'static str, String)>,
     ) -> Result<Self, DevnetError> {
         let plan = Plan::new(config)?;
         let chain_port = free_port();
@@ -267,6 +275,7 @@ impl ProcessStack {
             storage_port: free_port(),
             compute_port: free_port(),
             exe: exe.into(),
+            env,
             chain_port,
             byzantine: byzantine.to_vec(),
             plan,
@@ -350,7 +359,10 @@ impl ProcessStack {
                 ]
                 .map(String::from)
                 .to_vec(),
-                env: vec![(BYZANTINE_ENV, spec.to_string())],
+                env: [(BYZANTINE_ENV, spec.to_string())]
+                    .into_iter()
+                    .chain(self.env.iter().cloned())
+                    .collect(),
             };
         }
         let mut args = self.common_args("node");
@@ -365,7 +377,7 @@ impl ProcessStack {
         Launch {
             exe: self.exe.clone(),
             args,
-            env: Vec::new(),
+            env: self.env.clone(),
         }
     }
 
@@ -373,7 +385,7 @@ impl ProcessStack {
     pub fn start_chain(&mut self) -> Result<(), DevnetError> {
         let mut a = self.common_args("chain");
         a.extend(["--addr".into(), format!("127.0.0.1:{}", self.chain_port)]);
-        self.chain = Some(Proc::spawn(&self.exe, &a, "chain")?);
+        self.chain = Some(Proc::spawn_env(&self.exe, &a, &self.env, "chain")?);
         Ok(())
     }
 
@@ -386,7 +398,12 @@ impl ProcessStack {
             "--addr".into(),
             "127.0.0.1:0".into(),
         ]);
-        self.validators[i - 1] = Some(Proc::spawn(&self.exe, &a, &format!("validator {i}"))?);
+        self.validators[i - 1] = Some(Proc::spawn_env(
+            &self.exe,
+            &a,
+            &self.env,
+            &format!("validator {i}"),
+        )?);
         Ok(())
     }
 
@@ -403,7 +420,7 @@ impl ProcessStack {
             "--addr".into(),
             format!("127.0.0.1:{}", self.disperser_port),
         ]);
-        self.disperser = Some(Proc::spawn(&self.exe, &a, "disperser")?);
+        self.disperser = Some(Proc::spawn_env(&self.exe, &a, &self.env, "disperser")?);
         Ok(())
     }
 
@@ -418,7 +435,7 @@ impl ProcessStack {
     pub fn start_storage(&mut self) -> Result<(), DevnetError> {
         let mut a = self.common_args("storage");
         a.extend(["--addr".into(), format!("127.0.0.1:{}", self.storage_port)]);
-        self.storage = Some(Proc::spawn(&self.exe, &a, "storage")?);
+        self.storage = Some(Proc::spawn_env(&self.exe, &a, &self.env, "storage")?);
         Ok(())
     }
 
@@ -427,7 +444,7 @@ impl ProcessStack {
     pub fn start_compute(&mut self) -> Result<(), DevnetError> {
         let mut a = self.common_args("compute");
         a.extend(["--addr".into(), format!("127.0.0.1:{}", self.compute_port)]);
-        self.compute = Some(Proc::spawn(&self.exe, &a, "compute")?);
+        self.compute = Some(Proc::spawn_env(&self.exe, &a, &self.env, "compute")?);
         Ok(())
     }
 
@@ -441,7 +458,7 @@ impl ProcessStack {
             "--storage-url".into(),
             self.storage_url(),
         ]);
-        self.archiver = Some(Proc::spawn(&self.exe, &a, "archiver")?);
+        self.archiver = Some(Proc::spawn_env(&self.exe, &a, &self.env, "archiver")?);
         Ok(())
     }
 
@@ -485,7 +502,7 @@ impl ProcessStack {
             "--disperser-url".into(),
             self.disperser_url(),
         ]);
-        Proc::spawn(&self.exe, &a, "op-plugin")
+        Proc::spawn_env(&self.exe, &a, &self.env, "op-plugin")
     }
 
     /// The disperser's base URL.

@@ -33,6 +33,7 @@ fn store_request_bytes() -> Vec<u8> {
         header,
         columns: Vec::new(),
         disperser_signature: vec![7; 65],
+        traceparent: None,
     })
 }
 

@@ -37,6 +37,7 @@ fn store_request_round_trips_and_authenticates() {
         header: enc.header.clone(),
         columns: enc.columns(&custody_columns(1, 8)),
         disperser_signature: sign(&key, digest),
+        traceparent: None,
     };
     let back = cbor(&req);
     assert_eq!(back, req);

@@ -174,6 +174,7 @@ pub async fn disperse<N: ColumnNetwork, C: DaChain>(
             header: encoded.header.clone(),
             columns: encoded.columns(&custody_columns(m.index, n)),
             disperser_signature: auth.as_bytes().to_vec(),
+            traceparent: None,
         };
         match network.store(&m.socket, Frame::Msg(req)).await {
             Ok(Frame::Msg(StoreResponse::Signed { signature })) => {
