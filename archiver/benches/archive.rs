@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
-use alloy_primitives::U256;
 use futures::StreamExt;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -60,26 +59,15 @@ async fn main() {
     let quick = std::env::var_os("ZG_BENCH_QUICK").is_some();
     let n = if quick { 4 } else { 16 };
     let signers: Vec<PrivateKeySigner> = [ARCHIVER, BASELINE].map(dev_signer).to_vec();
-    let funded: Vec<_> = signers.iter().map(|s| s.address()).collect();
     let cluster = Cluster::start(ClusterOptions {
-        genesis: Some(std::sync::Arc::new(move |g| {
-            for a in &funded {
-                g.alloc.insert(*a, U256::from(10u128.pow(22)));
-            }
-        })),
+        genesis: Some(zg_testkit::da::fund(
+            signers.iter().map(|s| s.address()).collect(),
+        )),
         ..ClusterOptions::default()
     })
     .await;
     let rpc = cluster.chain.rpc_url();
-    let storage_dir = TempDir::new("bench-archiver-storage");
-    let storage = zg_storage::start(
-        &storage_dir.0,
-        zg_testkit::storage::test_node_config(&rpc),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (storage, _storage_dir) = zg_testkit::storage::start_node(&rpc, Vec::new()).await;
 
     // Baseline: retrieve + upload, directly.
     let set_a = anchor(&cluster, n, 1_000).await;

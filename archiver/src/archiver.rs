@@ -10,14 +10,14 @@ use alloy::eips::BlockNumberOrTag;
 use alloy::network::TransactionBuilder;
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionRequest};
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use zg_da_client::{ChainClient, Retriever};
 use zg_primitives::Certificate;
-use zg_primitives::abi::{IDAEntrance, IFlow, IMarket};
+use zg_primitives::abi::{IDAEntrance, IFlow};
 use zg_storage::{Downloader, FileMerkle, NodeClient, UploadOptions, Uploader};
 
 use crate::error::{ArchiverError, unavailable};
@@ -199,16 +199,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ArchiverError::Unavailable(format!("blocking task: {e}")))?
-}
-
-/// The flow submission's identity (its `Submit` event's indexed `identity`): keccak of
-/// the node roots, as the flow computes it.
-pub fn submission_identity(merkle: &FileMerkle) -> B256 {
-    let mut roots = Vec::with_capacity(32 * merkle.nodes.len());
-    for (_, r) in &merkle.nodes {
-        roots.extend_from_slice(r.as_slice());
-    }
-    keccak256(&roots)
 }
 
 impl Archiver {
@@ -635,25 +625,15 @@ impl Archiver {
             .await
             .map_err(|e| rpc(e.to_string()))?;
         let flow = zg_primitives::abi::FLOW_ADDRESS;
-        let market = self.view(flow, IFlow::marketCall {}).await?;
-        let price = self.view(market, IMarket::pricePerSectorCall {}).await?;
-        let sectors: u64 = merkle.nodes.iter().map(|(h, _)| 1u64 << h).sum();
-        let fee = price * U256::from(sectors);
-        let submission = IFlow::Submission {
-            length: U256::from(merkle.layout.size),
-            tags: Bytes::new(),
-            nodes: merkle
-                .nodes
-                .iter()
-                .map(|(h, r)| IFlow::SubmissionNode {
-                    root: *r,
-                    height: U256::from(*h),
-                })
-                .collect(),
-        };
+        let fee = inner
+            .uploader
+            .fee(merkle)
+            .await
+            .map_err(|e| unavailable("chain")(e.to_string()))?;
+        let submission = zg_storage::flow_submission(merkle, &[]);
         let pending = Pending {
             storage_root: merkle.root(),
-            identity: submission_identity(merkle),
+            identity: zg_storage::submission_identity(merkle.nodes.iter().map(|(_, r)| r)),
             nonce,
             from_block,
         };
@@ -669,7 +649,7 @@ impl Archiver {
         let receipt = match zg_node_kit::send_and_confirm(
             provider,
             tx,
-            inner.chain_receipt_timeout(),
+            inner.chain.receipt_timeout(),
         )
         .await
         {
@@ -702,7 +682,7 @@ impl Archiver {
         let inner = &self.inner;
         let provider = inner.chain.provider();
         let rpc = unavailable("chain");
-        let deadline = Instant::now() + inner.chain_receipt_timeout();
+        let deadline = Instant::now() + inner.chain.receipt_timeout();
         loop {
             let latest = provider
                 .get_transaction_count(inner.account)
@@ -744,12 +724,6 @@ impl Archiver {
         }
     }
 
-    async fn view<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, ArchiverError> {
-        zg_node_kit::call(self.inner.chain.provider(), to, &call)
-            .await
-            .map_err(|e| unavailable("chain")(e.to_string()))
-    }
-
     /// Uploads the file's segments to every storage node and waits until each finalized
     /// it.
     async fn upload(
@@ -762,18 +736,22 @@ impl Archiver {
         let deadline = Instant::now() + inner.config.upload_timeout;
         let options = UploadOptions::default();
         let fail = unavailable("storage");
+        let up = &inner.uploader;
         for node in &inner.nodes {
-            let info = wait_info(node, seq, deadline, false).await?;
-            if !info {
-                inner
-                    .uploader
-                    .upload_to(node, payload, merkle, seq, &options)
+            let info = up
+                .wait_info(node, seq, deadline, false)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            if !info.finalized {
+                up.upload_to(node, payload, merkle, seq, &options)
                     .await
                     .map_err(|e| fail(format!("{}: {e}", node.url())))?;
             }
         }
         for node in &inner.nodes {
-            wait_info(node, seq, deadline, true).await?;
+            up.wait_info(node, seq, deadline, true)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
         }
         Ok(())
     }
@@ -846,39 +824,5 @@ impl Archiver {
             .lock()
             .put(*data_root, bytes.clone(), inner.config.cache_bytes);
         Ok((bytes, source))
-    }
-}
-
-impl Inner {
-    fn chain_receipt_timeout(&self) -> Duration {
-        Duration::from_secs(60)
-    }
-}
-
-/// Waits until `node` saw submission `seq` (and, with `finalized`, stored all of it);
-/// returns whether it is finalized.
-async fn wait_info(
-    node: &NodeClient,
-    seq: u64,
-    deadline: Instant,
-    finalized: bool,
-) -> Result<bool, ArchiverError> {
-    loop {
-        match node.file_info_by_seq(seq).await {
-            Ok(Some(info)) if !finalized || info.finalized => return Ok(info.finalized),
-            Ok(_) => {}
-            Err(e) if Instant::now() >= deadline => {
-                return Err(ArchiverError::Unavailable(format!("{}: {e}", node.url())));
-            }
-            Err(_) => {}
-        }
-        if Instant::now() >= deadline {
-            return Err(ArchiverError::Unavailable(format!(
-                "{}: submission {seq} not {} in time",
-                node.url(),
-                if finalized { "finalized" } else { "seen" }
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

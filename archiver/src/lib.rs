@@ -15,7 +15,7 @@ use zg_da_client::{ChainClient, ChainConfig, NetConfig, Network, Retriever};
 use zg_node_kit::{Health, Supervisor, TaskFailure};
 use zg_primitives::Kzg;
 
-pub use archiver::{Archiver, ArchiverConfig, FollowStatus, ReadSource, submission_identity};
+pub use archiver::{Archiver, ArchiverConfig, FollowStatus, ReadSource};
 pub use error::ArchiverError;
 pub use index::{ArchiveIndex, Entry, Pending};
 pub use metrics::ArchiverMetrics;

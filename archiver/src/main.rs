@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alloy::signers::local::PrivateKeySigner;
 use clap::Parser;
 use eyre::WrapErr;
 use tokio_util::sync::CancellationToken;
@@ -90,29 +89,11 @@ struct Cli {
     http: HttpArgs,
 }
 
-fn read_key(
-    path: &PathBuf,
-    password_file: Option<&std::path::Path>,
-) -> eyre::Result<PrivateKeySigner> {
-    let text =
-        std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
-    if text.trim_start().starts_with('{') {
-        let password = zg_node_kit::read_password(password_file, "ZG_KEY_PASSWORD")?;
-        return Ok(zg_node_kit::read_web3(path, &password)?);
-    }
-    text.trim().parse().map_err(|e| {
-        eyre::eyre!(
-            "{}: not a keystore or a hex private key: {e}",
-            path.display()
-        )
-    })
-}
-
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
     let _telemetry = cli.log.init("zg-archiver");
-    let signer = read_key(&cli.key_file, cli.password_file.as_deref())?;
+    let signer = zg_node_kit::read_eth_key(&cli.key_file, cli.password_file.as_deref())?;
     let mut config = ArchiverConfig::new(cli.datadir.clone(), cli.storage.clone());
     config.retention = Duration::from_secs(cli.retention);
     config.lag_margin = Duration::from_secs(cli.lag_margin);

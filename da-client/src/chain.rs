@@ -301,6 +301,11 @@ impl ChainClient {
         self.inner.config.modules
     }
 
+    /// How long a transaction's receipt is waited for (`--chain.receipt-timeout`).
+    pub fn receipt_timeout(&self) -> Duration {
+        self.inner.config.receipt_timeout
+    }
+
     /// When an anchor counts as final.
     pub fn finality(&self) -> FinalityRule {
         self.inner.config.finality

@@ -463,6 +463,37 @@ pub fn read_web3(
     )
 }
 
+/// The Ethereum key in `path`: a Web3 Secret Storage file (opened with the password from
+/// `password_file`, else `ZG_KEY_PASSWORD`) or a file holding the hex private key.
+pub fn read_eth_key(
+    path: &Path,
+    password_file: Option<&Path>,
+) -> Result<alloy::signers::local::PrivateKeySigner, KeystoreError> {
+    let p = path.display().to_string();
+    let io = |source| {
+        KeystoreError::File(SecretFileError::Io {
+            path: p.clone(),
+            source,
+        })
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_KEYSTORE_BYTES {
+        return Err(KeystoreError::Invalid {
+            path: p,
+            reason: format!("{len} bytes; a key file is at most {MAX_KEYSTORE_BYTES}"),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    if text.trim_start().starts_with('{') {
+        let password = read_password(password_file, "ZG_KEY_PASSWORD")?;
+        return read_web3(path, &password);
+    }
+    text.trim().parse().map_err(|e| KeystoreError::Invalid {
+        path: p,
+        reason: format!("neither a keystore nor a hex private key: {e}"),
+    })
+}
+
 /// The passphrase: the first line of `file` (a file not readable by others, at most
 /// 4 KiB), else the environment variable `env`.
 pub fn read_password(file: Option<&Path>, env: &str) -> Result<String, KeystoreError> {
@@ -489,6 +520,40 @@ mod tests {
 
     const SECRET: &str = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f";
     const PASSWORD: &str = "𝔱𝔢𝔰𝔱𝔭𝔞𝔰𝔰𝔴𝔬𝔯𝔡🔑";
+
+    #[test]
+    fn an_eth_key_is_a_keystore_or_a_hex_file() {
+        let dir = crate::TempDir::new("eth-key");
+        let secret = [7u8; 32];
+        let expected = alloy::signers::local::PrivateKeySigner::from_bytes(&secret.into())
+            .unwrap()
+            .address();
+        let hex_file = dir.0.join("key.hex");
+        std::fs::write(&hex_file, format!("0x{}\n", hex::encode(secret))).unwrap();
+        assert_eq!(read_eth_key(&hex_file, None).unwrap().address(), expected);
+        let keystore = dir.0.join("key.json");
+        write_web3(&keystore, &secret, "pw").unwrap();
+        let password = dir.0.join("password");
+        crate::write_secret(&password, b"pw\n").unwrap();
+        assert_eq!(
+            read_eth_key(&keystore, Some(&password)).unwrap().address(),
+            expected
+        );
+        crate::write_secret(&password, b"wrong").unwrap_or_else(|_| {
+            std::fs::remove_file(&password).unwrap();
+            crate::write_secret(&password, b"wrong").unwrap();
+        });
+        assert!(matches!(
+            read_eth_key(&keystore, Some(&password)),
+            Err(KeystoreError::WrongPassword { .. })
+        ));
+        let junk = dir.0.join("junk");
+        std::fs::write(&junk, "not a key").unwrap();
+        assert!(matches!(
+            read_eth_key(&junk, None),
+            Err(KeystoreError::Invalid { .. })
+        ));
+    }
 
     #[test]
     fn the_password_is_normalised_as_eip_2335_says() {

@@ -26,7 +26,9 @@ pub use confirm::{FinalHead, FinalityRule};
 pub use error::StoreError;
 pub use guard::HttpLimits;
 pub use http::{BodyError, close_connection, json_error, read_limited};
-pub use keystore::{Eip2335, Kdf, KeystoreError, read_password, read_web3, write_web3};
+pub use keystore::{
+    Eip2335, Kdf, KeystoreError, read_eth_key, read_password, read_web3, write_web3,
+};
 pub use metrics::{Labels, encode_registry, render_registry, result};
 pub use runtime::{TempDir, init_tracing, init_tracing_with, shutdown_signal};
 pub use secret::{SecretFileError, read_secret, write_secret};

@@ -100,24 +100,6 @@ struct Cli {
     http: HttpArgs,
 }
 
-fn read_key(
-    path: &std::path::Path,
-    password_file: Option<&std::path::Path>,
-) -> eyre::Result<alloy::signers::local::PrivateKeySigner> {
-    let text =
-        std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
-    if text.trim_start().starts_with('{') {
-        let password = zg_node_kit::read_password(password_file, "ZG_KEY_PASSWORD")?;
-        return Ok(zg_node_kit::read_web3(path, &password)?);
-    }
-    text.trim().parse().map_err(|e| {
-        eyre::eyre!(
-            "{}: not a keystore or a hex private key: {e}",
-            path.display()
-        )
-    })
-}
-
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = zg_node_kit::config::parse::<Cli>();
@@ -140,7 +122,7 @@ async fn main() -> eyre::Result<()> {
             writer: cli
                 .replicas_key
                 .as_ref()
-                .map(|k| read_key(k, cli.password_file.as_deref()))
+                .map(|k| zg_node_kit::read_eth_key(k, cli.password_file.as_deref()))
                 .transpose()?,
             chain_rpc: cli.chain.config().rpc_url,
             write_timeout: Duration::from_secs(cli.replicas_write_timeout.max(1)),

@@ -280,6 +280,37 @@ impl Default for UploadOptions {
     }
 }
 
+/// The flow's `Submission` of `merkle`'s file with `tags`.
+pub fn flow_submission(merkle: &FileMerkle, tags: &[u8]) -> IFlow::Submission {
+    IFlow::Submission {
+        length: U256::from(merkle.layout.size),
+        tags: Bytes::copy_from_slice(tags),
+        nodes: merkle
+            .nodes
+            .iter()
+            .map(|(h, r)| IFlow::SubmissionNode {
+                root: *r,
+                height: U256::from(*h),
+            })
+            .collect(),
+    }
+}
+
+/// The 256-byte sectors a submission of `merkle`'s file pays for.
+pub fn submission_sectors(merkle: &FileMerkle) -> u64 {
+    merkle.nodes.iter().map(|(h, _)| 1u64 << h).sum()
+}
+
+/// A submission's identity, as the flow computes it for its `Submit` event's indexed
+/// `identity`: keccak of its subtree roots in order.
+pub fn submission_identity<'a>(roots: impl IntoIterator<Item = &'a B256>) -> B256 {
+    let mut bytes = Vec::new();
+    for r in roots {
+        bytes.extend_from_slice(r.as_slice());
+    }
+    alloy_primitives::keccak256(&bytes)
+}
+
 /// Submits files to the flow and uploads them to storage nodes.
 #[derive(Clone, Debug)]
 pub struct Uploader {
@@ -320,28 +351,22 @@ impl Uploader {
         C::abi_decode_returns(&out).map_err(|e| ClientError::Rpc(format!("{}: {e}", C::SIGNATURE)))
     }
 
+    /// The fee the flow charges for `merkle`'s file: `sectors × pricePerSector` of its
+    /// market.
+    pub async fn fee(&self, merkle: &FileMerkle) -> Result<U256, ClientError> {
+        let market = self.view(self.flow, IFlow::marketCall {}).await?;
+        let price = self.view(market, IMarket::pricePerSectorCall {}).await?;
+        Ok(price * U256::from(submission_sectors(merkle)))
+    }
+
     /// Submits `merkle`'s file to the flow, paying `sectors × pricePerSector`.
     pub async fn submit(
         &self,
         merkle: &FileMerkle,
         tags: &[u8],
     ) -> Result<(u64, B256, U256), ClientError> {
-        let market = self.view(self.flow, IFlow::marketCall {}).await?;
-        let price = self.view(market, IMarket::pricePerSectorCall {}).await?;
-        let sectors: u64 = merkle.nodes.iter().map(|(h, _)| 1u64 << h).sum();
-        let fee = price * U256::from(sectors);
-        let submission = IFlow::Submission {
-            length: U256::from(merkle.layout.size),
-            tags: Bytes::copy_from_slice(tags),
-            nodes: merkle
-                .nodes
-                .iter()
-                .map(|(h, r)| IFlow::SubmissionNode {
-                    root: *r,
-                    height: U256::from(*h),
-                })
-                .collect(),
-        };
+        let fee = self.fee(merkle).await?;
+        let submission = flow_submission(merkle, tags);
         let tx = TransactionRequest::default()
             .with_to(self.flow)
             .with_value(fee)
@@ -371,7 +396,8 @@ impl Uploader {
         Ok((seq.saturating_to(), receipt.transaction_hash, fee))
     }
 
-    async fn wait_info(
+    /// Waits until `node` saw submission `seq` (with `finalized`: stored all of it).
+    pub async fn wait_info(
         &self,
         node: &NodeClient,
         seq: u64,
@@ -558,11 +584,7 @@ impl Downloader {
         seq: u64,
         nodes: &[(u64, B256)],
     ) -> Result<crate::store::TxRecord, ClientError> {
-        let mut roots = Vec::with_capacity(nodes.len() * 32);
-        for (_, r) in nodes {
-            roots.extend_from_slice(r.as_slice());
-        }
-        let digest = alloy_primitives::keccak256(&roots);
+        let digest = submission_identity(nodes.iter().map(|(_, r)| r));
         let head = chain.provider.get_block_number().await.map_err(rpc_error)?;
         let floor = head.saturating_sub(chain.max_scan_blocks);
         let mut to = head;

@@ -16,7 +16,10 @@ pub mod sync;
 pub mod types;
 
 pub use api::{ApiLimits, StorageApi};
-pub use client::{ClientError, Downloader, NodeClient, UploadOptions, UploadReceipt, Uploader};
+pub use client::{
+    ClientError, Downloader, NodeClient, UploadOptions, UploadReceipt, Uploader, flow_submission,
+    submission_identity, submission_sectors,
+};
 pub use cluster::ClusterConfig;
 pub use erasure::{Coding, CodingError};
 pub use error::{ChainError, NodeError, StoreError};

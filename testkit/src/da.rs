@@ -23,6 +23,18 @@ pub const EPOCH_BLOCKS: u64 = 200;
 /// A change to the test chain's genesis.
 pub type GenesisTweak = std::sync::Arc<dyn Fn(&mut Genesis) + Send + Sync>;
 
+/// A genesis tweak funding `accounts` with 10 000 ether each (for tests whose extra
+/// actors need accounts of their own: the cluster's nodes, disperser and deployer use
+/// dev accounts 0 … 9).
+pub fn fund(accounts: Vec<alloy_primitives::Address>) -> GenesisTweak {
+    std::sync::Arc::new(move |g: &mut Genesis| {
+        for a in &accounts {
+            g.alloc
+                .insert(*a, alloy_primitives::U256::from(10u128.pow(22)));
+        }
+    })
+}
+
 /// What a cluster looks like.
 #[derive(Clone, Default)]
 pub struct ClusterOptions {

@@ -37,6 +37,26 @@ pub fn test_node_config(chain_rpc: &str) -> NodeConfig {
     }
 }
 
+/// A storage node following the chain at `rpc` and replaying `kv_streams`, on a loopback
+/// port, with its directory (removed when dropped).
+pub async fn start_node(
+    rpc: &str,
+    kv_streams: Vec<alloy_primitives::B256>,
+) -> (StorageNode, TempDir) {
+    let dir = TempDir::new("storage-node");
+    let mut config = test_node_config(rpc);
+    config.kv_streams = kv_streams;
+    let node = zg_storage::start(
+        &dir.0,
+        config,
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    (node, dir)
+}
+
 impl Stack {
     /// A chain with `genesis` and `nodes` storage nodes.
     pub async fn start(nodes: usize, genesis: Genesis, block_time: Duration) -> Self {

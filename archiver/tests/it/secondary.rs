@@ -81,25 +81,13 @@ async fn write_through_to_s3_and_read_back_when_storage_is_gone() {
     // The archiver pays from an account of its own (the cluster's nodes, disperser and
     // deployer use dev accounts 0 … 9).
     let payer = zg_testkit::dev_signer(ARCHIVER_ACCOUNT);
-    let payer_address = payer.address();
     let cluster = Cluster::start(ClusterOptions {
-        genesis: Some(std::sync::Arc::new(move |g| {
-            g.alloc
-                .insert(payer_address, alloy_primitives::U256::from(10u128.pow(21)));
-        })),
+        genesis: Some(zg_testkit::da::fund(vec![payer.address()])),
         ..ClusterOptions::default()
     })
     .await;
     let rpc = cluster.chain.rpc_url();
-    let storage_dir = TempDir::new("archiver-storage");
-    let storage = zg_storage::start(
-        &storage_dir.0,
-        zg_testkit::storage::test_node_config(&rpc),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (storage, _storage_dir) = zg_testkit::storage::start_node(&rpc, Vec::new()).await;
     let dir = TempDir::new("archiver");
     let mut config = ArchiverConfig::new(dir.0.clone(), vec![storage.rpc_url()]);
     config.from_block = Some(0);

@@ -24,20 +24,6 @@ use crate::{ProcessStack, TempDir};
 /// The DA nodes' retention in this test.
 const RETENTION: Duration = Duration::from_secs(45);
 
-async fn put(http: &reqwest::Client, plugin: &str, body: &[u8]) -> Vec<u8> {
-    let r = http
-        .post(format!("{plugin}/put"))
-        .body(body.to_vec())
-        .timeout(Duration::from_secs(180))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let bytes = r.bytes().await.unwrap().to_vec();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
-    bytes
-}
-
 async fn get(http: &reqwest::Client, plugin: &str, commitment: &[u8]) -> (u16, Vec<u8>) {
     let r = http
         .get(format!("{plugin}/get/0x{}", hex::encode(commitment)))
@@ -147,7 +133,7 @@ async fn batches_outlive_the_da_window() {
     let mut batches = Vec::new();
     for n in [1_000usize, 20_000, 300_000, 700_000, 50_000, 3_000] {
         let body = batcher_body(n);
-        let c = put(&http, &plugin, &body).await;
+        let c = crate::faults::plugin_put(&http, &plugin, &body).await;
         let AltDaCommitment::Generic(cert) = AltDaCommitment::from_bytes(&c).unwrap() else {
             panic!("a generic commitment");
         };

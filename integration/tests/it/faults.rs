@@ -18,7 +18,8 @@ use zg_primitives::abi::{DA_ENTRANCE_ADDRESS, IDAEntrance};
 
 use crate::TempDir;
 
-async fn plugin_put(http: &reqwest::Client, plugin: &str, body: &[u8]) -> Vec<u8> {
+/// A generic put through the op-plugin; its 50-byte commitment.
+pub(crate) async fn plugin_put(http: &reqwest::Client, plugin: &str, body: &[u8]) -> Vec<u8> {
     let r = http
         .post(format!("{plugin}/put"))
         .body(body.to_vec())

@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
-use alloy_primitives::{B256, U256, keccak256};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use alloy_primitives::{B256, keccak256};
 use zg_op_plugin::{ReplicaConfig, SharedMappings};
 use zg_testkit::da::{Cluster, ClusterOptions, TempDir, dev_signer};
 
@@ -30,26 +28,13 @@ fn replica(kv_url: &str, rpc: &str, writer: Option<PrivateKeySigner>) -> Replica
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keccak_put_through_one_replica_is_served_by_another() {
     let writer = dev_signer(WRITER);
-    let funded = writer.address();
     let cluster = Cluster::start(ClusterOptions {
-        genesis: Some(std::sync::Arc::new(move |g| {
-            g.alloc.insert(funded, U256::from(10u128.pow(21)));
-        })),
+        genesis: Some(zg_testkit::da::fund(vec![writer.address()])),
         ..ClusterOptions::default()
     })
     .await;
     let rpc = cluster.chain.rpc_url();
-    let kv_dir = TempDir::new("replicas-kv");
-    let mut kv_config = zg_testkit::storage::test_node_config(&rpc);
-    kv_config.kv_streams = vec![STREAM];
-    let kv = zg_storage::start(
-        &kv_dir.0,
-        kv_config,
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (kv, _kv_dir) = zg_testkit::storage::start_node(&rpc, vec![STREAM]).await;
     let kv_url = kv.rpc_url();
 
     let dir_a = TempDir::new("replica-a");
